@@ -1,0 +1,134 @@
+# lrc — one non-recursive Makefile.
+#
+#   make              build/lrc, build/liblrc.a, build/liblrc.so
+#   make check        every test suite (Check), with its summary line
+#   make run          the main job (see README)
+#   make fuzz         libFuzzer over the frontend (FUZZ_SECONDS=600)
+#   make SAN=1 check  the same under ASan + UBSan, in build/san
+#   make clean
+#   V=1               show the commands
+#
+# Missing Debian packages are installed first when run as root (otherwise
+# tools/deps.sh prints the command to run).
+
+SAN ?= 0
+ifeq ($(SAN),1)
+B := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+B := build
+SANFLAGS :=
+endif
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CPPFLAGS_ALL := -I. -Ifrontend -I$(B)/gen -Iinclude -D_GNU_SOURCE
+CFLAGS_ALL := -std=c17 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -fvisibility=hidden -MMD -MP
+GEN_CFLAGS := -Wno-sign-compare -Wno-unused-function -Wno-shadow -Wno-unused-but-set-variable
+LDLIBS_ALL := -lm $(SANFLAGS)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+FRONTEND_SRC := frontend/ast.c frontend/sema.c
+GEN_SRC := $(B)/gen/lexer.c $(B)/gen/parser.c
+IR_SRC := ir/support.c ir/diag.c ir/graph.c ir/print.c ir/verify.c
+RUNTIME_SRC := runtime/api.c runtime/error.c
+CLI_SRC := cli/main.c cli/common.c cli/check.c cli/emit.c cli/run.c
+TEST_SRC := tests/check_main.c $(wildcard tests/unit/check_*.c)
+
+LIB_SRC := $(FRONTEND_SRC) $(IR_SRC) $(RUNTIME_SRC)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/lexer.o $(B)/obj/gen/parser.o
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(B)/obj/%.o)
+DEPS_OK := build/.deps-ok
+
+all: $(B)/lrc $(B)/liblrc.a $(B)/liblrc.so
+
+$(DEPS_OK): tools/deps.sh
+	$(Q)./tools/deps.sh
+	$(Q)mkdir -p build && touch $@
+
+$(B)/gen/lexer.c $(B)/gen/lexer.h &: frontend/lexer.l | $(DEPS_OK)
+	@mkdir -p $(B)/gen
+	@$(if $(Q),echo "  FLEX    $<")
+	$(Q)flex --header-file=$(B)/gen/lexer.h -o $(B)/gen/lexer.c $<
+
+$(B)/gen/parser.c $(B)/gen/parser.h &: frontend/parser.y | $(DEPS_OK)
+	@mkdir -p $(B)/gen
+	@$(if $(Q),echo "  BISON   $<")
+	$(Q)bison -Wall -Werror --header=$(B)/gen/parser.h -o $(B)/gen/parser.c $<
+
+# Generated headers must exist before anything that includes them compiles.
+$(LIB_OBJ) $(CLI_OBJ) $(TEST_OBJ): | $(B)/gen/parser.h $(B)/gen/lexer.h
+
+$(B)/obj/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(GEN_CFLAGS) -c $< -o $@
+
+$(B)/obj/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+
+$(B)/liblrc.a: $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/liblrc.so: $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/lrc: $(CLI_OBJ) $(B)/liblrc.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(CLI_OBJ) $(B)/liblrc.a $(LDLIBS_ALL)
+
+$(B)/check_lrc: $(TEST_OBJ) $(B)/liblrc.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(TEST_OBJ) $(B)/liblrc.a $(CHECK_LIBS) $(LDLIBS_ALL)
+
+# The test runner finds the lrc binary and the repository through these.
+check: all $(B)/check_lrc
+	$(Q)LRC_BIN=$(B)/lrc LRC_SAN=$(SAN) ./$(B)/check_lrc
+
+# The main job of this version: check every example, show one step graph.
+run: all
+	$(Q)for f in examples/*.lr; do ./$(B)/lrc check $$f || exit 1; done
+	$(Q)./$(B)/lrc emit examples/gated_deltanet.lr --emit=ir
+
+# --- fuzzing (clang + libFuzzer) -------------------------------------------
+FUZZ_CC ?= clang-19
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+              -D_GNU_SOURCE -I. -Ifrontend -Ibuild/fuzz/gen -Iinclude -Wno-unused-function
+FUZZ_SRC := $(LIB_SRC) tests/fuzz/fuzz_frontend.c
+
+build/fuzz/gen/lexer.c: frontend/lexer.l | $(DEPS_OK)
+	@mkdir -p build/fuzz/gen
+	$(Q)flex --header-file=build/fuzz/gen/lexer.h -o $@ $<
+build/fuzz/gen/parser.c: frontend/parser.y | $(DEPS_OK)
+	@mkdir -p build/fuzz/gen
+	$(Q)bison --header=build/fuzz/gen/parser.h -o $@ $<
+
+build/fuzz/fuzz_frontend: $(FUZZ_SRC) build/fuzz/gen/lexer.c build/fuzz/gen/parser.c
+	@$(if $(Q),echo "  FUZZCC  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_SRC) build/fuzz/gen/lexer.c build/fuzz/gen/parser.c -lm
+
+fuzz: build/fuzz/fuzz_frontend
+	@mkdir -p build/fuzz/corpus
+	$(Q)cp -n examples/*.lr tests/bad/*.lr build/fuzz/corpus/ 2>/dev/null || true
+	$(Q)./build/fuzz/fuzz_frontend -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 \
+	  -max_len=65536 -print_final_stats=1 build/fuzz/corpus
+
+clean:
+	rm -rf build
+
+.PHONY: all check run fuzz clean
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

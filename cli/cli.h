@@ -1,0 +1,48 @@
+/* cli.h — shared parts of the lrc command line (built on lrc.h alone). */
+#ifndef LRC_CLI_H
+#define LRC_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../include/lrc.h"
+
+enum { EXIT_USER = 1, EXIT_INTERNAL = 2, MAX_DIM_FLAGS = 64 };
+
+/* Options common to the sub-commands. */
+typedef struct Args {
+  const char *cmd;          /* "check", "emit", ... */
+  const char *file;         /* the .lr file */
+  const char *rnn;          /* --rnn NAME */
+  const char *emit;         /* --emit=KIND */
+  const char *out;          /* -o OUT */
+  lrc_dim dims[MAX_DIM_FLAGS];
+  int ndims;
+} Args;
+
+/* Report a usage error for the sub-command and return EXIT_USER. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse argv[first..] into `a`; unknown flags are errors. `allowed` lists
+ * the flags the sub-command takes, e.g. "rnn dim emit o". Returns 0 or an
+ * exit code (after printing the message). */
+int cli_parse(Args *a, int argc, char **argv, int first, const char *allowed);
+
+void cli_args_free(Args *a);
+
+/* Read the whole file; NULL with a message printed on failure. */
+char *cli_read_file(const char *path, size_t *len);
+
+/* Compile a.file with a's options; prints diagnostics (errors or
+ * warnings). Returns the module or NULL with *code set to the exit code. */
+lrc_module *cli_compile(lrc_ctx *ctx, const Args *a, int *code);
+
+/* Exit code for an error object (and print its message). */
+int cli_report(const lrc_error *e);
+
+int cmd_check(int argc, char **argv);
+int cmd_emit(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

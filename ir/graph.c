@@ -1,0 +1,113 @@
+/* graph.c — step-graph construction and the op table.
+ *
+ * Constructors compute each node's shape from the named-dim rules and
+ * append it; they never fail on shapes (sema checks user-facing rules and
+ * reports them with locations first), so a shape problem here is a bug.
+ */
+#include "ir.h"
+
+#include <string.h>
+
+const OpInfo ir_ops[OP_COUNT] = {
+#define OP(name, text, nargs, kind) [OP_##name] = {text, nargs, kind},
+#include "ops.def"
+#undef OP
+};
+
+Graph *ir_graph_new(Arena *a, const char *name, Span sp) {
+  Graph *g = arena_alloc(a, sizeof *g);
+  g->arena = a;
+  g->name = name;
+  g->span = sp;
+  return g;
+}
+
+int ir_add_dim(Graph *g, const char *name, long size, Span sp) {
+  LRC_ASSERT(g->dims.len < LRC_MAX_DIMS);
+  DimInfo d = {name, size, sp};
+  VEC_PUSH(g->arena, g->dims, d);
+  return g->dims.len - 1;
+}
+
+int ir_find_dim(const Graph *g, const char *name) {
+  for (int i = 0; i < g->dims.len; i++)
+    if (strcmp(g->dims.data[i].name, name) == 0) return i;
+  return -1;
+}
+
+int ir_popcount(DimSet s) { return __builtin_popcount(s); }
+
+static int push(Graph *g, Node n) {
+  n.dtype = DT_F32;
+  VEC_PUSH(g->arena, g->nodes, n);
+  return g->nodes.len - 1;
+}
+
+static void check_arg(const Graph *g, int a) { LRC_ASSERT(a >= 0 && a < g->nodes.len); }
+
+int ir_leaf(Graph *g, OpKind op, int index, DimSet dims, Span sp) {
+  LRC_ASSERT(ir_ops[op].cls == K_LEAF);
+  Node n = {.op = op, .dims = dims, .index = index, .args = {-1, -1}, .span = sp};
+  return push(g, n);
+}
+
+int ir_const(Graph *g, double v, Span sp) {
+  Node n = {.op = OP_CONST, .num = v, .args = {-1, -1}, .span = sp};
+  return push(g, n);
+}
+
+int ir_unary(Graph *g, OpKind op, int a, Span sp) {
+  LRC_ASSERT(ir_ops[op].cls == K_UNARY);
+  check_arg(g, a);
+  Node n = {.op = op, .dims = g->nodes.data[a].dims, .args = {a, -1}, .span = sp};
+  return push(g, n);
+}
+
+int ir_binary(Graph *g, OpKind op, int a, int b, Span sp) {
+  LRC_ASSERT(ir_ops[op].cls == K_BINARY);
+  check_arg(g, a);
+  check_arg(g, b);
+  Node n = {.op = op, .dims = g->nodes.data[a].dims | g->nodes.data[b].dims,
+            .args = {a, b}, .span = sp};
+  return push(g, n);
+}
+
+int ir_reduce(Graph *g, OpKind op, int a, DimSet over, Span sp) {
+  LRC_ASSERT(ir_ops[op].cls == K_REDUCE);
+  check_arg(g, a);
+  DimSet d = g->nodes.data[a].dims;
+  LRC_ASSERT((d & over) == over && over != 0);
+  Node n = {.op = op, .dims = d & ~over, .rdims = over, .args = {a, -1}, .span = sp};
+  return push(g, n);
+}
+
+int ir_dot(Graph *g, int a, int b, Span sp) {
+  check_arg(g, a);
+  check_arg(g, b);
+  DimSet da = g->nodes.data[a].dims, db = g->nodes.data[b].dims;
+  DimSet shared = da & db;
+  LRC_ASSERT(shared != 0);
+  Node n = {.op = OP_DOT, .dims = (da | db) & ~shared, .rdims = shared, .args = {a, b},
+            .span = sp};
+  return push(g, n);
+}
+
+const char *ir_dims_str(const Graph *g, DimSet s) {
+  Buf b = {0};
+  buf_puts(&b, "[");
+  bool first = true;
+  for (int i = 0; i < g->dims.len; i++) {
+    if (!(s & (1u << i))) continue;
+    buf_printf(&b, "%s%s", first ? "" : ", ", g->dims.data[i].name);
+    first = false;
+  }
+  buf_puts(&b, "]");
+  const char *r = arena_strdup(g->arena, b.s ? b.s : "[]");
+  buf_free(&b);
+  return r;
+}
+
+const char *ir_slot_kind_name(SlotKind k) {
+  static const char *names[] = {"input", "param", "state", "output"};
+  return names[k];
+}

@@ -1,0 +1,243 @@
+/* ir.h — the internal header shared by frontend/, ir/, passes/, backends/
+ * and runtime/: support code (arena, growable arrays, source spans,
+ * diagnostics, internal errors) and the step graph.
+ *
+ * The step graph is the SSA dataflow of one time step of one `rnn` block.
+ * Values are referred to by small integer ids (indices into Graph.nodes), so
+ * ids survive reallocation and index side tables. A value's shape is a set
+ * of named dims (a bit mask over the rnn's dim table): named dims decide
+ * broadcasting and contraction, and the in-memory order of a value's dims is
+ * always the rnn's declaration order. External tensors keep the order their
+ * declaration lists (Slot.dims) and are permuted at the boundary.
+ */
+#ifndef LRC_IR_H
+#define LRC_IR_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------- */
+/* Limits                                                                  */
+
+enum {
+  LRC_MAX_DIMS = 32,        /* dims per rnn block (one bit each in a DimSet) */
+  LRC_MAX_TENSOR_DIMS = 8,  /* dims of one declared tensor */
+  LRC_MAX_IDENT = 255,      /* characters in an identifier */
+  LRC_MAX_DEPTH = 1000,     /* nesting of expressions */
+  LRC_MAX_ERRORS = 20,      /* errors reported before giving up */
+  LRC_MAX_NODES = 1000000,  /* step-graph nodes after inlining */
+};
+
+/* ---------------------------------------------------------------------- */
+/* Internal errors                                                          */
+
+/* An internal error is a bug in lrc, never the user's fault. LRC_ASSERT
+ * reports it with file and line and unwinds to the nearest ir_guard (the
+ * API entry point), which turns it into an LRC_ERR_INTERNAL error object. */
+typedef struct Guard {
+  jmp_buf jb;
+  char msg[512];
+  struct Guard *prev;
+} Guard;
+
+void ir_guard_push(Guard *g);
+void ir_guard_pop(Guard *g);
+_Noreturn void ir_internal_error(const char *file, int line, const char *fmt, ...);
+
+#define LRC_ASSERT(c)                                                     \
+  do {                                                                    \
+    if (!(c)) ir_internal_error(__FILE__, __LINE__, "assertion '%s' failed", #c); \
+  } while (0)
+#define LRC_UNREACHABLE() ir_internal_error(__FILE__, __LINE__, "unreachable")
+
+/* ---------------------------------------------------------------------- */
+/* Arena: every object of one compilation (AST, IR, strings) lives in one
+ * arena and is freed with it; nothing is freed on its own.               */
+
+typedef struct ArenaBlock ArenaBlock;
+typedef struct Arena {
+  ArenaBlock *head;
+  size_t total;            /* bytes handed out, for limits and statistics */
+} Arena;
+
+void arena_init(Arena *a);
+void arena_fini(Arena *a);
+void *arena_alloc(Arena *a, size_t n);            /* zeroed, 16-byte aligned */
+void *arena_realloc(Arena *a, void *p, size_t old, size_t n);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_strdup(Arena *a, const char *s);
+char *arena_printf(Arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Growable array in an arena: `T *data; int len, cap;` fields. */
+#define VEC_PUSH(arena, v, x)                                                   \
+  do {                                                                          \
+    if ((v).len == (v).cap) {                                                   \
+      int ncap_ = (v).cap ? 2 * (v).cap : 8;                                    \
+      (v).data = arena_realloc((arena), (v).data, sizeof *(v).data * (v).cap,   \
+                               sizeof *(v).data * ncap_);                       \
+      (v).cap = ncap_;                                                          \
+    }                                                                           \
+    (v).data[(v).len++] = (x);                                                  \
+  } while (0)
+
+/* Heap string builder (malloc), used for printers. */
+typedef struct Buf {
+  char *s;
+  size_t len, cap;
+  bool oom;                /* an allocation failed; s holds what fit */
+} Buf;
+
+void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(Buf *b, const char *fmt, va_list ap);
+void buf_puts(Buf *b, const char *s);
+void buf_putn(Buf *b, const char *s, size_t n);
+char *buf_take(Buf *b);    /* the string (never NULL unless out of memory); resets b */
+void buf_free(Buf *b);
+
+/* ---------------------------------------------------------------------- */
+/* Sources, spans and diagnostics                                          */
+
+typedef struct Source {
+  const char *name;        /* file name as given, or "<string>" */
+  const char *text;        /* contents, not NUL-terminated in general */
+  size_t len;
+} Source;
+
+/* A half-open byte range of one source, with 1-based line and column
+ * (columns count characters, not bytes) of its first byte. */
+typedef struct Span {
+  const Source *src;
+  uint32_t off, end;
+  int line, col;
+} Span;
+
+typedef enum { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE } DiagKind;
+
+typedef struct Diag {
+  DiagKind kind;
+  Span span;               /* span.src == NULL: no location */
+  char *msg;
+} Diag;
+
+typedef struct Diags {
+  Arena *arena;
+  struct { Diag *data; int len, cap; } v;
+  int nerrors;
+  bool too_many;           /* LRC_MAX_ERRORS reached; further errors dropped */
+} Diags;
+
+void diag_init(Diags *d, Arena *a);
+/* Report. A note attaches to the diagnostic before it. Returns false once
+ * the error limit is reached (callers may stop early). */
+bool diag_error(Diags *d, Span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void diag_warning(Diags *d, Span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void diag_note(Diags *d, Span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Render every diagnostic as `file:line:col: error: msg`, the source line
+ * and a caret with tildes under the span. */
+void diag_render(const Diags *d, Buf *out);
+void diag_render_one(const Diag *g, Buf *out);
+
+/* Line and column (1-based, characters) of a byte offset. */
+void source_locate(const Source *s, uint32_t off, int *line, int *col);
+Span span_join(Span a, Span b);
+
+/* ---------------------------------------------------------------------- */
+/* Step graph                                                              */
+
+typedef uint32_t DimSet;   /* bit i: dim i of the rnn's dim table */
+
+typedef enum {
+#define OP(name, text, nargs, kind) OP_##name,
+#include "ops.def"
+#undef OP
+  OP_COUNT
+} OpKind;
+
+typedef enum { K_LEAF, K_UNARY, K_BINARY, K_REDUCE, K_CONTRACT } OpClass;
+
+typedef struct OpInfo {
+  const char *text;
+  int nargs;
+  OpClass cls;
+} OpInfo;
+
+extern const OpInfo ir_ops[OP_COUNT];
+
+typedef enum { DT_F32 } DType;
+
+typedef struct Node {
+  OpKind op;
+  DType dtype;
+  DimSet dims;             /* shape: the set of named dims of the value */
+  DimSet rdims;            /* OP_SUM, OP_RMAX: reduced; OP_DOT: contracted */
+  int args[2];             /* operand ids (ir_ops[op].nargs of them) */
+  int index;               /* OP_DIM: dim id; OP_INPUT/PARAM/STATE: slot */
+  double num;              /* OP_CONST: value */
+  Span span;               /* source expression the node came from */
+} Node;
+
+typedef struct DimInfo {
+  const char *name;
+  long size;               /* 0: not bound yet */
+  Span span;
+} DimInfo;
+
+typedef enum { SLOT_INPUT, SLOT_PARAM, SLOT_STATE, SLOT_OUTPUT } SlotKind;
+
+/* A declared tensor: input, param, state or output. */
+typedef struct Slot {
+  SlotKind kind;
+  const char *name;
+  int ndims;
+  int dims[LRC_MAX_TENSOR_DIMS];  /* dim ids in declaration (memory) order */
+  DimSet dimset;
+  Span span;
+  int value;               /* state: id of the value after the step (-1 if never
+                              written); output: id of its value */
+  bool used;               /* read somewhere (inputs, params, states) */
+} Slot;
+
+typedef struct Graph {
+  const char *name;        /* the rnn's name */
+  Span span;
+  Arena *arena;
+  struct { DimInfo *data; int len, cap; } dims;
+  struct { Slot *data; int len, cap; } inputs, params, states, outputs;
+  struct { Node *data; int len, cap; } nodes;   /* topological order */
+} Graph;
+
+Graph *ir_graph_new(Arena *a, const char *name, Span sp);
+int ir_add_dim(Graph *g, const char *name, long size, Span sp);
+int ir_find_dim(const Graph *g, const char *name);
+
+/* Node constructors. Shapes follow the named-dim rules: binary ops take the
+ * union of their operands' dims, reductions remove the reduced dims, DOT
+ * removes the contracted (shared) dims. */
+int ir_leaf(Graph *g, OpKind op, int index, DimSet dims, Span sp);
+int ir_const(Graph *g, double v, Span sp);
+int ir_unary(Graph *g, OpKind op, int a, Span sp);
+int ir_binary(Graph *g, OpKind op, int a, int b, Span sp);
+int ir_reduce(Graph *g, OpKind op, int a, DimSet over, Span sp);
+int ir_dot(Graph *g, int a, int b, Span sp);
+
+static inline const Node *ir_node(const Graph *g, int id) { return &g->nodes.data[id]; }
+int ir_popcount(DimSet s);
+
+/* "[K, V]" in declaration order ("[]" for a scalar), in the arena. */
+const char *ir_dims_str(const Graph *g, DimSet s);
+const char *ir_slot_kind_name(SlotKind k);
+
+/* Verifier: checks operand order, arities, shapes and slot references.
+ * Returns NULL when the graph is well formed, else a message (arena). */
+const char *ir_verify(const Graph *g);
+
+/* Printers (ir/print.c). Stable, readable text; the golden files depend
+ * on it. */
+void ir_print(const Graph *g, Buf *out);
+void ir_print_dot(const Graph *g, Buf *out);
+
+#endif

@@ -1,0 +1,213 @@
+/* api.c — lrc.h: contexts, compiling modules, emitting their forms.
+ *
+ * Each entry point installs an ir_guard so that an internal error deep in
+ * the compiler unwinds here and becomes an LRC_ERR_INTERNAL error object.
+ */
+#include "rt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+lrc_ctx *lrc_ctx_new(void) { return calloc(1, sizeof(lrc_ctx)); }
+
+void lrc_ctx_free(lrc_ctx *ctx) { free(ctx); }
+
+const char *lrc_version(void) { return LRC_VERSION_STRING; }
+
+void lrc_options_init(lrc_options *o) {
+  memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
+}
+
+void lrc_module_free(lrc_module *m) {
+  if (!m) return;
+  free(m->warnings);
+  arena_fini(&m->arena);
+  free(m);
+}
+
+lrc_module *lrc_compile(lrc_ctx *ctx, const char *source, const lrc_options *opts,
+                        lrc_error **err) {
+  if (!source) {
+    rt_error(err, LRC_ERR_USAGE, "lrc_compile: source is NULL");
+    return NULL;
+  }
+  return lrc_compile_buffer(ctx, source, strlen(source), opts, err);
+}
+
+/* Check the caller's options; copy dim bindings into the arena. */
+static bool read_options(lrc_module *m, const lrc_options *opts, DimBinding **binds,
+                         int *nbinds, lrc_error **err) {
+  *binds = NULL;
+  *nbinds = 0;
+  if (!opts) return true;
+  if (opts->size < offsetof(lrc_options, ndims) + sizeof opts->ndims) {
+    rt_error(err, LRC_ERR_USAGE, "lrc_options.size is %zu; call lrc_options_init first",
+             opts->size);
+    return false;
+  }
+  if (opts->ndims < 0 || (opts->ndims > 0 && !opts->dims)) {
+    rt_error(err, LRC_ERR_USAGE, "lrc_options: %d dims but dims is NULL", opts->ndims);
+    return false;
+  }
+  *binds = arena_alloc(&m->arena, sizeof(DimBinding) * (size_t)(opts->ndims + 1));
+  for (int i = 0; i < opts->ndims; i++) {
+    const lrc_dim *d = &opts->dims[i];
+    if (!d->name || !d->name[0]) {
+      rt_error(err, LRC_ERR_USAGE, "dim binding %d has no name", i + 1);
+      return false;
+    }
+    if (d->size < 1 || d->size > 1000000000L) {
+      rt_error(err, LRC_ERR_USAGE, "dim %s=%ld: a size must be from 1 to 1000000000", d->name,
+               d->size);
+      return false;
+    }
+    for (int j = 0; j < i; j++)
+      if (strcmp(opts->dims[j].name, d->name) == 0) {
+        rt_error(err, LRC_ERR_USAGE, "dim %s is given twice", d->name);
+        return false;
+      }
+    (*binds)[i] = (DimBinding){arena_strdup(&m->arena, d->name), d->size, false};
+  }
+  *nbinds = opts->ndims;
+  return true;
+}
+
+lrc_module *lrc_compile_buffer(lrc_ctx *ctx, const char *source, size_t len,
+                               const lrc_options *opts, lrc_error **err) {
+  if (err) *err = NULL;
+  if (!source && len) {
+    rt_error(err, LRC_ERR_USAGE, "lrc_compile_buffer: source is NULL");
+    return NULL;
+  }
+  if (len > 64u << 20) {
+    rt_error(err, LRC_ERR_USAGE, "source is %zu bytes; the limit is 64 MiB", len);
+    return NULL;
+  }
+  lrc_module *m = calloc(1, sizeof *m);
+  if (!m) {
+    rt_error(err, LRC_ERR_NOMEM, "out of memory");
+    return NULL;
+  }
+  m->ctx = ctx;
+  arena_init(&m->arena);
+  Guard guard;
+  ir_guard_push(&guard);
+  if (setjmp(guard.jb)) {
+    rt_error(err, LRC_ERR_INTERNAL, "%s", guard.msg);
+    lrc_module_free(m);
+    return NULL;
+  }
+  const char *name = opts && opts->filename ? opts->filename : "<string>";
+  m->src.name = arena_strdup(&m->arena, name);
+  m->src.text = arena_strndup(&m->arena, source ? source : "", len);
+  m->src.len = len;
+  diag_init(&m->diags, &m->arena);
+
+  DimBinding *binds;
+  int nbinds;
+  if (!read_options(m, opts, &binds, &nbinds, err)) goto fail;
+  m->prog = ast_parse(&m->arena, &m->diags, &m->src);
+  if (m->diags.nerrors == 0) {
+    m->ngraphs = m->prog->rnns.len;
+    sema_run(&m->arena, &m->diags, m->prog, binds, nbinds, &m->graphs);
+  }
+  if (m->diags.nerrors) {
+    Buf b = {0};
+    diag_render(&m->diags, &b);
+    rt_error(err, LRC_ERR_SOURCE, "%s", b.s ? b.s : "");
+    buf_free(&b);
+    if (err && *err) {
+      for (int i = 0; i < m->diags.v.len; i++) {
+        const Diag *g = &m->diags.v.data[i];
+        if (g->kind != DIAG_ERROR) continue;
+        if (g->span.src) {
+          (*err)->file = strdup(g->span.src->name);
+          (*err)->line = g->span.line;
+          (*err)->col = g->span.col;
+        }
+        break;
+      }
+    }
+    goto fail;
+  }
+  Buf w = {0};
+  diag_render(&m->diags, &w);
+  m->warnings = buf_take(&w);
+  ir_guard_pop(&guard);
+  return m;
+
+fail:
+  ir_guard_pop(&guard);
+  lrc_module_free(m);
+  return NULL;
+}
+
+const char *lrc_module_warnings(const lrc_module *m) {
+  return m && m->warnings ? m->warnings : "";
+}
+
+int lrc_module_rnn_count(const lrc_module *m) { return m ? m->ngraphs : 0; }
+
+const char *lrc_module_rnn_name(const lrc_module *m, int i) {
+  if (!m || i < 0 || i >= m->ngraphs) return NULL;
+  return m->graphs[i]->name;
+}
+
+/* The graph named `rnn`, or an error listing the names there are. */
+static Graph *find_graph(lrc_module *m, const char *rnn, lrc_error **err) {
+  for (int i = 0; i < m->ngraphs; i++)
+    if (strcmp(m->graphs[i]->name, rnn) == 0) return m->graphs[i];
+  Buf b = {0};
+  for (int i = 0; i < m->ngraphs; i++)
+    buf_printf(&b, "%s%s", i ? ", " : "", m->graphs[i]->name);
+  rt_error(err, LRC_ERR_USAGE, "no rnn named '%s' in %s; it has: %s", rnn, m->src.name,
+           b.s ? b.s : "(none)");
+  buf_free(&b);
+  return NULL;
+}
+
+char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **err) {
+  if (err) *err = NULL;
+  if (!m) {
+    rt_error(err, LRC_ERR_USAGE, "lrc_emit: module is NULL");
+    return NULL;
+  }
+  Guard guard;
+  ir_guard_push(&guard);
+  if (setjmp(guard.jb)) {
+    rt_error(err, LRC_ERR_INTERNAL, "%s", guard.msg);
+    return NULL;
+  }
+  Graph *only = NULL;
+  if (rnn && !(only = find_graph(m, rnn, err))) {
+    ir_guard_pop(&guard);
+    return NULL;
+  }
+  Buf out = {0};
+  switch (kind) {
+  case LRC_EMIT_AST:
+    ast_print(m->prog, &out);
+    break;
+  case LRC_EMIT_IR:
+  case LRC_EMIT_DOT:
+    for (int i = 0; i < m->ngraphs; i++) {
+      if (only && m->graphs[i] != only) continue;
+      if (out.len) buf_puts(&out, "\n");
+      if (kind == LRC_EMIT_IR) ir_print(m->graphs[i], &out);
+      else ir_print_dot(m->graphs[i], &out);
+    }
+    break;
+  default:
+    ir_guard_pop(&guard);
+    rt_error(err, LRC_ERR_USAGE, "lrc_emit: unknown kind %d", (int)kind);
+    return NULL;
+  }
+  ir_guard_pop(&guard);
+  if (out.oom) {
+    buf_free(&out);
+    rt_error(err, LRC_ERR_NOMEM, "out of memory");
+    return NULL;
+  }
+  return buf_take(&out);
+}

@@ -1,0 +1,13 @@
+/* check_parser.c — tests of the parser module. */
+#include "../test.h"
+
+START_TEST(placeholder) { ck_assert_int_eq(1, 1); }
+END_TEST
+
+Suite *parser_suite(void) {
+  Suite *s = suite_create("parser");
+  TCase *tc = tcase_create("core");
+  tcase_add_test(tc, placeholder);
+  suite_add_tcase(s, tc);
+  return s;
+}
