@@ -13,10 +13,10 @@
 
 SAN ?= 0
 ifeq ($(SAN),1)
-B := build/san
+B ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 else
-B := build
+B ?= build
 SANFLAGS :=
 endif
 
@@ -26,7 +26,7 @@ WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CPPFLAGS_ALL := -I. -Ifrontend -I$(B)/gen -Iinclude -D_GNU_SOURCE
 CFLAGS_ALL := -std=c17 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -fvisibility=hidden -MMD -MP
 GEN_CFLAGS := -Wno-sign-compare -Wno-unused-function -Wno-shadow -Wno-unused-but-set-variable
-LDLIBS_ALL := -lm $(SANFLAGS)
+LDLIBS_ALL := -lffi -ldl -lpthread -lm $(SANFLAGS)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
 
 ifeq ($(V),1)
@@ -37,12 +37,14 @@ endif
 
 FRONTEND_SRC := frontend/ast.c frontend/sema.c
 GEN_SRC := $(B)/gen/lexer.c $(B)/gen/parser.c
-IR_SRC := ir/support.c ir/diag.c ir/graph.c ir/print.c ir/verify.c
-RUNTIME_SRC := runtime/api.c runtime/error.c
+IR_SRC := ir/support.c ir/diag.c ir/graph.c ir/print.c ir/verify.c ir/kir.c
+PASSES_SRC := passes/recurrent.c
+BACKEND_SRC := backends/c/emit_c.c
+RUNTIME_SRC := runtime/api.c runtime/error.c runtime/interp.c runtime/call.c
 CLI_SRC := cli/main.c cli/common.c cli/check.c cli/emit.c cli/run.c
-TEST_SRC := tests/check_main.c $(wildcard tests/unit/check_*.c)
+TEST_SRC := tests/check_main.c tests/oracle.c $(wildcard tests/unit/check_*.c)
 
-LIB_SRC := $(FRONTEND_SRC) $(IR_SRC) $(RUNTIME_SRC)
+LIB_SRC := $(FRONTEND_SRC) $(IR_SRC) $(PASSES_SRC) $(BACKEND_SRC) $(RUNTIME_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/lexer.o $(B)/obj/gen/parser.o
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/obj/%.o)

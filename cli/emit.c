@@ -13,15 +13,61 @@ static const char help[] =
     "  ast    the parsed file as S-expressions\n"
     "  ir     the step graph: SSA values with named dims, one rnn after another\n"
     "  dot    the step graph for Graphviz (dot -Tsvg)\n"
+    "  kir    the kernel IR of the recurrent algorithm (every dim needs a size)\n"
+    "  c      standalone C99: with -o NAME, NAME.c and NAME.h (every dim needs a size)\n"
     "\n"
-    "Later versions add plan, kir, c, cuda and llvm.\n";
+    "Later versions add plan, cuda and llvm.\n";
 
 static const struct {
   const char *name;
   lrc_emit_kind kind;
-} kinds[] = {{"ast", LRC_EMIT_AST}, {"ir", LRC_EMIT_IR}, {"dot", LRC_EMIT_DOT}};
+} kinds[] = {{"ast", LRC_EMIT_AST}, {"ir", LRC_EMIT_IR}, {"dot", LRC_EMIT_DOT},
+                {"kir", LRC_EMIT_KIR}};
 
-static const char *later[] = {"plan", "kir", "c", "cuda", "llvm"};
+static const char *later[] = {"plan", "cuda", "llvm"};
+
+/* --emit=c: NAME.c and NAME.h with -o NAME (a trailing .c is dropped);
+ * without -o, the header then the source on stdout. */
+static int emit_c(lrc_module *m, const Args *a) {
+  char base[4096];
+  const char *out = a->out;
+  size_t n = out ? strlen(out) : 0;
+  if (n > 2 && strcmp(out + n - 2, ".c") == 0) n -= 2;
+  if (n >= sizeof base - 3) return cli_usage_error("emit", "-o name too long");
+  if (out) memcpy(base, out, n);
+  base[n] = '\0';
+  const char *slash = strrchr(base, '/');
+  char hname[4100];
+  snprintf(hname, sizeof hname, "%s.h", slash ? slash + 1 : base);
+  char *c = NULL, *h = NULL;
+  lrc_error *err = NULL;
+  if (lrc_emit_c(m, a->rnn, out ? hname : NULL, &c, &h, &err) != LRC_OK) {
+    int code = cli_report(err);
+    lrc_error_free(err);
+    return code;
+  }
+  int code = 0;
+  if (!out) {
+    fputs(h, stdout);
+    fputs(c, stdout);
+  } else {
+    const char *parts[2][2] = {{".h", h}, {".c", c}};
+    for (int i = 0; i < 2 && !code; i++) {
+      char path[4100];
+      snprintf(path, sizeof path, "%s%s", base, parts[i][0]);
+      FILE *f = fopen(path, "wb");
+      bool ok = f && fputs(parts[i][1], f) != EOF;
+      if (f && fclose(f) != 0) ok = false;
+      if (!ok) {
+        fprintf(stderr, "lrc emit: cannot write '%s': %s\n", path, strerror(errno));
+        code = EXIT_USER;
+      }
+    }
+  }
+  lrc_free(c);
+  lrc_free(h);
+  return code;
+}
 
 int cmd_emit(int argc, char **argv) {
   if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
@@ -32,10 +78,18 @@ int cmd_emit(int argc, char **argv) {
   int code = cli_parse(&a, argc, argv, 2, "rnn dim emit o");
   if (code) goto done;
   if (!a.emit) {
-    code = cli_usage_error("emit", "missing --emit=KIND (ast, ir or dot)");
+    code = cli_usage_error("emit", "missing --emit=KIND (ast, ir, dot, kir or c)");
     goto done;
   }
   int k = -1;
+  if (strcmp(a.emit, "c") == 0) {
+    lrc_ctx *ctx = lrc_ctx_new();
+    lrc_module *m = cli_compile(ctx, &a, &code);
+    if (m) code = emit_c(m, &a);
+    lrc_module_free(m);
+    lrc_ctx_free(ctx);
+    goto done;
+  }
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
     if (strcmp(kinds[i].name, a.emit) == 0) k = (int)i;
   if (k < 0) {
@@ -45,7 +99,7 @@ int cmd_emit(int argc, char **argv) {
         code = EXIT_INTERNAL;
         goto done;
       }
-    code = cli_usage_error("emit", "unknown --emit kind '%s'; expected ast, ir or dot", a.emit);
+    code = cli_usage_error("emit", "unknown --emit kind '%s'; expected ast, ir, dot, kir or c", a.emit);
     goto done;
   }
   lrc_ctx *ctx = lrc_ctx_new();

@@ -108,11 +108,19 @@ typedef enum lrc_emit_kind {
   LRC_EMIT_AST,             /* the parsed file as S-expressions */
   LRC_EMIT_IR,              /* the step graph (SSA, named dims) */
   LRC_EMIT_DOT,             /* the step graph for Graphviz */
+  LRC_EMIT_KIR,             /* the kernel IR of the recurrent algorithm (dims bound) */
 } lrc_emit_kind;
 
 /* Text of the requested form for rnn `rnn` (NULL: every rnn of the
  * module; LRC_EMIT_AST always shows the whole file). */
 LRC_API char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **err);
+
+/* Standalone C99 for rnn `rnn` (NULL: the module's only rnn) with the
+ * recurrent algorithm: *c_source and *h_source receive NAME.c and NAME.h
+ * (free with lrc_free); the source includes "header_name". Every dim must
+ * have a size. The code needs no lrc header or library. */
+LRC_API lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name,
+                              char **c_source, char **h_source, lrc_error **err);
 
 /* Frees strings returned by the library. Accepts NULL. */
 LRC_API void lrc_free(void *p);

@@ -37,6 +37,23 @@ int ir_find_dim(const Graph *g, const char *name) {
 
 int ir_popcount(DimSet s) { return __builtin_popcount(s); }
 
+long ir_dims_count(const Graph *g, DimSet s) {
+  long n = 1;
+  for (int d = 0; d < g->dims.len; d++)
+    if (s & (1u << d)) n *= g->dims.data[d].size;
+  return n;
+}
+
+long ir_slot_count(const Graph *g, const Slot *sl) { return ir_dims_count(g, sl->dimset); }
+
+const char *ir_unbound_dim(const Graph *g) {
+  for (int d = 0; d < g->dims.len; d++)
+    if (g->dims.data[d].size <= 0)
+      return arena_printf(g->arena, "dim '%s' of rnn '%s' has no size; pass --dim %s=N",
+                          g->dims.data[d].name, g->name, g->dims.data[d].name);
+  return NULL;
+}
+
 static int push(Graph *g, Node n) {
   n.dtype = DT_F32;
   VEC_PUSH(g->arena, g->nodes, n);

@@ -226,6 +226,11 @@ int ir_dot(Graph *g, int a, int b, Span sp);
 
 static inline const Node *ir_node(const Graph *g, int id) { return &g->nodes.data[id]; }
 int ir_popcount(DimSet s);
+/* Elements of a value of these dims / of a slot (dims must be bound). */
+long ir_dims_count(const Graph *g, DimSet s);
+long ir_slot_count(const Graph *g, const Slot *sl);
+/* NULL if every dim of g has a size, else a message naming the first. */
+const char *ir_unbound_dim(const Graph *g);
 
 /* "[K, V]" in declaration order ("[]" for a scalar), in the arena. */
 const char *ir_dims_str(const Graph *g, DimSet s);
@@ -239,5 +244,159 @@ const char *ir_verify(const Graph *g);
  * on it. */
 void ir_print(const Graph *g, Buf *out);
 void ir_print_dot(const Graph *g, Buf *out);
+
+
+/* ---------------------------------------------------------------------- */
+/* Kernel IR                                                               */
+/*
+ * What a backend translates: one function per kernel, with buffers (the
+ * caller's tensors), integer index expressions, loops marked parallel or
+ * serial, tiles (small dense arrays named by dims, sizes known at compile
+ * time) and statements on tiles. The workhorse statement is the *nest*: a
+ * loop nest over a set of dims whose body is a list of assignments
+ * `tile[point] (= | += | max=) expr`, where every tile read or written is
+ * indexed by projecting the iteration point onto its dims (broadcasting by
+ * name) — an elementwise chain, a reduction, a contraction (a matmul), or
+ * several of these fused into one pass over the data. Loops of a nest run
+ * in dim-id order, the highest id innermost (the contiguous dim of every
+ * tile), and within one point the assignments run in order.
+ */
+
+typedef enum { KT_F32, KT_F64, KT_BF16, KT_F16, KT_I32, KT_I64 } KType;
+
+typedef enum {
+  KB_INPUT,      /* per token [B, T, H, dims] */
+  KB_PARAM,      /* per head [H, dims] */
+  KB_STATE_IN,   /* [N, H, dims], may be NULL at run time (zero state) */
+  KB_STATE_OUT,  /* [N, H, dims], may be NULL (not wanted) */
+  KB_OUTPUT,     /* per token [B, T, H, dims] */
+  KB_SEQLENS,    /* int64 [N + 1] offsets, may be NULL (fixed length) */
+} KBufRole;
+
+typedef struct KBuf {
+  const char *name;
+  KBufRole role;
+  KType type;
+  int slot;                /* index into the graph's slots of that kind */
+  bool nullable;
+} KBuf;
+
+/* Scalar kernel arguments. */
+typedef enum { KA_B, KA_T, KA_H, KA_NSEQ, KA_COUNT } KArg;
+
+/* Integer (int64) index expressions. */
+typedef enum {
+  KI_CONST,      /* c */
+  KI_VAR,        /* loop or let variable `var` */
+  KI_ARG,        /* scalar argument `var` (a KArg) */
+  KI_ADD, KI_SUB, KI_MUL, KI_DIV, KI_MOD,   /* a op b (DIV, MOD: non-negative) */
+  KI_SEQLEN,     /* cu_seqlens[a] (buffer `buf`) */
+} KIdxKind;
+
+typedef struct KIdx {
+  KIdxKind kind;
+  long c;
+  int var;
+  int a, b;                /* operand ids */
+  int buf;
+} KIdx;
+
+typedef struct KTile {
+  const char *name;
+  DimSet dims;             /* shape; sizes from the graph's dim table */
+  KType type;
+} KTile;
+
+/* Element expressions of a nest body. */
+typedef enum {
+  KE_CONST,      /* num */
+  KE_READ,       /* tile[point projected onto the tile's dims] */
+  KE_UNARY,      /* op a */
+  KE_BINARY,     /* a op b */
+} KExprKind;
+
+typedef struct KExpr {
+  KExprKind kind;
+  OpKind op;
+  int a, b;
+  int tile;
+  double num;
+} KExpr;
+
+typedef enum { KACC_SET, KACC_ADD, KACC_MAX } KAccum;
+
+typedef struct KAssign {
+  int tile;
+  KAccum acc;
+  int expr;
+} KAssign;
+
+typedef struct KStmt KStmt;
+typedef struct KBlock {
+  KStmt **data;
+  int len, cap;
+} KBlock;
+
+typedef enum {
+  KS_FOR,        /* for var in [lo, hi) (parallel or serial) { body } */
+  KS_LET,        /* var = idx */
+  KS_NEST,       /* loop nest over `space`: assigns */
+  KS_FILL,       /* tile[:] = num */
+  KS_LOAD,       /* tile = buf[idx ...] (the slot's declared dim order, contiguous) */
+  KS_STORE,      /* buf[idx ...] = tile */
+  KS_COPY,       /* tile = tile2 (same dims) */
+  KS_IF_NULL,    /* if buf is NULL { body } else { orelse } */
+} KStmtKind;
+
+struct KStmt {
+  KStmtKind kind;
+  int var;                 /* FOR, LET */
+  int lo, hi;              /* FOR: index expressions */
+  bool parallel;           /* FOR */
+  int idx;                 /* LET: value; LOAD/STORE: element offset of the block */
+  int tile, tile2;         /* FILL/LOAD/STORE/COPY */
+  int buf;                 /* LOAD/STORE/IF_NULL */
+  double num;              /* FILL */
+  DimSet space;            /* NEST */
+  struct { KAssign *data; int len, cap; } assigns;   /* NEST */
+  KBlock body, orelse;
+};
+
+typedef struct Kernel {
+  const char *name;
+  const char *algo;        /* "recurrent", ... */
+  const Graph *g;          /* dims, slots */
+  Arena *arena;
+  struct { KBuf *data; int len, cap; } bufs;
+  struct { KTile *data; int len, cap; } tiles;
+  struct { KIdx *data; int len, cap; } idx;
+  struct { KExpr *data; int len, cap; } exprs;
+  struct { const char **data; int len, cap; } vars;   /* variable names */
+  KBlock body;
+} Kernel;
+
+Kernel *kir_new(Arena *a, const Graph *g, const char *name, const char *algo);
+int kir_buf(Kernel *k, const char *name, KBufRole role, KType t, int slot, bool nullable);
+int kir_tile(Kernel *k, const char *name, DimSet dims);
+int kir_var(Kernel *k, const char *name);
+int kir_ic(Kernel *k, long c);
+int kir_ivar(Kernel *k, int var);
+int kir_iarg(Kernel *k, KArg a);
+int kir_ibin(Kernel *k, KIdxKind op, int a, int b);
+int kir_iseqlen(Kernel *k, int buf, int a);
+int kir_econst(Kernel *k, double v);
+int kir_eread(Kernel *k, int tile);
+int kir_eunary(Kernel *k, OpKind op, int a);
+int kir_ebinary(Kernel *k, OpKind op, int a, int b);
+KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind);
+void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr);
+
+long kir_tile_count(const Kernel *k, int tile);
+const char *kir_arg_name(KArg a);
+const char *kir_type_name(KType t);
+
+/* Printer (--emit=kir) and verifier (NULL when well formed). */
+void kir_print(const Kernel *k, Buf *out);
+const char *kir_verify(const Kernel *k);
 
 #endif

@@ -4,6 +4,8 @@
  * the compiler unwinds here and becomes an LRC_ERR_INTERNAL error object.
  */
 #include "rt.h"
+#include "../passes/passes.h"
+#include "../backends/c/backend.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +200,21 @@ char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **e
       else ir_print_dot(m->graphs[i], &out);
     }
     break;
+  case LRC_EMIT_KIR:
+    for (int i = 0; i < m->ngraphs; i++) {
+      if (only && m->graphs[i] != only) continue;
+      const char *why = NULL;
+      Kernel *k = pass_lower_recurrent(&m->arena, m->graphs[i], m->graphs[i]->name, &why);
+      if (!k) {
+        ir_guard_pop(&guard);
+        buf_free(&out);
+        rt_error(err, LRC_ERR_USAGE, "%s", why);
+        return NULL;
+      }
+      if (out.len) buf_puts(&out, "\n");
+      kir_print(k, &out);
+    }
+    break;
   default:
     ir_guard_pop(&guard);
     rt_error(err, LRC_ERR_USAGE, "lrc_emit: unknown kind %d", (int)kind);
@@ -210,4 +227,49 @@ char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **e
     return NULL;
   }
   return buf_take(&out);
+}
+
+lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, char **c_source,
+                      char **h_source, lrc_error **err) {
+  if (err) *err = NULL;
+  if (c_source) *c_source = NULL;
+  if (h_source) *h_source = NULL;
+  if (!m || !c_source || !h_source)
+    return rt_error(err, LRC_ERR_USAGE, "lrc_emit_c: module and outputs must not be NULL");
+  Guard guard;
+  ir_guard_push(&guard);
+  if (setjmp(guard.jb)) return rt_error(err, LRC_ERR_INTERNAL, "%s", guard.msg);
+  Graph *g = NULL;
+  if (rnn) {
+    g = find_graph(m, rnn, err);
+  } else if (m->ngraphs == 1) {
+    g = m->graphs[0];
+  } else {
+    Buf b = {0};
+    for (int i = 0; i < m->ngraphs; i++) buf_printf(&b, "%s%s", i ? ", " : "", m->graphs[i]->name);
+    rt_error(err, LRC_ERR_USAGE, "%s has %d rnn blocks (%s); choose one with --rnn", m->src.name,
+             m->ngraphs, b.s ? b.s : "");
+    buf_free(&b);
+  }
+  if (!g) {
+    ir_guard_pop(&guard);
+    return err && *err ? (*err)->code : LRC_ERR_USAGE;
+  }
+  const char *why = NULL;
+  Kernel *k = pass_lower_recurrent(&m->arena, g, g->name, &why);
+  if (!k) {
+    ir_guard_pop(&guard);
+    return rt_error(err, LRC_ERR_USAGE, "%s", why);
+  }
+  Buf c = {0}, h = {0};
+  cg_emit_c(k, header_name, &c, &h);
+  ir_guard_pop(&guard);
+  if (c.oom || h.oom) {
+    buf_free(&c);
+    buf_free(&h);
+    return rt_error(err, LRC_ERR_NOMEM, "out of memory");
+  }
+  *c_source = buf_take(&c);
+  *h_source = buf_take(&h);
+  return LRC_OK;
 }

@@ -24,6 +24,8 @@ Suite *printer_suite(void);
 Suite *api_suite(void);
 Suite *cli_suite(void);
 Suite *corpus_suite(void);
+Suite *interp_suite(void);
+Suite *emit_c_suite(void);
 
 /* Compile `src` (len bytes) through the public API. Returns the rendered
  * diagnostics (errors, or warnings on success) in a static-lifetime

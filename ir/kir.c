@@ -1,0 +1,398 @@
+/* kir.c — kernel IR: constructors, printer (--emit=kir) and verifier.
+ *
+ * The printer shows a kernel as indented pseudo-code, one statement per
+ * line, with index expressions and element expressions written inline, so
+ * that a reader can follow what each loop does and which tiles it touches.
+ */
+#include "ir.h"
+
+#include <string.h>
+
+Kernel *kir_new(Arena *a, const Graph *g, const char *name, const char *algo) {
+  Kernel *k = arena_alloc(a, sizeof *k);
+  k->arena = a;
+  k->g = g;
+  k->name = arena_strdup(a, name);
+  k->algo = algo;
+  return k;
+}
+
+int kir_buf(Kernel *k, const char *name, KBufRole role, KType t, int slot, bool nullable) {
+  KBuf b = {arena_strdup(k->arena, name), role, t, slot, nullable};
+  VEC_PUSH(k->arena, k->bufs, b);
+  return k->bufs.len - 1;
+}
+
+int kir_tile(Kernel *k, const char *name, DimSet dims) {
+  KTile t = {arena_strdup(k->arena, name), dims, KT_F32};
+  VEC_PUSH(k->arena, k->tiles, t);
+  return k->tiles.len - 1;
+}
+
+int kir_var(Kernel *k, const char *name) {
+  VEC_PUSH(k->arena, k->vars, arena_strdup(k->arena, name));
+  return k->vars.len - 1;
+}
+
+static int push_idx(Kernel *k, KIdx x) {
+  VEC_PUSH(k->arena, k->idx, x);
+  return k->idx.len - 1;
+}
+
+int kir_ic(Kernel *k, long c) { return push_idx(k, (KIdx){.kind = KI_CONST, .c = c}); }
+int kir_ivar(Kernel *k, int var) { return push_idx(k, (KIdx){.kind = KI_VAR, .var = var}); }
+int kir_iarg(Kernel *k, KArg a) { return push_idx(k, (KIdx){.kind = KI_ARG, .var = (int)a}); }
+
+int kir_ibin(Kernel *k, KIdxKind op, int a, int b) {
+  LRC_ASSERT(op >= KI_ADD && op <= KI_MOD);
+  /* Fold the identities that lowering produces all the time. */
+  const KIdx *x = &k->idx.data[a], *y = &k->idx.data[b];
+  if (x->kind == KI_CONST && y->kind == KI_CONST) {
+    long c = op == KI_ADD ? x->c + y->c : op == KI_SUB ? x->c - y->c : op == KI_MUL ? x->c * y->c
+             : op == KI_DIV ? x->c / y->c : x->c % y->c;
+    return kir_ic(k, c);
+  }
+  if ((op == KI_ADD || op == KI_SUB) && y->kind == KI_CONST && y->c == 0) return a;
+  if (op == KI_ADD && x->kind == KI_CONST && x->c == 0) return b;
+  if ((op == KI_MUL || op == KI_DIV) && y->kind == KI_CONST && y->c == 1) return a;
+  if (op == KI_MUL && x->kind == KI_CONST && x->c == 1) return b;
+  return push_idx(k, (KIdx){.kind = op, .a = a, .b = b});
+}
+
+int kir_iseqlen(Kernel *k, int buf, int a) {
+  return push_idx(k, (KIdx){.kind = KI_SEQLEN, .a = a, .buf = buf});
+}
+
+static int push_expr(Kernel *k, KExpr e) {
+  VEC_PUSH(k->arena, k->exprs, e);
+  return k->exprs.len - 1;
+}
+
+int kir_econst(Kernel *k, double v) { return push_expr(k, (KExpr){.kind = KE_CONST, .num = v}); }
+int kir_eread(Kernel *k, int tile) { return push_expr(k, (KExpr){.kind = KE_READ, .tile = tile}); }
+
+int kir_eunary(Kernel *k, OpKind op, int a) {
+  LRC_ASSERT(ir_ops[op].cls == K_UNARY);
+  return push_expr(k, (KExpr){.kind = KE_UNARY, .op = op, .a = a});
+}
+
+int kir_ebinary(Kernel *k, OpKind op, int a, int b) {
+  LRC_ASSERT(ir_ops[op].cls == K_BINARY);
+  return push_expr(k, (KExpr){.kind = KE_BINARY, .op = op, .a = a, .b = b});
+}
+
+KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind) {
+  KStmt *s = arena_alloc(k->arena, sizeof *s);
+  s->kind = kind;
+  s->var = s->lo = s->hi = s->idx = s->tile = s->tile2 = s->buf = -1;
+  VEC_PUSH(k->arena, *into, s);
+  return s;
+}
+
+void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr) {
+  LRC_ASSERT(nest->kind == KS_NEST);
+  KAssign a = {tile, acc, expr};
+  VEC_PUSH(k->arena, nest->assigns, a);
+}
+
+long kir_tile_count(const Kernel *k, int tile) {
+  long n = 1;
+  DimSet s = k->tiles.data[tile].dims;
+  for (int d = 0; d < k->g->dims.len; d++)
+    if (s & (1u << d)) n *= k->g->dims.data[d].size;
+  return n;
+}
+
+const char *kir_arg_name(KArg a) {
+  static const char *names[] = {"B", "T", "H", "N"};
+  return names[a];
+}
+
+const char *kir_type_name(KType t) {
+  static const char *names[] = {"f32", "f64", "bf16", "f16", "i32", "i64"};
+  return names[t];
+}
+
+/* ---------------------------------------------------------------------- */
+/* Printer                                                                 */
+
+static void print_idx(const Kernel *k, int id, Buf *out) {
+  const KIdx *x = &k->idx.data[id];
+  static const char *ops[] = {[KI_ADD] = "+", [KI_SUB] = "-", [KI_MUL] = "*",
+                              [KI_DIV] = "/", [KI_MOD] = "%"};
+  switch (x->kind) {
+  case KI_CONST: buf_printf(out, "%ld", x->c); return;
+  case KI_VAR: buf_puts(out, k->vars.data[x->var]); return;
+  case KI_ARG: buf_puts(out, kir_arg_name((KArg)x->var)); return;
+  case KI_SEQLEN:
+    buf_printf(out, "%s[", k->bufs.data[x->buf].name);
+    print_idx(k, x->a, out);
+    buf_puts(out, "]");
+    return;
+  default:
+    buf_puts(out, "(");
+    print_idx(k, x->a, out);
+    buf_printf(out, " %s ", ops[x->kind]);
+    print_idx(k, x->b, out);
+    buf_puts(out, ")");
+    return;
+  }
+}
+
+static void print_expr(const Kernel *k, int id, Buf *out) {
+  const KExpr *e = &k->exprs.data[id];
+  switch (e->kind) {
+  case KE_CONST: buf_printf(out, "%.9g", e->num); return;
+  case KE_READ: buf_puts(out, k->tiles.data[e->tile].name); return;
+  case KE_UNARY:
+    buf_printf(out, "%s(", ir_ops[e->op].text);
+    print_expr(k, e->a, out);
+    buf_puts(out, ")");
+    return;
+  case KE_BINARY: {
+    static const char *sym[OP_COUNT] = {[OP_ADD] = "+", [OP_SUB] = "-", [OP_MUL] = "*",
+                                        [OP_DIV] = "/", [OP_POW] = "^"};
+    if (sym[e->op]) {
+      buf_puts(out, "(");
+      print_expr(k, e->a, out);
+      buf_printf(out, " %s ", sym[e->op]);
+      print_expr(k, e->b, out);
+      buf_puts(out, ")");
+    } else {
+      buf_printf(out, "%s(", ir_ops[e->op].text);
+      print_expr(k, e->a, out);
+      buf_puts(out, ", ");
+      print_expr(k, e->b, out);
+      buf_puts(out, ")");
+    }
+    return;
+  }
+  }
+}
+
+static void indent(Buf *out, int depth) {
+  for (int i = 0; i < depth; i++) buf_puts(out, "  ");
+}
+
+static void print_block(const Kernel *k, const KBlock *b, int depth, Buf *out) {
+  static const char *acc[] = {"=", "+=", "max="};
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    indent(out, depth);
+    switch (s->kind) {
+    case KS_FOR:
+      buf_printf(out, "%s %s in [", s->parallel ? "parallel for" : "for", k->vars.data[s->var]);
+      print_idx(k, s->lo, out);
+      buf_puts(out, ", ");
+      print_idx(k, s->hi, out);
+      buf_puts(out, ") {\n");
+      print_block(k, &s->body, depth + 1, out);
+      indent(out, depth);
+      buf_puts(out, "}\n");
+      break;
+    case KS_LET:
+      buf_printf(out, "let %s = ", k->vars.data[s->var]);
+      print_idx(k, s->idx, out);
+      buf_puts(out, "\n");
+      break;
+    case KS_NEST:
+      buf_printf(out, "nest %s {\n", ir_dims_str(k->g, s->space));
+      for (int j = 0; j < s->assigns.len; j++) {
+        const KAssign *a = &s->assigns.data[j];
+        indent(out, depth + 1);
+        buf_printf(out, "%s %s ", k->tiles.data[a->tile].name, acc[a->acc]);
+        print_expr(k, a->expr, out);
+        buf_puts(out, "\n");
+      }
+      indent(out, depth);
+      buf_puts(out, "}\n");
+      break;
+    case KS_FILL:
+      buf_printf(out, "fill %s = %.9g\n", k->tiles.data[s->tile].name, s->num);
+      break;
+    case KS_LOAD:
+      buf_printf(out, "load %s = %s[", k->tiles.data[s->tile].name, k->bufs.data[s->buf].name);
+      print_idx(k, s->idx, out);
+      buf_puts(out, "]\n");
+      break;
+    case KS_STORE:
+      buf_printf(out, "store %s[", k->bufs.data[s->buf].name);
+      print_idx(k, s->idx, out);
+      buf_printf(out, "] = %s\n", k->tiles.data[s->tile].name);
+      break;
+    case KS_COPY:
+      buf_printf(out, "copy %s = %s\n", k->tiles.data[s->tile].name,
+                 k->tiles.data[s->tile2].name);
+      break;
+    case KS_IF_NULL:
+      buf_printf(out, "if %s == null {\n", k->bufs.data[s->buf].name);
+      print_block(k, &s->body, depth + 1, out);
+      if (s->orelse.len) {
+        indent(out, depth);
+        buf_puts(out, "} else {\n");
+        print_block(k, &s->orelse, depth + 1, out);
+      }
+      indent(out, depth);
+      buf_puts(out, "}\n");
+      break;
+    }
+  }
+}
+
+void kir_print(const Kernel *k, Buf *out) {
+  static const char *roles[] = {"input", "param", "state_in", "state_out", "output", "seqlens"};
+  buf_printf(out, "kernel %s (algo %s) {\n", k->name, k->algo);
+  for (int i = 0; i < k->bufs.len; i++) {
+    const KBuf *b = &k->bufs.data[i];
+    buf_printf(out, "  buffer %-10s %-9s %s%s\n", b->name, roles[b->role], kir_type_name(b->type),
+               b->nullable ? " nullable" : "");
+  }
+  for (int i = 0; i < k->tiles.len; i++) {
+    const KTile *t = &k->tiles.data[i];
+    buf_printf(out, "  tile   %-10s %s%s\n", t->name, kir_type_name(t->type),
+               ir_dims_str(k->g, t->dims));
+  }
+  buf_puts(out, "\n");
+  print_block(k, &k->body, 1, out);
+  buf_puts(out, "}\n");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Verifier                                                                */
+
+typedef struct VCtx {
+  const Kernel *k;
+  bool *defined;           /* variables in scope */
+  const char *err;
+} VCtx;
+
+static bool vfail(VCtx *v, const char *msg) {
+  if (!v->err) v->err = msg;
+  return false;
+}
+
+static bool check_idx(VCtx *v, int id) {
+  const Kernel *k = v->k;
+  if (id < 0 || id >= k->idx.len) return vfail(v, "index expression out of range");
+  const KIdx *x = &k->idx.data[id];
+  switch (x->kind) {
+  case KI_CONST: return true;
+  case KI_VAR:
+    if (x->var < 0 || x->var >= k->vars.len || !v->defined[x->var])
+      return vfail(v, "index variable used outside its scope");
+    return true;
+  case KI_ARG: return x->var >= 0 && x->var < KA_COUNT ? true : vfail(v, "bad argument");
+  case KI_SEQLEN:
+    if (x->buf < 0 || x->buf >= k->bufs.len || k->bufs.data[x->buf].role != KB_SEQLENS)
+      return vfail(v, "seqlen read from a buffer that is not cu_seqlens");
+    return check_idx(v, x->a);
+  default:
+    if (x->a >= id || x->b >= id) return vfail(v, "index expression not in order");
+    return check_idx(v, x->a) && check_idx(v, x->b);
+  }
+}
+
+static bool check_expr(VCtx *v, int id, DimSet space) {
+  const Kernel *k = v->k;
+  if (id < 0 || id >= k->exprs.len) return vfail(v, "element expression out of range");
+  const KExpr *e = &k->exprs.data[id];
+  switch (e->kind) {
+  case KE_CONST: return true;
+  case KE_READ:
+    if (e->tile < 0 || e->tile >= k->tiles.len) return vfail(v, "read of an unknown tile");
+    if (k->tiles.data[e->tile].dims & ~space)
+      return vfail(v, "a nest reads a tile with a dim outside its space");
+    return true;
+  case KE_UNARY: return check_expr(v, e->a, space);
+  case KE_BINARY: return check_expr(v, e->a, space) && check_expr(v, e->b, space);
+  }
+  return vfail(v, "bad expression kind");
+}
+
+static bool check_buf_tile(VCtx *v, const KStmt *s) {
+  const Kernel *k = v->k;
+  if (s->buf < 0 || s->buf >= k->bufs.len) return vfail(v, "unknown buffer");
+  if (s->tile < 0 || s->tile >= k->tiles.len) return vfail(v, "unknown tile");
+  const KBuf *b = &k->bufs.data[s->buf];
+  const Slot *sl = NULL;
+  switch (b->role) {
+  case KB_INPUT: sl = &k->g->inputs.data[b->slot]; break;
+  case KB_PARAM: sl = &k->g->params.data[b->slot]; break;
+  case KB_STATE_IN:
+  case KB_STATE_OUT: sl = &k->g->states.data[b->slot]; break;
+  case KB_OUTPUT: sl = &k->g->outputs.data[b->slot]; break;
+  case KB_SEQLENS: return vfail(v, "tile load/store on cu_seqlens");
+  }
+  if (sl->dimset != k->tiles.data[s->tile].dims)
+    return vfail(v, "tile and buffer slot have different dims");
+  bool reads = s->kind == KS_LOAD;
+  if (reads && (b->role == KB_OUTPUT || b->role == KB_STATE_OUT))
+    return vfail(v, "load from an output buffer");
+  if (!reads && b->role != KB_OUTPUT && b->role != KB_STATE_OUT)
+    return vfail(v, "store to an input buffer");
+  return check_idx(v, s->idx);
+}
+
+static bool check_block(VCtx *v, const KBlock *b) {
+  const Kernel *k = v->k;
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    switch (s->kind) {
+    case KS_FOR:
+      if (!check_idx(v, s->lo) || !check_idx(v, s->hi)) return false;
+      if (s->var < 0 || s->var >= k->vars.len || v->defined[s->var])
+        return vfail(v, "loop variable redefined");
+      v->defined[s->var] = true;
+      if (!check_block(v, &s->body)) return false;
+      v->defined[s->var] = false;
+      break;
+    case KS_LET:
+      if (!check_idx(v, s->idx)) return false;
+      if (s->var < 0 || s->var >= k->vars.len || v->defined[s->var])
+        return vfail(v, "let variable redefined");
+      v->defined[s->var] = true;   /* in scope to the end of the enclosing block */
+      break;
+    case KS_NEST:
+      if (!s->assigns.len) return vfail(v, "empty nest");
+      for (int j = 0; j < s->assigns.len; j++) {
+        const KAssign *a = &s->assigns.data[j];
+        if (a->tile < 0 || a->tile >= k->tiles.len) return vfail(v, "nest writes an unknown tile");
+        DimSet td = k->tiles.data[a->tile].dims;
+        if (td & ~s->space) return vfail(v, "nest target has a dim outside the space");
+        if (a->acc == KACC_SET && td != s->space)
+          return vfail(v, "plain assignment to a tile smaller than the nest (use += or max=)");
+        if (!check_expr(v, a->expr, s->space)) return false;
+      }
+      break;
+    case KS_FILL:
+      if (s->tile < 0 || s->tile >= k->tiles.len) return vfail(v, "fill of an unknown tile");
+      break;
+    case KS_LOAD:
+    case KS_STORE:
+      if (!check_buf_tile(v, s)) return false;
+      break;
+    case KS_COPY:
+      if (s->tile < 0 || s->tile >= k->tiles.len || s->tile2 < 0 || s->tile2 >= k->tiles.len ||
+          k->tiles.data[s->tile].dims != k->tiles.data[s->tile2].dims)
+        return vfail(v, "copy between tiles of different dims");
+      break;
+    case KS_IF_NULL:
+      if (s->buf < 0 || s->buf >= k->bufs.len || !k->bufs.data[s->buf].nullable)
+        return vfail(v, "null test on a buffer that cannot be null");
+      if (!check_block(v, &s->body) || !check_block(v, &s->orelse)) return false;
+      break;
+    }
+  }
+  /* Variables introduced by LET go out of scope with their block. */
+  for (int i = 0; i < b->len; i++)
+    if (b->data[i]->kind == KS_LET) v->defined[b->data[i]->var] = false;
+  return true;
+}
+
+const char *kir_verify(const Kernel *k) {
+  VCtx v = {k, arena_alloc(k->arena, (size_t)k->vars.len + 1), NULL};
+  for (int d = 0; d < k->g->dims.len; d++)
+    if (k->g->dims.data[d].size <= 0) return "kernel over an unbound dim";
+  check_block(&v, &k->body);
+  return v.err;
+}

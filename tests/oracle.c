@@ -1,0 +1,192 @@
+/* oracle.c — running a compiled kernel against the float64 interpreter.
+ *
+ * A "case" draws fresh random inputs (float32 values, fed as float64 to
+ * the oracle), runs the kernel and the interpreter on the same values and
+ * compares every output and final state by relative L2 error.
+ */
+#include "oracle.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backends/c/backend.h"
+#include "passes/passes.h"
+#include "runtime/rt.h"
+
+static double urand(unsigned long long *s) {
+  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+  return (double)(*s >> 11) / 9007199254740992.0;
+}
+
+void o_bind_small_dims(Graph *g) {
+  static const long sizes[] = {5, 7, 3, 6, 4, 9, 2, 8};
+  for (int d = 0; d < g->dims.len; d++)
+    g->dims.data[d].size = sizes[d % (int)(sizeof sizes / sizeof sizes[0])];
+}
+
+/* Build with the C compiler; returns the entry point or NULL (msg). */
+static void *build_c(const Kernel *k, const char *dir, char *msg, size_t msglen, void **handle) {
+  Buf c = {0};
+  cg_emit_c(k, NULL, &c, NULL);
+  char path[512], so[512], cmd[1400];
+  snprintf(path, sizeof path, "%s/%s.c", dir, k->name);
+  snprintf(so, sizeof so, "%s/%s.so", dir, k->name);
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    snprintf(msg, msglen, "cannot write %s", path);
+    buf_free(&c);
+    return NULL;
+  }
+  fputs(c.s, f);
+  fclose(f);
+  buf_free(&c);
+  snprintf(cmd, sizeof cmd,
+           "cc -O1 -std=c99 -Wall -Wextra -Werror -shared -fPIC -o %s %s 2>%s/cc.log", so, path,
+           dir);
+  if (system(cmd) != 0) {
+    snprintf(msg, msglen, "cc failed on the emitted C (%s; log in %s/cc.log)", path, dir);
+    return NULL;
+  }
+  *handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+  if (!*handle) {
+    snprintf(msg, msglen, "dlopen: %s", dlerror());
+    return NULL;
+  }
+  char sym[300];
+  snprintf(sym, sizeof sym, "%s_range", k->name);
+  void *fn = dlsym(*handle, sym);
+  if (!fn) snprintf(msg, msglen, "dlsym %s: %s", sym, dlerror());
+  return fn;
+}
+
+static double rel_l2(const float *x, const double *ref, long n) {
+  double num = 0, den = 0;
+  for (long i = 0; i < n; i++) {
+    double d = (double)x[i] - ref[i];
+    if (isnan(x[i])) return INFINITY;
+    num += d * d;
+    den += ref[i] * ref[i];
+  }
+  if (den == 0) return sqrt(num);
+  return sqrt(num / den);
+}
+
+double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, char *msg,
+                  size_t msglen) {
+  int nseq = c->nseq ? c->nseq : c->B;
+  long ntok = (long)c->B * c->T;
+  unsigned long long seed = c->seed * 2654435761ull + 12345;
+  int nb = k->bufs.len;
+  void **ptrs = calloc((size_t)nb, sizeof *ptrs);
+  /* Oracle arrays by slot. */
+  int ni = g->inputs.len, np = g->params.len, ns = g->states.len, no = g->outputs.len;
+  double **din = calloc((size_t)ni + 1, sizeof(double *));
+  double **dpar = calloc((size_t)np + 1, sizeof(double *));
+  double **dsin = calloc((size_t)ns + 1, sizeof(double *));
+  double **dsout = calloc((size_t)ns + 1, sizeof(double *));
+  double **dout = calloc((size_t)no + 1, sizeof(double *));
+  float **fout = calloc((size_t)no + 1, sizeof(float *));
+  float **fsout = calloc((size_t)ns + 1, sizeof(float *));
+  long *cu = NULL;
+  int64_t *cu64 = NULL;
+  if (c->nseq) {
+    cu = calloc((size_t)nseq + 1, sizeof(long));
+    cu64 = calloc((size_t)nseq + 1, sizeof(int64_t));
+    for (int i = 0; i <= nseq; i++) cu[i] = cu64[i] = c->cu[i];
+  }
+  for (int b = 0; b < nb; b++) {
+    const KBuf *kb = &k->bufs.data[b];
+    const Slot *sl = NULL;
+    long rows = 0;
+    switch (kb->role) {
+    case KB_INPUT: sl = &g->inputs.data[kb->slot]; rows = ntok * c->H; break;
+    case KB_PARAM: sl = &g->params.data[kb->slot]; rows = c->H; break;
+    case KB_OUTPUT: sl = &g->outputs.data[kb->slot]; rows = ntok * c->H; break;
+    case KB_STATE_IN:
+    case KB_STATE_OUT: sl = &g->states.data[kb->slot]; rows = (long)nseq * c->H; break;
+    case KB_SEQLENS: ptrs[b] = cu64; continue;
+    }
+    long n = rows * ir_slot_count(g, sl);
+    if (kb->role == KB_STATE_IN && !c->init_state) continue;
+    if (kb->role == KB_STATE_OUT && !c->final_state) continue;
+    float *f = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    double *d = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    bool fill = kb->role == KB_INPUT || kb->role == KB_PARAM || kb->role == KB_STATE_IN;
+    for (long i = 0; i < n; i++) {
+      f[i] = fill ? (float)(c->lo + (c->hi - c->lo) * urand(&seed)) : NAN;   /* poison */
+      d[i] = f[i];
+    }
+    ptrs[b] = f;
+    switch (kb->role) {
+    case KB_INPUT: din[kb->slot] = d; break;
+    case KB_PARAM: dpar[kb->slot] = d; break;
+    case KB_STATE_IN: dsin[kb->slot] = d; break;
+    case KB_STATE_OUT: dsout[kb->slot] = d; fsout[kb->slot] = f; break;
+    case KB_OUTPUT: dout[kb->slot] = d; fout[kb->slot] = f; break;
+    default: break;
+    }
+  }
+  RtInterpArgs a = {.B = c->B, .T = c->T, .H = c->H, .cu_seqlens = cu, .nseq = nseq,
+                    .inputs = (const double *const *)din, .params = (const double *const *)dpar,
+                    .state_in = (const double *const *)dsin, .outputs = dout,
+                    .state_out = c->final_state ? dsout : NULL};
+  char *err = NULL;
+  double worst = -1;
+  if (rt_interp(g, &a, &err) != 0) {
+    snprintf(msg, msglen, "oracle failed: %s", err);
+  } else {
+    int64_t ints[6] = {c->B, c->T, c->H, nseq, 0, (int64_t)nseq * c->H};
+    if (rt_call_kernel((void (*)(void))fn, nb, ptrs, 6, ints, &err) != 0) {
+      snprintf(msg, msglen, "kernel failed: %s", err);
+    } else {
+      worst = 0;
+      msg[0] = '\0';
+      for (int i = 0; i < no; i++) {
+        long n = ntok * c->H * ir_slot_count(g, &g->outputs.data[i]);
+        double e = rel_l2(fout[i], dout[i], n);
+        if (e > worst) {
+          worst = e;
+          snprintf(msg, msglen, "output %s", g->outputs.data[i].name);
+        }
+      }
+      for (int i = 0; c->final_state && i < ns; i++) {
+        long n = (long)nseq * c->H * ir_slot_count(g, &g->states.data[i]);
+        double e = rel_l2(fsout[i], dsout[i], n);
+        if (e > worst) {
+          worst = e;
+          snprintf(msg, msglen, "final state %s", g->states.data[i].name);
+        }
+      }
+    }
+  }
+  free(err);
+  for (int b = 0; b < nb; b++)
+    if (k->bufs.data[b].role != KB_SEQLENS) free(ptrs[b]);
+  for (int i = 0; i < ni; i++) free(din[i]);
+  for (int i = 0; i < np; i++) free(dpar[i]);
+  for (int i = 0; i < ns; i++) free(dsin[i]), free(dsout[i]);
+  for (int i = 0; i < no; i++) free(dout[i]);
+  free(din), free(dpar), free(dsin), free(dsout), free(dout), free(fout), free(fsout);
+  free(ptrs), free(cu), free(cu64);
+  return worst;
+}
+
+void *o_build_c(const Kernel *k, char *msg, size_t msglen, void **handle) {
+  char dir[] = "/tmp/lrc-test-XXXXXX";
+  if (!mkdtemp(dir)) {
+    snprintf(msg, msglen, "mkdtemp failed");
+    return NULL;
+  }
+  void *fn = build_c(k, dir, msg, msglen, handle);
+  if (fn) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) { /* leftover temp files are harmless */
+    }
+  }
+  return fn;
+}

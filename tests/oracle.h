@@ -1,0 +1,35 @@
+/* oracle.h — compare compiled kernels with the float64 interpreter. */
+#ifndef LRC_TEST_ORACLE_H
+#define LRC_TEST_ORACLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ir/ir.h"
+
+/* One comparison: shapes, optional packed sequences, state flags and the
+ * range of the uniform random inputs. */
+typedef struct OCase {
+  int B, T, H;
+  int nseq;                /* > 0: packed, B = 1, T = total, cu[0..nseq] */
+  long cu[16];
+  bool init_state, final_state;
+  unsigned seed;
+  double lo, hi;
+} OCase;
+
+/* Give every dim of g a small, distinct size (5, 7, 3, ...), so that a
+ * mixed-up dim shows as a wrong result rather than passing by symmetry. */
+void o_bind_small_dims(Graph *g);
+
+/* Emit C for k, build it with cc into a shared object, return its
+ * NAME_range entry point (NULL: *msg says why). */
+void *o_build_c(const Kernel *k, char *msg, size_t msglen, void **handle);
+
+/* Run kernel entry `fn` and the oracle on the same random inputs. Returns
+ * the worst relative L2 error over outputs and final states (msg names
+ * that tensor), or -1 when something failed (msg says what). */
+double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, char *msg,
+                  size_t msglen);
+
+#endif

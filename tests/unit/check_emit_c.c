@@ -1,0 +1,128 @@
+/* check_emit_c.c — the recurrent kernel as emitted C, built with cc,
+ * against the float64 oracle: every example and a set of variants, at
+ * awkward sizes, with and without initial and final states, fixed length
+ * and packed sequences. */
+#include "../oracle.h"
+#include "../test.h"
+#include "passes/passes.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Variants beyond examples/: shapes of the language the lowering must get
+ * right (transposed declarations, states read after being replaced, a
+ * state swapped with another, non-affine updates, outputs that are the
+ * old state, reductions, broadcasting). */
+static const char *variants[] = {
+    "rnn transposed {\n dim K, V\n input k[K], v[V], beta\n state S[V, K]\n output o[V]\n"
+    " S = S + beta * outer(k, v - k @ S)\n o = k @ S\n}\n",
+    "rnn swap {\n dim D\n input x[D]\n state a[D], b[D]\n output y[D]\n"
+    " a = b\n b = a + x\n y = a * b\n}\n",
+    "rnn old_state_out {\n dim D\n input x[D]\n state h[D]\n output y[D], z[D]\n"
+    " y = h\n h = 0.5 * h + x\n z = h\n}\n",
+    "rnn nonlinear {\n dim D, E\n input x[D]\n param w[D, E]\n state h[E]\n output y[E]\n"
+    " h = tanh(h + x @ w)\n y = h * h\n}\n",
+    "rnn normalised {\n dim K, V\n input q[K], k[K], v[V]\n state S[K, V], z[K]\n output o[V]\n"
+    " fn phi(x) = softmax(x)\n S = S + outer(phi(k), v)\n z = z + phi(k)\n"
+    " o = (phi(q) @ S) / (phi(q) @ z + 1e-6)\n}\n",
+    "rnn vdecay {\n dim K, V\n input q[K], k[K], v[V], a[V]\n state S[K, V]\n output o[V]\n"
+    " S = S * sigmoid(a) + outer(k, v)\n o = q @ S\n}\n",
+    "rnn scalar_out {\n dim K\n input x[K]\n state s, m\n output y\n"
+    " s = s + sum(x)\n m = max(m, 0.1 * s)\n y = s - m + K\n}\n",
+    "rnn const_state {\n dim K\n input x[K]\n state c[K]\n output y[K]\n c = x\n y = c + 1\n}\n",
+};
+
+static Arena arena;
+static void setup(void) { arena_init(&arena); }
+static void teardown(void) { arena_fini(&arena); }
+
+static const OCase cases[] = {
+    {.B = 1, .T = 1, .H = 1, .seed = 1, .lo = -1, .hi = 1},
+    {.B = 3, .T = 7, .H = 2, .seed = 2, .lo = -1, .hi = 1, .final_state = true},
+    {.B = 2, .T = 40, .H = 2, .seed = 3, .lo = -1, .hi = 1, .init_state = true, .final_state = true},
+    {.B = 1, .T = 12, .H = 2, .seed = 4, .lo = -1, .hi = 1, .init_state = true,
+     .final_state = true, .nseq = 3, .cu = {0, 1, 5, 12}},
+};
+
+static void check_source(const char *label, const char *src) {
+  char *diags = NULL;
+  Graph *g = t_graph(&arena, src, &diags);
+  ck_assert_msg(g != NULL, "%s does not compile:\n%s", label, diags);
+  free(diags);
+  o_bind_small_dims(g);
+  const char *why = NULL;
+  Kernel *k = pass_lower_recurrent(&arena, g, g->name, &why);
+  ck_assert_msg(k != NULL, "%s: %s", label, why);
+  char msg[512];
+  void *handle = NULL;
+  void *fn = o_build_c(k, msg, sizeof msg, &handle);
+  ck_assert_msg(fn != NULL, "%s: %s", label, msg);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    double err = o_run_case(g, k, fn, &cases[i], msg, sizeof msg);
+    ck_assert_msg(err >= 0 && err <= 2e-4, "%s, case %zu (B=%d T=%d H=%d%s%s): %s: rel error %g",
+                  label, i, cases[i].B, cases[i].T, cases[i].H,
+                  cases[i].init_state ? ", initial state" : "", cases[i].nseq ? ", packed" : "",
+                  msg, err);
+  }
+  dlclose(handle);
+}
+
+START_TEST(variant) {
+  char label[32];
+  snprintf(label, sizeof label, "variant %d", _i);
+  check_source(label, variants[_i]);
+}
+END_TEST
+
+/* Every examples/NAME.lr (loop index into the sorted directory listing). */
+static char **example_files;
+static int nexamples;
+
+static int cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void list_examples(void) {
+  DIR *d = opendir("examples");
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n < 4 || strcmp(e->d_name + n - 3, ".lr") != 0) continue;
+    example_files = realloc(example_files, sizeof(char *) * (size_t)(nexamples + 1));
+    example_files[nexamples++] = strdup(e->d_name);
+  }
+  closedir(d);
+  qsort(example_files, (size_t)nexamples, sizeof(char *), cmp);
+}
+
+START_TEST(example) {
+  char path[512];
+  snprintf(path, sizeof path, "examples/%s", example_files[_i]);
+  char *src = t_read(path, NULL);
+  ck_assert_msg(src != NULL, "cannot read %s", path);
+  check_source(path, src);
+  free(src);
+}
+END_TEST
+
+START_TEST(examples_exist) {
+  ck_assert_msg(nexamples >= 14, "expected at least 14 examples, found %d", nexamples);
+}
+END_TEST
+
+Suite *emit_c_suite(void) {
+  list_examples();
+  Suite *s = suite_create("emit_c");
+  TCase *tc = tcase_create("oracle");
+  tcase_set_timeout(tc, 120);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_loop_test(tc, variant, 0, (int)(sizeof variants / sizeof variants[0]));
+  tcase_add_loop_test(tc, example, 0, nexamples);
+  tcase_add_test(tc, examples_exist);
+  suite_add_tcase(s, tc);
+  return s;
+}
