@@ -26,7 +26,10 @@ WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CPPFLAGS_ALL := -I. -Ifrontend -I$(B)/gen -Iinclude -D_GNU_SOURCE
 CFLAGS_ALL := -std=c17 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -fvisibility=hidden -MMD -MP
 GEN_CFLAGS := -Wno-sign-compare -Wno-unused-function -Wno-shadow -Wno-unused-but-set-variable
-LDLIBS_ALL := -lffi -ldl -lpthread -lm $(SANFLAGS)
+LLVM_CONFIG ?= llvm-config-19
+LLVM_CFLAGS = $(shell $(LLVM_CONFIG) --cflags 2>/dev/null | sed 's/-D_GNU_SOURCE//')
+LLVM_LIBS = $(shell $(LLVM_CONFIG) --ldflags 2>/dev/null) $(shell $(LLVM_CONFIG) --libs 2>/dev/null)
+LDLIBS_ALL = $(LLVM_LIBS) -lffi -ldl -lpthread -lm $(SANFLAGS)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
 
 ifeq ($(V),1)
@@ -39,7 +42,7 @@ FRONTEND_SRC := frontend/ast.c frontend/sema.c
 GEN_SRC := $(B)/gen/lexer.c $(B)/gen/parser.c
 IR_SRC := ir/support.c ir/diag.c ir/graph.c ir/print.c ir/verify.c ir/kir.c
 PASSES_SRC := passes/recurrent.c
-BACKEND_SRC := backends/c/emit_c.c
+BACKEND_SRC := backends/c/emit_c.c backends/c/llvm.c backends/c/jit.c
 RUNTIME_SRC := runtime/api.c runtime/error.c runtime/interp.c runtime/call.c
 CLI_SRC := cli/main.c cli/common.c cli/check.c cli/emit.c cli/run.c
 TEST_SRC := tests/check_main.c tests/oracle.c $(wildcard tests/unit/check_*.c)
@@ -73,6 +76,12 @@ $(B)/obj/gen/%.o: $(B)/gen/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(GEN_CFLAGS) -c $< -o $@
+
+$(B)/obj/tests/oracle.o: CPPFLAGS_ALL += $(LLVM_CFLAGS)
+$(B)/obj/backends/c/%.o: backends/c/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(LLVM_CFLAGS) $(CFLAGS_ALL) -c $< -o $@
 
 $(B)/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

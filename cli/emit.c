@@ -15,16 +15,17 @@ static const char help[] =
     "  dot    the step graph for Graphviz (dot -Tsvg)\n"
     "  kir    the kernel IR of the recurrent algorithm (every dim needs a size)\n"
     "  c      standalone C99: with -o NAME, NAME.c and NAME.h (every dim needs a size)\n"
+    "  llvm   the kernel's optimised LLVM IR for this CPU (every dim needs a size)\n"
     "\n"
-    "Later versions add plan, cuda and llvm.\n";
+    "Later versions add plan and cuda.\n";
 
 static const struct {
   const char *name;
   lrc_emit_kind kind;
 } kinds[] = {{"ast", LRC_EMIT_AST}, {"ir", LRC_EMIT_IR}, {"dot", LRC_EMIT_DOT},
-                {"kir", LRC_EMIT_KIR}};
+                {"kir", LRC_EMIT_KIR}, {"llvm", LRC_EMIT_LLVM}};
 
-static const char *later[] = {"plan", "cuda", "llvm"};
+static const char *later[] = {"plan", "cuda"};
 
 /* --emit=c: NAME.c and NAME.h with -o NAME (a trailing .c is dropped);
  * without -o, the header then the source on stdout. */
@@ -78,7 +79,7 @@ int cmd_emit(int argc, char **argv) {
   int code = cli_parse(&a, argc, argv, 2, "rnn dim emit o");
   if (code) goto done;
   if (!a.emit) {
-    code = cli_usage_error("emit", "missing --emit=KIND (ast, ir, dot, kir or c)");
+    code = cli_usage_error("emit", "missing --emit=KIND (ast, ir, dot, kir, c or llvm)");
     goto done;
   }
   int k = -1;
@@ -99,7 +100,7 @@ int cmd_emit(int argc, char **argv) {
         code = EXIT_INTERNAL;
         goto done;
       }
-    code = cli_usage_error("emit", "unknown --emit kind '%s'; expected ast, ir, dot, kir or c", a.emit);
+    code = cli_usage_error("emit", "unknown --emit kind '%s'; expected ast, ir, dot, kir, c or llvm", a.emit);
     goto done;
   }
   lrc_ctx *ctx = lrc_ctx_new();

@@ -109,6 +109,7 @@ typedef enum lrc_emit_kind {
   LRC_EMIT_IR,              /* the step graph (SSA, named dims) */
   LRC_EMIT_DOT,             /* the step graph for Graphviz */
   LRC_EMIT_KIR,             /* the kernel IR of the recurrent algorithm (dims bound) */
+  LRC_EMIT_LLVM,            /* its optimised LLVM IR for the host CPU (dims bound) */
 } lrc_emit_kind;
 
 /* Text of the requested form for rnn `rnn` (NULL: every rnn of the

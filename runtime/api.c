@@ -201,6 +201,7 @@ char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **e
     }
     break;
   case LRC_EMIT_KIR:
+  case LRC_EMIT_LLVM:
     for (int i = 0; i < m->ngraphs; i++) {
       if (only && m->graphs[i] != only) continue;
       const char *why = NULL;
@@ -212,7 +213,21 @@ char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **e
         return NULL;
       }
       if (out.len) buf_puts(&out, "\n");
-      kir_print(k, &out);
+      if (kind == LRC_EMIT_KIR) {
+        kir_print(k, &out);
+        continue;
+      }
+      char *cerr = NULL;
+      char *ir = cg_llvm_ir(k, &cerr);
+      if (!ir) {
+        ir_guard_pop(&guard);
+        buf_free(&out);
+        rt_error(err, LRC_ERR_INTERNAL, "LLVM: %s", cerr ? cerr : "?");
+        free(cerr);
+        return NULL;
+      }
+      buf_puts(&out, ir);
+      free(ir);
     }
     break;
   default:

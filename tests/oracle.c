@@ -190,3 +190,26 @@ void *o_build_c(const Kernel *k, char *msg, size_t msglen, void **handle) {
   }
   return fn;
 }
+
+void *o_build_jit(const Kernel *k, char *msg, size_t msglen, void **jit) {
+  void *obj = NULL;
+  size_t len = 0;
+  char *err = NULL;
+  if (cg_llvm_object(k, &obj, &len, &err) != 0) {
+    snprintf(msg, msglen, "LLVM: %s", err ? err : "?");
+    free(err);
+    return NULL;
+  }
+  char sym[300];
+  snprintf(sym, sizeof sym, "%s_range", k->name);
+  void (*fn)(void) = NULL;
+  CgJit *j = cg_jit_load(obj, len, sym, &fn, &err);
+  free(obj);
+  if (!j) {
+    snprintf(msg, msglen, "JIT: %s", err ? err : "?");
+    free(err);
+    return NULL;
+  }
+  *jit = j;
+  return (void *)fn;
+}

@@ -26,6 +26,10 @@ void o_bind_small_dims(Graph *g);
  * NAME_range entry point (NULL: *msg says why). */
 void *o_build_c(const Kernel *k, char *msg, size_t msglen, void **handle);
 
+/* Compile k with LLVM and load it into the JIT; *jit receives the handle
+ * to free with cg_jit_free (backends/c/backend.h). */
+void *o_build_jit(const Kernel *k, char *msg, size_t msglen, void **jit);
+
 /* Run kernel entry `fn` and the oracle on the same random inputs. Returns
  * the worst relative L2 error over outputs and final states (msg names
  * that tensor), or -1 when something failed (msg says what). */

@@ -12,4 +12,19 @@
  * h_out, if not NULL). The source #includes `header_name` when given. */
 void cg_emit_c(const Kernel *k, const char *header_name, Buf *c_out, Buf *h_out);
 
+/* Optimised LLVM IR of the kernel for the host CPU (malloc'd text), or
+ * NULL with *err (malloc'd). */
+char *cg_llvm_ir(const Kernel *k, char **err);
+
+/* The kernel compiled to a host object file (malloc'd bytes). 0 or -1. */
+int cg_llvm_object(const Kernel *k, void **obj, size_t *len, char **err);
+
+/* A JIT instance holding one loaded object. */
+typedef struct CgJit CgJit;
+
+/* Load an object and look up `symbol` (its entry point). */
+CgJit *cg_jit_load(const void *obj, size_t len, const char *symbol, void (**fn)(void),
+                   char **err);
+void cg_jit_free(CgJit *j);
+
 #endif

@@ -1,9 +1,10 @@
-/* check_emit_c.c — the recurrent kernel as emitted C, built with cc,
- * against the float64 oracle: every example and a set of variants, at
+/* check_emit_c.c — the recurrent kernel as emitted C (built with cc) and
+ * as LLVM-compiled JIT code, against the float64 oracle: every example and a set of variants, at
  * awkward sizes, with and without initial and final states, fixed length
  * and packed sequences. */
 #include "../oracle.h"
 #include "../test.h"
+#include "backends/c/backend.h"
 #include "passes/passes.h"
 
 #include <dirent.h>
@@ -57,17 +58,24 @@ static void check_source(const char *label, const char *src) {
   Kernel *k = pass_lower_recurrent(&arena, g, g->name, &why);
   ck_assert_msg(k != NULL, "%s: %s", label, why);
   char msg[512];
-  void *handle = NULL;
-  void *fn = o_build_c(k, msg, sizeof msg, &handle);
-  ck_assert_msg(fn != NULL, "%s: %s", label, msg);
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    double err = o_run_case(g, k, fn, &cases[i], msg, sizeof msg);
-    ck_assert_msg(err >= 0 && err <= 2e-4, "%s, case %zu (B=%d T=%d H=%d%s%s): %s: rel error %g",
-                  label, i, cases[i].B, cases[i].T, cases[i].H,
-                  cases[i].init_state ? ", initial state" : "", cases[i].nseq ? ", packed" : "",
-                  msg, err);
+  void *handle = NULL, *jit = NULL;
+  void *fns[2];
+  fns[0] = o_build_c(k, msg, sizeof msg, &handle);
+  ck_assert_msg(fns[0] != NULL, "%s: %s", label, msg);
+  fns[1] = o_build_jit(k, msg, sizeof msg, &jit);
+  ck_assert_msg(fns[1] != NULL, "%s: %s", label, msg);
+  for (int target = 0; target < 2; target++) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      double err = o_run_case(g, k, fns[target], &cases[i], msg, sizeof msg);
+      ck_assert_msg(err >= 0 && err <= 2e-4,
+                    "%s [%s], case %zu (B=%d T=%d H=%d%s%s): %s: rel error %g", label,
+                    target ? "JIT" : "emitted C", i, cases[i].B, cases[i].T, cases[i].H,
+                    cases[i].init_state ? ", initial state" : "",
+                    cases[i].nseq ? ", packed" : "", msg, err);
+    }
   }
   dlclose(handle);
+  cg_jit_free(jit);
 }
 
 START_TEST(variant) {
