@@ -43,7 +43,8 @@ GEN_SRC := $(B)/gen/lexer.c $(B)/gen/parser.c
 IR_SRC := ir/support.c ir/diag.c ir/graph.c ir/print.c ir/verify.c ir/kir.c
 PASSES_SRC := passes/recurrent.c
 BACKEND_SRC := backends/c/emit_c.c backends/c/llvm.c backends/c/jit.c
-RUNTIME_SRC := runtime/api.c runtime/error.c runtime/interp.c runtime/call.c
+RUNTIME_SRC := runtime/api.c runtime/error.c runtime/interp.c runtime/call.c runtime/tensor.c \
+               runtime/npy.c runtime/cache.c runtime/kernel.c
 CLI_SRC := cli/main.c cli/common.c cli/check.c cli/emit.c cli/run.c
 TEST_SRC := tests/check_main.c tests/oracle.c $(wildcard tests/unit/check_*.c)
 

@@ -7,7 +7,13 @@
 
 #include "../include/lrc.h"
 
-enum { EXIT_USER = 1, EXIT_INTERNAL = 2, MAX_DIM_FLAGS = 64 };
+enum { EXIT_USER = 1, EXIT_INTERNAL = 2, MAX_DIM_FLAGS = 64, MAX_FILES = 64 };
+
+/* NAME=PATH pairs of --in, --out, --state-in, --state-out. */
+typedef struct FileArg {
+  char *name;
+  const char *path;
+} FileArg;
 
 /* Options common to the sub-commands. */
 typedef struct Args {
@@ -18,7 +24,16 @@ typedef struct Args {
   const char *out;          /* -o OUT */
   lrc_dim dims[MAX_DIM_FLAGS];
   int ndims;
+  /* run and bench */
+  const char *target, *algo, *chunk, *shape, *seed, *threads, *repeat;
+  const char *cu_seqlens;
+  bool no_cache, json;
+  FileArg in[MAX_FILES], out_files[MAX_FILES], state_in[MAX_FILES], state_out[MAX_FILES];
+  int nin, nout, nstate_in, nstate_out;
 } Args;
+
+/* Fill lrc_options from the parsed flags (algo, target, chunk, cache). */
+int cli_options(const Args *a, lrc_options *o);
 
 /* Report a usage error for the sub-command and return EXIT_USER. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

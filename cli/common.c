@@ -56,6 +56,23 @@ static int parse_dims(Args *a, const char *spec) {
   return 0;
 }
 
+/* NAME=PATH for --in and friends. */
+static int add_file(Args *a, const char *flag, FileArg *v, int *n, const char *val) {
+  const char *eq = strchr(val, '=');
+  if (!eq || eq == val || !eq[1])
+    return cli_usage_error(a->cmd, "bad --%s '%s': expected NAME=PATH.npy", flag, val);
+  if (*n == MAX_FILES) return cli_usage_error(a->cmd, "too many --%s options", flag);
+  for (int i = 0; i < *n; i++)
+    if (strncmp(v[i].name, val, (size_t)(eq - val)) == 0 && v[i].name[eq - val] == '\0')
+      return cli_usage_error(a->cmd, "--%s %.*s is given twice", flag, (int)(eq - val), val);
+  char *name = strndup(val, (size_t)(eq - val));
+  if (!name) return cli_usage_error(a->cmd, "out of memory");
+  v[*n].name = name;
+  v[*n].path = eq + 1;
+  (*n)++;
+  return 0;
+}
+
 static bool allows(const char *allowed, const char *flag) {
   size_t n = strlen(flag);
   for (const char *p = allowed; (p = strstr(p, flag)); p += n)
@@ -84,6 +101,12 @@ int cli_parse(Args *a, int argc, char **argv, int first, const char *allowed) {
     key[klen] = '\0';
     if (!allows(allowed, key))
       return cli_usage_error(a->cmd, "unknown option '%s'", arg);
+    if (strcmp(key, "no-cache") == 0 || strcmp(key, "json") == 0) {
+      if (eq) return cli_usage_error(a->cmd, "option '--%s' takes no value", key);
+      if (key[0] == 'n') a->no_cache = true;
+      else a->json = true;
+      continue;
+    }
     if (eq) val = eq + 1;
     else if (i + 1 < argc) val = argv[++i];
     else return cli_usage_error(a->cmd, "option '%s' needs a value", arg);
@@ -96,6 +119,30 @@ int cli_parse(Args *a, int argc, char **argv, int first, const char *allowed) {
       a->emit = val;
     } else if (strcmp(key, "o") == 0) {
       a->out = val;
+    } else if (strcmp(key, "in") == 0 || strcmp(key, "out") == 0 ||
+               strcmp(key, "state-in") == 0 || strcmp(key, "state-out") == 0) {
+      FileArg *v = key[0] == 'i' ? a->in : key[0] == 'o' ? a->out_files
+                   : key[6] == 'i' ? a->state_in : a->state_out;
+      int *n = key[0] == 'i' ? &a->nin : key[0] == 'o' ? &a->nout
+               : key[6] == 'i' ? &a->nstate_in : &a->nstate_out;
+      int r = add_file(a, key, v, n, val);
+      if (r) return r;
+    } else if (strcmp(key, "target") == 0) {
+      a->target = val;
+    } else if (strcmp(key, "algo") == 0) {
+      a->algo = val;
+    } else if (strcmp(key, "chunk") == 0) {
+      a->chunk = val;
+    } else if (strcmp(key, "shape") == 0) {
+      a->shape = val;
+    } else if (strcmp(key, "seed") == 0) {
+      a->seed = val;
+    } else if (strcmp(key, "threads") == 0) {
+      a->threads = val;
+    } else if (strcmp(key, "repeat") == 0) {
+      a->repeat = val;
+    } else if (strcmp(key, "cu-seqlens") == 0) {
+      a->cu_seqlens = val;
     } else {
       return cli_usage_error(a->cmd, "unknown option '%s'", arg);
     }
@@ -175,6 +222,10 @@ lrc_module *cli_compile(lrc_ctx *ctx, const Args *a, int *code) {
   o.filename = a->file;
   o.dims = a->dims;
   o.ndims = a->ndims;
+  if ((*code = cli_options(a, &o)) != 0) {
+    free(text);
+    return NULL;
+  }
   lrc_error *err = NULL;
   lrc_module *m = lrc_compile_buffer(ctx, text, len, &o, &err);
   free(text);
@@ -191,4 +242,38 @@ lrc_module *cli_compile(lrc_ctx *ctx, const Args *a, int *code) {
 void cli_args_free(Args *a) {
   for (int i = 0; i < a->ndims; i++) free((char *)a->dims[i].name);
   a->ndims = 0;
+  FileArg *lists[] = {a->in, a->out_files, a->state_in, a->state_out};
+  int *counts[] = {&a->nin, &a->nout, &a->nstate_in, &a->nstate_out};
+  for (int l = 0; l < 4; l++) {
+    for (int i = 0; i < *counts[l]; i++) free(lists[l][i].name);
+    *counts[l] = 0;
+  }
+}
+
+int cli_options(const Args *a, lrc_options *o) {
+  if (a->algo) {
+    static const char *names[] = {"auto", "recurrent", "scan", "chunk"};
+    int k = -1;
+    for (int i = 0; i < 4; i++)
+      if (strcmp(names[i], a->algo) == 0) k = i;
+    if (k < 0)
+      return cli_usage_error(a->cmd, "unknown --algo '%s'; expected auto, recurrent, scan or chunk",
+                             a->algo);
+    o->algo = (lrc_algo)k;
+  }
+  if (a->target) {
+    if (strcmp(a->target, "cpu") == 0) o->target = LRC_TARGET_CPU;
+    else if (strcmp(a->target, "cuda") == 0) o->target = LRC_TARGET_CUDA;
+    else return cli_usage_error(a->cmd, "unknown --target '%s'; expected cpu or cuda", a->target);
+  }
+  if (a->chunk) {
+    char *end;
+    long c = strtol(a->chunk, &end, 10);
+    if (*end || end == a->chunk || c < 1 || c > 4096)
+      return cli_usage_error(a->cmd, "bad --chunk '%s': expected a whole number from 1 to 4096",
+                             a->chunk);
+    o->chunk = (int)c;
+  }
+  o->no_cache = a->no_cache;
+  return 0;
 }

@@ -1,13 +1,382 @@
-/* run.c — `lrc run` and `lrc bench`: not implemented in this version. */
+/* run.c — `lrc run FILE.lr`: run a recurrence on the CPU.
+ *
+ * Without --in: draws random inputs of --shape, runs the kernel, checks a
+ * sample of (sequence, head) rows against the float64 reference and
+ * prints the error and the time. With --in: reads every input and param
+ * from .npy files, runs, and writes the outputs and final states named by
+ * --out and --state-out.
+ */
 #include "cli.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char help[] =
+    "usage: lrc run FILE.lr [--rnn NAME] [--dim K=..,V=..] [--target=cpu|cuda]\n"
+    "               [--algo=auto|recurrent|scan|chunk] [--chunk=C]\n"
+    "               [--in NAME=PATH.npy ...] [--out NAME=PATH.npy ...]\n"
+    "               [--state-in NAME=PATH.npy ...] [--state-out NAME=PATH.npy ...]\n"
+    "               [--cu-seqlens PATH.npy] [--shape B=..,T=..,H=..] [--seed N]\n"
+    "               [--threads N] [--repeat N] [--no-cache]\n"
+    "\n"
+    "Without --in: random inputs of --shape (default B=2,T=256,H=4, uniform in\n"
+    "[-1, 1) from --seed), a run, and a check of the first and last (sequence,\n"
+    "head) rows against the float64 reference interpreter. Exit 2 if they differ.\n"
+    "With --in: every input and param comes from a .npy file ([B, T, H, dims...],\n"
+    "params [H, dims...], states [N, H, dims...]); outputs named by --out and\n"
+    "final states named by --state-out are written as float32 .npy files.\n";
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi, long *v) {
+  char *end;
+  long x = strtol(s, &end, 10);
+  if (!*s || *end || x < lo || x > hi)
+    return cli_usage_error(cmd, "bad %s '%s': expected a whole number from %ld to %ld", flag, s,
+                           lo, hi);
+  *v = x;
+  return 0;
+}
+
+/* "B=2,T=64,H=4" (any subset). */
+static int parse_shape(const char *cmd, const char *spec, long *B, long *T, long *H) {
+  const char *p = spec;
+  while (*p) {
+    char name = p[0];
+    if (!(name == 'B' || name == 'T' || name == 'H') || p[1] != '=')
+      return cli_usage_error(cmd, "bad --shape '%s': expected B=..,T=..,H=..", spec);
+    const char *v = p + 2;
+    const char *end = strchr(v, ',');
+    size_t n = end ? (size_t)(end - v) : strlen(v);
+    char tmp[32];
+    if (n == 0 || n >= sizeof tmp) return cli_usage_error(cmd, "bad --shape '%s'", spec);
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    long x;
+    if (parse_long(cmd, name == 'B' ? "--shape B" : name == 'T' ? "--shape T" : "--shape H", tmp,
+                   name == 'T' ? 0 : 1, name == 'T' ? 100000000L : 65536, &x))
+      return EXIT_USER;
+    *(name == 'B' ? B : name == 'T' ? T : H) = x;
+    p = end ? end + 1 : v + n;
+  }
+  return 0;
+}
+
+static unsigned long long rng;
+static double uniform(void) {
+  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+typedef struct Slots {
+  int n;
+  lrc_slot_info *info;
+} Slots;
+
+/* A float32 tensor of lead dims `lead` then the slot's dims. */
+static int alloc_for(const lrc_slot_info *s, const int64_t *lead, int nl, lrc_dtype dt,
+                     lrc_tensor *t) {
+  int64_t shape[LRC_MAX_NDIM];
+  for (int i = 0; i < nl; i++) shape[i] = lead[i];
+  for (int d = 0; d < s->ndims; d++) shape[nl + d] = s->dim_sizes[d];
+  lrc_error *err = NULL;
+  if (lrc_tensor_alloc(t, dt, nl + s->ndims, shape, &err) != LRC_OK) {
+    int c = cli_report(err);
+    lrc_error_free(err);
+    return c;
+  }
+  return 0;
+}
+
+/* Relative L2 error of `x` against `ref` over the elements where ref was
+ * computed (not NaN). */
+static double rel_error(const lrc_tensor *x, const lrc_tensor *ref, long *counted) {
+  const float *a = x->data;
+  const double *r = ref->data;
+  double num = 0, den = 0;
+  long n = 0;
+  for (int64_t i = 0; i < lrc_tensor_numel(x); i++) {
+    if (isnan(r[i])) continue;
+    double d = (double)a[i] - r[i];
+    if (isnan(a[i])) return INFINITY;
+    num += d * d;
+    den += r[i] * r[i];
+    n++;
+  }
+  *counted = n;
+  return den > 0 ? sqrt(num / den) : sqrt(num);
+}
 
 int cmd_run(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "lrc run: not yet implemented in this version\n");
-  return EXIT_INTERNAL;
+  if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+    fputs(help, stdout);
+    return 0;
+  }
+  Args a = {.cmd = "run"};
+  int code = cli_parse(&a, argc, argv, 2,
+                       "rnn dim target algo chunk in out state-in state-out cu-seqlens shape "
+                       "seed threads repeat no-cache");
+  lrc_ctx *ctx = NULL;
+  lrc_module *m = NULL;
+  lrc_error *err = NULL;
+  Slots sl = {0};
+  lrc_tensor *tens = NULL, *refs = NULL, *sout = NULL, *srefs = NULL;
+  lrc_tensor cu = {0};
+  lrc_binding *bin = NULL, *bout = NULL, *bsin = NULL, *bsout = NULL, *brout = NULL, *brs = NULL;
+  if (code) goto done;
+  long B = 2, T = 256, H = 4, seed = 1, threads = 0, repeat = 1;
+  if (a.shape && (code = parse_shape("run", a.shape, &B, &T, &H))) goto done;
+  if (a.seed && (code = parse_long("run", "--seed", a.seed, 0, 1L << 40, &seed))) goto done;
+  if (a.threads && (code = parse_long("run", "--threads", a.threads, 1, 1024, &threads))) goto done;
+  if (a.repeat && (code = parse_long("run", "--repeat", a.repeat, 1, 100000, &repeat))) goto done;
+  bool files = a.nin > 0;
+  if (!files && (a.nout || a.nstate_in || a.cu_seqlens)) {
+    code = cli_usage_error("run", "--out, --state-in and --cu-seqlens need inputs from --in");
+    goto done;
+  }
+  ctx = lrc_ctx_new();
+  m = cli_compile(ctx, &a, &code);
+  if (!m) goto done;
+  lrc_kernel *k = lrc_kernel_get(m, a.rnn, &err);
+  if (!k) {
+    code = cli_report(err);
+    goto done;
+  }
+  sl.n = lrc_kernel_slot_count(k);
+  sl.info = calloc((size_t)sl.n, sizeof *sl.info);
+  tens = calloc((size_t)sl.n, sizeof *tens);
+  refs = calloc((size_t)sl.n, sizeof *refs);
+  sout = calloc((size_t)sl.n, sizeof *sout);
+  srefs = calloc((size_t)sl.n, sizeof *srefs);
+  bin = calloc((size_t)sl.n, sizeof *bin);
+  bout = calloc((size_t)sl.n, sizeof *bout);
+  bsin = calloc((size_t)sl.n, sizeof *bsin);
+  bsout = calloc((size_t)sl.n, sizeof *bsout);
+  brout = calloc((size_t)sl.n, sizeof *brout);
+  brs = calloc((size_t)sl.n, sizeof *brs);
+  for (int i = 0; i < sl.n; i++) lrc_kernel_slot(k, i, &sl.info[i]);
+  lrc_args args;
+  lrc_args_init(&args);
+  args.inputs = bin;
+  args.outputs = bout;
+  args.state_in = bsin;
+  args.state_out = bsout;
+  args.nthreads = (int)threads;
+  long N = B;
+
+  if (files) {
+    /* Inputs, params, initial states and cu_seqlens from .npy files. */
+    for (int i = 0; i < a.nin; i++) {
+      if (lrc_npy_read(a.in[i].path, &tens[args.ninputs], &err) != LRC_OK) {
+        code = cli_report(err);
+        goto done;
+      }
+      bin[args.ninputs] = (lrc_binding){a.in[i].name, tens[args.ninputs]};
+      args.ninputs++;
+    }
+    for (int i = 0; i < a.nstate_in; i++) {
+      if (lrc_npy_read(a.state_in[i].path, &sout[i], &err) != LRC_OK) {
+        code = cli_report(err);
+        goto done;
+      }
+      bsin[args.nstate_in++] = (lrc_binding){a.state_in[i].name, sout[i]};
+    }
+    if (a.cu_seqlens) {
+      if (lrc_npy_read(a.cu_seqlens, &cu, &err) != LRC_OK) {
+        code = cli_report(err);
+        goto done;
+      }
+      args.cu_seqlens = &cu;
+      N = cu.ndim == 1 && cu.shape[0] > 0 ? cu.shape[0] - 1 : 0;
+    }
+    /* B, T, H from the first per-token input. */
+    const lrc_tensor *first = NULL;
+    for (int i = 0; i < args.ninputs && !first; i++)
+      for (int s = 0; s < sl.n; s++)
+        if (sl.info[s].kind == LRC_INPUT && strcmp(sl.info[s].name, bin[i].name) == 0)
+          first = &bin[i].tensor;
+    if (!first || first->ndim < 3) {
+      code = cli_usage_error("run", "no per-token input among --in ([B, T, H, dims...])");
+      goto done;
+    }
+    B = (long)first->shape[0];
+    T = (long)first->shape[1];
+    H = (long)first->shape[2];
+    if (!a.cu_seqlens) N = B;
+  } else {
+    rng = (unsigned long long)seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int s = 0; s < sl.n; s++) {
+      const lrc_slot_info *si = &sl.info[s];
+      if (si->kind != LRC_INPUT && si->kind != LRC_PARAM) continue;
+      int64_t lead[3] = {B, T, H}, hl[1] = {H};
+      if ((code = alloc_for(si, si->kind == LRC_INPUT ? lead : hl, si->kind == LRC_INPUT ? 3 : 1,
+                            LRC_F32, &tens[s])))
+        goto done;
+      float *p = tens[s].data;
+      for (int64_t i = 0; i < lrc_tensor_numel(&tens[s]); i++) p[i] = (float)(2 * uniform() - 1);
+      bin[args.ninputs++] = (lrc_binding){si->name, tens[s]};
+    }
+  }
+  /* Outputs (all of them) and final states. */
+  bool all_states = !files;
+  for (int s = 0; s < sl.n; s++) {
+    const lrc_slot_info *si = &sl.info[s];
+    int64_t lead[3] = {B, T, H}, st[2] = {N, H};
+    if (si->kind == LRC_OUTPUT) {
+      if ((code = alloc_for(si, lead, 3, LRC_F32, &refs[s]))) goto done;
+      bout[args.noutputs++] = (lrc_binding){si->name, refs[s]};
+    } else if (si->kind == LRC_STATE) {
+      bool want = all_states;
+      for (int i = 0; i < a.nstate_out; i++) want |= strcmp(a.state_out[i].name, si->name) == 0;
+      if (!want) continue;
+      if ((code = alloc_for(si, st, 2, LRC_F32, &srefs[s]))) goto done;
+      bsout[args.nstate_out++] = (lrc_binding){si->name, srefs[s]};
+    }
+  }
+  for (int i = 0; i < a.nout; i++) {
+    bool found = false;
+    for (int j = 0; j < args.noutputs; j++) found |= strcmp(bout[j].name, a.out_files[i].name) == 0;
+    if (!found) {
+      code = cli_usage_error("run", "--out %s: the rnn has no output named '%s'",
+                             a.out_files[i].name, a.out_files[i].name);
+      goto done;
+    }
+  }
+  for (int i = 0; i < a.nstate_out; i++) {
+    bool found = false;
+    for (int j = 0; j < args.nstate_out; j++)
+      found |= strcmp(bsout[j].name, a.state_out[i].name) == 0;
+    if (!found) {
+      code = cli_usage_error("run", "--state-out %s: the rnn has no state named '%s'",
+                             a.state_out[i].name, a.state_out[i].name);
+      goto done;
+    }
+  }
+
+  /* Run (repeat times; report the median). */
+  double *times = calloc((size_t)repeat, sizeof *times);
+  for (long r = 0; r < repeat && !code; r++) {
+    double t0 = now_ms();
+    if (lrc_kernel_run(k, &args, &err) != LRC_OK) code = cli_report(err);
+    times[r] = now_ms() - t0;
+  }
+  for (long i = 1; i < repeat; i++)
+    for (long j = i; j > 0 && times[j - 1] > times[j]; j--) {
+      double t = times[j];
+      times[j] = times[j - 1];
+      times[j - 1] = t;
+    }
+  double median = times[repeat / 2];
+  free(times);
+  if (code) goto done;
+
+  if (files) {
+    for (int i = 0; i < a.nout; i++)
+      for (int j = 0; j < args.noutputs; j++)
+        if (strcmp(bout[j].name, a.out_files[i].name) == 0 &&
+            lrc_npy_write(a.out_files[i].path, &bout[j].tensor, &err) != LRC_OK) {
+          code = cli_report(err);
+          goto done;
+        }
+    for (int i = 0; i < a.nstate_out; i++)
+      for (int j = 0; j < args.nstate_out; j++)
+        if (strcmp(bsout[j].name, a.state_out[i].name) == 0 &&
+            lrc_npy_write(a.state_out[i].path, &bsout[j].tensor, &err) != LRC_OK) {
+          code = cli_report(err);
+          goto done;
+        }
+    fprintf(stderr, "%s: %s, B=%ld T=%ld H=%ld: %.3f ms\n", lrc_module_rnn_name(m, 0),
+            lrc_kernel_algorithm(k), B, T, H, median);
+    goto done;
+  }
+
+  /* Check rows 0 and N*H-1 against the reference (NaN marks rows it did
+   * not compute). */
+  lrc_args ra = args;
+  ra.outputs = brout;
+  ra.state_out = brs;
+  lrc_tensor *rt = calloc((size_t)sl.n, sizeof *rt), *rst = calloc((size_t)sl.n, sizeof *rst);
+  for (int j = 0; j < args.noutputs; j++) {
+    const lrc_tensor *o = &bout[j].tensor;
+    lrc_tensor_alloc(&rt[j], LRC_F64, o->ndim, o->shape, NULL);
+    for (int64_t i = 0; i < lrc_tensor_numel(o); i++) ((double *)rt[j].data)[i] = NAN;
+    brout[j] = (lrc_binding){bout[j].name, rt[j]};
+  }
+  for (int j = 0; j < args.nstate_out; j++) {
+    const lrc_tensor *o = &bsout[j].tensor;
+    lrc_tensor_alloc(&rst[j], LRC_F64, o->ndim, o->shape, NULL);
+    for (int64_t i = 0; i < lrc_tensor_numel(o); i++) ((double *)rst[j].data)[i] = NAN;
+    brs[j] = (lrc_binding){bsout[j].name, rst[j]};
+  }
+  long rows = N * H;
+  double t0 = now_ms();
+  int rc = lrc_kernel_reference_rows(k, &ra, 0, 1, &err);
+  if (!rc && rows > 1) rc = lrc_kernel_reference_rows(k, &ra, rows - 1, rows, &err);
+  double ref_ms = now_ms() - t0;
+  double worst = 0;
+  char line[1024] = "";
+  if (rc) {
+    code = cli_report(err);
+  } else {
+    for (int j = 0; j < args.noutputs + args.nstate_out; j++) {
+      bool isout = j < args.noutputs;
+      const lrc_binding *b = isout ? &bout[j] : &bsout[j - args.noutputs];
+      const lrc_tensor *r = isout ? &rt[j] : &rst[j - args.noutputs];
+      long counted;
+      double e = rel_error(&b->tensor, r, &counted);
+      if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+      size_t used = strlen(line);
+      snprintf(line + used, sizeof line - used, "%s%s %.1e", j ? ", " : "", b->name, e);
+    }
+  }
+  double tol = T > 4096 ? 1e-3 : 2e-4;
+  if (!rc) {
+    printf("%s: %s, B=%ld T=%ld H=%ld\n", lrc_module_rnn_name(m, 0), lrc_kernel_algorithm(k), B,
+           T, H);
+    printf("  compile  %8.1f ms%s\n", lrc_kernel_compile_ms(k),
+           lrc_kernel_from_cache(k) ? " (from the kernel cache)" : "");
+    printf("  run      %8.3f ms%s\n", median, repeat > 1 ? " (median)" : "");
+    printf("  check    %s against the float64 reference (%.0f ms): %s\n",
+           rows > 1 ? "rows 0 and last" : "row 0", ref_ms, line);
+    printf("  result   max relative error %.2e, tolerance %.0e: %s\n", worst, tol,
+           worst <= tol ? "ok" : "MISMATCH");
+    if (!(worst <= tol)) {
+      fprintf(stderr, "lrc run: internal error: the %s kernel differs from the reference "
+                      "(relative error %.2e); please report this as a bug\n",
+              lrc_kernel_algorithm(k), worst);
+      code = EXIT_INTERNAL;
+    }
+  }
+  for (int j = 0; j < sl.n; j++) {
+    lrc_tensor_free(&rt[j]);
+    lrc_tensor_free(&rst[j]);
+  }
+  free(rt);
+  free(rst);
+
+done:
+  for (int i = 0; tens && i < sl.n; i++) {
+    lrc_tensor_free(&tens[i]);
+    lrc_tensor_free(&refs[i]);
+    lrc_tensor_free(&sout[i]);
+    lrc_tensor_free(&srefs[i]);
+  }
+  lrc_tensor_free(&cu);
+  free(tens), free(refs), free(sout), free(srefs);
+  free(bin), free(bout), free(bsin), free(bsout), free(brout), free(brs);
+  free(sl.info);
+  lrc_error_free(err);
+  lrc_module_free(m);
+  lrc_ctx_free(ctx);
+  cli_args_free(&a);
+  return code;
 }
 
 int cmd_bench(int argc, char **argv) {

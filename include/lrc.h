@@ -20,6 +20,7 @@
 #define LRC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,11 +79,29 @@ typedef struct lrc_dim {
 
 /* Options of lrc_compile. Initialise with lrc_options_init; `size` lets
  * the struct grow without breaking callers built against older headers. */
+typedef enum lrc_algo {
+  LRC_ALGO_AUTO = 0,        /* the planner's choice */
+  LRC_ALGO_RECURRENT,       /* token by token; valid for every rnn */
+  LRC_ALGO_SCAN,            /* associative scan (elementwise/diagonal states) */
+  LRC_ALGO_CHUNK,           /* chunkwise parallel (matrix products) */
+} lrc_algo;
+
+typedef enum lrc_target {
+  LRC_TARGET_CPU = 0,       /* LLVM JIT for the host CPU */
+  LRC_TARGET_CUDA,          /* NVIDIA GPU (not in this version) */
+} lrc_target;
+
 typedef struct lrc_options {
   size_t size;              /* sizeof(lrc_options) */
   const char *filename;     /* shown in diagnostics; NULL: "<string>" */
   const lrc_dim *dims;      /* dim sizes (override the source's defaults) */
   int ndims;
+  lrc_algo algo;            /* algorithm for kernels (LRC_ALGO_AUTO) */
+  int chunk;                /* chunk size for LRC_ALGO_CHUNK (0: planner) */
+  lrc_target target;
+  const char *cache_dir;    /* kernel cache; NULL: $LRC_CACHE_DIR, else
+                               $XDG_CACHE_HOME/lrc, else ~/.cache/lrc */
+  int no_cache;             /* non-zero: neither read nor write the cache */
 } lrc_options;
 
 LRC_API void lrc_options_init(lrc_options *opts);
@@ -122,6 +141,100 @@ LRC_API char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_e
  * have a size. The code needs no lrc header or library. */
 LRC_API lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name,
                               char **c_source, char **h_source, lrc_error **err);
+
+/* ---- running ------------------------------------------------------------ */
+
+typedef struct lrc_kernel lrc_kernel;
+
+typedef enum lrc_dtype {
+  LRC_F32 = 0, LRC_F64, LRC_F16, LRC_BF16, LRC_I32, LRC_I64,
+} lrc_dtype;
+
+enum { LRC_MAX_NDIM = 12 };
+
+/* A view of the caller's memory. Strides count elements; all-zero strides
+ * mean C-contiguous. Tensors of another dtype or layout than the kernel's
+ * are converted (copied) on the way in and out. */
+typedef struct lrc_tensor {
+  void *data;
+  lrc_dtype dtype;
+  int ndim;
+  int64_t shape[LRC_MAX_NDIM];
+  int64_t strides[LRC_MAX_NDIM];
+} lrc_tensor;
+
+typedef struct lrc_binding {
+  const char *name;         /* a declared input, param, state or output */
+  lrc_tensor tensor;
+} lrc_binding;
+
+/* Arguments of lrc_kernel_run. Layouts (DESIGN.md): inputs and outputs
+ * [B, T, H, dims...]; params [H, dims...]; states [N, H, dims...] with
+ * N = B, or the number of sequences with cu_seqlens (then B = 1 and T is
+ * the total number of tokens). Every input, param and output must be
+ * bound; states are optional (a missing initial state is zero; a missing
+ * final state is not written). */
+typedef struct lrc_args {
+  size_t size;              /* sizeof(lrc_args) */
+  const lrc_binding *inputs;      /* inputs and params, by name */
+  int ninputs;
+  const lrc_binding *outputs;
+  int noutputs;
+  const lrc_binding *state_in;
+  int nstate_in;
+  const lrc_binding *state_out;
+  int nstate_out;
+  const lrc_tensor *cu_seqlens;   /* int32 or int64 [N + 1], or NULL */
+  int nthreads;             /* 0: one per core */
+} lrc_args;
+
+LRC_API void lrc_args_init(lrc_args *a);
+
+/* Compile rnn `rnn` (NULL: the module's only rnn) for the options given
+ * to lrc_compile; uses the kernel cache. The kernel belongs to the module
+ * and lives until lrc_module_free. A kernel may be run from several
+ * threads at once. */
+LRC_API lrc_kernel *lrc_kernel_get(lrc_module *m, const char *rnn, lrc_error **err);
+LRC_API int lrc_kernel_run(lrc_kernel *k, const lrc_args *a, lrc_error **err);
+
+/* The float64 reference interpreter on the same arguments (any dtype;
+ * results are converted to the output tensors' dtype). Slow; for tests. */
+LRC_API int lrc_kernel_reference(lrc_kernel *k, const lrc_args *a, lrc_error **err);
+/* The same for rows [row_begin, row_end) of the N*H (sequence, head) rows
+ * only (row = n*H + h); other rows of the outputs are left as they are. */
+LRC_API int lrc_kernel_reference_rows(lrc_kernel *k, const lrc_args *a, int64_t row_begin,
+                                      int64_t row_end, lrc_error **err);
+
+/* What a kernel expects, for callers that allocate tensors themselves. */
+typedef enum lrc_slot_kind { LRC_INPUT, LRC_PARAM, LRC_STATE, LRC_OUTPUT } lrc_slot_kind;
+
+typedef struct lrc_slot_info {
+  const char *name;
+  lrc_slot_kind kind;
+  int ndims;                        /* declared dims (after B, T, H / H / N, H) */
+  const char *dim_names[8];
+  int64_t dim_sizes[8];
+} lrc_slot_info;
+
+LRC_API int lrc_kernel_slot_count(const lrc_kernel *k);
+LRC_API int lrc_kernel_slot(const lrc_kernel *k, int i, lrc_slot_info *info);
+/* "recurrent", "chunk(C=64, WY)", ... and compile statistics. */
+LRC_API const char *lrc_kernel_algorithm(const lrc_kernel *k);
+LRC_API double lrc_kernel_compile_ms(const lrc_kernel *k);
+LRC_API int lrc_kernel_from_cache(const lrc_kernel *k);
+
+/* ---- .npy files --------------------------------------------------------- */
+
+/* Read a NumPy .npy file (v1/v2 header; <f4 <f8 <f2 <i4 <i8; C order)
+ * into a new contiguous tensor (free with lrc_tensor_free). */
+LRC_API int lrc_npy_read(const char *path, lrc_tensor *t, lrc_error **err);
+LRC_API int lrc_npy_write(const char *path, const lrc_tensor *t, lrc_error **err);
+/* Allocate a contiguous tensor (zeroed); free its data with lrc_tensor_free. */
+LRC_API int lrc_tensor_alloc(lrc_tensor *t, lrc_dtype dtype, int ndim, const int64_t *shape,
+                             lrc_error **err);
+LRC_API void lrc_tensor_free(lrc_tensor *t);
+LRC_API int64_t lrc_tensor_numel(const lrc_tensor *t);
+LRC_API const char *lrc_dtype_name(lrc_dtype d);
 
 /* Frees strings returned by the library. Accepts NULL. */
 LRC_API void lrc_free(void *p);

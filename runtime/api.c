@@ -23,6 +23,7 @@ void lrc_options_init(lrc_options *o) {
 
 void lrc_module_free(lrc_module *m) {
   if (!m) return;
+  rt_kernels_free(m->kernels);
   free(m->warnings);
   arena_fini(&m->arena);
   free(m);
@@ -72,6 +73,18 @@ static bool read_options(lrc_module *m, const lrc_options *opts, DimBinding **bi
     (*binds)[i] = (DimBinding){arena_strdup(&m->arena, d->name), d->size, false};
   }
   *nbinds = opts->ndims;
+  if (opts->size >= offsetof(lrc_options, no_cache) + sizeof opts->no_cache) {
+    if ((unsigned)opts->algo > LRC_ALGO_CHUNK || (unsigned)opts->target > LRC_TARGET_CUDA ||
+        opts->chunk < 0) {
+      rt_error(err, LRC_ERR_USAGE, "lrc_options: bad algo, target or chunk");
+      return false;
+    }
+    m->algo = opts->algo;
+    m->chunk = opts->chunk;
+    m->target = opts->target;
+    m->cache_dir = opts->cache_dir ? arena_strdup(&m->arena, opts->cache_dir) : NULL;
+    m->no_cache = opts->no_cache != 0;
+  }
   return true;
 }
 
@@ -157,7 +170,16 @@ const char *lrc_module_rnn_name(const lrc_module *m, int i) {
 }
 
 /* The graph named `rnn`, or an error listing the names there are. */
-static Graph *find_graph(lrc_module *m, const char *rnn, lrc_error **err) {
+Graph *rt_find_graph(lrc_module *m, const char *rnn, lrc_error **err) {
+  if (!rnn) {
+    if (m->ngraphs == 1) return m->graphs[0];
+    Buf b = {0};
+    for (int i = 0; i < m->ngraphs; i++) buf_printf(&b, "%s%s", i ? ", " : "", m->graphs[i]->name);
+    rt_error(err, LRC_ERR_USAGE, "%s has %d rnn blocks (%s); choose one with --rnn", m->src.name,
+             m->ngraphs, b.s ? b.s : "");
+    buf_free(&b);
+    return NULL;
+  }
   for (int i = 0; i < m->ngraphs; i++)
     if (strcmp(m->graphs[i]->name, rnn) == 0) return m->graphs[i];
   Buf b = {0};
@@ -182,7 +204,7 @@ char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **e
     return NULL;
   }
   Graph *only = NULL;
-  if (rnn && !(only = find_graph(m, rnn, err))) {
+  if (rnn && !(only = rt_find_graph(m, rnn, err))) {
     ir_guard_pop(&guard);
     return NULL;
   }
@@ -254,18 +276,7 @@ lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, c
   Guard guard;
   ir_guard_push(&guard);
   if (setjmp(guard.jb)) return rt_error(err, LRC_ERR_INTERNAL, "%s", guard.msg);
-  Graph *g = NULL;
-  if (rnn) {
-    g = find_graph(m, rnn, err);
-  } else if (m->ngraphs == 1) {
-    g = m->graphs[0];
-  } else {
-    Buf b = {0};
-    for (int i = 0; i < m->ngraphs; i++) buf_printf(&b, "%s%s", i ? ", " : "", m->graphs[i]->name);
-    rt_error(err, LRC_ERR_USAGE, "%s has %d rnn blocks (%s); choose one with --rnn", m->src.name,
-             m->ngraphs, b.s ? b.s : "");
-    buf_free(&b);
-  }
+  Graph *g = rt_find_graph(m, rnn, err);
   if (!g) {
     ir_guard_pop(&guard);
     return err && *err ? (*err)->code : LRC_ERR_USAGE;

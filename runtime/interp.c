@@ -243,6 +243,8 @@ int rt_interp(const Graph *g, const RtInterpArgs *a, char **err) {
       long bos = a->cu_seqlens ? a->cu_seqlens[sq] : (long)sq * a->T;
       long eos = a->cu_seqlens ? a->cu_seqlens[sq + 1] : bos + a->T;
       for (int h = 0; h < a->H; h++) {
+        long row = (long)sq * a->H + h;
+        if (a->row_end > a->row_begin && (row < a->row_begin || row >= a->row_end)) continue;
         for (int i = 0; i < g->params.len; i++) {
           const Slot *sl = &g->params.data[i];
           long cnt = ir_slot_count(g, sl);

@@ -23,6 +23,12 @@ struct lrc_ctx {
 
 struct lrc_module {
   lrc_ctx *ctx;
+  lrc_algo algo;           /* options for kernels */
+  int chunk;
+  lrc_target target;
+  char *cache_dir;         /* in the arena; NULL: default */
+  bool no_cache;
+  lrc_kernel *kernels;     /* compiled so far (kernel.c) */
   Arena arena;             /* AST, graphs, strings */
   Source src;              /* owns a copy of the text and the name */
   Diags diags;
@@ -46,6 +52,7 @@ typedef struct RtInterpArgs {
   const double *const *state_in;
   double **outputs;
   double **state_out;
+  long row_begin, row_end;   /* only rows (n*H + h) in [begin, end); 0, 0: all */
 } RtInterpArgs;
 
 int rt_interp(const Graph *g, const RtInterpArgs *a, char **err);
@@ -54,6 +61,24 @@ int rt_interp(const Graph *g, const RtInterpArgs *a, char **err);
  * int64 arguments; it returns int (0 = success). */
 int rt_call_kernel(void (*fn)(void), int nptrs, void *const *ptrs, int nints,
                    const int64_t *ints, char **err);
+
+/* The module's graph named `rnn`; NULL: its only one. NULL + error. */
+Graph *rt_find_graph(lrc_module *m, const char *rnn, lrc_error **err);
+void rt_kernels_free(lrc_kernel *k);
+
+/* tensor.c */
+size_t rt_dtype_size(lrc_dtype d);
+double rt_get(const void *p, lrc_dtype d, int64_t i);
+void rt_set(void *p, lrc_dtype d, int64_t i, double v);
+bool rt_is_contiguous(const lrc_tensor *t);
+void rt_pack(const lrc_tensor *t, void *dst, lrc_dtype dt);
+void rt_unpack(const lrc_tensor *t, const void *src, lrc_dtype st);
+
+/* cache.c: entries keyed by the full key text; 0 on success. */
+char *rt_cache_dir(const char *configured);
+int rt_cache_get(const char *dir, const char *key, size_t keylen, void **payload, size_t *len);
+int rt_cache_put(const char *dir, const char *key, size_t keylen, const void *payload, size_t len);
+uint64_t rt_checksum(const void *p, size_t n);
 
 /* Store a new error in *err (if err is not NULL). Returns `code`. */
 lrc_status rt_error(lrc_error **err, lrc_status code, const char *fmt, ...)

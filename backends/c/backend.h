@@ -19,6 +19,11 @@ char *cg_llvm_ir(const Kernel *k, char **err);
 /* The kernel compiled to a host object file (malloc'd bytes). 0 or -1. */
 int cg_llvm_object(const Kernel *k, void **obj, size_t *len, char **err);
 
+/* "triple cpu features" of the host (malloc'd), for cache keys. */
+char *cg_host_id(void);
+/* Identifies this build of the code generator, for cache keys. */
+const char *cg_build_id(void);
+
 /* A JIT instance holding one loaded object. */
 typedef struct CgJit CgJit;
 

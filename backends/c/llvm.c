@@ -17,10 +17,13 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <llvm/Config/llvm-config.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define LLVM_VERSION_STRING_LRC LLVM_VERSION_STRING
 
 enum { BIG_TILE_BYTES = 256 * 1024 };   /* larger tiles come from malloc */
 
@@ -555,3 +558,16 @@ int cg_llvm_object(const Kernel *k, void **obj, size_t *len, char **err) {
   LLVMContextDispose(cx);
   return rc;
 }
+
+char *cg_host_id(void) {
+  char *triple = LLVMGetDefaultTargetTriple();
+  char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+  Buf b = {0};
+  buf_printf(&b, "%s %s %s", triple, cpu, features);
+  LLVMDisposeMessage(triple);
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(features);
+  return buf_take(&b);
+}
+
+const char *cg_build_id(void) { return "llvm " LLVM_VERSION_STRING_LRC " built " __DATE__ " " __TIME__; }
