@@ -3,6 +3,7 @@
 #   make              build/lrc, build/liblrc.a, build/liblrc.so
 #   make check        every test suite (Check), with its summary line
 #   make run          the main job (see README)
+#   make bench        JIT kernel against a hand-written C loop (BENCH_T, BENCH_REPEATS)
 #   make fuzz         libFuzzer over the frontend (FUZZ_SECONDS=600)
 #   make SAN=1 check  the same under ASan + UBSan, in build/san
 #   make clean
@@ -41,7 +42,7 @@ endif
 FRONTEND_SRC := frontend/ast.c frontend/sema.c
 GEN_SRC := $(B)/gen/lexer.c $(B)/gen/parser.c
 IR_SRC := ir/support.c ir/diag.c ir/graph.c ir/print.c ir/verify.c ir/kir.c
-PASSES_SRC := passes/recurrent.c
+PASSES_SRC := passes/factor.c passes/recurrent.c passes/pipeline.c
 BACKEND_SRC := backends/c/emit_c.c backends/c/llvm.c backends/c/jit.c
 RUNTIME_SRC := runtime/api.c runtime/error.c runtime/interp.c runtime/call.c runtime/tensor.c \
                runtime/npy.c runtime/cache.c runtime/kernel.c
@@ -114,6 +115,20 @@ run: all
 	$(Q)for f in examples/*.lr; do ./$(B)/lrc check $$f || exit 1; done
 	$(Q)./$(B)/lrc emit examples/gated_deltanet.lr --emit=ir
 
+# --- benchmark: lrc's JIT kernel against a hand-written C loop -------------
+$(B)/bench/gdn_baseline.o: bench/gdn_baseline.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (-O3 -march=native)")
+	$(Q)gcc -std=c17 -O3 -march=native -Wall -Wextra -Werror -c $< -o $@
+
+$(B)/bench/bench_gdn: bench/bench_gdn.c $(B)/bench/gdn_baseline.o $(B)/liblrc.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Iinclude -o $@ bench/bench_gdn.c \
+	  $(B)/bench/gdn_baseline.o $(B)/liblrc.a $(LDLIBS_ALL)
+
+bench: all $(B)/bench/bench_gdn
+	$(Q)./$(B)/bench/bench_gdn $(BENCH_T) $(BENCH_REPEATS)
+
 # --- fuzzing (clang + libFuzzer) -------------------------------------------
 FUZZ_CC ?= clang-19
 FUZZ_SECONDS ?= 600
@@ -141,6 +156,6 @@ fuzz: build/fuzz/fuzz_frontend
 clean:
 	rm -rf build
 
-.PHONY: all check run fuzz clean
+.PHONY: all check run bench fuzz clean
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

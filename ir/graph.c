@@ -22,6 +22,18 @@ Graph *ir_graph_new(Arena *a, const char *name, Span sp) {
   return g;
 }
 
+Graph *ir_graph_copy_slots(Arena *a, const Graph *in) {
+  Graph *g = ir_graph_new(a, in->name, in->span);
+  for (int i = 0; i < in->dims.len; i++) VEC_PUSH(a, g->dims, in->dims.data[i]);
+  for (int i = 0; i < in->inputs.len; i++) VEC_PUSH(a, g->inputs, in->inputs.data[i]);
+  for (int i = 0; i < in->params.len; i++) VEC_PUSH(a, g->params, in->params.data[i]);
+  for (int i = 0; i < in->states.len; i++) VEC_PUSH(a, g->states, in->states.data[i]);
+  for (int i = 0; i < in->outputs.len; i++) VEC_PUSH(a, g->outputs, in->outputs.data[i]);
+  for (int i = 0; i < g->states.len; i++) g->states.data[i].value = -1;
+  for (int i = 0; i < g->outputs.len; i++) g->outputs.data[i].value = -1;
+  return g;
+}
+
 int ir_add_dim(Graph *g, const char *name, long size, Span sp) {
   LRC_ASSERT(g->dims.len < LRC_MAX_DIMS);
   DimInfo d = {name, size, sp};

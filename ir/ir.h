@@ -211,6 +211,9 @@ typedef struct Graph {
 } Graph;
 
 Graph *ir_graph_new(Arena *a, const char *name, Span sp);
+/* A new graph with the same name, dims and slots, no nodes, and slot
+ * values reset to -1: the start of a pass that rewrites into a copy. */
+Graph *ir_graph_copy_slots(Arena *a, const Graph *in);
 int ir_add_dim(Graph *g, const char *name, long size, Span sp);
 int ir_find_dim(const Graph *g, const char *name);
 

@@ -104,7 +104,16 @@ static void plan_fusion(Lower *L) {
     else if (!is_elementwise(n) || final[id] || nsites[id] > MAXS) m = true;
     else {
       bool single = uses[id] == 1 && nsites[id] == 1 && sites[id][0] == n->dims;
-      m = !(single || weight[id] <= 2);
+      /* Recomputed along a site's innermost loop (it has that dim but not
+       * all of the site's): a tile is cheaper than redoing it per element.
+       * Without the innermost dim, the compiler hoists it out of that loop. */
+      bool inner = false;
+      for (int j = 0; j < nsites[id]; j++) {
+        DimSet sp = sites[id][j];
+        int hi = sp ? 31 - __builtin_clz(sp) : -1;
+        if (sp != n->dims && hi >= 0 && (n->dims & (1u << hi))) inner = true;
+      }
+      m = !(single || (weight[id] <= 2 && !inner));
     }
     L->mat[id] = m;
     /* Tell the operands where they would be evaluated. */

@@ -227,7 +227,7 @@ char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **e
     for (int i = 0; i < m->ngraphs; i++) {
       if (only && m->graphs[i] != only) continue;
       const char *why = NULL;
-      Kernel *k = pass_lower_recurrent(&m->arena, m->graphs[i], m->graphs[i]->name, &why);
+      Kernel *k = pass_pipeline(&m->arena, m->graphs[i], &why);
       if (!k) {
         ir_guard_pop(&guard);
         buf_free(&out);
@@ -282,7 +282,7 @@ lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, c
     return err && *err ? (*err)->code : LRC_ERR_USAGE;
   }
   const char *why = NULL;
-  Kernel *k = pass_lower_recurrent(&m->arena, g, g->name, &why);
+  Kernel *k = pass_pipeline(&m->arena, g, &why);
   if (!k) {
     ir_guard_pop(&guard);
     return rt_error(err, LRC_ERR_USAGE, "%s", why);

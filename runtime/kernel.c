@@ -130,7 +130,7 @@ lrc_kernel *lrc_kernel_get(lrc_module *m, const char *rnn, lrc_error **err) {
     return NULL;
   }
   const char *why = NULL;
-  k->kir = pass_lower_recurrent(&m->arena, g, g->name, &why);
+  k->kir = pass_pipeline(&m->arena, g, &why);
   if (!k->kir) {
     ir_guard_pop(&guard);
     rt_error(err, LRC_ERR_USAGE, "%s", why);

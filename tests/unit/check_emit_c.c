@@ -48,15 +48,9 @@ static const OCase cases[] = {
      .final_state = true, .nseq = 3, .cu = {0, 1, 5, 12}},
 };
 
-static void check_source(const char *label, const char *src) {
-  char *diags = NULL;
-  Graph *g = t_graph(&arena, src, &diags);
-  ck_assert_msg(g != NULL, "%s does not compile:\n%s", label, diags);
-  free(diags);
-  o_bind_small_dims(g);
-  const char *why = NULL;
-  Kernel *k = pass_lower_recurrent(&arena, g, g->name, &why);
-  ck_assert_msg(k != NULL, "%s: %s", label, why);
+/* Both the kernel of the full pipeline and the one lowered straight from
+ * the unsimplified graph, each as emitted C and as JIT code. */
+static void check_kernel(const char *label, const Graph *g, const Kernel *k) {
   char msg[512];
   void *handle = NULL, *jit = NULL;
   void *fns[2];
@@ -76,6 +70,23 @@ static void check_source(const char *label, const char *src) {
   }
   dlclose(handle);
   cg_jit_free(jit);
+}
+
+static void check_source(const char *label, const char *src) {
+  char *diags = NULL;
+  Graph *g = t_graph(&arena, src, &diags);
+  ck_assert_msg(g != NULL, "%s does not compile:\n%s", label, diags);
+  free(diags);
+  o_bind_small_dims(g);
+  const char *why = NULL;
+  Kernel *k = pass_pipeline(&arena, g, &why);
+  ck_assert_msg(k != NULL, "%s: %s", label, why);
+  check_kernel(label, g, k);
+  k = pass_lower_recurrent(&arena, g, g->name, &why);
+  ck_assert_msg(k != NULL, "%s: %s", label, why);
+  char raw[300];
+  snprintf(raw, sizeof raw, "%s (unsimplified)", label);
+  check_kernel(raw, g, k);
 }
 
 START_TEST(variant) {
