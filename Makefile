@@ -106,9 +106,28 @@ $(B)/check_lrc: $(TEST_OBJ) $(B)/liblrc.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $(TEST_OBJ) $(B)/liblrc.a $(CHECK_LIBS) $(LDLIBS_ALL)
 
+# Host programs: one JIT-compiles a DSL string through liblrc, one links a
+# kernel emitted as standalone C (no lrc header or library).
+$(B)/host/jit_host: examples/host/jit_host.c $(B)/liblrc.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -std=c17 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -o $@ $< $(B)/liblrc.a $(LDLIBS_ALL)
+
+$(B)/host/ema.c $(B)/host/ema.h &: examples/host/ema.lr $(B)/lrc
+	@mkdir -p $(B)/host
+	$(Q)./$(B)/lrc emit examples/host/ema.lr --emit=c -o $(B)/host/ema
+
+$(B)/host/standalone_host: examples/host/standalone_host.c $(B)/host/ema.c
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -std=c99 -O2 -Wall -Wextra -Werror $(SANFLAGS) -I$(B)/host -o $@ $< $(B)/host/ema.c -lm
+
+hosts: $(B)/host/jit_host $(B)/host/standalone_host
+
 # The test runner finds the lrc binary and the repository through these.
-check: all $(B)/check_lrc
-	$(Q)LRC_BIN=$(B)/lrc LRC_SAN=$(SAN) ./$(B)/check_lrc
+check: all $(B)/check_lrc hosts
+	$(Q)./$(B)/host/jit_host
+	$(Q)./$(B)/host/standalone_host
+	$(Q)LRC_BIN=$(B)/lrc LRC_SAN=$(SAN) LRC_CACHE_DIR=$(CURDIR)/$(B)/test-cache ./$(B)/check_lrc
 
 # The main job of this version: check every example, show one step graph.
 run: all
@@ -156,6 +175,6 @@ fuzz: build/fuzz/fuzz_frontend
 clean:
 	rm -rf build
 
-.PHONY: all check run bench fuzz clean
+.PHONY: all check run bench fuzz clean hosts
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -228,11 +228,11 @@ static int read_name(Sema *s, const Expr *e, const Env *env) {
       if (strcmp(env->fn->params.data[i], e->name) == 0) return env->args[i];
   }
   Sym *y = sym_find(&s->names, e->name);
-  if (env && (!y || y->kind != SYM_DIM)) {
+  if (env && (!y || (y->kind != SYM_DIM && y->kind != SYM_PARAM))) {
     if (y || sym_find(s->file_fns, e->name)) {
       diag_error(s->d, e->span,
-                 "'%s' is not visible inside fn '%s'; a fn sees only its parameters "
-                 "and dims",
+                 "'%s' is not visible inside fn '%s'; a fn sees only its parameters, "
+                 "dims and the rnn's params",
                  e->name, env->fn->name);
       diag_note(s->d, env->fn->name_span, "fn '%s' defined here", env->fn->name);
     } else {
@@ -268,6 +268,13 @@ static int read_name(Sema *s, const Expr *e, const Env *env) {
   case SYM_INPUT:
   case SYM_PARAM:
   case SYM_STATE: {
+    if (env && y->kind == SYM_PARAM) {
+      /* Inside a fn a param is its declared value, whatever the step has
+       * rebound the name to: a fn depends on its arguments only. */
+      Slot *sl = &s->g->params.data[y->index];
+      sl->used = true;
+      return ir_leaf(s->g, OP_PARAM, y->index, sl->dimset, e->span);
+    }
     Slot *sl = y->kind == SYM_INPUT   ? &s->g->inputs.data[y->index]
                : y->kind == SYM_PARAM ? &s->g->params.data[y->index]
                                       : &s->g->states.data[y->index];
@@ -651,7 +658,11 @@ static void assign(Sema *s, const Stmt *st) {
     return;
   }
   int v = eval(s, st->expr, NULL);
-  if (v < 0) return;
+  if (v < 0) {
+    if (y && y->kind == SYM_OUTPUT) y->value = -2;   /* no "never written" on top */
+    if (y && y->kind == SYM_OUTPUT) s->g->outputs.data[y->index].value = -2;
+    return;
+  }
   if (!y) {
     y = new_sym(s, st->name, SYM_LOCAL, -1, st->name_span);
     y->value = v;
@@ -698,7 +709,7 @@ static Graph *build_rnn(Sema *s, const Rnn *r) {
   Graph *g = s->g;
   for (int i = 0; i < g->outputs.len; i++) {
     const Slot *o = &g->outputs.data[i];
-    if (o->value < 0)
+    if (o->value == -1)
       diag_error(s->d, o->span, "output '%s' is never written", o->name);
   }
   if (g->outputs.len == 0 && s->d->nerrors == errors0)

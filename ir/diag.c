@@ -37,14 +37,31 @@ bool diag_error(Diags *d, Span sp, const char *fmt, ...) {
   }
   va_list ap;
   va_start(ap, fmt);
-  add(d, DIAG_ERROR, sp, fmt, ap);
+  Buf b = {0};
+  buf_vprintf(&b, fmt, ap);
   va_end(ap);
+  /* The same error at the same place (a fn body inlined at several call
+   * sites) is reported once. */
+  for (int i = 0; i < d->v.len; i++) {
+    const Diag *g = &d->v.data[i];
+    if (g->kind == DIAG_ERROR && g->span.src == sp.src && g->span.off == sp.off &&
+        g->span.end == sp.end && b.s && strcmp(g->msg, b.s) == 0) {
+      buf_free(&b);
+      d->skip_notes = true;
+      return true;
+    }
+  }
+  Diag g = {DIAG_ERROR, sp, arena_strdup(d->arena, b.s ? b.s : "")};
+  buf_free(&b);
+  VEC_PUSH(d->arena, d->v, g);
+  d->skip_notes = false;
   d->nerrors++;
   return true;
 }
 
 void diag_warning(Diags *d, Span sp, const char *fmt, ...) {
   if (d->too_many) return;
+  d->skip_notes = false;
   va_list ap;
   va_start(ap, fmt);
   add(d, DIAG_WARNING, sp, fmt, ap);
@@ -53,7 +70,7 @@ void diag_warning(Diags *d, Span sp, const char *fmt, ...) {
 
 void diag_note(Diags *d, Span sp, const char *fmt, ...) {
   /* A note belongs to the diagnostic before it; drop it if that one was. */
-  if (d->too_many || d->v.len == 0) return;
+  if (d->too_many || d->v.len == 0 || d->skip_notes) return;
   va_list ap;
   va_start(ap, fmt);
   add(d, DIAG_NOTE, sp, fmt, ap);

@@ -128,6 +128,7 @@ typedef struct Diags {
   struct { Diag *data; int len, cap; } v;
   int nerrors;
   bool too_many;           /* LRC_MAX_ERRORS reached; further errors dropped */
+  bool skip_notes;         /* the last error was a repeat: drop its notes */
 } Diags;
 
 void diag_init(Diags *d, Arena *a);

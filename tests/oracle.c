@@ -22,6 +22,18 @@ static double urand(unsigned long long *s) {
   return (double)(*s >> 11) / 9007199254740992.0;
 }
 
+/* Inputs whose meaning bounds their range: a per-head log decay must be
+ * <= 0 (and a decay rate >= 0) or long sequences overflow; the examples
+ * name them so. Everything else is uniform in the case's range. */
+static void slot_range(const char *name, double *lo, double *hi) {
+  static const struct {
+    const char *name;
+    double lo, hi;
+  } ranges[] = {{"log_gamma", -1.0, -0.01}, {"slope", 0.01, 1.0}, {"lower", 0.0, 0.95}};
+  for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+    if (strcmp(ranges[i].name, name) == 0) *lo = ranges[i].lo, *hi = ranges[i].hi;
+}
+
 void o_bind_small_dims(Graph *g) {
   static const long sizes[] = {5, 7, 3, 6, 4, 9, 2, 8};
   for (int d = 0; d < g->dims.len; d++)
@@ -116,8 +128,10 @@ double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, cha
     float *f = malloc(sizeof(float) * (size_t)(n ? n : 1));
     double *d = malloc(sizeof(double) * (size_t)(n ? n : 1));
     bool fill = kb->role == KB_INPUT || kb->role == KB_PARAM || kb->role == KB_STATE_IN;
+    double lo = c->lo, hi = c->hi;
+    slot_range(sl->name, &lo, &hi);
     for (long i = 0; i < n; i++) {
-      f[i] = fill ? (float)(c->lo + (c->hi - c->lo) * urand(&seed)) : NAN;   /* poison */
+      f[i] = fill ? (float)(lo + (hi - lo) * urand(&seed)) : NAN;   /* poison */
       d[i] = f[i];
     }
     ptrs[b] = f;

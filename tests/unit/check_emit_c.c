@@ -46,6 +46,10 @@ static const OCase cases[] = {
     {.B = 2, .T = 40, .H = 2, .seed = 3, .lo = -1, .hi = 1, .init_state = true, .final_state = true},
     {.B = 1, .T = 12, .H = 2, .seed = 4, .lo = -1, .hi = 1, .init_state = true,
      .final_state = true, .nseq = 3, .cu = {0, 1, 5, 12}},
+    {.B = 3, .T = 1000, .H = 2, .seed = 5, .lo = -1, .hi = 1, .init_state = true,
+     .final_state = true},
+    {.B = 1, .T = 700, .H = 2, .seed = 6, .lo = -1, .hi = 1, .final_state = true, .nseq = 3,
+     .cu = {0, 333, 334, 700}},
 };
 
 /* Both the kernel of the full pipeline and the one lowered straight from
