@@ -93,6 +93,14 @@ typedef struct Program {
   StmtList fns;           /* file-level fn definitions */
 } Program;
 
+/* Token and rule locations (bison's YYLTYPE, with byte offsets). */
+struct LrcLoc {
+  int first_line, first_column, last_line, last_column;
+  uint32_t off, end;
+};
+
+enum { LEX_MAX_OPEN = 64 };
+
 /* Lexer and parser state, shared by lexer.l and parser.y. */
 struct LexState {
   Arena *arena;
@@ -103,16 +111,12 @@ struct LexState {
   uint32_t off, prev_off; /* byte offset of the next token (and the last) */
   int line, col, prev_line, prev_col;
   int depth;              /* ( ) and [ ] nesting: newlines are blanks inside */
+  struct LrcLoc open[LEX_MAX_OPEN];   /* where each open '(' or '[' is */
+  int closed_depth;       /* depth a '}' forced back to 0 (for messages) */
   int last;               /* last token returned (0 at start) */
   bool rewind;            /* the last action pushed its text back */
   bool eof_newline;       /* the NEWLINE before end of input was sent */
   bool depth_reported;    /* "nested too deeply" said for this statement */
-};
-
-/* Token and rule locations (bison's YYLTYPE, with byte offsets). */
-struct LrcLoc {
-  int first_line, first_column, last_line, last_column;
-  uint32_t off, end;
 };
 
 /* Span of a token location (lexer.l). */

@@ -301,10 +301,19 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
     uint32_t len = sp.end - sp.off;
     buf_printf(&b, " '%.*s%s'", len > 40 ? 40 : (int)len, sp.src->text + sp.off,
                len > 40 ? "..." : "");
+  } else if (tok == YYSYMBOL_NEWLINE && sp.off < sp.src->len && sp.src->text[sp.off] == '}') {
+    buf_puts(&b, "'}'");       /* the end of line the lexer puts before '}' */
   } else {
     put_symbol(&b, tok);
   }
-  if (n > 0 && n < MAXEXP) {
+  bool want_close = false, want_brace = false;
+  for (int i = 0; i < n; i++) {
+    want_close |= strcmp(yysymbol_name(exp[i]), "')'") == 0;
+    want_brace |= strcmp(yysymbol_name(exp[i]), "'}'") == 0;
+  }
+  if (tok == YYSYMBOL_YYEOF && (want_brace || n == 0)) {
+    buf_puts(&b, "; an rnn block is missing its closing '}'");
+  } else if (n > 0 && n < MAXEXP) {
     buf_puts(&b, "; expected ");
     for (int i = 0; i < n; i++) {
       if (i) buf_puts(&b, i == n - 1 ? " or " : ", ");
@@ -313,5 +322,9 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
   }
   diag_error(ls->diags, sp, "%s", b.s ? b.s : "syntax error");
   buf_free(&b);
+  /* An unclosed '(' explains most errors that expect ')'. */
+  int open = ls->depth > 0 ? ls->depth : ls->closed_depth;
+  if (want_close && open > 0 && open <= LEX_MAX_OPEN)
+    diag_note(ls->diags, lrc_span(ls, &ls->open[open - 1]), "to match this '('");
   return 0;
 }

@@ -27,6 +27,8 @@ typedef struct Sym {
   int value;               /* current value id, -1 if none yet */
   Span span;               /* declaration (or first assignment) */
   const Stmt *fn;          /* SYM_FN */
+  bool poisoned;           /* its declaration or definition had an error:
+                              uses fail silently (no cascade of errors) */
 } Sym;
 
 /* Open-addressing hash table from names to symbols. */
@@ -252,6 +254,7 @@ static int read_name(Sema *s, const Expr *e, const Env *env) {
       diag_error(s->d, e->span, "unknown name '%s'", e->name);
     return -1;
   }
+  if (y->poisoned) return -1;
   switch (y->kind) {
   case SYM_DIM:
     return ir_leaf(s->g, OP_DIM, y->index, 0, e->span);
@@ -598,7 +601,11 @@ static void declare_slots(Sema *s, const Stmt *st) {
       sl.dimset |= bit;
       sl.dims[sl.ndims++] = y->index;
     }
-    if (!name_free(s, d->name, d->span) || !ok) continue;
+    if (!name_free(s, d->name, d->span)) continue;
+    if (!ok) {
+      new_sym(s, d->name, symk[st->kind], -1, d->span)->poisoned = true;
+      continue;
+    }
     Graph *g = s->g;
     int index;
     switch (sl.kind) {
@@ -657,10 +664,13 @@ static void assign(Sema *s, const Stmt *st) {
                st->name);
     return;
   }
+  if (y && y->poisoned && y->kind != SYM_LOCAL) return;
   int v = eval(s, st->expr, NULL);
   if (v < 0) {
-    if (y && y->kind == SYM_OUTPUT) y->value = -2;   /* no "never written" on top */
-    if (y && y->kind == SYM_OUTPUT) s->g->outputs.data[y->index].value = -2;
+    /* No "never written" or "unknown name" on top of this error. */
+    if (!y) new_sym(s, st->name, SYM_LOCAL, -1, st->name_span)->poisoned = true;
+    else if (y->kind == SYM_OUTPUT) s->g->outputs.data[y->index].value = -2;
+    else if (y->kind == SYM_LOCAL) y->poisoned = true;
     return;
   }
   if (!y) {
@@ -668,6 +678,7 @@ static void assign(Sema *s, const Stmt *st) {
     y->value = v;
     return;
   }
+  y->poisoned = false;
   if (y->kind == SYM_STATE || y->kind == SYM_OUTPUT) {
     Slot *sl = y->kind == SYM_STATE ? &s->g->states.data[y->index]
                                     : &s->g->outputs.data[y->index];
@@ -678,6 +689,7 @@ static void assign(Sema *s, const Stmt *st) {
                  dims_str(s, have), sym_kind_name(y->kind), st->name,
                  slot_dims_str(s, sl));
       diag_note(s->d, sl->span, "'%s' declared here as %s", st->name, slot_dims_str(s, sl));
+      if (y->kind == SYM_OUTPUT) sl->value = -2;
       return;
     }
     sl->value = v;
