@@ -692,6 +692,8 @@ static void assign(Sema *s, const Stmt *st) {
       if (y->kind == SYM_OUTPUT) sl->value = -2;
       return;
     }
+    /* Mark each version of a state: later passes see the chain of updates. */
+    if (y->kind == SYM_STATE) v = ir_write(s->g, y->index, v, st->span);
     sl->value = v;
   }
   y->value = v;

@@ -86,7 +86,7 @@ int ir_const(Graph *g, double v, Span sp) {
 }
 
 int ir_unary(Graph *g, OpKind op, int a, Span sp) {
-  LRC_ASSERT(ir_ops[op].cls == K_UNARY);
+  LRC_ASSERT(ir_ops[op].cls == K_UNARY && op != OP_WRITE);
   check_arg(g, a);
   Node n = {.op = op, .dims = g->nodes.data[a].dims, .args = {a, -1}, .span = sp};
   return push(g, n);
@@ -119,6 +119,29 @@ int ir_dot(Graph *g, int a, int b, Span sp) {
   Node n = {.op = OP_DOT, .dims = (da | db) & ~shared, .rdims = shared, .args = {a, b},
             .span = sp};
   return push(g, n);
+}
+
+int ir_write(Graph *g, int slot, int a, Span sp) {
+  check_arg(g, a);
+  LRC_ASSERT(slot >= 0 && slot < g->states.len);
+  Node n = {.op = OP_WRITE, .dims = g->nodes.data[a].dims, .index = slot, .args = {a, -1},
+            .span = sp};
+  return push(g, n);
+}
+
+int ir_clone(Graph *g, const Node *n, const int *args) {
+  switch (ir_ops[n->op].cls) {
+  case K_LEAF:
+    if (n->op == OP_CONST) return ir_const(g, n->num, n->span);
+    return ir_leaf(g, n->op, n->index, n->dims, n->span);
+  case K_UNARY:
+    if (n->op == OP_WRITE) return ir_write(g, n->index, args[0], n->span);
+    return ir_unary(g, n->op, args[0], n->span);
+  case K_BINARY: return ir_binary(g, n->op, args[0], args[1], n->span);
+  case K_REDUCE: return ir_reduce(g, n->op, args[0], n->rdims, n->span);
+  case K_CONTRACT: return ir_dot(g, args[0], args[1], n->span);
+  }
+  LRC_UNREACHABLE();
 }
 
 const char *ir_dims_str(const Graph *g, DimSet s) {

@@ -176,7 +176,7 @@ typedef struct Node {
   DimSet dims;             /* shape: the set of named dims of the value */
   DimSet rdims;            /* OP_SUM, OP_RMAX: reduced; OP_DOT: contracted */
   int args[2];             /* operand ids (ir_ops[op].nargs of them) */
-  int index;               /* OP_DIM: dim id; OP_INPUT/PARAM/STATE: slot */
+  int index;               /* OP_DIM: dim id; OP_INPUT/PARAM/STATE/WRITE: slot */
   double num;              /* OP_CONST: value */
   Span span;               /* source expression the node came from */
 } Node;
@@ -227,6 +227,10 @@ int ir_unary(Graph *g, OpKind op, int a, Span sp);
 int ir_binary(Graph *g, OpKind op, int a, int b, Span sp);
 int ir_reduce(Graph *g, OpKind op, int a, DimSet over, Span sp);
 int ir_dot(Graph *g, int a, int b, Span sp);
+/* Mark `a` as the value of state `slot` after an assignment (OP_WRITE). */
+int ir_write(Graph *g, int slot, int a, Span sp);
+/* A copy of node n (of any graph) into g with operands `args`. */
+int ir_clone(Graph *g, const Node *n, const int *args);
 
 static inline const Node *ir_node(const Graph *g, int id) { return &g->nodes.data[id]; }
 int ir_popcount(DimSet s);

@@ -35,6 +35,9 @@ static void print_op(const Graph *g, const Node *n, Buf *out) {
   case OP_INPUT: buf_printf(out, " %s", g->inputs.data[n->index].name); return;
   case OP_PARAM: buf_printf(out, " %s", g->params.data[n->index].name); return;
   case OP_STATE: buf_printf(out, " %s", g->states.data[n->index].name); return;
+  case OP_WRITE:
+    buf_printf(out, " %s, %%%d", g->states.data[n->index].name, n->args[0]);
+    return;
   default: break;
   }
   for (int k = 0; k < oi->nargs; k++) buf_printf(out, "%s%%%d", k ? ", " : " ", n->args[k]);

@@ -55,6 +55,9 @@ const char *ir_verify(const Graph *g) {
       break;
     case K_UNARY:
       if (n->dims != a) return fail(g, id, "unary result shape differs from operand");
+      if (n->op == OP_WRITE &&
+          (n->index < 0 || n->index >= g->states.len || n->dims != g->states.data[n->index].dimset))
+        return fail(g, id, "write of a bad state slot or shape");
       break;
     case K_BINARY:
       if (n->dims != (a | b)) return fail(g, id, "binary result shape is not the union");

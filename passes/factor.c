@@ -128,9 +128,6 @@ static int rewrite_node(Rw *r, int old) {
   int a = ir_ops[n->op].nargs > 0 ? r->map[n->args[0]] : -1;
   int b = ir_ops[n->op].nargs > 1 ? r->map[n->args[1]] : -1;
   switch (n->op) {
-  case OP_CONST: return ir_const(g, n->num, n->span);
-  case OP_DIM: case OP_INPUT: case OP_PARAM: case OP_STATE:
-    return ir_leaf(g, n->op, n->index, n->dims, n->span);
   case OP_MUL:
   case OP_NEG: {
     Factors f = {.coef = 1.0};
@@ -173,13 +170,8 @@ static int rewrite_node(Rw *r, int old) {
     break;
   }
   /* Copy unchanged (with the new operands). */
-  switch (ir_ops[n->op].cls) {
-  case K_UNARY: return ir_unary(g, n->op, a, n->span);
-  case K_BINARY: return ir_binary(g, n->op, a, b, n->span);
-  case K_REDUCE: return ir_reduce(g, n->op, a, n->rdims, n->span);
-  case K_CONTRACT: return ir_dot(g, a, b, n->span);
-  default: LRC_UNREACHABLE();
-  }
+  int args[2] = {a, b};
+  return ir_clone(g, n, args);
 }
 
 Graph *pass_factor(Arena *a, const Graph *in) {

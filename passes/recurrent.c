@@ -44,6 +44,7 @@ typedef struct Lower {
  * functions count more. */
 static int op_weight(OpKind op) {
   switch (op) {
+  case OP_WRITE: return 0;
   case OP_ADD: case OP_SUB: case OP_MUL: case OP_NEG: case OP_MAX: case OP_MIN:
   case OP_ABS: case OP_RELU:
     return 1;
@@ -164,6 +165,7 @@ static int expr_of(Lower *L, int id) {
   default: break;
   }
   LRC_ASSERT(is_elementwise(n));
+  if (n->op == OP_WRITE) return expr_of(L, n->args[0]);
   if (ir_ops[n->op].cls == K_UNARY) return kir_eunary(k, n->op, expr_of(L, n->args[0]));
   return kir_ebinary(k, n->op, expr_of(L, n->args[0]), expr_of(L, n->args[1]));
 }
@@ -402,7 +404,8 @@ Kernel *pass_lower_recurrent(Arena *a, const Graph *g, const char *name, const c
       break;
     case K_UNARY:
     case K_BINARY: {
-      int e = ir_ops[n->op].cls == K_UNARY
+      int e = n->op == OP_WRITE ? expr_of(&L, n->args[0])
+              : ir_ops[n->op].cls == K_UNARY
                   ? kir_eunary(k, n->op, expr_of(&L, n->args[0]))
                   : kir_ebinary(k, n->op, expr_of(&L, n->args[0]), expr_of(&L, n->args[1]));
       emit_assign(&L, n->dims, L.tile[id], KACC_SET, e, 0);

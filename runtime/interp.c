@@ -56,6 +56,7 @@ typedef enum { AC_SET, AC_ADD, AC_MAX } Accum;
 static double apply_unary(OpKind op, double x) {
   switch (op) {
   case OP_NEG: return -x;
+  case OP_WRITE: return x;
   case OP_EXP: return exp(x);
   case OP_LOG: return log(x);
   case OP_SQRT: return sqrt(x);
