@@ -59,6 +59,15 @@ static void collect(const Graph *g, Factors *f, int id, int depth) {
     collect(g, f, n->args[1], depth + 1);
     return;
   }
+  if (depth < 8 && n->op == OP_WRITE) {
+    /* An identity: look through it to a product, but keep it as the factor
+     * otherwise, so that readers of the state version still share it. */
+    OpKind inner = g->nodes.data[n->args[0]].op;
+    if (inner == OP_MUL || inner == OP_NEG || inner == OP_WRITE) {
+      collect(g, f, n->args[0], depth + 1);
+      return;
+    }
+  }
   if (depth < 8 && n->op == OP_NEG) {
     f->coef = -f->coef;
     collect(g, f, n->args[0], depth + 1);

@@ -6,6 +6,15 @@
 
 #include "../ir/ir.h"
 
+/* Constant folding and algebraic identities (fold.c). */
+Graph *pass_fold(Arena *a, const Graph *g);
+
+/* Common subexpression elimination by hash-consing (cse.c). */
+Graph *pass_cse(Arena *a, const Graph *g);
+
+/* Dead-code removal (dce.c). */
+Graph *pass_dce(Arena *a, const Graph *g);
+
 /* Algebraic simplification of products and reductions (factor.c). */
 Graph *pass_factor(Arena *a, const Graph *g);
 
@@ -16,6 +25,9 @@ Graph *pass_factor(Arena *a, const Graph *g);
  * Requires: a verified graph with every dim bound. Produces a verified
  * kernel, or NULL with *err set (a user-facing message). */
 Kernel *pass_lower_recurrent(Arena *a, const Graph *g, const char *name, const char **err);
+
+/* The graph passes of the pipeline: the canonical step graph (pipeline.c). */
+Graph *pass_canonicalize(Arena *a, const Graph *g);
 
 /* The whole pipeline from a checked step graph to a kernel (pipeline.c).
  * NULL with *err for user errors (an unbound dim). */

@@ -1,0 +1,143 @@
+/* fold.c — constant folding and algebraic identities.
+ *
+ * Requires a verified graph; produces a new verified graph with the same
+ * values where:
+ *  - an operation on constants is a constant (evaluated in float64 and
+ *    rounded to float32, as the kernels would see it), and a dim with a
+ *    size is the constant size;
+ *  - x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1, neg(neg(x)), x ^ 1 are x;
+ *    x ^ 2 is x * x, x ^ 0.5 is sqrt(x), x ^ -0.5 is rsqrt(x);
+ *  - 0 - x is neg(x).
+ * An identity applies only when it keeps the result's dims (x * 1 with x a
+ * scalar and 1 broadcast over [K] keeps the broadcast). Nodes made dead
+ * stay in the graph for dce.c to remove.
+ */
+#include "passes.h"
+
+#include <math.h>
+
+typedef struct Fold {
+  const Graph *in;
+  Graph *out;
+  int *map;
+} Fold;
+
+static bool is_const(const Graph *g, int id, double *v) {
+  const Node *n = &g->nodes.data[id];
+  if (n->op != OP_CONST) return false;
+  if (v) *v = n->num;
+  return true;
+}
+
+static bool const_eq(const Graph *g, int id, double v) {
+  double c;
+  return is_const(g, id, &c) && c == v;
+}
+
+/* The float64 value of an operation, rounded to float32. */
+static double eval_unary(OpKind op, double x) {
+  double r;
+  switch (op) {
+  case OP_NEG: r = -x; break;
+  case OP_EXP: r = exp(x); break;
+  case OP_LOG: r = log(x); break;
+  case OP_SQRT: r = sqrt(x); break;
+  case OP_RSQRT: r = 1 / sqrt(x); break;
+  case OP_ABS: r = fabs(x); break;
+  case OP_SIGMOID: r = 1 / (1 + exp(-x)); break;
+  case OP_LOGSIGMOID: r = -(fmax(-x, 0) + log1p(exp(-fabs(x)))); break;
+  case OP_SOFTPLUS: r = fmax(x, 0) + log1p(exp(-fabs(x))); break;
+  case OP_SILU: r = x / (1 + exp(-x)); break;
+  case OP_ELU: r = x > 0 ? x : expm1(x); break;
+  case OP_RELU: r = x > 0 ? x : 0; break;
+  case OP_TANH: r = tanh(x); break;
+  default: LRC_UNREACHABLE();
+  }
+  return (float)r;
+}
+
+static double eval_binary(OpKind op, double a, double b) {
+  double r;
+  switch (op) {
+  case OP_ADD: r = a + b; break;
+  case OP_SUB: r = a - b; break;
+  case OP_MUL: r = a * b; break;
+  case OP_DIV: r = a / b; break;
+  case OP_POW: r = pow(a, b); break;
+  case OP_MAX: r = fmax(a, b); break;
+  case OP_MIN: r = fmin(a, b); break;
+  default: LRC_UNREACHABLE();
+  }
+  return (float)r;
+}
+
+static int fold_node(Fold *f, int old) {
+  const Node *n = &f->in->nodes.data[old];
+  Graph *g = f->out;
+  int args[2] = {-1, -1};
+  for (int k = 0; k < ir_ops[n->op].nargs; k++) args[k] = f->map[n->args[k]];
+  int a = args[0], b = args[1];
+  double x, y;
+  switch (n->op) {
+  case OP_DIM:
+    if (g->dims.data[n->index].size > 0)
+      return ir_const(g, (double)g->dims.data[n->index].size, n->span);
+    break;
+  case OP_WRITE:
+    break;
+  default:
+    if (ir_ops[n->op].cls == K_UNARY && is_const(g, a, &x) && isfinite(eval_unary(n->op, x)))
+      return ir_const(g, eval_unary(n->op, x), n->span);
+    if (ir_ops[n->op].cls == K_BINARY && is_const(g, a, &x) && is_const(g, b, &y) &&
+        isfinite(eval_binary(n->op, x, y)))
+      return ir_const(g, eval_binary(n->op, x, y), n->span);
+    break;
+  }
+  DimSet da = a >= 0 ? g->nodes.data[a].dims : 0, db = b >= 0 ? g->nodes.data[b].dims : 0;
+  DimSet dn = da | db;   /* the dims of a binary result */
+  switch (n->op) {
+  case OP_ADD:
+    if (const_eq(g, b, 0) && da == dn) return a;
+    if (const_eq(g, a, 0) && db == dn) return b;
+    break;
+  case OP_SUB:
+    if (const_eq(g, b, 0) && da == dn) return a;
+    if (const_eq(g, a, 0) && db == dn) return ir_unary(g, OP_NEG, b, n->span);
+    break;
+  case OP_MUL:
+    if (const_eq(g, b, 1) && da == dn) return a;
+    if (const_eq(g, a, 1) && db == dn) return b;
+    if (const_eq(g, a, -1) && db == dn) return ir_unary(g, OP_NEG, b, n->span);
+    if (const_eq(g, b, -1) && da == dn) return ir_unary(g, OP_NEG, a, n->span);
+    break;
+  case OP_DIV:
+    if (const_eq(g, b, 1) && da == dn) return a;
+    break;
+  case OP_NEG:
+    if (g->nodes.data[a].op == OP_NEG) return g->nodes.data[a].args[0];
+    break;
+  case OP_POW:
+    if (!is_const(g, b, &y) || db != 0) break;
+    if (y == 1) return a;
+    if (y == 2) return ir_binary(g, OP_MUL, a, a, n->span);
+    if (y == 0.5) return ir_unary(g, OP_SQRT, a, n->span);
+    if (y == -0.5) return ir_unary(g, OP_RSQRT, a, n->span);
+    break;
+  default:
+    break;
+  }
+  return ir_clone(g, n, args);
+}
+
+Graph *pass_fold(Arena *a, const Graph *in) {
+  Graph *g = ir_graph_copy_slots(a, in);
+  Fold f = {in, g, arena_alloc(a, sizeof(int) * (size_t)(in->nodes.len + 1))};
+  for (int id = 0; id < in->nodes.len; id++) f.map[id] = fold_node(&f, id);
+  for (int i = 0; i < g->states.len; i++)
+    if (in->states.data[i].value >= 0) g->states.data[i].value = f.map[in->states.data[i].value];
+  for (int i = 0; i < g->outputs.len; i++)
+    g->outputs.data[i].value = f.map[in->outputs.data[i].value];
+  const char *bad = ir_verify(g);
+  if (bad) ir_internal_error(__FILE__, __LINE__, "fold broke '%s': %s", g->name, bad);
+  return g;
+}
