@@ -13,19 +13,23 @@ static const char help[] =
     "  ast    the parsed file as S-expressions\n"
     "  ir     the step graph: SSA values with named dims, one rnn after another\n"
     "  dot    the step graph for Graphviz (dot -Tsvg)\n"
-    "  kir    the kernel IR of the recurrent algorithm (every dim needs a size)\n"
+    "  canon  the canonical step graph (constants folded, duplicates merged)\n"
+    "  plan   per state: the transition class found and the algorithm chosen\n"
+    "  kir    the kernel IR of the chosen algorithm (every dim needs a size)\n"
     "  c      standalone C99: with -o NAME, NAME.c and NAME.h (every dim needs a size)\n"
     "  llvm   the kernel's optimised LLVM IR for this CPU (every dim needs a size)\n"
     "\n"
-    "Later versions add plan and cuda.\n";
+    "Options --algo=auto|recurrent|scan|chunk and --chunk=C choose the algorithm.\n"
+    "A later version adds cuda.\n";
 
 static const struct {
   const char *name;
   lrc_emit_kind kind;
 } kinds[] = {{"ast", LRC_EMIT_AST}, {"ir", LRC_EMIT_IR}, {"dot", LRC_EMIT_DOT},
-                {"kir", LRC_EMIT_KIR}, {"llvm", LRC_EMIT_LLVM}};
+                {"kir", LRC_EMIT_KIR}, {"llvm", LRC_EMIT_LLVM},
+                {"plan", LRC_EMIT_PLAN}, {"canon", LRC_EMIT_CANON}};
 
-static const char *later[] = {"plan", "cuda"};
+static const char *later[] = {"cuda"};
 
 /* --emit=c: NAME.c and NAME.h with -o NAME (a trailing .c is dropped);
  * without -o, the header then the source on stdout. */
@@ -76,10 +80,10 @@ int cmd_emit(int argc, char **argv) {
     return 0;
   }
   Args a = {.cmd = "emit"};
-  int code = cli_parse(&a, argc, argv, 2, "rnn dim emit o");
+  int code = cli_parse(&a, argc, argv, 2, "rnn dim emit o algo chunk");
   if (code) goto done;
   if (!a.emit) {
-    code = cli_usage_error("emit", "missing --emit=KIND (ast, ir, dot, kir, c or llvm)");
+    code = cli_usage_error("emit", "missing --emit=KIND (ast, ir, canon, plan, dot, kir, c or llvm)");
     goto done;
   }
   int k = -1;
@@ -100,7 +104,7 @@ int cmd_emit(int argc, char **argv) {
         code = EXIT_INTERNAL;
         goto done;
       }
-    code = cli_usage_error("emit", "unknown --emit kind '%s'; expected ast, ir, dot, kir, c or llvm", a.emit);
+    code = cli_usage_error("emit", "unknown --emit kind '%s'; expected ast, ir, canon, plan, dot, kir, c or llvm", a.emit);
     goto done;
   }
   lrc_ctx *ctx = lrc_ctx_new();

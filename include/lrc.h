@@ -129,6 +129,8 @@ typedef enum lrc_emit_kind {
   LRC_EMIT_DOT,             /* the step graph for Graphviz */
   LRC_EMIT_KIR,             /* the kernel IR of the recurrent algorithm (dims bound) */
   LRC_EMIT_LLVM,            /* its optimised LLVM IR for the host CPU (dims bound) */
+  LRC_EMIT_PLAN,            /* per state: transition class and algorithm */
+  LRC_EMIT_CANON,           /* the canonical step graph (folded, CSE'd, pruned) */
 } lrc_emit_kind;
 
 /* Text of the requested form for rnn `rnn` (NULL: every rnn of the

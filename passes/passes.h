@@ -26,11 +26,64 @@ Graph *pass_factor(Arena *a, const Graph *g);
  * kernel, or NULL with *err set (a user-facing message). */
 Kernel *pass_lower_recurrent(Arena *a, const Graph *g, const char *name, const char **err);
 
-/* The graph passes of the pipeline: the canonical step graph (pipeline.c). */
+/* Transition classes (ALGORITHMS.md §1.2). */
+typedef enum {
+  TC_UNWRITTEN,      /* the state is never assigned */
+  TC_IDENTITY,       /* S + input (linear attention) */
+  TC_SCALAR,         /* a S + input */
+  TC_DIAG,           /* Diag(a) S, a on the key (first) dim */
+  TC_DIAG_V,         /* S Diag(a), a on the other dims */
+  TC_ELEMENTWISE,    /* a ⊙ S with a over every dim (Mamba), or a vector state */
+  TC_DELTA,          /* one (I - beta k kᵀ) step, with decays */
+  TC_DELTA_PRODUCT,  /* several delta steps per token (DeltaProduct) */
+  TC_DPLR,           /* diagonal plus rank 1 */
+  TC_DENSE,          /* affine, no structure found */
+  TC_NONLINEAR,      /* not affine in the states */
+} TransClass;
+
+typedef struct StateInfo {
+  TransClass cls;
+  const char *transition;  /* e.g. "(I - beta k kᵀ) * scalar(exp(g))" */
+  int ndelta;              /* delta steps per token */
+  int culprit;             /* TC_NONLINEAR: the node that breaks linearity */
+  const char *why;         /* and why */
+} StateInfo;
+
+typedef struct Analysis {
+  int nstates;
+  StateInfo *st;           /* one per state slot */
+  bool affine;             /* every state write is affine */
+} Analysis;
+
+/* Linearity and classification of every state (classify.c). */
+Analysis *pass_classify(Arena *a, const Graph *g);
+const char *pass_class_name(TransClass k);
+const char *pass_node_text(Arena *a, const Graph *g, int id);
+
+/* Algorithms (the values of lrc_algo). */
+typedef enum { PLAN_AUTO, PLAN_RECURRENT, PLAN_SCAN, PLAN_CHUNK } PlanAlgo;
+
+typedef struct Plan {
+  const Analysis *an;
+  PlanAlgo requested, algo;
+  int chunk;
+} Plan;
+
+/* Choose the algorithm (plan.c); NULL with errors in d when the request
+ * cannot be met (a parallel form of a non-linear update). */
+Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int chunk, Diags *d);
+void pass_plan_print(const Plan *p, const Graph *g, Buf *out);
+
+/* Graph passes (pipeline.c): the canonical graph keeps the structure the
+ * source wrote (fold, cse, dce); the optimised one is regrouped for code
+ * generation (factor, then fold, cse, dce again). */
 Graph *pass_canonicalize(Arena *a, const Graph *g);
+Graph *pass_optimize(Arena *a, const Graph *g);
 
 /* The whole pipeline from a checked step graph to a kernel (pipeline.c).
- * NULL with *err for user errors (an unbound dim). */
-Kernel *pass_pipeline(Arena *a, const Graph *g, const char **err);
+ * NULL for user errors: *err for a message without a location (an unbound
+ * dim), or diagnostics in d (a non-linear update with a parallel algo). */
+Kernel *pass_pipeline(Arena *a, const Graph *g, PlanAlgo algo, int chunk, Diags *d,
+                      const char **err);
 
 #endif

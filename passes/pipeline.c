@@ -5,19 +5,30 @@
 Graph *pass_canonicalize(Arena *a, const Graph *in) {
   Graph *g = pass_fold(a, in);               /* constants, dims, identities */
   g = pass_cse(a, g);                        /* one node per distinct value */
-  g = pass_factor(a, g);                     /* products regrouped by dims */
-  g = pass_fold(a, g);                       /* constants the regrouping met */
-  g = pass_cse(a, g);
   g = pass_dce(a, g);                        /* what no write or output needs */
   return g;
 }
 
-Kernel *pass_pipeline(Arena *a, const Graph *g, const char **err) {
+Graph *pass_optimize(Arena *a, const Graph *in) {
+  Graph *g = pass_factor(a, in);             /* products regrouped by dims */
+  g = pass_fold(a, g);                       /* constants the regrouping met */
+  g = pass_cse(a, g);
+  g = pass_dce(a, g);
+  return g;
+}
+
+Kernel *pass_pipeline(Arena *a, const Graph *g, PlanAlgo algo, int chunk, Diags *d,
+                      const char **err) {
+  *err = NULL;
   const char *unbound = ir_unbound_dim(g);
   if (unbound) {
     *err = unbound;
     return NULL;
   }
   Graph *c = pass_canonicalize(a, g);
-  return pass_lower_recurrent(a, c, c->name, err);
+  Analysis *an = pass_classify(a, c);        /* linearity, transition classes */
+  Plan *p = pass_plan(a, c, an, algo, chunk, d);
+  if (!p) return NULL;
+  Graph *o = pass_optimize(a, c);
+  return pass_lower_recurrent(a, o, o->name, err);
 }

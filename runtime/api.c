@@ -222,16 +222,37 @@ char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **e
       else ir_print_dot(m->graphs[i], &out);
     }
     break;
+  case LRC_EMIT_CANON:
+    for (int i = 0; i < m->ngraphs; i++) {
+      if (only && m->graphs[i] != only) continue;
+      if (out.len) buf_puts(&out, "\n");
+      ir_print(pass_canonicalize(&m->arena, m->graphs[i]), &out);
+    }
+    break;
+  case LRC_EMIT_PLAN:
+    for (int i = 0; i < m->ngraphs; i++) {
+      if (only && m->graphs[i] != only) continue;
+      Graph *c = pass_canonicalize(&m->arena, m->graphs[i]);
+      Diags d;
+      diag_init(&d, &m->arena);
+      Plan *p = pass_plan(&m->arena, c, pass_classify(&m->arena, c), (PlanAlgo)m->algo, m->chunk, &d);
+      if (!p) {
+        ir_guard_pop(&guard);
+        buf_free(&out);
+        rt_diag_error(err, &d);
+        return NULL;
+      }
+      pass_plan_print(p, c, &out);
+    }
+    break;
   case LRC_EMIT_KIR:
   case LRC_EMIT_LLVM:
     for (int i = 0; i < m->ngraphs; i++) {
       if (only && m->graphs[i] != only) continue;
-      const char *why = NULL;
-      Kernel *k = pass_pipeline(&m->arena, m->graphs[i], &why);
+      Kernel *k = rt_build_kernel(m, m->graphs[i], err);
       if (!k) {
         ir_guard_pop(&guard);
         buf_free(&out);
-        rt_error(err, LRC_ERR_USAGE, "%s", why);
         return NULL;
       }
       if (out.len) buf_puts(&out, "\n");
@@ -281,11 +302,10 @@ lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, c
     ir_guard_pop(&guard);
     return err && *err ? (*err)->code : LRC_ERR_USAGE;
   }
-  const char *why = NULL;
-  Kernel *k = pass_pipeline(&m->arena, g, &why);
+  Kernel *k = rt_build_kernel(m, g, err);
   if (!k) {
     ir_guard_pop(&guard);
-    return rt_error(err, LRC_ERR_USAGE, "%s", why);
+    return lrc_error_code(err ? *err : NULL) ? lrc_error_code(*err) : LRC_ERR_USAGE;
   }
   Buf c = {0}, h = {0};
   cg_emit_c(k, header_name, &c, &h);
@@ -298,4 +318,33 @@ lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, c
   *c_source = buf_take(&c);
   *h_source = buf_take(&h);
   return LRC_OK;
+}
+
+lrc_status rt_diag_error(lrc_error **err, const Diags *d) {
+  Buf b = {0};
+  diag_render(d, &b);
+  lrc_status st = rt_error(err, LRC_ERR_SOURCE, "%s", b.s ? b.s : "");
+  buf_free(&b);
+  if (err && *err) {
+    for (int i = 0; i < d->v.len; i++) {
+      const Diag *g = &d->v.data[i];
+      if (g->kind != DIAG_ERROR || !g->span.src) continue;
+      (*err)->file = strdup(g->span.src->name);
+      (*err)->line = g->span.line;
+      (*err)->col = g->span.col;
+      break;
+    }
+  }
+  return st;
+}
+
+Kernel *rt_build_kernel(lrc_module *m, const Graph *g, lrc_error **err) {
+  Diags d;
+  diag_init(&d, &m->arena);
+  const char *why = NULL;
+  Kernel *k = pass_pipeline(&m->arena, g, (PlanAlgo)m->algo, m->chunk, &d, &why);
+  if (k) return k;
+  if (why) rt_error(err, LRC_ERR_USAGE, "%s", why);
+  else rt_diag_error(err, &d);
+  return NULL;
 }

@@ -109,11 +109,6 @@ lrc_kernel *lrc_kernel_get(lrc_module *m, const char *rnn, lrc_error **err) {
     rt_error(err, LRC_ERR_UNSUPPORTED, "--target=cuda is not implemented in this version");
     return NULL;
   }
-  if (m->algo == LRC_ALGO_SCAN || m->algo == LRC_ALGO_CHUNK) {
-    rt_error(err, LRC_ERR_UNSUPPORTED, "--algo=%s is not implemented in this version; use "
-             "--algo=recurrent", m->algo == LRC_ALGO_SCAN ? "scan" : "chunk");
-    return NULL;
-  }
   lrc_kernel *volatile k = calloc(1, sizeof *k);
   if (!k) {
     rt_error(err, LRC_ERR_NOMEM, "out of memory");
@@ -129,11 +124,9 @@ lrc_kernel *lrc_kernel_get(lrc_module *m, const char *rnn, lrc_error **err) {
     free(k);
     return NULL;
   }
-  const char *why = NULL;
-  k->kir = pass_pipeline(&m->arena, g, &why);
+  k->kir = rt_build_kernel(m, g, err);
   if (!k->kir) {
     ir_guard_pop(&guard);
-    rt_error(err, LRC_ERR_USAGE, "%s", why);
     free(k);
     return NULL;
   }

@@ -80,6 +80,13 @@ int rt_cache_get(const char *dir, const char *key, size_t keylen, void **payload
 int rt_cache_put(const char *dir, const char *key, size_t keylen, const void *payload, size_t len);
 uint64_t rt_checksum(const void *p, size_t n);
 
+/* Build the kernel of graph g with the module's options (lowering
+ * pipeline); NULL with an error (LRC_ERR_SOURCE with located diagnostics
+ * for a non-linear update under a parallel algorithm). */
+struct Kernel *rt_build_kernel(lrc_module *m, const Graph *g, lrc_error **err);
+/* An LRC_ERR_SOURCE error holding the rendered diagnostics. */
+lrc_status rt_diag_error(lrc_error **err, const Diags *d);
+
 /* Store a new error in *err (if err is not NULL). Returns `code`. */
 lrc_status rt_error(lrc_error **err, lrc_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

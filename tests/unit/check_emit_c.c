@@ -83,7 +83,9 @@ static void check_source(const char *label, const char *src) {
   free(diags);
   o_bind_small_dims(g);
   const char *why = NULL;
-  Kernel *k = pass_pipeline(&arena, g, &why);
+  Diags d;
+  diag_init(&d, &arena);
+  Kernel *k = pass_pipeline(&arena, g, PLAN_RECURRENT, 0, &d, &why);
   ck_assert_msg(k != NULL, "%s: %s", label, why);
   check_kernel(label, g, k);
   k = pass_lower_recurrent(&arena, g, g->name, &why);

@@ -1,0 +1,489 @@
+/* classify.c — linearity proof and transition classification.
+ *
+ * Requires a verified graph (fold and cse applied, not factor: the
+ * classification reads the structure the source wrote). Produces, for each
+ * state, whether its update is affine in the states and, if so, the class
+ * of its transition (ALGORITHMS.md §1.2) with a readable formula; changes
+ * nothing.
+ *
+ * Linearity: a node is affine in the states when it is a state, is free of
+ * states, or combines affine nodes by +, -, negation, multiplication or
+ * division by a state-free value, sums, and contractions with a state-free
+ * operand. Anything else that touches a state (a function of it, a product
+ * of two state-dependent values, a division by one) breaks linearity; the
+ * first such node on the way to a state write is reported.
+ *
+ * Classification follows the chain of assignments to a state (the write
+ * markers sema leaves): each assignment S_j = f(S_{j-1}) is expanded into
+ * terms c ⊙ S_{j-1} (a decay: scalar, per key, per value or per element)
+ * and x ⊙ Σ_R (y ⊙ S_{j-1}) (a rank-1 correction contracting dims R), plus
+ * a state-free input. A correction with x and y along the same vector,
+ * next to an identity, is a delta-rule (Householder) step I - beta k kᵀ.
+ */
+#include "passes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAXF = 12, MAXT = 8 };
+
+/* A term of an affine expression in one variable X:
+ *   sign * Π f  ⊙  X                       (contract == false)
+ *   sign * Π f  ⊙  Σ_R (Π y ⊙ X)           (contract == true) */
+typedef struct Term {
+  int sign;
+  int nf, f[MAXF];
+  bool contract;
+  DimSet R;
+  int ny, y[MAXF];
+} Term;
+
+typedef struct Lin {
+  bool ok;                 /* representable with at most MAXT terms */
+  int nt;
+  Term t[MAXT];
+  bool has_input;          /* a state-free part */
+} Lin;
+
+typedef struct Cx {
+  Arena *arena;
+  const Graph *g;
+  uint64_t *deps;          /* states each node depends on (first 64) */
+  bool *affine;            /* affine in the states */
+  int *origin;             /* first non-affine node behind this one */
+  const char **why;        /* why origin[] is not affine */
+} Cx;
+
+static const char *state_names(const Cx *c, uint64_t deps) {
+  Buf b = {0};
+  int n = 0;
+  for (int i = 0; i < c->g->states.len && i < 64; i++)
+    if (deps & (1ull << i)) buf_printf(&b, "%s'%s'", n++ ? ", " : "", c->g->states.data[i].name);
+  const char *r = arena_strdup(c->arena, b.s ? b.s : "");
+  buf_free(&b);
+  return r;
+}
+
+/* Linearity of every node, forwards. */
+static void linearity(Cx *c) {
+  const Graph *g = c->g;
+  for (int id = 0; id < g->nodes.len; id++) {
+    const Node *n = &g->nodes.data[id];
+    const OpInfo *oi = &ir_ops[n->op];
+    uint64_t d = 0;
+    bool aff = true;
+    int org = -1;
+    for (int k = 0; k < oi->nargs; k++) {
+      d |= c->deps[n->args[k]];
+      if (!c->affine[n->args[k]] && org < 0) {
+        aff = false;
+        org = c->origin[n->args[k]];
+      }
+    }
+    if (n->op == OP_STATE) d = n->index < 64 ? 1ull << n->index : ~0ull;
+    c->deps[id] = d;
+    c->origin[id] = org;
+    if (!aff || !d) {
+      c->affine[id] = aff;
+      continue;
+    }
+    uint64_t da = oi->nargs > 0 ? c->deps[n->args[0]] : 0;
+    uint64_t db = oi->nargs > 1 ? c->deps[n->args[1]] : 0;
+    const char *why = NULL;
+    switch (n->op) {
+    case OP_STATE: case OP_WRITE: case OP_NEG: case OP_ADD: case OP_SUB: case OP_SUM:
+      break;
+    case OP_MUL:
+    case OP_DOT:
+      if (da && db)
+        why = arena_printf(c->arena, "it multiplies two values that depend on state %s",
+                           state_names(c, da | db));
+      break;
+    case OP_DIV:
+      if (db)
+        why = arena_printf(c->arena, "it divides by a value that depends on state %s",
+                           state_names(c, db));
+      break;
+    default:
+      why = arena_printf(c->arena, "it applies %s to a value that depends on state %s",
+                         oi->text, state_names(c, d));
+      break;
+    }
+    c->affine[id] = why == NULL;
+    if (why) {
+      c->origin[id] = id;
+      c->why[id] = why;
+    }
+  }
+}
+
+/* Expand node `id`, affine in the single variable `x` (a version of one
+ * state), into terms. `fail` is set when the form is outside what the
+ * terms can describe (nested contractions, another version of the state,
+ * another state, too many terms). */
+static Lin expand(Cx *c, int id, int x, uint64_t xstate, bool *fail) {
+  const Graph *g = c->g;
+  const Node *n = &g->nodes.data[id];
+  Lin r = {.ok = true};
+  if (id == x) {
+    r.nt = 1;
+    r.t[0] = (Term){.sign = 1};
+    return r;
+  }
+  if (!c->deps[id]) {
+    r.has_input = true;
+    return r;
+  }
+  if (c->deps[id] & ~xstate) {
+    *fail = true;   /* depends on another state: coupled */
+    return r;
+  }
+  if (n->op == OP_STATE || (n->op == OP_WRITE && (1ull << n->index) == xstate)) {
+    *fail = true;   /* an older version of the state than x */
+    return r;
+  }
+  Lin a, b;
+  switch (n->op) {
+  case OP_WRITE:
+    return expand(c, n->args[0], x, xstate, fail);
+  case OP_NEG:
+    r = expand(c, n->args[0], x, xstate, fail);
+    for (int i = 0; i < r.nt; i++) r.t[i].sign = -r.t[i].sign;
+    return r;
+  case OP_ADD:
+  case OP_SUB:
+    a = expand(c, n->args[0], x, xstate, fail);
+    b = expand(c, n->args[1], x, xstate, fail);
+    if (a.nt + b.nt > MAXT) {
+      *fail = true;
+      return r;
+    }
+    r = a;
+    r.has_input |= b.has_input;
+    for (int i = 0; i < b.nt; i++) {
+      r.t[r.nt] = b.t[i];
+      if (n->op == OP_SUB) r.t[r.nt].sign = -r.t[r.nt].sign;
+      r.nt++;
+    }
+    return r;
+  case OP_MUL:
+  case OP_DIV: {
+    bool left = c->deps[n->args[0]] != 0;
+    int other = n->args[left ? 1 : 0];
+    r = expand(c, n->args[left ? 0 : 1], x, xstate, fail);
+    /* A divisor is recorded as ~id: a factor 1/divisor. */
+    for (int i = 0; i < r.nt; i++) {
+      if (r.t[i].nf == MAXF) *fail = true;
+      else r.t[i].f[r.t[i].nf++] = n->op == OP_DIV ? ~other : other;
+    }
+    return r;
+  }
+  case OP_SUM:
+  case OP_DOT: {
+    bool left = n->op == OP_SUM || c->deps[n->args[0]] != 0;
+    r = expand(c, n->args[left ? 0 : 1], x, xstate, fail);
+    for (int i = 0; i < r.nt; i++) {
+      Term *t = &r.t[i];
+      if (t->contract) {
+        *fail = true;   /* a contraction of a contraction */
+        continue;
+      }
+      /* Factors move inside the sum: Σ_R (f ⊙ [other] ⊙ X). */
+      t->contract = true;
+      t->R = n->rdims;
+      t->ny = t->nf;
+      memcpy(t->y, t->f, sizeof t->f);
+      t->nf = 0;
+      if (n->op == OP_DOT) {
+        if (t->ny == MAXF) *fail = true;
+        else t->y[t->ny++] = n->args[left ? 1 : 0];
+      }
+    }
+    return r;
+  }
+  default:
+    *fail = true;
+    return r;
+  }
+}
+
+/* Factor ids: ~id stands for 1/id. */
+static int fid(int f) { return f < 0 ? ~f : f; }
+
+/* Text for a product of factors: their source names or expressions. */
+static void put_node(const Cx *c, int id, Buf *b) {
+  if (id < 0) {
+    buf_puts(b, "1/");
+    id = ~id;
+  }
+  const Node *n = &c->g->nodes.data[id];
+  if (n->op == OP_CONST) {
+    buf_printf(b, "%g", n->num);
+    return;
+  }
+  const char *name = n->name;
+  if (!name && (n->op == OP_INPUT)) name = c->g->inputs.data[n->index].name;
+  if (!name && (n->op == OP_PARAM)) name = c->g->params.data[n->index].name;
+  if (name) {
+    buf_puts(b, name);
+    return;
+  }
+  uint32_t len = n->span.end - n->span.off;
+  if (n->span.src && len > 0 && len <= 40) {
+    for (uint32_t i = 0; i < len; i++) {
+      char ch = n->span.src->text[n->span.off + i];
+      buf_putn(b, ch == '\n' || ch == '\t' ? " " : &ch, 1);
+    }
+  } else {
+    buf_printf(b, "%%%d", id);
+  }
+}
+
+static void put_product(const Cx *c, const int *f, int nf, DimSet only, bool match_dims, Buf *b) {
+  int n = 0;
+  for (int i = 0; i < nf; i++) {
+    DimSet d = c->g->nodes.data[fid(f[i])].dims;
+    if (match_dims && d != only) continue;
+    if (n++) buf_puts(b, " ");
+    put_node(c, f[i], b);
+  }
+  if (!n) buf_puts(b, "1");
+}
+
+static DimSet factor_dims(const Cx *c, const int *f, int nf) {
+  DimSet d = 0;
+  for (int i = 0; i < nf; i++) d |= c->g->nodes.data[fid(f[i])].dims;
+  return d;
+}
+
+/* The non-scalar factors of a product, as a sorted set of node ids. */
+static int vector_factors(const Cx *c, const int *f, int nf, int *out) {
+  int n = 0;
+  for (int i = 0; i < nf; i++)
+    if (c->g->nodes.data[fid(f[i])].dims) out[n++] = f[i];
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && out[j] < out[j - 1]; j--) {
+      int t = out[j];
+      out[j] = out[j - 1];
+      out[j - 1] = t;
+    }
+  return n;
+}
+
+/* Classify one assignment S_j = f(S_{j-1}); appends its factor text. */
+static TransClass classify_step(Cx *c, const Slot *sl, const Lin *l, Buf *text) {
+  const Graph *g = c->g;
+  DimSet key = sl->ndims ? 1u << sl->dims[0] : 0;
+  int ndirect = 0, ncontract = 0;
+  const Term *direct = NULL, *rank = NULL;
+  for (int i = 0; i < l->nt; i++) {
+    if (l->t[i].contract) ncontract++, rank = &l->t[i];
+    else ndirect++, direct = &l->t[i];
+  }
+  if (ncontract == 0) {
+    if (ndirect == 0) {
+      buf_puts(text, "0");
+      return TC_SCALAR;
+    }
+    if (ndirect > 1) {
+      buf_puts(text, "(sum of decays)");
+      DimSet d = 0;
+      for (int i = 0; i < l->nt; i++) d |= factor_dims(c, l->t[i].f, l->t[i].nf);
+      return !d ? TC_SCALAR : d == key ? TC_DIAG : d == sl->dimset ? TC_ELEMENTWISE : TC_DIAG_V;
+    }
+    DimSet d = factor_dims(c, direct->f, direct->nf);
+    if (direct->nf == 0 && direct->sign > 0) {
+      buf_puts(text, "I");
+      return TC_IDENTITY;
+    }
+    const char *kind = !d ? "scalar" : d == key && sl->ndims > 1 ? "diag" : d == sl->dimset ? (sl->ndims > 1 ? "elementwise" : "diag") : "diag_v";
+    buf_printf(text, "%s(%s", kind, direct->sign < 0 ? "-" : "");
+    put_product(c, direct->f, direct->nf, 0, false, text);
+    buf_puts(text, ")");
+    if (!d) return TC_SCALAR;
+    if (sl->ndims == 1) return TC_ELEMENTWISE;
+    return d == key ? TC_DIAG : d == sl->dimset ? TC_ELEMENTWISE : TC_DIAG_V;
+  }
+  /* Rank-1 corrections: x ⊙ Σ_R (y ⊙ S) with R the key dim. */
+  if (ncontract == 1 && ndirect == 1 && rank->R == key && key) {
+    int xv[MAXF], yv[MAXF];
+    int nx = vector_factors(c, rank->f, rank->nf, xv), ny = vector_factors(c, rank->y, rank->ny, yv);
+    bool same = nx == ny && nx > 0 && memcmp(xv, yv, sizeof(int) * (size_t)nx) == 0;
+    bool direct_identity = direct->nf == 0 && direct->sign > 0;
+    bool keyonly = factor_dims(c, rank->f, rank->nf) == key && factor_dims(c, rank->y, rank->ny) == key;
+    if (same && direct_identity && keyonly && rank->sign < 0) {
+      /* I - beta k kᵀ: beta is the scalar factors of x and y together. */
+      buf_puts(text, "(I - ");
+      int sc[2 * MAXF], ns = 0;
+      for (int i = 0; i < rank->nf; i++)
+        if (!g->nodes.data[fid(rank->f[i])].dims) sc[ns++] = rank->f[i];
+      for (int i = 0; i < rank->ny; i++)
+        if (!g->nodes.data[fid(rank->y[i])].dims) sc[ns++] = rank->y[i];
+      if (ns) {
+        put_product(c, sc, ns, 0, false, text);
+        buf_puts(text, " ");
+      }
+      put_product(c, xv, nx, 0, false, text);
+      buf_puts(text, " ");
+      put_product(c, xv, nx, 0, false, text);
+      buf_puts(text, "ᵀ)");
+      return TC_DELTA;
+    }
+    if (keyonly) {
+      buf_puts(text, "(");
+      if (!direct_identity) {
+        buf_puts(text, "diag(");
+        put_product(c, direct->f, direct->nf, 0, false, text);
+        buf_puts(text, ")");
+      } else {
+        buf_puts(text, "I");
+      }
+      buf_printf(text, " %s ", rank->sign < 0 ? "-" : "+");
+      put_product(c, rank->f, rank->nf, 0, false, text);
+      buf_puts(text, " (");
+      put_product(c, rank->y, rank->ny, 0, false, text);
+      buf_puts(text, ")ᵀ)");
+      return TC_DPLR;
+    }
+  }
+  buf_puts(text, "dense");
+  return TC_DENSE;
+}
+
+static const char *class_name(TransClass k) {
+  static const char *names[] = {"unwritten", "identity", "scalar", "diagonal", "diagonal (value side)",
+                                "elementwise", "delta rule", "delta product", "diagonal plus rank 1",
+                                "dense", "not linear"};
+  return names[k];
+}
+
+const char *pass_class_name(TransClass k) { return class_name(k); }
+
+/* Rank classes so that a chain takes its most general step's class. */
+static int rank_of(TransClass k) {
+  switch (k) {
+  case TC_UNWRITTEN: return 0;
+  case TC_IDENTITY: return 1;
+  case TC_SCALAR: return 2;
+  case TC_DIAG: case TC_DIAG_V: return 3;
+  case TC_ELEMENTWISE: return 4;
+  case TC_DELTA: return 5;
+  case TC_DELTA_PRODUCT: return 6;
+  case TC_DPLR: return 7;
+  case TC_DENSE: return 8;
+  case TC_NONLINEAR: return 9;
+  }
+  return 9;
+}
+
+Analysis *pass_classify(Arena *a, const Graph *g) {
+  int nn = g->nodes.len;
+  Cx c = {a, g, arena_alloc(a, sizeof(uint64_t) * (size_t)(nn + 1)),
+          arena_alloc(a, (size_t)nn + 1), arena_alloc(a, sizeof(int) * (size_t)(nn + 1)),
+          arena_alloc(a, sizeof(char *) * (size_t)(nn + 1))};
+  linearity(&c);
+  Analysis *an = arena_alloc(a, sizeof *an);
+  an->nstates = g->states.len;
+  an->st = arena_alloc(a, sizeof(StateInfo) * (size_t)(g->states.len + 1));
+  an->affine = true;
+  for (int i = 0; i < g->states.len; i++) {
+    StateInfo *si = &an->st[i];
+    const Slot *sl = &g->states.data[i];
+    si->culprit = -1;
+    int f = sl->value;
+    if (f < 0) {
+      si->cls = TC_UNWRITTEN;
+      si->transition = "I (never written)";
+      continue;
+    }
+    if (!c.affine[f]) {
+      si->cls = TC_NONLINEAR;
+      si->culprit = c.origin[f];
+      si->why = c.why[si->culprit];
+      si->transition = "not linear";
+      an->affine = false;
+      continue;
+    }
+    if (i >= 64) {
+      si->cls = TC_DENSE;
+      si->transition = "dense (too many states to analyse)";
+      continue;
+    }
+    /* Walk the chain of versions back to the state read. */
+    uint64_t me = 1ull << i;
+    int steps[64], nsteps = 0;
+    int v = f;
+    bool fail = false;
+    while (!fail && nsteps < 64 && g->nodes.data[v].op == OP_WRITE) {
+      /* The previous version: the state read or write of this state that
+       * the assignment's expression reaches first (the newest). */
+      int prev = -1;
+      for (int id = v - 1; id >= 0 && prev < 0; id--) {
+        const Node *m = &g->nodes.data[id];
+        if ((m->op == OP_STATE && m->index == i) || (m->op == OP_WRITE && m->index == i)) prev = id;
+      }
+      steps[nsteps++] = v;
+      if (prev < 0) break;
+      v = prev;
+    }
+    if (g->nodes.data[v].op == OP_WRITE) {
+      /* The first write reads no version of the state: S = input. */
+    }
+    Buf text = {0};
+    int worst = 0, ndelta = 0;
+    TransClass cls = TC_IDENTITY;
+    for (int s = nsteps - 1; s >= 0 && !fail; s--) {
+      int w = steps[s];
+      int prev = -1;
+      for (int id = w - 1; id >= 0 && prev < 0; id--) {
+        const Node *m = &g->nodes.data[id];
+        if ((m->op == OP_STATE && m->index == i) || (m->op == OP_WRITE && m->index == i)) prev = id;
+      }
+      Lin l = prev < 0 ? (Lin){.ok = true, .has_input = true}
+                       : expand(&c, g->nodes.data[w].args[0], prev, me, &fail);
+      if (fail) break;
+      Buf part = {0};
+      TransClass k = prev < 0 ? TC_SCALAR : classify_step(&c, sl, &l, &part);
+      if (prev < 0) buf_puts(&part, "0");
+      if (k == TC_DELTA) ndelta++;
+      if (k != TC_IDENTITY) {
+        /* Matrix order: the last update multiplies from the left. */
+        Buf nt = {0};
+        buf_puts(&nt, part.s);
+        if (text.len) {
+          buf_puts(&nt, " * ");
+          buf_puts(&nt, text.s);
+        }
+        buf_free(&text);
+        text = nt;
+      }
+      buf_free(&part);
+      if (rank_of(k) > worst) worst = rank_of(k), cls = k;
+    }
+    if (fail) {
+      cls = TC_DENSE;
+      buf_free(&text);
+      buf_puts(&text, "dense");
+    }
+    if (cls == TC_DELTA && ndelta > 1) cls = TC_DELTA_PRODUCT;
+    si->cls = cls;
+    si->ndelta = ndelta;
+    si->transition = arena_strdup(a, text.len ? text.s : "I");
+    buf_free(&text);
+  }
+  return an;
+}
+
+/* The source text of a node (its expression as written), else its name. */
+const char *pass_node_text(Arena *a, const Graph *g, int id) {
+  const Node *n = &g->nodes.data[id];
+  uint32_t len = n->span.end - n->span.off;
+  if (n->span.src && len > 0 && len <= 60)
+    return arena_strndup(a, n->span.src->text + n->span.off, len);
+  Cx c = {.arena = a, .g = g};
+  Buf b = {0};
+  put_node(&c, id, &b);
+  const char *r = arena_strdup(a, b.s ? b.s : "");
+  buf_free(&b);
+  return r;
+}

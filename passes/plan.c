@@ -1,0 +1,78 @@
+/* plan.c — choose the algorithm for each state from its transition class.
+ *
+ * Requires the canonical graph and its classification. This version
+ * implements the recurrent algorithm only, so the plan is recurrent for
+ * every state; what the plan does decide already is whether a parallel
+ * form could exist: asking for one (auto, scan, chunk) on an update that is
+ * not linear in the states is an error located at the expression that
+ * breaks linearity. --algo=recurrent runs any rnn.
+ */
+#include "passes.h"
+
+#include <string.h>
+
+static const char *algo_name(PlanAlgo a) {
+  static const char *names[] = {"auto", "recurrent", "scan", "chunk"};
+  return names[a];
+}
+
+/* The parallel form a class admits (ALGORITHMS.md §1.2), for the plan text. */
+static const char *parallel_form(TransClass k) {
+  switch (k) {
+  case TC_UNWRITTEN: return "none needed";
+  case TC_IDENTITY:
+  case TC_SCALAR: return "chunk (matrix products) or scan";
+  case TC_DIAG:
+  case TC_DIAG_V: return "chunk with per-key decay or scan";
+  case TC_ELEMENTWISE: return "scan";
+  case TC_DELTA: return "chunk, WY/UT form";
+  case TC_DELTA_PRODUCT: return "chunk, WY/UT form over interleaved tokens";
+  case TC_DPLR: return "chunk, DPLR form";
+  case TC_DENSE: return "scan with dense products";
+  case TC_NONLINEAR: return "none";
+  }
+  return "none";
+}
+
+Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int chunk, Diags *d) {
+  Plan *p = arena_alloc(a, sizeof *p);
+  p->an = an;
+  p->requested = algo;
+  p->chunk = chunk;
+  p->algo = PLAN_RECURRENT;
+  if (algo == PLAN_RECURRENT) return p;
+  bool ok = true;
+  for (int i = 0; i < g->states.len; i++) {
+    const StateInfo *si = &an->st[i];
+    if (si->cls != TC_NONLINEAR) continue;
+    ok = false;
+    const Node *n = &g->nodes.data[si->culprit];
+    const Slot *sl = &g->states.data[i];
+    diag_error(d, n->span, "the update of state '%s' is not linear in the states: '%s' is not, "
+               "because %s", sl->name, pass_node_text(a, g, si->culprit), si->why);
+    const Node *w = sl->value >= 0 ? &g->nodes.data[sl->value] : NULL;
+    if (w && w->op == OP_WRITE) diag_note(d, w->span, "state '%s' is assigned here", sl->name);
+    diag_note(d, (Span){0},
+              "no scan or chunkwise form exists for a recurrence that is not linear in its "
+              "state; --algo=recurrent runs it token by token");
+  }
+  if (!ok) return NULL;
+  if (algo == PLAN_SCAN || algo == PLAN_CHUNK) {
+    diag_error(d, (Span){0}, "--algo=%s is not implemented in this version; use --algo=recurrent",
+               algo_name(algo));
+    return NULL;
+  }
+  return p;
+}
+
+void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
+  buf_printf(out, "rnn %s: algo = %s", g->name, algo_name(p->algo));
+  if (p->requested != p->algo) buf_printf(out, " (asked: %s)", algo_name(p->requested));
+  buf_puts(out, "\n");
+  for (int i = 0; i < g->states.len; i++) {
+    const StateInfo *si = &p->an->st[i];
+    buf_printf(out, "  %s: transition = %s; class = %s; parallel form: %s; algo = %s\n",
+               g->states.data[i].name, si->transition, pass_class_name(si->cls),
+               parallel_form(si->cls), algo_name(p->algo));
+  }
+}
