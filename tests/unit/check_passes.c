@@ -1,0 +1,282 @@
+/* check_passes.c — the graph passes one by one (fold, cse, dce, factor),
+ * the linearity proof and the classification of transitions, on the
+ * examples and on variants written for these tests (none is in examples/:
+ * the derivation must work from the algebra, not from names). */
+#include "../test.h"
+#include "passes/passes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static Arena arena;
+static void setup(void) { arena_init(&arena); }
+static void teardown(void) { arena_fini(&arena); }
+
+static Graph *graph(const char *src) {
+  char *diags = NULL;
+  Graph *g = t_graph(&arena, src, &diags);
+  ck_assert_msg(g != NULL, "did not compile:\n%s", diags);
+  free(diags);
+  return g;
+}
+
+static int count_op(const Graph *g, OpKind op) {
+  int n = 0;
+  for (int i = 0; i < g->nodes.len; i++) n += g->nodes.data[i].op == op;
+  return n;
+}
+
+static char *print(const Graph *g) {
+  Buf b = {0};
+  ir_print(g, &b);
+  return buf_take(&b);
+}
+
+START_TEST(fold_constants_and_identities) {
+  Graph *g = graph("rnn f {\n dim K = 16\n input x[K], s\n output y[K], z\n"
+                   " y = (x * 1 + 0) * (2 * 3) + K^-0.5 + -(-x)\n z = s / 1 - 0 + exp(0)\n}\n");
+  Graph *f = pass_dce(&arena, pass_fold(&arena, g));
+  char *text = print(f);
+  /* 2 * 3 and 16^-0.5 are constants; x * 1, + 0, / 1, - 0 and the double
+   * negation are gone; exp(0) is 1. */
+  ck_assert_msg(strstr(text, "const 6"), "%s", text);
+  ck_assert_msg(strstr(text, "const 0.25"), "%s", text);
+  ck_assert_msg(!strstr(text, "const 0 ") && !strstr(text, "neg"), "%s", text);
+  ck_assert_int_eq(count_op(f, OP_DIM), 0);
+  ck_assert_int_eq(count_op(f, OP_EXP), 0);
+  ck_assert_int_eq(count_op(f, OP_DIV), 0);
+  ck_assert_ptr_null(ir_verify(f));
+  free(text);
+  /* x ^ 2, x ^ 0.5 and x ^ -0.5 become products and roots. */
+  g = graph("rnn p {\n dim K = 4\n input x[K]\n output a[K], b[K], c[K]\n"
+            " a = x ^ 2\n b = x ^ 0.5\n c = x ^ -0.5\n}\n");
+  f = pass_dce(&arena, pass_fold(&arena, g));
+  ck_assert_int_eq(count_op(f, OP_POW), 0);
+  ck_assert_int_eq(count_op(f, OP_SQRT), 1);
+  ck_assert_int_eq(count_op(f, OP_RSQRT), 1);
+  /* A broadcast identity keeps its dims: s * 1 with 1 over nothing is s,
+   * but 0 + x where only the constant is scalar is x. */
+  g = graph("rnn b {\n dim K = 4\n input s, x[K]\n output y[K]\n"
+            " y = (s * 1 + 0) + (0 + x) * 1 + sum(x * 1 - 0) / 1 + (s + 0) * (x - 0)\n}\n");
+  f = pass_dce(&arena, pass_fold(&arena, g));
+  ck_assert_ptr_null(ir_verify(f));
+  ck_assert_int_eq(count_op(f, OP_CONST), 0);
+  ck_assert_int_eq(count_op(f, OP_DIV), 0);
+}
+END_TEST
+
+START_TEST(cse_merges_duplicates) {
+  Graph *g = graph("rnn c {\n dim K = 8\n input q[K], k[K]\n output y\n"
+                   " fn n(x) = l2norm(x)\n y = sum(n(q) * n(k)) + sum(n(q) * n(k))\n}\n");
+  Graph *c = pass_dce(&arena, pass_cse(&arena, g));
+  ck_assert_int_eq(count_op(c, OP_RSQRT), 2);   /* l2norm of q and of k, once each */
+  ck_assert_int_eq(count_op(c, OP_SUM), 3);
+  ck_assert_int_lt(c->nodes.len, g->nodes.len);
+  ck_assert_ptr_null(ir_verify(c));
+}
+END_TEST
+
+START_TEST(dce_removes_unused) {
+  Graph *g = graph("rnn d {\n dim K = 8\n input x[K], unused[K]\n state s[K]\n output y[K]\n"
+                   " t = exp(unused) * 3\n s = s + x\n y = s\n}\n");
+  Graph *d = pass_dce(&arena, g);
+  ck_assert_int_eq(count_op(d, OP_EXP), 0);
+  ck_assert_int_eq(d->inputs.len, 2);   /* slots stay: the kernel still takes them */
+  ck_assert_ptr_null(ir_verify(d));
+}
+END_TEST
+
+/* factor: the decay leaves the contraction and the broadcast product is
+ * grouped by dims. */
+START_TEST(factor_regroups_products) {
+  Graph *g = graph("rnn gdn {\n dim K = 8, V = 4\n input k[K], v[V], g, beta\n state S[K, V]\n"
+                   " output o[V]\n S = exp(g) * S\n S = S + beta * outer(k, v - k @ S)\n"
+                   " o = k @ S\n}\n");
+  Graph *o = pass_optimize(&arena, pass_canonicalize(&arena, g));
+  ck_assert_ptr_null(ir_verify(o));
+  /* k @ (exp(g) * S) became exp(g) * (k @ S): some dot reads S directly. */
+  bool dot_of_state = false;
+  for (int i = 0; i < o->nodes.len; i++) {
+    const Node *n = &o->nodes.data[i];
+    if (n->op == OP_DOT && o->nodes.data[n->args[1]].op == OP_STATE) dot_of_state = true;
+  }
+  ck_assert(dot_of_state);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* Classification                                                          */
+
+static const StateInfo *classify(const char *src, int state) {
+  Graph *g = graph(src);
+  Analysis *an = pass_classify(&arena, pass_canonicalize(&arena, g));
+  ck_assert_int_gt(an->nstates, state);
+  return &an->st[state];
+}
+
+static void expect_class(const char *src, int state, TransClass cls, const char *text) {
+  const StateInfo *si = classify(src, state);
+  ck_assert_msg(si->cls == cls, "class %s, want %s (transition %s)\n%s", pass_class_name(si->cls),
+                pass_class_name(cls), si->transition, src);
+  if (text) ck_assert_str_eq(si->transition, text);
+}
+
+START_TEST(classes_of_examples) {
+  static const struct {
+    const char *file;
+    int state;
+    TransClass cls;
+    const char *text;
+  } cases[] = {
+      {"examples/linear_attention_elu.lr", 0, TC_IDENTITY, "I"},
+      {"examples/retnet.lr", 0, TC_SCALAR, "scalar(exp(log_gamma))"},
+      {"examples/mamba2.lr", 0, TC_SCALAR, NULL},
+      {"examples/mamba.lr", 0, TC_ELEMENTWISE, NULL},
+      {"examples/gla.lr", 0, TC_DIAG, "diag(exp(g))"},
+      {"examples/deltanet.lr", 0, TC_DELTA, "(I - beta k kᵀ)"},
+      {"examples/gated_deltanet.lr", 0, TC_DELTA, "(I - beta k kᵀ) * scalar(exp(g))"},
+      {"examples/kda.lr", 0, TC_DELTA, "(I - beta k kᵀ) * diag(exp(g))"},
+      {"examples/deltaproduct.lr", 0, TC_DELTA_PRODUCT,
+       "(I - beta2 k2 k2ᵀ) * (I - beta1 k1 k1ᵀ) * scalar(exp(g))"},
+      {"examples/mlstm.lr", 0, TC_SCALAR, "scalar(f)"},
+      {"examples/mlstm.lr", 1, TC_SCALAR, "scalar(f)"},
+      {"examples/hgrn.lr", 0, TC_ELEMENTWISE, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *src = t_read(cases[i].file, NULL);
+    ck_assert_msg(src != NULL, "cannot read %s", cases[i].file);
+    expect_class(src, cases[i].state, cases[i].cls, cases[i].text);
+    free(src);
+  }
+}
+END_TEST
+
+/* Variants nobody wrote an example for: other gate parameterisations,
+ * decays on the value side, two delta updates with different gates, the
+ * decay and the erase in one statement, a normaliser next to a delta rule,
+ * an output gate. */
+START_TEST(classes_of_new_variants) {
+  expect_class("rnn v {\n dim K, V\n input k[K], v[V], a[V]\n state S[K, V]\n output o[V]\n"
+               " S = S * exp(-softplus(a)) + outer(k, v)\n o = k @ S\n}\n",
+               0, TC_DIAG_V, NULL);
+  expect_class("rnn e {\n dim K, V\n input k[K], v[V], a[K, V]\n state S[K, V]\n output o[V]\n"
+               " S = sigmoid(a) * S + outer(k, v)\n o = k @ S\n}\n",
+               0, TC_ELEMENTWISE, NULL);
+  expect_class("rnn two {\n dim K, V\n input k1[K], k2[K], v[V], b1, b2, g1, g2\n state S[K, V]\n"
+               " output o[V]\n S = exp(g1) * S\n S = S + sigmoid(b1) * outer(k1, v - k1 @ S)\n"
+               " S = exp(g2) * S\n S = S + sigmoid(b2) * outer(k2, v - k2 @ S)\n o = k1 @ S\n}\n",
+               0, TC_DELTA_PRODUCT, NULL);
+  /* Decay and erase in one statement: Diag(a) - beta k (a ⊙ k)ᵀ. */
+  expect_class("rnn one {\n dim K, V\n input k[K], v[V], g[K], beta\n state S[K, V]\n output o[V]\n"
+               " S = exp(g) * S + beta * outer(k, v - k @ (exp(g) * S))\n o = k @ S\n}\n",
+               0, TC_DPLR, NULL);
+  /* A normaliser beside a delta rule, and an output gate. */
+  const char *nd = "rnn nd {\n dim K, V\n input q[K], k[K], v[V], beta, gate[V]\n"
+                   " state S[K, V], z[K]\n output o[V]\n"
+                   " S = S + beta * outer(k, v - k @ S)\n z = 0.9 * z + k\n"
+                   " o = sigmoid(gate) * (q @ S) / (q @ z + 1)\n}\n";
+  expect_class(nd, 0, TC_DELTA, "(I - beta k kᵀ)");
+  expect_class(nd, 1, TC_SCALAR, "scalar(0.9)");
+  /* Negative eigenvalues: beta in (0, 2) changes nothing structural. */
+  expect_class("rnn ne {\n dim K, V\n input k[K], v[V], b\n state S[K, V]\n output o[V]\n"
+               " S = S + 2 * sigmoid(b) * outer(l2norm(k), v - l2norm(k) @ S)\n o = k @ S\n}\n",
+               0, TC_DELTA, NULL);
+  /* A state that is replaced every step: transition zero. */
+  expect_class("rnn r {\n dim K\n input x[K]\n state s[K]\n output y[K]\n y = s\n s = x\n}\n", 0,
+               TC_SCALAR, "0");
+  /* Coupled states: dense. */
+  expect_class("rnn c {\n dim K\n input x[K]\n state a[K], b[K]\n output y[K]\n"
+               " a = a + b\n b = b + x\n y = a\n}\n", 0, TC_DENSE, NULL);
+}
+END_TEST
+
+/* Updates that are not affine are reported at the sub-expression that
+ * breaks linearity, with why; --algo=recurrent runs them anyway. */
+START_TEST(nonlinear_updates) {
+  static const struct {
+    const char *src;
+    const char *text;
+    const char *why;
+  } cases[] = {
+      {"rnn a {\n input x\n state h\n output y\n h = tanh(h + x)\n y = h\n}\n", "tanh(h + x)",
+       "it applies tanh to a value that depends on state 'h'"},
+      {"rnn b {\n input x\n state h\n output y\n h = h * h + x\n y = h\n}\n", "h * h",
+       "it multiplies two values that depend on state 'h'"},
+      {"rnn c {\n input x\n state h\n output y\n h = x / h\n y = h\n}\n", "x / h",
+       "it divides by a value that depends on state 'h'"},
+      {"rnn d {\n dim D\n input x[D]\n param w[D]\n state h[D]\n output y[D]\n"
+       " gate = sigmoid(h @ w)\n h = gate * h + x\n y = h\n}\n",
+       "sigmoid(h @ w)", "it applies sigmoid to a value that depends on state 'h'"},
+      {"rnn e {\n dim D\n input x[D]\n state h[D]\n output y[D]\n h = softmax(h + x)\n y = h\n}\n",
+       NULL, "depends on state 'h'"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    Graph *g = graph(cases[i].src);
+    Graph *c = pass_canonicalize(&arena, g);
+    Analysis *an = pass_classify(&arena, c);
+    ck_assert(!an->affine);
+    const StateInfo *si = &an->st[0];
+    ck_assert_int_eq(si->cls, TC_NONLINEAR);
+    if (cases[i].text) ck_assert_str_eq(pass_node_text(&arena, c, si->culprit), cases[i].text);
+    ck_assert_msg(strstr(si->why, cases[i].why), "case %zu: %s", i, si->why);
+    Diags d;
+    diag_init(&d, &arena);
+    ck_assert_ptr_null(pass_plan(&arena, c, an, PLAN_AUTO, 0, &d));
+    ck_assert_int_ge(d.nerrors, 1);
+    ck_assert_ptr_nonnull(pass_plan(&arena, c, an, PLAN_RECURRENT, 0, &d));
+  }
+  /* Outputs may be anything: only state writes must be affine. */
+  Graph *g = graph("rnn o {\n dim K, V\n input q[K], k[K], v[V]\n state S[K, V], n[K]\n"
+                   " output h[V]\n S = S + outer(k, v)\n n = n + k\n"
+                   " h = tanh(q @ S) / max(abs(q @ n), 1)\n}\n");
+  ck_assert(pass_classify(&arena, pass_canonicalize(&arena, g))->affine);
+}
+END_TEST
+
+/* lrc emit --emit=plan and the error for a parallel form of a non-linear
+ * update, end to end. */
+START_TEST(plan_cli) {
+  char *out = NULL;
+  int rc = t_lrc(&out, "emit examples/gated_deltanet.lr --emit=plan");
+  ck_assert_int_eq(rc, 0);
+  ck_assert_msg(strstr(out, "S: transition = (I - beta k kᵀ) * scalar(exp(g)); class = delta rule"),
+                "%s", out);
+  free(out);
+  rc = t_lrc(&out, "emit examples/gated_deltanet.lr --emit=plan --algo=chunk");
+  ck_assert_int_eq(rc, 1);
+  ck_assert_msg(strstr(out, "--algo=chunk is not implemented in this version"), "%s", out);
+  free(out);
+  FILE *f = fopen("build/nonlinear-test.lr", "w");
+  fputs("rnn n {\n dim D = 3\n input x[D]\n state h[D]\n output y[D]\n h = tanh(h) + x\n y = h\n}\n", f);
+  fclose(f);
+  rc = t_lrc(&out, "run build/nonlinear-test.lr --shape T=5");
+  ck_assert_int_eq(rc, 1);
+  ck_assert_msg(strstr(out, "build/nonlinear-test.lr:6:6: error: the update of state 'h' is not "
+                            "linear in the states: 'tanh(h)' is not"),
+                "%s", out);
+  ck_assert_msg(strstr(out, "--algo=recurrent runs it token by token"), "%s", out);
+  free(out);
+  rc = t_lrc(&out, "run build/nonlinear-test.lr --shape T=5 --algo=recurrent");
+  ck_assert_msg(rc == 0 && strstr(out, ": ok"), "%s", out);
+  free(out);
+  remove("build/nonlinear-test.lr");
+}
+END_TEST
+
+Suite *passes_suite(void) {
+  Suite *s = suite_create("passes");
+  TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 60);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, fold_constants_and_identities);
+  tcase_add_test(tc, cse_merges_duplicates);
+  tcase_add_test(tc, dce_removes_unused);
+  tcase_add_test(tc, factor_regroups_products);
+  tcase_add_test(tc, classes_of_examples);
+  tcase_add_test(tc, classes_of_new_variants);
+  tcase_add_test(tc, nonlinear_updates);
+  tcase_add_test(tc, plan_cli);
+  suite_add_tcase(s, tc);
+  return s;
+}
