@@ -18,6 +18,9 @@ typedef struct OCase {
   double lo, hi;
 } OCase;
 
+/* The base of the input seeds (LRC_TEST_SEED, else the clock). */
+unsigned long long o_seed_base(void);
+
 /* Give every dim of g a small, distinct size (5, 7, 3, ...), so that a
  * mixed-up dim shows as a wrong result rather than passing by symmetry. */
 void o_bind_small_dims(Graph *g);

@@ -66,10 +66,12 @@ static void check_kernel(const char *label, const Graph *g, const Kernel *k) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
       double err = o_run_case(g, k, fns[target], &cases[i], msg, sizeof msg);
       ck_assert_msg(err >= 0 && err <= 2e-4,
-                    "%s [%s], case %zu (B=%d T=%d H=%d%s%s): %s: rel error %g", label,
+                    "%s [%s], case %zu (B=%d T=%d H=%d%s%s, LRC_TEST_SEED=%llu): %s: "
+                    "rel error %g",
+                    label,
                     target ? "JIT" : "emitted C", i, cases[i].B, cases[i].T, cases[i].H,
                     cases[i].init_state ? ", initial state" : "",
-                    cases[i].nseq ? ", packed" : "", msg, err);
+                    cases[i].nseq ? ", packed" : "", o_seed_base(), msg, err);
     }
   }
   dlclose(handle);
