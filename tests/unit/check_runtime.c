@@ -422,6 +422,19 @@ START_TEST(kernel_cache_hit) {
   lrc_module_free(m1);
   lrc_module_free(m2);
   lrc_module_free(m3);
+  /* Damage every entry: the next compile notices, rebuilds and works. */
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "for f in %s/*.lrck; do printf 'XXXX' | dd of=\"$f\" bs=1 seek=200 "
+           "conv=notrunc 2>/dev/null; done", tmpdir);
+  ck_assert_int_eq(system(cmd), 0);
+  lrc_module *m4 = compile_src(gdn_src, tmpdir, &err);
+  lrc_kernel *k4 = lrc_kernel_get(m4, "gdn", &err);
+  ck_assert_msg(k4 != NULL, "%s", lrc_error_message(err));
+  ck_assert(!lrc_kernel_from_cache(k4));
+  lrc_module_free(m4);
+  lrc_module *m5 = compile_src(gdn_src, tmpdir, &err);
+  ck_assert(lrc_kernel_from_cache(lrc_kernel_get(m5, "gdn", &err)));
+  lrc_module_free(m5);
 }
 END_TEST
 
