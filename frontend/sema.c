@@ -673,6 +673,10 @@ static void assign(Sema *s, const Stmt *st) {
     else if (y->kind == SYM_LOCAL) y->poisoned = true;
     return;
   }
+  /* Remember the name for messages and plans (the first name wins). */
+  Node *vn = &s->g->nodes.data[v];
+  if (!vn->name && vn->op != OP_INPUT && vn->op != OP_PARAM && vn->op != OP_STATE)
+    vn->name = st->name;
   if (!y) {
     y = new_sym(s, st->name, SYM_LOCAL, -1, st->name_span);
     y->value = v;

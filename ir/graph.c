@@ -34,6 +34,15 @@ Graph *ir_graph_copy_slots(Arena *a, const Graph *in) {
   return g;
 }
 
+void ir_finish_rewrite(Graph *g, const Graph *in, const int *map, const char *pass) {
+  for (int i = 0; i < g->states.len; i++)
+    if (in->states.data[i].value >= 0) g->states.data[i].value = map[in->states.data[i].value];
+  for (int i = 0; i < g->outputs.len; i++)
+    g->outputs.data[i].value = map[in->outputs.data[i].value];
+  const char *bad = ir_verify(g);
+  if (bad) ir_internal_error(__FILE__, __LINE__, "%s broke '%s': %s", pass, g->name, bad);
+}
+
 int ir_add_dim(Graph *g, const char *name, long size, Span sp) {
   LRC_ASSERT(g->dims.len < LRC_MAX_DIMS);
   DimInfo d = {name, size, sp};
@@ -129,7 +138,15 @@ int ir_write(Graph *g, int slot, int a, Span sp) {
   return push(g, n);
 }
 
+static int clone(Graph *g, const Node *n, const int *args);
+
 int ir_clone(Graph *g, const Node *n, const int *args) {
+  int id = clone(g, n, args);
+  if (!g->nodes.data[id].name) g->nodes.data[id].name = n->name;
+  return id;
+}
+
+static int clone(Graph *g, const Node *n, const int *args) {
   switch (ir_ops[n->op].cls) {
   case K_LEAF:
     if (n->op == OP_CONST) return ir_const(g, n->num, n->span);

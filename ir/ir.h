@@ -179,6 +179,7 @@ typedef struct Node {
   int index;               /* OP_DIM: dim id; OP_INPUT/PARAM/STATE/WRITE: slot */
   double num;              /* OP_CONST: value */
   Span span;               /* source expression the node came from */
+  const char *name;        /* the name the source gave this value, if any */
 } Node;
 
 typedef struct DimInfo {
@@ -229,6 +230,9 @@ int ir_reduce(Graph *g, OpKind op, int a, DimSet over, Span sp);
 int ir_dot(Graph *g, int a, int b, Span sp);
 /* Mark `a` as the value of state `slot` after an assignment (OP_WRITE). */
 int ir_write(Graph *g, int slot, int a, Span sp);
+/* End a rewrite of `in` into g: point g's state writes and outputs at
+ * map[old id], then verify g (an internal error names `pass` if broken). */
+void ir_finish_rewrite(Graph *g, const Graph *in, const int *map, const char *pass);
 /* A copy of node n (of any graph) into g with operands `args`. */
 int ir_clone(Graph *g, const Node *n, const int *args);
 

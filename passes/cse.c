@@ -70,10 +70,6 @@ Graph *pass_cse(Arena *a, const Graph *in) {
     table[i] = nid + 1;
     map[id] = nid;
   }
-  for (int i = 0; i < g->states.len; i++)
-    if (in->states.data[i].value >= 0) g->states.data[i].value = map[in->states.data[i].value];
-  for (int i = 0; i < g->outputs.len; i++) g->outputs.data[i].value = map[in->outputs.data[i].value];
-  const char *bad = ir_verify(g);
-  if (bad) ir_internal_error(__FILE__, __LINE__, "cse broke '%s': %s", g->name, bad);
+  ir_finish_rewrite(g, in, map, "cse");
   return g;
 }

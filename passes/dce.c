@@ -27,10 +27,6 @@ Graph *pass_dce(Arena *a, const Graph *in) {
     for (int k = 0; k < ir_ops[n->op].nargs; k++) args[k] = map[n->args[k]];
     map[id] = ir_clone(g, n, args);
   }
-  for (int i = 0; i < g->states.len; i++)
-    if (in->states.data[i].value >= 0) g->states.data[i].value = map[in->states.data[i].value];
-  for (int i = 0; i < g->outputs.len; i++) g->outputs.data[i].value = map[in->outputs.data[i].value];
-  const char *bad = ir_verify(g);
-  if (bad) ir_internal_error(__FILE__, __LINE__, "dce broke '%s': %s", g->name, bad);
+  ir_finish_rewrite(g, in, map, "dce");
   return g;
 }

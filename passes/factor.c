@@ -187,11 +187,6 @@ Graph *pass_factor(Arena *a, const Graph *in) {
   Graph *g = ir_graph_copy_slots(a, in);
   Rw r = {in, g, arena_alloc(a, sizeof(int) * (size_t)(in->nodes.len + 1))};
   for (int id = 0; id < in->nodes.len; id++) r.map[id] = rewrite_node(&r, id);
-  for (int i = 0; i < g->states.len; i++)
-    if (in->states.data[i].value >= 0) g->states.data[i].value = r.map[in->states.data[i].value];
-  for (int i = 0; i < g->outputs.len; i++)
-    g->outputs.data[i].value = r.map[in->outputs.data[i].value];
-  const char *bad = ir_verify(g);
-  if (bad) ir_internal_error(__FILE__, __LINE__, "factor pass broke '%s': %s", g->name, bad);
+  ir_finish_rewrite(g, in, r.map, "factor pass");
   return g;
 }

@@ -133,11 +133,6 @@ Graph *pass_fold(Arena *a, const Graph *in) {
   Graph *g = ir_graph_copy_slots(a, in);
   Fold f = {in, g, arena_alloc(a, sizeof(int) * (size_t)(in->nodes.len + 1))};
   for (int id = 0; id < in->nodes.len; id++) f.map[id] = fold_node(&f, id);
-  for (int i = 0; i < g->states.len; i++)
-    if (in->states.data[i].value >= 0) g->states.data[i].value = f.map[in->states.data[i].value];
-  for (int i = 0; i < g->outputs.len; i++)
-    g->outputs.data[i].value = f.map[in->outputs.data[i].value];
-  const char *bad = ir_verify(g);
-  if (bad) ir_internal_error(__FILE__, __LINE__, "fold broke '%s': %s", g->name, bad);
+  ir_finish_rewrite(g, in, f.map, "fold");
   return g;
 }
