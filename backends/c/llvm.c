@@ -420,23 +420,25 @@ static LLVMModuleRef build_module(const Kernel *k, LLVMContextRef cx) {
     }
   }
   if (any_heap) {
+    /* Allocate every large tile, then check them together: on failure all
+     * are freed (free(NULL) is fine) and the kernel returns 1. */
     fmalloc = LLVMAddFunction(g->mod, "malloc", malloc_t);
     ffree = LLVMAddFunction(g->mod, "free", free_t);
-    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cx, g->fn, "oom");
+    LLVMValueRef anynull = LLVMConstInt(g->i1, 0, 0);
     for (int t = 0; t < k->tiles.len; t++) {
       if (!g->tile_heap[t]) continue;
       LLVMValueRef sz = ci64(g, 4 * kir_tile_count(k, t));
       g->tiles[t] = LLVMBuildCall2(g->b, malloc_t, fmalloc, &sz, 1, k->tiles.data[t].name);
-      LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cx, g->fn, "alloc.ok");
-      LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, g->tiles[t], ""), fail, ok);
-      LLVMPositionBuilderAtEnd(g->b, ok);
+      anynull = LLVMBuildOr(g->b, anynull, LLVMBuildIsNull(g->b, g->tiles[t], ""), "");
     }
-    /* On failure free what was allocated (free(NULL) is fine: tiles not
-     * yet allocated read as null through the phi-free path below). */
-    LLVMBasicBlockRef body = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cx, g->fn, "oom");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cx, g->fn, "alloc.ok");
+    LLVMBuildCondBr(g->b, anynull, fail, ok);
     LLVMPositionBuilderAtEnd(g->b, fail);
+    for (int t = 0; t < k->tiles.len; t++)
+      if (g->tile_heap[t]) LLVMBuildCall2(g->b, free_t, ffree, &g->tiles[t], 1, "");
     LLVMBuildRet(g->b, LLVMConstInt(g->i32, 1, 0));
-    LLVMPositionBuilderAtEnd(g->b, body);
+    LLVMPositionBuilderAtEnd(g->b, ok);
   }
   gen_block(g, &k->body, true);
   for (int t = 0; t < k->tiles.len; t++)

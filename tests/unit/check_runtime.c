@@ -518,6 +518,14 @@ START_TEST(cli_run_random) {
   rc = t_lrc(&out, "run examples/mamba.lr --dim N=4,D=6 --shape T=1");
   ck_assert_msg(rc == 0, "rc %d:\n%s", rc, out);
   free(out);
+  /* A state too large for the stack: the JIT kernel allocates its tiles. */
+  FILE *f = fopen(tpath("big.lr"), "w");
+  fputs("rnn big {\n dim K = 300, V = 300\n input k[K], v[V]\n state S[K, V]\n output o[V]\n"
+        " S = 0.5 * S + outer(k, v)\n o = k @ S\n}\n", f);
+  fclose(f);
+  rc = t_lrc(&out, "run %s --shape B=1,T=9,H=2 --no-cache", tpath("big.lr"));
+  ck_assert_msg(rc == 0 && strstr(out, ": ok"), "rc %d:\n%s", rc, out);
+  free(out);
 }
 END_TEST
 
