@@ -154,7 +154,8 @@ bench: all $(B)/bench/bench_gdn
 FUZZ_CC ?= clang-19
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-              -D_GNU_SOURCE -I. -Ifrontend -Ibuild/fuzz/gen -Iinclude -Wno-unused-function
+              -D_GNU_SOURCE -I. -Ifrontend -Ibuild/fuzz/gen -Iinclude -Wno-unused-function \
+              $(LLVM_CFLAGS)
 FUZZ_SRC := $(LIB_SRC) tests/fuzz/fuzz_frontend.c
 
 build/fuzz/gen/lexer.c: frontend/lexer.l | $(DEPS_OK)
@@ -166,13 +167,14 @@ build/fuzz/gen/parser.c: frontend/parser.y | $(DEPS_OK)
 
 build/fuzz/fuzz_frontend: $(FUZZ_SRC) build/fuzz/gen/lexer.c build/fuzz/gen/parser.c
 	@$(if $(Q),echo "  FUZZCC  $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_SRC) build/fuzz/gen/lexer.c build/fuzz/gen/parser.c -lm
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_SRC) build/fuzz/gen/lexer.c build/fuzz/gen/parser.c \
+	  $(LLVM_LIBS) -lffi -ldl -lpthread -lm
 
 fuzz: build/fuzz/fuzz_frontend
 	@mkdir -p build/fuzz/corpus
-	$(Q)cp -n examples/*.lr tests/bad/*.lr build/fuzz/corpus/ 2>/dev/null || true
+	$(Q)for f in examples/*.lr tests/bad/*.lr; do printf '\003\007' | cat - "$$f" > "build/fuzz/corpus/$$(basename $$f)"; done
 	$(Q)./build/fuzz/fuzz_frontend -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 \
-	  -max_len=65536 -print_final_stats=1 build/fuzz/corpus
+	  -max_len=65536 -dict=tests/fuzz/dict.txt -print_final_stats=1 build/fuzz/corpus
 
 clean:
 	rm -rf build
