@@ -25,7 +25,10 @@
 
 #define LLVM_VERSION_STRING_LRC LLVM_VERSION_STRING
 
-enum { BIG_TILE_BYTES = 256 * 1024 };   /* larger tiles come from malloc */
+enum {
+  BIG_TILE_BYTES = 256 * 1024,   /* larger tiles come from malloc */
+  STACK_BYTES = 1024 * 1024,     /* and so do tiles past this much stack */
+};
 
 typedef struct Gen {
   const Kernel *k;
@@ -409,9 +412,11 @@ static LLVMModuleRef build_module(const Kernel *k, LLVMContextRef cx) {
   LLVMTypeRef free_t = LLVMFunctionType(LLVMVoidTypeInContext(cx), &g->ptr, 1, 0);
   LLVMValueRef fmalloc = NULL, ffree = NULL;
   bool any_heap = false;
+  long stack = 0;   /* a thread's stack is a few MiB: keep well under one */
   for (int t = 0; t < k->tiles.len; t++) {
     long n = kir_tile_count(k, t);
-    if (4 * n <= BIG_TILE_BYTES) {
+    if (4 * n <= BIG_TILE_BYTES && stack + 4 * n <= STACK_BYTES) {
+      stack += 4 * n;
       LLVMValueRef a = LLVMBuildArrayAlloca(g->b, g->f32, ci64(g, n), k->tiles.data[t].name);
       LLVMSetAlignment(a, 64);
       g->tiles[t] = a;
