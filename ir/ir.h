@@ -203,11 +203,16 @@ typedef struct Slot {
   bool used;               /* read somewhere (inputs, params, states) */
 } Slot;
 
+typedef struct DimTable {
+  DimInfo *data;
+  int len, cap;
+} DimTable;
+
 typedef struct Graph {
   const char *name;        /* the rnn's name */
   Span span;
   Arena *arena;
-  struct { DimInfo *data; int len, cap; } dims;
+  DimTable dims;
   struct { Slot *data; int len, cap; } inputs, params, states, outputs;
   struct { Node *data; int len, cap; } nodes;   /* topological order */
 } Graph;
@@ -377,8 +382,10 @@ struct KStmt {
 typedef struct Kernel {
   const char *name;
   const char *algo;        /* "recurrent", ... */
-  const Graph *g;          /* dims, slots */
+  const Graph *g;          /* slots */
   Arena *arena;
+  DimTable dims;           /* the graph's dims, then the kernel's own (chunk
+                              dims): tiles and nests use these ids */
   struct { KBuf *data; int len, cap; } bufs;
   struct { KTile *data; int len, cap; } tiles;
   struct { KIdx *data; int len, cap; } idx;
@@ -404,6 +411,9 @@ KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind);
 void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr);
 
 long kir_tile_count(const Kernel *k, int tile);
+/* Add a dim of the kernel's own (e.g. a chunk of C tokens); its id. */
+int kir_add_dim(Kernel *k, const char *name, long size);
+const char *kir_dims_str(const Kernel *k, DimSet s);
 const char *kir_arg_name(KArg a);
 const char *kir_type_name(KType t);
 

@@ -14,7 +14,30 @@ Kernel *kir_new(Arena *a, const Graph *g, const char *name, const char *algo) {
   k->g = g;
   k->name = arena_strdup(a, name);
   k->algo = algo;
+  for (int i = 0; i < g->dims.len; i++) VEC_PUSH(a, k->dims, g->dims.data[i]);
   return k;
+}
+
+int kir_add_dim(Kernel *k, const char *name, long size) {
+  LRC_ASSERT(k->dims.len < LRC_MAX_DIMS);
+  DimInfo d = {arena_strdup(k->arena, name), size, {0}};
+  VEC_PUSH(k->arena, k->dims, d);
+  return k->dims.len - 1;
+}
+
+const char *kir_dims_str(const Kernel *k, DimSet s) {
+  Buf b = {0};
+  buf_puts(&b, "[");
+  bool first = true;
+  for (int i = 0; i < k->dims.len; i++) {
+    if (!(s & (1u << i))) continue;
+    buf_printf(&b, "%s%s", first ? "" : ", ", k->dims.data[i].name);
+    first = false;
+  }
+  buf_puts(&b, "]");
+  const char *r = arena_strdup(k->arena, b.s);
+  buf_free(&b);
+  return r;
 }
 
 int kir_buf(Kernel *k, const char *name, KBufRole role, KType t, int slot, bool nullable) {
@@ -98,8 +121,8 @@ void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr) {
 long kir_tile_count(const Kernel *k, int tile) {
   long n = 1;
   DimSet s = k->tiles.data[tile].dims;
-  for (int d = 0; d < k->g->dims.len; d++)
-    if (s & (1u << d)) n *= k->g->dims.data[d].size;
+  for (int d = 0; d < k->dims.len; d++)
+    if (s & (1u << d)) n *= k->dims.data[d].size;
   return n;
 }
 
@@ -196,7 +219,7 @@ static void print_block(const Kernel *k, const KBlock *b, int depth, Buf *out) {
       buf_puts(out, "\n");
       break;
     case KS_NEST:
-      buf_printf(out, "nest %s {\n", ir_dims_str(k->g, s->space));
+      buf_printf(out, "nest %s {\n", kir_dims_str(k, s->space));
       for (int j = 0; j < s->assigns.len; j++) {
         const KAssign *a = &s->assigns.data[j];
         indent(out, depth + 1);
@@ -250,7 +273,7 @@ void kir_print(const Kernel *k, Buf *out) {
   for (int i = 0; i < k->tiles.len; i++) {
     const KTile *t = &k->tiles.data[i];
     buf_printf(out, "  tile   %-10s %s%s\n", t->name, kir_type_name(t->type),
-               ir_dims_str(k->g, t->dims));
+               kir_dims_str(k, t->dims));
   }
   buf_puts(out, "\n");
   print_block(k, &k->body, 1, out);
@@ -391,8 +414,8 @@ static bool check_block(VCtx *v, const KBlock *b) {
 
 const char *kir_verify(const Kernel *k) {
   VCtx v = {k, arena_alloc(k->arena, (size_t)k->vars.len + 1), NULL};
-  for (int d = 0; d < k->g->dims.len; d++)
-    if (k->g->dims.data[d].size <= 0) return "kernel over an unbound dim";
+  for (int d = 0; d < k->dims.len; d++)
+    if (k->dims.data[d].size <= 0) return "kernel over an unbound dim";
   check_block(&v, &k->body);
   return v.err;
 }

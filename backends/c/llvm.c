@@ -156,16 +156,16 @@ static void loop_end(Gen *g, Loop *L) {
 
 /* Pointer to the element of `tile` at the current nest point. */
 static LLVMValueRef elem_ptr(Gen *g, int tile) {
-  const Graph *gr = g->k->g;
+  const DimTable *gr = &g->k->dims;
   DimSet td = g->k->tiles.data[tile].dims;
   LLVMValueRef off = ci64(g, 0);
   long stride = 1;
-  for (int d = gr->dims.len - 1; d >= 0; d--) {
+  for (int d = gr->len - 1; d >= 0; d--) {
     if (!(td & (1u << d))) continue;
     LRC_ASSERT(g->point[d]);
     LLVMValueRef t = stride == 1 ? g->point[d] : LLVMBuildNSWMul(g->b, g->point[d], ci64(g, stride), "");
     off = LLVMBuildNSWAdd(g->b, off, t, "");
-    stride *= gr->dims.data[d].size;
+    stride *= gr->data[d].size;
   }
   return LLVMBuildInBoundsGEP2(g->b, g->f32, g->tiles[tile], &off, 1, "");
 }
@@ -240,12 +240,12 @@ static LLVMValueRef gen_expr(Gen *g, int id) {
 }
 
 static void gen_nest(Gen *g, const KStmt *s) {
-  const Graph *gr = g->k->g;
+  const DimTable *gr = &g->k->dims;
   Loop loops[LRC_MAX_DIMS];
   int open = 0;
-  for (int d = 0; d < gr->dims.len; d++) {
+  for (int d = 0; d < gr->len; d++) {
     if (!(s->space & (1u << d))) continue;
-    loops[open] = loop_begin(g, ci64(g, 0), ci64(g, gr->dims.data[d].size), gr->dims.data[d].name);
+    loops[open] = loop_begin(g, ci64(g, 0), ci64(g, gr->data[d].size), gr->data[d].name);
     g->point[d] = loops[open].iv;
     open++;
   }
@@ -266,18 +266,19 @@ static void gen_nest(Gen *g, const KStmt *s) {
     LLVMBuildStore(g->b, v, p);
   }
   while (open--) loop_end(g, &loops[open]);
-  for (int d = 0; d < gr->dims.len; d++) g->point[d] = NULL;
+  for (int d = 0; d < gr->len; d++) g->point[d] = NULL;
 }
 
 /* Copy between a tile and a buffer block (the slot's declared dim order). */
 static void gen_transfer(Gen *g, const KStmt *s) {
   const Kernel *k = g->k;
-  const Graph *gr = k->g;
+  const Graph *sg = k->g;
+  const DimTable *gr = &k->dims;
   const KBuf *kb = &k->bufs.data[s->buf];
-  const Slot *sl = kb->role == KB_INPUT    ? &gr->inputs.data[kb->slot]
-                   : kb->role == KB_PARAM  ? &gr->params.data[kb->slot]
-                   : kb->role == KB_OUTPUT ? &gr->outputs.data[kb->slot]
-                                           : &gr->states.data[kb->slot];
+  const Slot *sl = kb->role == KB_INPUT    ? &sg->inputs.data[kb->slot]
+                   : kb->role == KB_PARAM  ? &sg->params.data[kb->slot]
+                   : kb->role == KB_OUTPUT ? &sg->outputs.data[kb->slot]
+                                           : &sg->states.data[kb->slot];
   LLVMValueRef base = gen_idx(g, s->idx);
   LLVMValueRef bp = LLVMBuildInBoundsGEP2(g->b, g->f32, g->bufs[s->buf], &base, 1, "");
   Loop loops[LRC_MAX_TENSOR_DIMS];
@@ -286,11 +287,11 @@ static void gen_transfer(Gen *g, const KStmt *s) {
   long acc = 1;
   for (int i = sl->ndims - 1; i >= 0; i--) {
     st[i] = acc;
-    acc *= gr->dims.data[sl->dims[i]].size;
+    acc *= gr->data[sl->dims[i]].size;
   }
   for (int i = 0; i < sl->ndims; i++) {
     int d = sl->dims[i];
-    loops[i] = loop_begin(g, ci64(g, 0), ci64(g, gr->dims.data[d].size), gr->dims.data[d].name);
+    loops[i] = loop_begin(g, ci64(g, 0), ci64(g, gr->data[d].size), gr->data[d].name);
     g->point[d] = loops[i].iv;
   }
   for (int i = 0; i < sl->ndims; i++)
@@ -300,7 +301,7 @@ static void gen_transfer(Gen *g, const KStmt *s) {
   if (s->kind == KS_LOAD) LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, g->f32, ep, ""), tp);
   else LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, g->f32, tp, ""), ep);
   for (int i = sl->ndims - 1; i >= 0; i--) loop_end(g, &loops[i]);
-  for (int d = 0; d < gr->dims.len; d++) g->point[d] = NULL;
+  for (int d = 0; d < gr->len; d++) g->point[d] = NULL;
 }
 
 static void gen_block(Gen *g, const KBlock *blk, bool outer);
