@@ -330,6 +330,8 @@ typedef enum {
   KE_READ,       /* tile[point projected onto the tile's dims] */
   KE_UNARY,      /* op a */
   KE_BINARY,     /* a op b */
+  KE_MASK,       /* 1 if index(dim_a) >= index(dim_b) (> if strict), else 0:
+                    the causal mask of a chunk */
 } KExprKind;
 
 typedef struct KExpr {
@@ -338,6 +340,8 @@ typedef struct KExpr {
   int a, b;
   int tile;
   double num;
+  int dim_a, dim_b;        /* KE_MASK */
+  bool strict;             /* KE_MASK */
 } KExpr;
 
 typedef enum { KACC_SET, KACC_ADD, KACC_MAX } KAccum;
@@ -363,6 +367,10 @@ typedef enum {
   KS_STORE,      /* buf[idx ...] = tile */
   KS_COPY,       /* tile = tile2 (same dims) */
   KS_IF_NULL,    /* if buf is NULL { body } else { orelse } */
+  KS_CUMSUM,     /* tile: running sum along dim (inclusive, or exclusive) */
+  KS_TRISOLVE,   /* tile (X, dims {dim} ∪ rest) = (I + tile2)⁻¹ X, where
+                    tile2 (N, dims {dim, dim2}) is strictly lower triangular:
+                    forward substitution along dim */
 } KStmtKind;
 
 struct KStmt {
@@ -374,6 +382,13 @@ struct KStmt {
   int tile, tile2;         /* FILL/LOAD/STORE/COPY */
   int buf;                 /* LOAD/STORE/IF_NULL */
   double num;              /* FILL */
+  int dim, dim2;           /* CUMSUM: dim; TRISOLVE: row dim, column dim */
+  bool exclusive;          /* CUMSUM */
+  int rowdim;              /* LOAD/STORE of several rows (a chunk of tokens):
+                              the tile's row dim, or -1 for one block */
+  int rows, rowstride;     /* index expressions: rows present (the rest load
+                              as zeros and are not stored), elements between
+                              consecutive rows in the buffer */
   DimSet space;            /* NEST */
   struct { KAssign *data; int len, cap; } assigns;   /* NEST */
   KBlock body, orelse;
@@ -407,6 +422,7 @@ int kir_econst(Kernel *k, double v);
 int kir_eread(Kernel *k, int tile);
 int kir_eunary(Kernel *k, OpKind op, int a);
 int kir_ebinary(Kernel *k, OpKind op, int a, int b);
+int kir_emask(Kernel *k, int dim_a, int dim_b, bool strict);
 KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind);
 void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr);
 

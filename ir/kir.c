@@ -104,10 +104,15 @@ int kir_ebinary(Kernel *k, OpKind op, int a, int b) {
   return push_expr(k, (KExpr){.kind = KE_BINARY, .op = op, .a = a, .b = b});
 }
 
+int kir_emask(Kernel *k, int dim_a, int dim_b, bool strict) {
+  return push_expr(k, (KExpr){.kind = KE_MASK, .dim_a = dim_a, .dim_b = dim_b, .strict = strict});
+}
+
 KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind) {
   KStmt *s = arena_alloc(k->arena, sizeof *s);
   s->kind = kind;
   s->var = s->lo = s->hi = s->idx = s->tile = s->tile2 = s->buf = -1;
+  s->dim = s->dim2 = s->rowdim = s->rows = s->rowstride = -1;
   VEC_PUSH(k->arena, *into, s);
   return s;
 }
@@ -167,6 +172,10 @@ static void print_expr(const Kernel *k, int id, Buf *out) {
   switch (e->kind) {
   case KE_CONST: buf_printf(out, "%.9g", e->num); return;
   case KE_READ: buf_puts(out, k->tiles.data[e->tile].name); return;
+  case KE_MASK:
+    buf_printf(out, "[%s %s %s]", k->dims.data[e->dim_a].name, e->strict ? ">" : ">=",
+               k->dims.data[e->dim_b].name);
+    return;
   case KE_UNARY:
     buf_printf(out, "%s(", ir_ops[e->op].text);
     print_expr(k, e->a, out);
@@ -191,6 +200,14 @@ static void print_expr(const Kernel *k, int id, Buf *out) {
     return;
   }
   }
+}
+
+static void print_rows(const Kernel *k, const KStmt *s, Buf *out) {
+  if (s->rowdim < 0) return;
+  buf_printf(out, " rows %s < ", k->dims.data[s->rowdim].name);
+  print_idx(k, s->rows, out);
+  buf_puts(out, " stride ");
+  print_idx(k, s->rowstride, out);
 }
 
 static void indent(Buf *out, int depth) {
@@ -236,12 +253,25 @@ static void print_block(const Kernel *k, const KBlock *b, int depth, Buf *out) {
     case KS_LOAD:
       buf_printf(out, "load %s = %s[", k->tiles.data[s->tile].name, k->bufs.data[s->buf].name);
       print_idx(k, s->idx, out);
-      buf_puts(out, "]\n");
+      buf_puts(out, "]");
+      print_rows(k, s, out);
+      buf_puts(out, "\n");
       break;
     case KS_STORE:
       buf_printf(out, "store %s[", k->bufs.data[s->buf].name);
       print_idx(k, s->idx, out);
-      buf_printf(out, "] = %s\n", k->tiles.data[s->tile].name);
+      buf_puts(out, "]");
+      print_rows(k, s, out);
+      buf_printf(out, " = %s\n", k->tiles.data[s->tile].name);
+      break;
+    case KS_CUMSUM:
+      buf_printf(out, "cumsum %s along %s%s\n", k->tiles.data[s->tile].name,
+                 k->dims.data[s->dim].name, s->exclusive ? " (exclusive)" : "");
+      break;
+    case KS_TRISOLVE:
+      buf_printf(out, "trisolve %s = (I + %s)^-1 %s along %s, %s\n", k->tiles.data[s->tile].name,
+                 k->tiles.data[s->tile2].name, k->tiles.data[s->tile].name,
+                 k->dims.data[s->dim].name, k->dims.data[s->dim2].name);
       break;
     case KS_COPY:
       buf_printf(out, "copy %s = %s\n", k->tiles.data[s->tile].name,
@@ -326,6 +356,11 @@ static bool check_expr(VCtx *v, int id, DimSet space) {
     if (k->tiles.data[e->tile].dims & ~space)
       return vfail(v, "a nest reads a tile with a dim outside its space");
     return true;
+  case KE_MASK:
+    if (e->dim_a < 0 || e->dim_a >= k->dims.len || e->dim_b < 0 || e->dim_b >= k->dims.len ||
+        !(space & (1u << e->dim_a)) || !(space & (1u << e->dim_b)))
+      return vfail(v, "a mask over dims outside the nest");
+    return true;
   case KE_UNARY: return check_expr(v, e->a, space);
   case KE_BINARY: return check_expr(v, e->a, space) && check_expr(v, e->b, space);
   }
@@ -346,7 +381,14 @@ static bool check_buf_tile(VCtx *v, const KStmt *s) {
   case KB_OUTPUT: sl = &k->g->outputs.data[b->slot]; break;
   case KB_SEQLENS: return vfail(v, "tile load/store on cu_seqlens");
   }
-  if (sl->dimset != k->tiles.data[s->tile].dims)
+  DimSet want = sl->dimset;
+  if (s->rowdim >= 0) {
+    if (s->rowdim >= k->dims.len || (sl->dimset & (1u << s->rowdim)))
+      return vfail(v, "bad row dim for a load or store of rows");
+    want |= 1u << s->rowdim;
+    if (!check_idx(v, s->rows) || !check_idx(v, s->rowstride)) return false;
+  }
+  if (want != k->tiles.data[s->tile].dims)
     return vfail(v, "tile and buffer slot have different dims");
   bool reads = s->kind == KS_LOAD;
   if (reads && (b->role == KB_OUTPUT || b->role == KB_STATE_OUT))
@@ -399,6 +441,21 @@ static bool check_block(VCtx *v, const KBlock *b) {
           k->tiles.data[s->tile].dims != k->tiles.data[s->tile2].dims)
         return vfail(v, "copy between tiles of different dims");
       break;
+    case KS_CUMSUM:
+      if (s->tile < 0 || s->tile >= k->tiles.len || s->dim < 0 || s->dim >= k->dims.len ||
+          !(k->tiles.data[s->tile].dims & (1u << s->dim)))
+        return vfail(v, "cumsum along a dim the tile lacks");
+      break;
+    case KS_TRISOLVE: {
+      if (s->tile < 0 || s->tile >= k->tiles.len || s->tile2 < 0 || s->tile2 >= k->tiles.len ||
+          s->dim < 0 || s->dim2 < 0 || s->dim >= k->dims.len || s->dim2 >= k->dims.len)
+        return vfail(v, "bad trisolve");
+      DimSet x = k->tiles.data[s->tile].dims, n = k->tiles.data[s->tile2].dims;
+      if (n != ((1u << s->dim) | (1u << s->dim2)) || !(x & (1u << s->dim)) ||
+          (x & (1u << s->dim2)) || k->dims.data[s->dim].size != k->dims.data[s->dim2].size)
+        return vfail(v, "trisolve needs N[row, col] and X[row, ...] with equal row and col sizes");
+      break;
+    }
     case KS_IF_NULL:
       if (s->buf < 0 || s->buf >= k->bufs.len || !k->bufs.data[s->buf].nullable)
         return vfail(v, "null test on a buffer that cannot be null");

@@ -174,7 +174,8 @@ static int expr_of(Lower *L, int id) {
 static bool expr_reads(const Kernel *k, int e, int t) {
   const KExpr *x = &k->exprs.data[e];
   switch (x->kind) {
-  case KE_CONST: return false;
+  case KE_CONST:
+  case KE_MASK: return false;
   case KE_READ: return x->tile == t;
   case KE_UNARY: return expr_reads(k, x->a, t);
   case KE_BINARY: return expr_reads(k, x->a, t) || expr_reads(k, x->b, t);

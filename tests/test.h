@@ -28,6 +28,7 @@ Suite *interp_suite(void);
 Suite *emit_c_suite(void);
 Suite *runtime_suite(void);
 Suite *passes_suite(void);
+Suite *kir_suite(void);
 
 /* Compile `src` (len bytes) through the public API. Returns the rendered
  * diagnostics (errors, or warnings on success) in a static-lifetime

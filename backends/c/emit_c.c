@@ -104,6 +104,10 @@ static void put_expr(Emit *e, int id) {
   switch (x->kind) {
   case KE_CONST: put_float(e->out, x->num); return;
   case KE_READ: put_elem(e, x->tile); return;
+  case KE_MASK:
+    buf_printf(e->out, "(i_%s %s i_%s ? 1.0f : 0.0f)", e->k->dims.data[x->dim_a].name,
+               x->strict ? ">" : ">=", e->k->dims.data[x->dim_b].name);
+    return;
   case KE_UNARY: {
     static const char *fn[OP_COUNT] = {
         [OP_NEG] = "-",           [OP_EXP] = "expf",       [OP_LOG] = "logf",
@@ -191,58 +195,153 @@ static const Slot *buf_slot(const Kernel *k, int b) {
  * slot's declared order, contiguous). */
 static void emit_transfer(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
-  const Graph *g = k->g;
   const DimTable *dt = &k->dims;
   const Slot *sl = buf_slot(k, s->buf);
   bool load = s->kind == KS_LOAD;
-  bool canonical = true;
-  for (int i = 1; i < sl->ndims; i++) canonical &= sl->dims[i - 1] < sl->dims[i];
+  bool rows = s->rowdim >= 0;
+  const char *r = rows ? dt->data[s->rowdim].name : NULL;
   ind(e, depth);
   buf_puts(e->out, "{\n");
+  if (rows) {
+    /* Rows of a chunk: the present ones come from (go to) the buffer,
+     * the rest of the tile is zero. */
+    ind(e, depth + 1);
+    buf_puts(e->out, "const int64_t nrows = ");
+    put_idx(e, s->rows);
+    buf_puts(e->out, ", rstride = ");
+    put_idx(e, s->rowstride);
+    buf_puts(e->out, ";\n");
+    ind(e, depth + 1);
+    if (load)
+      buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", r, r,
+                 dt->data[s->rowdim].size, r);
+    else
+      buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < nrows; i_%s++) {\n", r, r, r);
+    depth++;
+  }
   ind(e, depth + 1);
   buf_printf(e->out, "%sfloat *restrict p = ", load ? "const " : "");
   put_buf_name(e, s->buf);
   buf_puts(e->out, " + ");
   put_idx(e, s->idx);
+  if (rows) buf_printf(e->out, " + (i_%s < nrows ? i_%s : 0) * rstride", r, r);
   buf_puts(e->out, ";\n");
-  if (canonical) {
-    ind(e, depth + 1);
-    buf_printf(e->out, "for (int64_t i = 0; i < %ld; i++) ", ir_slot_count(g, sl));
-    if (load) {
-      put_tile_name(e, s->tile);
-      buf_puts(e->out, "[i] = p[i];\n");
-    } else {
-      buf_puts(e->out, "p[i] = ");
-      put_tile_name(e, s->tile);
-      buf_puts(e->out, "[i];\n");
-    }
+  /* Loops in the buffer's order; the tile is indexed canonically. */
+  for (int i = 0; i < sl->ndims; i++) {
+    const DimInfo *d = &dt->data[sl->dims[i]];
+    ind(e, depth + 1 + i);
+    buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++)\n", d->name, d->name,
+               d->size, d->name);
+  }
+  ind(e, depth + 1 + sl->ndims);
+  Buf off = {0};
+  long st = 1;
+  for (int i = sl->ndims - 1; i >= 0; i--) {
+    const DimInfo *d = &dt->data[sl->dims[i]];
+    buf_printf(&off, "%si_%s * %ld", off.len ? " + " : "", d->name, st);
+    st *= d->size;
+  }
+  if (!off.len) buf_puts(&off, "0");
+  if (load) {
+    put_elem(e, s->tile);
+    if (rows) buf_printf(e->out, " = i_%s < nrows ? p[%s] : 0.0f;\n", r, off.s);
+    else buf_printf(e->out, " = p[%s];\n", off.s);
   } else {
-    /* Loops in the buffer's order; the tile is indexed canonically. */
-    for (int i = 0; i < sl->ndims; i++) {
-      const DimInfo *d = &dt->data[sl->dims[i]];
-      ind(e, depth + 1 + i);
-      buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++)\n", d->name, d->name,
-                 d->size, d->name);
-    }
-    ind(e, depth + 1 + sl->ndims);
-    Buf off = {0};
-    long st = 1;
-    for (int i = sl->ndims - 1; i >= 0; i--) {
-      const DimInfo *d = &dt->data[sl->dims[i]];
-      buf_printf(&off, "%si_%s * %ld", off.len ? " + " : "", d->name, st);
-      st *= d->size;
-    }
-    if (load) {
-      put_elem(e, s->tile);
-      buf_printf(e->out, " = p[%s];\n", off.s);
-    } else {
-      buf_printf(e->out, "p[%s] = ", off.s);
-      put_elem(e, s->tile);
-      buf_puts(e->out, ";\n");
-    }
-    buf_free(&off);
+    buf_printf(e->out, "p[%s] = ", off.s);
+    put_elem(e, s->tile);
+    buf_puts(e->out, ";\n");
+  }
+  buf_free(&off);
+  if (rows) {
+    depth--;
+    ind(e, depth + 1);
+    buf_puts(e->out, "}\n");
   }
   ind(e, depth);
+  buf_puts(e->out, "}\n");
+}
+
+/* Running sum along a dim, for every other index of the tile. */
+static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
+  const DimTable *dt = &e->k->dims;
+  DimSet td = e->k->tiles.data[s->tile].dims;
+  const char *c = dt->data[s->dim].name;
+  int open = 0;
+  for (int d = 0; d < dt->len; d++) {
+    if (!(td & (1u << d)) || d == s->dim) continue;
+    ind(e, depth + open++);
+    buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", dt->data[d].name,
+               dt->data[d].name, dt->data[d].size, dt->data[d].name);
+  }
+  ind(e, depth + open);
+  buf_puts(e->out, "float acc = 0.0f;\n");
+  ind(e, depth + open);
+  buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", c, c,
+             dt->data[s->dim].size, c);
+  ind(e, depth + open + 1);
+  if (s->exclusive) {
+    buf_puts(e->out, "float x = ");
+    put_elem(e, s->tile);
+    buf_puts(e->out, ";\n");
+    ind(e, depth + open + 1);
+    put_elem(e, s->tile);
+    buf_puts(e->out, " = acc;\n");
+    ind(e, depth + open + 1);
+    buf_puts(e->out, "acc += x;\n");
+  } else {
+    buf_puts(e->out, "acc += ");
+    put_elem(e, s->tile);
+    buf_puts(e->out, ";\n");
+    ind(e, depth + open + 1);
+    put_elem(e, s->tile);
+    buf_puts(e->out, " = acc;\n");
+  }
+  ind(e, depth + open);
+  buf_puts(e->out, "}\n");
+  while (open--) {
+    ind(e, depth + open);
+    buf_puts(e->out, "}\n");
+  }
+}
+
+/* X = (I + N)^-1 X by forward substitution: row i of X minus
+ * sum_{j<i} N[i, j] X[j, ...], rows in order. The column dim of N indexes
+ * X's rows through a second loop variable. */
+static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
+  const DimTable *dt = &e->k->dims;
+  DimSet xd = e->k->tiles.data[s->tile].dims;
+  const char *ri = dt->data[s->dim].name, *ci = dt->data[s->dim2].name;
+  long n = dt->data[s->dim].size;
+  /* Strides of X: along the row dim, and the size of one row. */
+  long rowlen = 1;
+  for (int d = 0; d < dt->len; d++)
+    if ((xd & (1u << d)) && d != s->dim) rowlen *= dt->data[d].size;
+  long rstride = 1;
+  for (int d = dt->len - 1; d > s->dim; d--)
+    if (xd & (1u << d)) rstride *= dt->data[d].size;
+  ind(e, depth);
+  buf_printf(e->out, "for (int64_t i_%s = 1; i_%s < %ld; i_%s++)\n", ri, ri, n, ri);
+  ind(e, depth + 1);
+  buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < i_%s; i_%s++) {\n", ci, ci, ri, ci);
+  ind(e, depth + 2);
+  buf_puts(e->out, "const float nij = ");
+  put_elem(e, s->tile2);
+  buf_puts(e->out, ";\n");
+  /* Every other index of a row: a flat loop over the row's elements,
+   * with the row dim's stride separating rows (the row dim is outermost
+   * among X's dims or not: use explicit strides). */
+  ind(e, depth + 2);
+  buf_printf(e->out, "for (int64_t q = 0; q < %ld; q++) {\n", rowlen);
+  ind(e, depth + 3);
+  buf_printf(e->out, "const int64_t lo = q %% %ld, hi = q / %ld;\n", rstride, rstride);
+  ind(e, depth + 3);
+  put_tile_name(e, s->tile);
+  buf_printf(e->out, "[hi * %ld + i_%s * %ld + lo] -= nij * ", rstride * n, ri, rstride);
+  put_tile_name(e, s->tile);
+  buf_printf(e->out, "[hi * %ld + i_%s * %ld + lo];\n", rstride * n, ci, rstride);
+  ind(e, depth + 2);
+  buf_puts(e->out, "}\n");
+  ind(e, depth + 1);
   buf_puts(e->out, "}\n");
 }
 
@@ -297,6 +396,12 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     buf_puts(e->out, ", ");
     put_tile_name(e, s->tile2);
     buf_printf(e->out, ", sizeof(float) * %ld);\n", kir_tile_count(k, s->tile));
+    break;
+  case KS_CUMSUM:
+    emit_cumsum(e, s, depth);
+    break;
+  case KS_TRISOLVE:
+    emit_trisolve(e, s, depth);
     break;
   case KS_IF_NULL:
     ind(e, depth);

@@ -217,6 +217,11 @@ static LLVMValueRef gen_expr(Gen *g, int id) {
   switch (x->kind) {
   case KE_CONST: return cf32(g, x->num);
   case KE_READ: return LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, x->tile), "");
+  case KE_MASK: {
+    LLVMValueRef c = LLVMBuildICmp(g->b, x->strict ? LLVMIntSGT : LLVMIntSGE, g->point[x->dim_a],
+                                   g->point[x->dim_b], "");
+    return LLVMBuildSelect(g->b, c, cf32(g, 1.0), cf32(g, 0.0), "");
+  }
   case KE_UNARY: return gen_unary(g, x->op, gen_expr(g, x->a));
   case KE_BINARY: {
     LLVMValueRef a = gen_expr(g, x->a), c = gen_expr(g, x->b);
@@ -280,7 +285,18 @@ static void gen_transfer(Gen *g, const KStmt *s) {
                    : kb->role == KB_OUTPUT ? &sg->outputs.data[kb->slot]
                                            : &sg->states.data[kb->slot];
   LLVMValueRef base = gen_idx(g, s->idx);
-  LLVMValueRef bp = LLVMBuildInBoundsGEP2(g->b, g->f32, g->bufs[s->buf], &base, 1, "");
+  bool rows = s->rowdim >= 0, load = s->kind == KS_LOAD;
+  Loop rl;
+  LLVMValueRef nrows = NULL;
+  if (rows) {
+    /* Rows of a chunk: loads fill absent rows with zeros, stores skip them. */
+    nrows = gen_idx(g, s->rows);
+    LLVMValueRef stride = gen_idx(g, s->rowstride);
+    rl = loop_begin(g, ci64(g, 0), load ? ci64(g, gr->data[s->rowdim].size) : nrows, "row");
+    g->point[s->rowdim] = rl.iv;
+    base = LLVMBuildNSWAdd(g->b, base, LLVMBuildNSWMul(g->b, rl.iv, stride, ""), "");
+  }
+  LLVMValueRef bp = LLVMBuildGEP2(g->b, g->f32, g->bufs[s->buf], &base, 1, "");
   Loop loops[LRC_MAX_TENSOR_DIMS];
   LLVMValueRef off = ci64(g, 0);
   long st[LRC_MAX_TENSOR_DIMS];
@@ -296,12 +312,97 @@ static void gen_transfer(Gen *g, const KStmt *s) {
   }
   for (int i = 0; i < sl->ndims; i++)
     off = LLVMBuildNSWAdd(g->b, off, LLVMBuildNSWMul(g->b, g->point[sl->dims[i]], ci64(g, st[i]), ""), "");
-  LLVMValueRef ep = LLVMBuildInBoundsGEP2(g->b, g->f32, bp, &off, 1, "");
+  LLVMValueRef ep = LLVMBuildGEP2(g->b, g->f32, bp, &off, 1, "");
   LLVMValueRef tp = elem_ptr(g, s->tile);
-  if (s->kind == KS_LOAD) LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, g->f32, ep, ""), tp);
-  else LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, g->f32, tp, ""), ep);
+  if (load && rows) {
+    LLVMValueRef present = LLVMBuildICmp(g->b, LLVMIntSLT, rl.iv, nrows, "");
+    LLVMBasicBlockRef cur = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef rd = LLVMAppendBasicBlockInContext(g->cx, g->fn, "row.read");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(g->cx, g->fn, "row.join");
+    LLVMBuildCondBr(g->b, present, rd, join);
+    LLVMPositionBuilderAtEnd(g->b, rd);
+    LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, ep, "");
+    LLVMBuildBr(g->b, join);
+    LLVMPositionBuilderAtEnd(g->b, join);
+    LLVMValueRef phi = LLVMBuildPhi(g->b, g->f32, "");
+    LLVMValueRef vals[2] = {cf32(g, 0.0), v};
+    LLVMBasicBlockRef bbs[2] = {cur, rd};
+    LLVMAddIncoming(phi, vals, bbs, 2);
+    LLVMBuildStore(g->b, phi, tp);
+  } else if (load) {
+    LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, g->f32, ep, ""), tp);
+  } else {
+    LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, g->f32, tp, ""), ep);
+  }
   for (int i = sl->ndims - 1; i >= 0; i--) loop_end(g, &loops[i]);
+  if (rows) loop_end(g, &rl);
   for (int d = 0; d < gr->len; d++) g->point[d] = NULL;
+}
+
+/* Running sum along a dim, in place: x[c] += x[c-1] for c = 1.. (and for
+ * the exclusive sum, then a shift by one with x[0] = 0). */
+static void gen_cumsum(Gen *g, const KStmt *s) {
+  const DimTable *dt = &g->k->dims;
+  DimSet td = g->k->tiles.data[s->tile].dims;
+  long n = dt->data[s->dim].size;
+  Loop loops[LRC_MAX_DIMS];
+  int open = 0;
+  for (int d = 0; d < dt->len; d++) {
+    if (!(td & (1u << d)) || d == s->dim) continue;
+    loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[d].size), dt->data[d].name);
+    g->point[d] = loops[open++].iv;
+  }
+  Loop c = loop_begin(g, ci64(g, 1), ci64(g, n), "cumsum");
+  g->point[s->dim] = LLVMBuildNSWSub(g->b, c.iv, ci64(g, 1), "");
+  LLVMValueRef prev = LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile), "");
+  g->point[s->dim] = c.iv;
+  LLVMValueRef p = elem_ptr(g, s->tile);
+  LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->f32, p, ""), prev, ""), p);
+  loop_end(g, &c);
+  if (s->exclusive) {
+    Loop sh = loop_begin(g, ci64(g, 0), ci64(g, n - 1), "shift");
+    LLVMValueRef i = LLVMBuildNSWSub(g->b, ci64(g, n - 1), sh.iv, "");
+    g->point[s->dim] = LLVMBuildNSWSub(g->b, i, ci64(g, 1), "");
+    LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile), "");
+    g->point[s->dim] = i;
+    LLVMBuildStore(g->b, v, elem_ptr(g, s->tile));
+    loop_end(g, &sh);
+    g->point[s->dim] = ci64(g, 0);
+    LLVMBuildStore(g->b, cf32(g, 0.0), elem_ptr(g, s->tile));
+  }
+  while (open--) loop_end(g, &loops[open]);
+  for (int d = 0; d < dt->len; d++) g->point[d] = NULL;
+}
+
+/* X = (I + N)^-1 X by forward substitution along the row dim. */
+static void gen_trisolve(Gen *g, const KStmt *s) {
+  const DimTable *dt = &g->k->dims;
+  DimSet xd = g->k->tiles.data[s->tile].dims;
+  long n = dt->data[s->dim].size;
+  Loop li = loop_begin(g, ci64(g, 1), ci64(g, n), "tri.i");
+  Loop lj = loop_begin(g, ci64(g, 0), li.iv, "tri.j");
+  g->point[s->dim] = li.iv;
+  g->point[s->dim2] = lj.iv;
+  LLVMValueRef nij = LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile2), "nij");
+  Loop loops[LRC_MAX_DIMS];
+  int open = 0;
+  for (int d = 0; d < dt->len; d++) {
+    if (!(xd & (1u << d)) || d == s->dim) continue;
+    loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[d].size), dt->data[d].name);
+    g->point[d] = loops[open++].iv;
+  }
+  g->point[s->dim] = lj.iv;
+  LLVMValueRef xj = LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile), "");
+  g->point[s->dim] = li.iv;
+  LLVMValueRef pi = elem_ptr(g, s->tile);
+  LLVMValueRef v = LLVMBuildFSub(g->b, LLVMBuildLoad2(g->b, g->f32, pi, ""),
+                                 LLVMBuildFMul(g->b, nij, xj, ""), "");
+  fmf(v);
+  LLVMBuildStore(g->b, v, pi);
+  while (open--) loop_end(g, &loops[open]);
+  loop_end(g, &lj);
+  loop_end(g, &li);
+  for (int d = 0; d < dt->len; d++) g->point[d] = NULL;
 }
 
 static void gen_block(Gen *g, const KBlock *blk, bool outer);
@@ -348,6 +449,12 @@ static void gen_stmt(Gen *g, const KStmt *s, bool outer) {
     LLVMBuildMemCpy(g->b, g->tiles[s->tile], 16, g->tiles[s->tile2], 16, ci64(g, bytes));
     break;
   }
+  case KS_CUMSUM:
+    gen_cumsum(g, s);
+    break;
+  case KS_TRISOLVE:
+    gen_trisolve(g, s);
+    break;
   case KS_IF_NULL: {
     LLVMValueRef c = LLVMBuildIsNull(g->b, g->bufs[s->buf], "");
     LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(g->cx, g->fn, "if.null");

@@ -1,0 +1,153 @@
+/* check_kir.c — kernel IR statements that the chunk algorithms build on
+ * (row loads and stores of a partial chunk, causal masks, cumulative sums,
+ * triangular solves), through both backends, against plain C. */
+#include "../oracle.h"
+#include "../test.h"
+#include "backends/c/backend.h"
+#include "runtime/rt.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static Arena arena;
+static void setup(void) { arena_init(&arena); }
+static void teardown(void) { arena_fini(&arena); }
+
+enum { K = 3, C = 5 };
+
+/* y = (I + N)^-1 cumsum(x) over the tokens of each sequence (at most C),
+ * N[i][j] = 0.25 for j < i (a strictly lower mask times a constant), with
+ * exclusive cumsum when `exclusive`. */
+static Kernel *build(bool exclusive) {
+  char *d = NULL;
+  Graph *g = t_graph(&arena, "rnn t {\n dim K = 3\n input x[K]\n output y[K]\n y = x\n}\n", &d);
+  ck_assert_msg(g != NULL, "%s", d);
+  free(d);
+  Kernel *k = kir_new(&arena, g, "kt", "test");
+  int dc = kir_add_dim(k, "C", C), dc2 = kir_add_dim(k, "C2", C);
+  int bx = kir_buf(k, "x", KB_INPUT, KT_F32, 0, false);
+  int by = kir_buf(k, "y", KB_OUTPUT, KT_F32, 0, false);
+  int bcu = kir_buf(k, "cu_seqlens", KB_SEQLENS, KT_I64, 0, true);
+  DimSet dK = 1u << 0, dC = 1u << dc, dC2 = 1u << dc2;
+  int X = kir_tile(k, "X", dK | dC), N = kir_tile(k, "N", dC | dC2);
+  int vbh = kir_var(k, "bh"), vn = kir_var(k, "n"), vh = kir_var(k, "h");
+  KStmt *par = kir_stmt(k, &k->body, KS_FOR);
+  par->var = vbh, par->parallel = true, par->lo = kir_ic(k, 0);
+  int iH = kir_iarg(k, KA_H);
+  par->hi = kir_ibin(k, KI_MUL, kir_iarg(k, KA_NSEQ), iH);
+  KStmt *s = kir_stmt(k, &par->body, KS_LET);
+  s->var = vn, s->idx = kir_ibin(k, KI_DIV, kir_ivar(k, vbh), iH);
+  s = kir_stmt(k, &par->body, KS_LET);
+  s->var = vh, s->idx = kir_ibin(k, KI_MOD, kir_ivar(k, vbh), iH);
+  int bos = kir_iseqlen(k, bcu, kir_ivar(k, vn));
+  int eos = kir_iseqlen(k, bcu, kir_ibin(k, KI_ADD, kir_ivar(k, vn), kir_ic(k, 1)));
+  int rows = kir_ibin(k, KI_SUB, eos, bos);
+  int off = kir_ibin(k, KI_MUL, kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, bos, iH), kir_ivar(k, vh)),
+                     kir_ic(k, K));
+  int stride = kir_ibin(k, KI_MUL, iH, kir_ic(k, K));
+  KStmt *ld = kir_stmt(k, &par->body, KS_LOAD);
+  ld->tile = X, ld->buf = bx, ld->idx = off, ld->rowdim = dc, ld->rows = rows, ld->rowstride = stride;
+  KStmt *cs = kir_stmt(k, &par->body, KS_CUMSUM);
+  cs->tile = X, cs->dim = dc, cs->exclusive = exclusive;
+  KStmt *nest = kir_stmt(k, &par->body, KS_NEST);
+  nest->space = dC | dC2;
+  kir_assign(k, nest, N, KACC_SET, kir_ebinary(k, OP_MUL, kir_econst(k, 0.25), kir_emask(k, dc, dc2, true)));
+  KStmt *ts = kir_stmt(k, &par->body, KS_TRISOLVE);
+  ts->tile = X, ts->tile2 = N, ts->dim = dc, ts->dim2 = dc2;
+  KStmt *st = kir_stmt(k, &par->body, KS_STORE);
+  st->tile = X, st->buf = by, st->idx = off, st->rowdim = dc, st->rows = rows, st->rowstride = stride;
+  const char *bad = kir_verify(k);
+  ck_assert_msg(bad == NULL, "%s", bad);
+  return k;
+}
+
+static void expected(const float *x, float *y, const int64_t *cu, int nseq, int H, bool exclusive) {
+  for (int n = 0; n < nseq; n++)
+    for (int h = 0; h < H; h++) {
+      int L = (int)(cu[n + 1] - cu[n]);
+      double a[C][K] = {{0}};
+      for (int d = 0; d < K; d++) {
+        double acc = 0;
+        for (int i = 0; i < C; i++) {
+          double xi = i < L ? x[((cu[n] + i) * H + h) * K + d] : 0;
+          if (exclusive) a[i][d] = acc, acc += xi;
+          else acc += xi, a[i][d] = acc;
+        }
+      }
+      for (int i = 1; i < C; i++)
+        for (int j = 0; j < i; j++)
+          for (int d = 0; d < K; d++) a[i][d] -= 0.25 * a[j][d];
+      for (int i = 0; i < L; i++)
+        for (int d = 0; d < K; d++) y[((cu[n] + i) * H + h) * K + d] = (float)a[i][d];
+    }
+}
+
+static void run_both(bool exclusive) {
+  Kernel *k = build(exclusive);
+  char msg[512];
+  void *handle = NULL, *jit = NULL;
+  void *fns[2] = {o_build_c(k, msg, sizeof msg, &handle), NULL};
+  ck_assert_msg(fns[0] != NULL, "%s", msg);
+  fns[1] = o_build_jit(k, msg, sizeof msg, &jit);
+  ck_assert_msg(fns[1] != NULL, "%s", msg);
+  enum { H = 2, TOT = 12, NSEQ = 4 };
+  int64_t cu[NSEQ + 1] = {0, 5, 6, 9, 12};   /* a full chunk, 1, 3 and 3 rows */
+  float x[TOT * H * K], y[TOT * H * K], want[TOT * H * K];
+  for (int i = 0; i < TOT * H * K; i++) x[i] = (float)((i * 37) % 11) - 5.0f;
+  expected(x, want, cu, NSEQ, H, exclusive);
+  for (int f = 0; f < 2; f++) {
+    for (int i = 0; i < TOT * H * K; i++) y[i] = NAN;
+    void *ptrs[3] = {x, y, cu};
+    int64_t ints[6] = {1, TOT, H, NSEQ, 0, NSEQ * H};
+    char *err = NULL;
+    ck_assert_int_eq(rt_call_kernel((void (*)(void))fns[f], 3, ptrs, 6, ints, &err), 0);
+    for (int i = 0; i < TOT * H * K; i++)
+      ck_assert_msg(fabsf(y[i] - want[i]) <= 1e-4f * (1 + fabsf(want[i])),
+                    "%s%s: y[%d] = %g, want %g", f ? "JIT" : "emitted C",
+                    exclusive ? " (exclusive)" : "", i, y[i], want[i]);
+  }
+  dlclose(handle);
+  cg_jit_free(jit);
+  Buf b = {0};
+  kir_print(k, &b);
+  ck_assert_msg(strstr(b.s, "load X = x[") && strstr(b.s, "rows C < ") &&
+                strstr(b.s, "cumsum X along C") && strstr(b.s, "[C > C2]") &&
+                strstr(b.s, "trisolve X = (I + N)^-1 X along C, C2"), "%s", b.s);
+  buf_free(&b);
+}
+
+START_TEST(rows_mask_cumsum_trisolve) { run_both(false); }
+END_TEST
+
+START_TEST(exclusive_cumsum) { run_both(true); }
+END_TEST
+
+START_TEST(verifier) {
+  Kernel *k = build(false);
+  /* A trisolve whose N is not [row, col]. */
+  KStmt *ts = NULL;
+  KBlock *body = &k->body.data[0]->body;
+  for (int i = 0; i < body->len; i++)
+    if (body->data[i]->kind == KS_TRISOLVE) ts = body->data[i];
+  ck_assert_ptr_nonnull(ts);
+  int tmp = ts->dim2;
+  ts->dim2 = 0;   /* K: wrong size and a dim of X */
+  ck_assert_ptr_nonnull(strstr(kir_verify(k), "trisolve"));
+  ts->dim2 = tmp;
+  ck_assert_ptr_null(kir_verify(k));
+}
+END_TEST
+
+Suite *kir_suite(void) {
+  Suite *s = suite_create("kir");
+  TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 60);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, rows_mask_cumsum_trisolve);
+  tcase_add_test(tc, exclusive_cumsum);
+  tcase_add_test(tc, verifier);
+  suite_add_tcase(s, tc);
+  return s;
+}
