@@ -289,9 +289,10 @@ static void put_symbol(Buf *b, yysymbol_kind_t k) {
 static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
                                  struct LexState *ls) {
   (void)scanner;
-  enum { MAXEXP = 6 };
-  yysymbol_kind_t exp[MAXEXP];
-  int n = yypcontext_expected_tokens(ctx, exp, MAXEXP);
+  enum { MAXEXP = 5 };        /* longer lists of expected tokens are not shown */
+  yysymbol_kind_t exp[YYNTOKENS];
+  int n = yypcontext_expected_tokens(ctx, exp, YYNTOKENS);
+  if (n < 0) n = 0;
   yysymbol_kind_t tok = yypcontext_token(ctx);
   Span sp = lrc_span(ls, yypcontext_location(ctx));
   Buf b = {0};
@@ -303,17 +304,27 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
                len > 40 ? "..." : "");
   } else if (tok == YYSYMBOL_NEWLINE && sp.off < sp.src->len && sp.src->text[sp.off] == '}') {
     buf_puts(&b, "'}'");       /* the end of line the lexer puts before '}' */
+  } else if (tok == YYSYMBOL_NEWLINE && ls->eof_newline) {
+    buf_puts(&b, "end of file");   /* the end of line the lexer puts at the end */
   } else {
     put_symbol(&b, tok);
   }
-  bool want_close = false, want_brace = false;
+  bool want_close = false, want_brace = false, want_stmt = false;
   for (int i = 0; i < n; i++) {
     want_close |= strcmp(yysymbol_name(exp[i]), "')'") == 0;
     want_brace |= strcmp(yysymbol_name(exp[i]), "'}'") == 0;
+    want_stmt |= exp[i] == YYSYMBOL_DIM;
   }
-  if (tok == YYSYMBOL_YYEOF && (want_brace || n == 0)) {
+  const char *tname = yysymbol_name(tok);
+  bool binop = strlen(tname) == 3 && tname[0] == '\'' && strchr("+-*/@^", tname[1]);
+  if (tok == YYSYMBOL_YYEOF && want_brace) {
     buf_puts(&b, "; an rnn block is missing its closing '}'");
-  } else if (n > 0 && n < MAXEXP) {
+  } else if (tok == YYSYMBOL_RNN && want_brace) {
+    buf_puts(&b, " inside an rnn block; is its closing '}' missing?");
+  } else if (binop && want_stmt) {
+    buf_puts(&b, " at the start of a statement; to continue an expression on the next line, "
+                 "put it in parentheses");
+  } else if (n > 0 && n <= MAXEXP) {
     buf_puts(&b, "; expected ");
     for (int i = 0; i < n; i++) {
       if (i) buf_puts(&b, i == n - 1 ? " or " : ", ");

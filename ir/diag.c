@@ -137,6 +137,7 @@ static void render_excerpt(const Span *sp, Buf *out) {
   while (bol > 0 && s->text[bol - 1] != '\n') bol--;
   size_t eol = sp->off;
   while (eol < s->len && s->text[eol] != '\n') eol++;
+  if (eol > bol && s->text[eol - 1] == '\r') eol--;   /* CRLF: not shown as '?' */
   size_t end = sp->end > eol ? eol : sp->end;
   if (end <= sp->off) end = sp->off;
 
@@ -147,20 +148,31 @@ static void render_excerpt(const Span *sp, Buf *out) {
   int skip = first > WINDOW / 2 ? first - WINDOW / 2 : 0;
 
   Buf line = {0}, mark = {0};
-  int c = 0;
+  int c = 0, dcol = 0;   /* dcol: display column, for tabs (stops every 8) */
   if (skip) {
     buf_puts(&line, "...");
     buf_puts(&mark, "   ");
+    dcol = 3;
   }
-  for (size_t i = bol; i < eol && c < skip + WINDOW; c++) {
+  size_t i = bol;
+  for (; i < eol && c < skip + WINDOW; c++) {
     size_t n = utf8_len((const unsigned char *)s->text + i, s->len - i);
     unsigned char ch = (unsigned char)s->text[i];
     if (c >= skip) {
       const char *m = c < first ? " " : c == first ? "^" : c < first + width ? "~" : NULL;
       if (ch == '\t') {
+        /* The text starts on a tab stop ("%5d | " is 8 wide): a tab before
+         * the span is copied; one inside it is underlined to the stop. */
+        int tw = 8 - dcol % 8;
         buf_putn(&line, "\t", 1);
-        if (m) buf_puts(&mark, c < first ? "\t" : m);
+        if (m && c < first) buf_puts(&mark, "\t");
+        else if (m) {
+          buf_puts(&mark, m);
+          for (int k = 1; k < tw; k++) buf_puts(&mark, "~");
+        }
+        dcol += tw;
       } else {
+        dcol++;
         if (n == 0 || (n == 1 && (ch < 0x20 || ch == 0x7F))) buf_putn(&line, "?", 1);
         else buf_putn(&line, s->text + i, n);
         if (m) buf_puts(&mark, m);
@@ -168,7 +180,7 @@ static void render_excerpt(const Span *sp, Buf *out) {
     }
     i += n ? n : 1;
   }
-  if (c >= skip + WINDOW && eol > bol) buf_puts(&line, "...");
+  if (i < eol) buf_puts(&line, "...");   /* the line goes on past the window */
   if (c <= first && c >= skip) buf_puts(&mark, "^");   /* span at end of line */
   buf_printf(out, "%5d | %s\n      | %s\n", sp->line, line.s ? line.s : "",
              mark.s ? mark.s : "^");

@@ -7,6 +7,7 @@
  */
 #include "ir.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,10 @@ void arena_fini(Arena *a) {
 }
 
 void *arena_alloc(Arena *a, size_t n) {
+  /* A size that would wrap around when rounded up or with the block
+   * header is more than any allocation can give. */
+  if (n > SIZE_MAX - 16 - sizeof(ArenaBlock))
+    ir_internal_error(__FILE__, __LINE__, "out of memory (%zu bytes)", n);
   n = (n + 15) & ~(size_t)15;
   if (n == 0) n = 16;
   ArenaBlock *b = a->head;
