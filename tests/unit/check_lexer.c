@@ -1,79 +1,13 @@
 /* check_lexer.c — tokens of the DSL (frontend/lexer.l), seen through the
  * parser: numbers, names, comments, bad bytes, line ends, and the line and
  * column of every diagnostic (columns count characters). */
+#include "../parse.h"
 #include "../test.h"
 
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* One parse: the program, its diagnostics and both printed. */
-typedef struct Parse {
-  Arena arena;
-  Diags d;
-  Source src;
-  Program *p;
-  char *ast;      /* ast_print */
-  char *diags;    /* diag_render */
-} Parse;
-
-static void finish(Parse *t) {
-  Buf b = {0};
-  ast_print(t->p, &b);
-  t->ast = buf_take(&b);
-  diag_render(&t->d, &b);
-  t->diags = buf_take(&b);
-}
-
-static void parse(Parse *t, const char *text) {
-  arena_init(&t->arena);
-  t->p = t_parse(&t->arena, &t->d, &t->src, text);
-  finish(t);
-}
-
-/* The same for text with NUL bytes: `len` bytes. */
-static void parse_n(Parse *t, const char *text, size_t len) {
-  arena_init(&t->arena);
-  t->src = (Source){"t.lr", text, len};
-  diag_init(&t->d, &t->arena);
-  t->p = ast_parse(&t->arena, &t->d, &t->src);
-  finish(t);
-}
-
-static void done(Parse *t) {
-  free(t->ast);
-  free(t->diags);
-  arena_fini(&t->arena);
-}
-
-#define NERRORS(t, n)                                                                   \
-  ck_assert_msg((t)->d.nerrors == (n), "expected %d errors, got %d:\n%s", (n),         \
-                (t)->d.nerrors, (t)->diags)
-
-/* Diagnostic i (notes count) is an error at line:col with message msg. */
-#define ERROR_AT(t, i, ln, cl, message)                                                 \
-  do {                                                                                  \
-    ck_assert_msg((i) < (t)->d.v.len, "no diagnostic %d:\n%s", (i), (t)->diags);        \
-    const Diag *g_ = &(t)->d.v.data[i];                                                 \
-    ck_assert_msg(g_->kind == DIAG_ERROR && g_->span.line == (ln) &&                    \
-                      g_->span.col == (cl) && strcmp(g_->msg, message) == 0,            \
-                  "diagnostic %d: expected %d:%d: %s\ngot:\n%s", (i), (ln), (cl),       \
-                  message, (t)->diags);                                                 \
-  } while (0)
-
-#define AST_HAS(t, s)                                                                  \
-  ck_assert_msg(strstr((t)->ast, s) != NULL, "'%s' not in the AST:\n%s", s, (t)->ast)
-
-/* The statements of the first rnn. */
-static Stmt *stmt(Parse *t, int i) {
-  ck_assert_msg(t->p->rnns.len >= 1, "no rnn parsed:\n%s", t->diags);
-  const Rnn *r = t->p->rnns.data[0];
-  ck_assert_msg(i < r->stmts.len, "no statement %d:\n%s\n%s", i, t->ast, t->diags);
-  return r->stmts.data[i];
-}
-
-static int nstmts(Parse *t) { return t->p->rnns.len ? t->p->rnns.data[0]->stmts.len : -1; }
 
 /* ---------------------------------------------------------------------- */
 /* Numbers                                                                 */
