@@ -327,11 +327,15 @@ typedef struct KTile {
 /* Element expressions of a nest body. */
 typedef enum {
   KE_CONST,      /* num */
-  KE_READ,       /* tile[point projected onto the tile's dims] */
+  KE_READ,       /* tile[point projected onto the tile's dims]; with dim_a >= 0
+                    the tile's dim dim_a takes the index of the nest's dim_b
+                    (a chunk tile over C read as if over C2) */
   KE_UNARY,      /* op a */
   KE_BINARY,     /* a op b */
   KE_MASK,       /* 1 if index(dim_a) >= index(dim_b) (> if strict), else 0:
                     the causal mask of a chunk */
+  KE_BELOW,      /* 1 if index(dim_a) < the index expression a, else 0 (the
+                    rows present in a partial chunk) */
 } KExprKind;
 
 typedef struct KExpr {
@@ -340,7 +344,7 @@ typedef struct KExpr {
   int a, b;
   int tile;
   double num;
-  int dim_a, dim_b;        /* KE_MASK */
+  int dim_a, dim_b;        /* KE_MASK, KE_BELOW, KE_READ (renaming) */
   bool strict;             /* KE_MASK */
 } KExpr;
 
@@ -423,6 +427,8 @@ int kir_eread(Kernel *k, int tile);
 int kir_eunary(Kernel *k, OpKind op, int a);
 int kir_ebinary(Kernel *k, OpKind op, int a, int b);
 int kir_emask(Kernel *k, int dim_a, int dim_b, bool strict);
+int kir_eread_as(Kernel *k, int tile, int dim, int as_dim);
+int kir_ebelow(Kernel *k, int dim, int idx);
 KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind);
 void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr);
 

@@ -92,7 +92,17 @@ static int push_expr(Kernel *k, KExpr e) {
 }
 
 int kir_econst(Kernel *k, double v) { return push_expr(k, (KExpr){.kind = KE_CONST, .num = v}); }
-int kir_eread(Kernel *k, int tile) { return push_expr(k, (KExpr){.kind = KE_READ, .tile = tile}); }
+int kir_eread(Kernel *k, int tile) {
+  return push_expr(k, (KExpr){.kind = KE_READ, .tile = tile, .dim_a = -1, .dim_b = -1});
+}
+
+int kir_eread_as(Kernel *k, int tile, int dim, int as_dim) {
+  return push_expr(k, (KExpr){.kind = KE_READ, .tile = tile, .dim_a = dim, .dim_b = as_dim});
+}
+
+int kir_ebelow(Kernel *k, int dim, int idx) {
+  return push_expr(k, (KExpr){.kind = KE_BELOW, .dim_a = dim, .a = idx});
+}
 
 int kir_eunary(Kernel *k, OpKind op, int a) {
   LRC_ASSERT(ir_ops[op].cls == K_UNARY);
@@ -171,7 +181,16 @@ static void print_expr(const Kernel *k, int id, Buf *out) {
   const KExpr *e = &k->exprs.data[id];
   switch (e->kind) {
   case KE_CONST: buf_printf(out, "%.9g", e->num); return;
-  case KE_READ: buf_puts(out, k->tiles.data[e->tile].name); return;
+  case KE_READ:
+    buf_puts(out, k->tiles.data[e->tile].name);
+    if (e->dim_a >= 0)
+      buf_printf(out, "{%s:=%s}", k->dims.data[e->dim_a].name, k->dims.data[e->dim_b].name);
+    return;
+  case KE_BELOW:
+    buf_printf(out, "[%s < ", k->dims.data[e->dim_a].name);
+    print_idx(k, e->a, out);
+    buf_puts(out, "]");
+    return;
   case KE_MASK:
     buf_printf(out, "[%s %s %s]", k->dims.data[e->dim_a].name, e->strict ? ">" : ">=",
                k->dims.data[e->dim_b].name);
@@ -351,11 +370,22 @@ static bool check_expr(VCtx *v, int id, DimSet space) {
   const KExpr *e = &k->exprs.data[id];
   switch (e->kind) {
   case KE_CONST: return true;
-  case KE_READ:
+  case KE_READ: {
     if (e->tile < 0 || e->tile >= k->tiles.len) return vfail(v, "read of an unknown tile");
-    if (k->tiles.data[e->tile].dims & ~space)
-      return vfail(v, "a nest reads a tile with a dim outside its space");
+    DimSet td = k->tiles.data[e->tile].dims;
+    if (e->dim_a >= 0) {
+      if (e->dim_a >= k->dims.len || e->dim_b < 0 || e->dim_b >= k->dims.len ||
+          !(td & (1u << e->dim_a)) || k->dims.data[e->dim_a].size != k->dims.data[e->dim_b].size)
+        return vfail(v, "a renamed read of a dim the tile lacks or of another size");
+      td = (td & ~(1u << e->dim_a)) | (1u << e->dim_b);
+    }
+    if (td & ~space) return vfail(v, "a nest reads a tile with a dim outside its space");
     return true;
+  }
+  case KE_BELOW:
+    if (e->dim_a < 0 || e->dim_a >= k->dims.len || !(space & (1u << e->dim_a)))
+      return vfail(v, "a row test over a dim outside the nest");
+    return check_idx(v, e->a);
   case KE_MASK:
     if (e->dim_a < 0 || e->dim_a >= k->dims.len || e->dim_b < 0 || e->dim_b >= k->dims.len ||
         !(space & (1u << e->dim_a)) || !(space & (1u << e->dim_b)))

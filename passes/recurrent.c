@@ -175,7 +175,8 @@ static bool expr_reads(const Kernel *k, int e, int t) {
   const KExpr *x = &k->exprs.data[e];
   switch (x->kind) {
   case KE_CONST:
-  case KE_MASK: return false;
+  case KE_MASK:
+  case KE_BELOW: return false;
   case KE_READ: return x->tile == t;
   case KE_UNARY: return expr_reads(k, x->a, t);
   case KE_BINARY: return expr_reads(k, x->a, t) || expr_reads(k, x->b, t);

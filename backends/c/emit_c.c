@@ -77,8 +77,13 @@ static void put_idx(Emit *e, int id) {
   }
 }
 
+static void put_elem_as(Emit *e, int tile, int from, int to);
+
 /* Index of the current point of `space` in a tile of dims `td`. */
-static void put_elem(Emit *e, int tile) {
+static void put_elem(Emit *e, int tile) { put_elem_as(e, tile, -1, -1); }
+
+/* The same with the tile's dim `from` indexed by the loop of dim `to`. */
+static void put_elem_as(Emit *e, int tile, int from, int to) {
   const DimTable *dt = &e->k->dims;
   DimSet td = e->k->tiles.data[tile].dims;
   put_tile_name(e, tile);
@@ -89,8 +94,9 @@ static void put_elem(Emit *e, int tile) {
   for (int d = dt->len - 1; d >= 0; d--) {
     if (!(td & (1u << d))) continue;
     if (any) buf_puts(&tmp, " + ");
-    if (stride == 1) buf_printf(&tmp, "i_%s", dt->data[d].name);
-    else buf_printf(&tmp, "i_%s * %ld", dt->data[d].name, stride);
+    const char *iv = dt->data[d == from ? to : d].name;
+    if (stride == 1) buf_printf(&tmp, "i_%s", iv);
+    else buf_printf(&tmp, "i_%s * %ld", iv, stride);
     stride *= dt->data[d].size;
     any = true;
   }
@@ -103,7 +109,12 @@ static void put_expr(Emit *e, int id) {
   const KExpr *x = &e->k->exprs.data[id];
   switch (x->kind) {
   case KE_CONST: put_float(e->out, x->num); return;
-  case KE_READ: put_elem(e, x->tile); return;
+  case KE_READ: put_elem_as(e, x->tile, x->dim_a, x->dim_b); return;
+  case KE_BELOW:
+    buf_printf(e->out, "(i_%s < ", e->k->dims.data[x->dim_a].name);
+    put_idx(e, x->a);
+    buf_puts(e->out, " ? 1.0f : 0.0f)");
+    return;
   case KE_MASK:
     buf_printf(e->out, "(i_%s %s i_%s ? 1.0f : 0.0f)", e->k->dims.data[x->dim_a].name,
                x->strict ? ">" : ">=", e->k->dims.data[x->dim_b].name);

@@ -154,16 +154,22 @@ static void loop_end(Gen *g, Loop *L) {
 /* ---------------------------------------------------------------------- */
 /* Tiles and nests                                                         */
 
+static LLVMValueRef elem_ptr_as(Gen *g, int tile, int from, int to);
+
 /* Pointer to the element of `tile` at the current nest point. */
-static LLVMValueRef elem_ptr(Gen *g, int tile) {
+static LLVMValueRef elem_ptr(Gen *g, int tile) { return elem_ptr_as(g, tile, -1, -1); }
+
+/* The same with the tile's dim `from` indexed by the loop of dim `to`. */
+static LLVMValueRef elem_ptr_as(Gen *g, int tile, int from, int to) {
   const DimTable *gr = &g->k->dims;
   DimSet td = g->k->tiles.data[tile].dims;
   LLVMValueRef off = ci64(g, 0);
   long stride = 1;
   for (int d = gr->len - 1; d >= 0; d--) {
     if (!(td & (1u << d))) continue;
-    LRC_ASSERT(g->point[d]);
-    LLVMValueRef t = stride == 1 ? g->point[d] : LLVMBuildNSWMul(g->b, g->point[d], ci64(g, stride), "");
+    LLVMValueRef iv = g->point[d == from ? to : d];
+    LRC_ASSERT(iv);
+    LLVMValueRef t = stride == 1 ? iv : LLVMBuildNSWMul(g->b, iv, ci64(g, stride), "");
     off = LLVMBuildNSWAdd(g->b, off, t, "");
     stride *= gr->data[d].size;
   }
@@ -216,7 +222,12 @@ static LLVMValueRef gen_expr(Gen *g, int id) {
   const KExpr *x = &g->k->exprs.data[id];
   switch (x->kind) {
   case KE_CONST: return cf32(g, x->num);
-  case KE_READ: return LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, x->tile), "");
+  case KE_READ:
+    return LLVMBuildLoad2(g->b, g->f32, elem_ptr_as(g, x->tile, x->dim_a, x->dim_b), "");
+  case KE_BELOW: {
+    LLVMValueRef c = LLVMBuildICmp(g->b, LLVMIntSLT, g->point[x->dim_a], gen_idx(g, x->a), "");
+    return LLVMBuildSelect(g->b, c, cf32(g, 1.0), cf32(g, 0.0), "");
+  }
   case KE_MASK: {
     LLVMValueRef c = LLVMBuildICmp(g->b, x->strict ? LLVMIntSGT : LLVMIntSGE, g->point[x->dim_a],
                                    g->point[x->dim_b], "");
