@@ -144,6 +144,11 @@ double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, cha
     bool fill = kb->role == KB_INPUT || kb->role == KB_PARAM || kb->role == KB_STATE_IN;
     double lo = c->lo, hi = c->hi;
     slot_range(sl->name, &lo, &hi);
+    /* Initial states are non-negative: a normaliser state (the z of
+     * linear attention) is a sum of positive features, and a random sign
+     * would put its denominators near zero, where any float32 rounding is
+     * a large relative error of an ill-conditioned result. */
+    if (kb->role == KB_STATE_IN) lo = 0, hi = 1;
     for (long i = 0; i < n; i++) {
       f[i] = fill ? (float)(lo + (hi - lo) * urand(&seed)) : NAN;   /* poison */
       d[i] = f[i];
