@@ -307,6 +307,7 @@ typedef enum {
   KI_VAR,        /* loop or let variable `var` */
   KI_ARG,        /* scalar argument `var` (a KArg) */
   KI_ADD, KI_SUB, KI_MUL, KI_DIV, KI_MOD,   /* a op b (DIV, MOD: non-negative) */
+  KI_MIN,        /* min(a, b) */
   KI_SEQLEN,     /* cu_seqlens[a] (buffer `buf`) */
 } KIdxKind;
 

@@ -67,12 +67,13 @@ int kir_ivar(Kernel *k, int var) { return push_idx(k, (KIdx){.kind = KI_VAR, .va
 int kir_iarg(Kernel *k, KArg a) { return push_idx(k, (KIdx){.kind = KI_ARG, .var = (int)a}); }
 
 int kir_ibin(Kernel *k, KIdxKind op, int a, int b) {
-  LRC_ASSERT(op >= KI_ADD && op <= KI_MOD);
+  LRC_ASSERT(op >= KI_ADD && op <= KI_MIN);
   /* Fold the identities that lowering produces all the time. */
   const KIdx *x = &k->idx.data[a], *y = &k->idx.data[b];
   if (x->kind == KI_CONST && y->kind == KI_CONST) {
     long c = op == KI_ADD ? x->c + y->c : op == KI_SUB ? x->c - y->c : op == KI_MUL ? x->c * y->c
-             : op == KI_DIV ? x->c / y->c : x->c % y->c;
+             : op == KI_DIV ? x->c / y->c : op == KI_MOD ? x->c % y->c
+             : x->c < y->c ? x->c : y->c;
     return kir_ic(k, c);
   }
   if ((op == KI_ADD || op == KI_SUB) && y->kind == KI_CONST && y->c == 0) return a;
@@ -166,6 +167,13 @@ static void print_idx(const Kernel *k, int id, Buf *out) {
     buf_printf(out, "%s[", k->bufs.data[x->buf].name);
     print_idx(k, x->a, out);
     buf_puts(out, "]");
+    return;
+  case KI_MIN:
+    buf_puts(out, "min(");
+    print_idx(k, x->a, out);
+    buf_puts(out, ", ");
+    print_idx(k, x->b, out);
+    buf_puts(out, ")");
     return;
   default:
     buf_puts(out, "(");

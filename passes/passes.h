@@ -60,6 +60,11 @@ Analysis *pass_classify(Arena *a, const Graph *g);
 const char *pass_class_name(TransClass k);
 const char *pass_node_text(Arena *a, const Graph *g, int id);
 
+/* Chunkwise lowering for scalar decay (chunk.c): the canonical graph of
+ * an rnn whose states are updated as a S + Σ k vᵀ and read by the outputs
+ * as x @ S. NULL with *why otherwise. chunk <= 0: 64. */
+Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why);
+
 /* Algorithms (the values of lrc_algo). */
 typedef enum { PLAN_AUTO, PLAN_RECURRENT, PLAN_SCAN, PLAN_CHUNK } PlanAlgo;
 

@@ -29,6 +29,12 @@ Kernel *pass_pipeline(Arena *a, const Graph *g, PlanAlgo algo, int chunk, Diags 
   Analysis *an = pass_classify(a, c);        /* linearity, transition classes */
   Plan *p = pass_plan(a, c, an, algo, chunk, d);
   if (!p) return NULL;
+  if (p->algo == PLAN_CHUNK) {
+    const char *why = NULL;
+    Kernel *k = pass_lower_chunk(a, c, chunk, &why);
+    if (!k) diag_error(d, (Span){0}, "--algo=chunk: %s; use --algo=recurrent", why);
+    return k;
+  }
   Graph *o = pass_optimize(a, c);
   return pass_lower_recurrent(a, o, o->name, err);
 }

@@ -57,16 +57,29 @@ Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int
               "state; --algo=recurrent runs it token by token");
   }
   if (!ok) return NULL;
-  if (algo == PLAN_SCAN || algo == PLAN_CHUNK) {
-    diag_error(d, (Span){0}, "--algo=%s is not implemented in this version; use --algo=recurrent",
-               algo_name(algo));
+  if (algo == PLAN_SCAN) {
+    diag_error(d, (Span){0}, "--algo=scan is not implemented in this version; use --algo=recurrent");
     return NULL;
+  }
+  if (algo == PLAN_CHUNK) {
+    for (int i = 0; i < g->states.len; i++) {
+      TransClass k = an->st[i].cls;
+      if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN) {
+        diag_error(d, (Span){0},
+                   "--algo=chunk for state '%s' (%s transition) is not implemented in this "
+                   "version; use --algo=recurrent",
+                   g->states.data[i].name, pass_class_name(k));
+        return NULL;
+      }
+    }
+    p->algo = PLAN_CHUNK;
   }
   return p;
 }
 
 void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
   buf_printf(out, "rnn %s: algo = %s", g->name, algo_name(p->algo));
+  if (p->algo == PLAN_CHUNK) buf_printf(out, "(C=%d)", p->chunk > 0 ? p->chunk : 64);
   if (p->requested != p->algo) buf_printf(out, " (asked: %s)", algo_name(p->requested));
   buf_puts(out, "\n");
   for (int i = 0; i < g->states.len; i++) {

@@ -67,6 +67,13 @@ static void put_idx(Emit *e, int id) {
     put_idx(e, x->a);
     buf_puts(e->out, ") * T)");
     return;
+  case KI_MIN:
+    buf_puts(e->out, "lrc_min64(");
+    put_idx(e, x->a);
+    buf_puts(e->out, ", ");
+    put_idx(e, x->b);
+    buf_puts(e->out, ")");
+    return;
   default:
     buf_puts(e->out, "(");
     put_idx(e, x->a);
@@ -277,6 +284,9 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   const DimTable *dt = &e->k->dims;
   DimSet td = e->k->tiles.data[s->tile].dims;
   const char *c = dt->data[s->dim].name;
+  ind(e, depth);
+  buf_puts(e->out, "{\n");   /* a scope for acc */
+  depth++;
   int open = 0;
   for (int d = 0; d < dt->len; d++) {
     if (!(td & (1u << d)) || d == s->dim) continue;
@@ -313,6 +323,8 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
     ind(e, depth + open);
     buf_puts(e->out, "}\n");
   }
+  ind(e, depth - 1);
+  buf_puts(e->out, "}\n");
 }
 
 /* X = (I + N)^-1 X by forward substitution: row i of X minus
@@ -457,6 +469,7 @@ static const char c_prelude[] =
     "#include <stdlib.h>\n"
     "#include <string.h>\n"
     "\n"
+    "static inline int64_t lrc_min64(int64_t a, int64_t b) { return a < b ? a : b; }\n"
     "static inline float lrc_rsqrt(float x) { return 1.0f / sqrtf(x); }\n"
     "static inline float lrc_sigmoid(float x) {\n"
     "  return x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));\n"

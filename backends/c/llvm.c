@@ -112,6 +112,7 @@ static LLVMValueRef gen_idx(Gen *g, int id) {
   case KI_MUL: return LLVMBuildNSWMul(g->b, a, c, "");
   case KI_DIV: return LLVMBuildSDiv(g->b, a, c, "");
   case KI_MOD: return LLVMBuildSRem(g->b, a, c, "");
+  case KI_MIN: return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, a, c, ""), a, c, "");
   default: LRC_UNREACHABLE();
   }
 }

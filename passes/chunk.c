@@ -1,0 +1,516 @@
+/* chunk.c — lower to the chunkwise algorithm, scalar decay (and none).
+ *
+ * Requires the canonical graph (fold, cse, dce; not factor) of an rnn
+ * whose every state is updated once per token as S = a S + Σ k ⊗ v with a
+ * scalar a (or a = 1), and whose outputs read the states only through
+ * readouts x @ S of the updated state over its first (key) dim. Produces
+ * the fused chunk kernel of ALGORITHMS.md §3.2 (one program per (sequence,
+ * head) row walks its chunks with the state in tiles):
+ *
+ *   per chunk of L <= C tokens (rows beyond L are padding):
+ *     the per-token prologue for C tokens at once
+ *     G = cumsum(log a ⊙ valid), GL = sum(log a ⊙ valid)
+ *     R = exp(G) ⊙ (x S) + Σ_s ((x k_sᵀ) ⊙ exp(min(G_i - G_j, 0)) ⊙ [i >= j]) v_s
+ *     the epilogue from R, the outputs stored for the L present rows
+ *     S = exp(GL) S + Σ_s Σ_j (k_s,j exp(GL - G_j)) ⊗ v_s,j
+ *
+ * Returns NULL with *why when the rnn is outside that shape. This is the
+ * first chunk lowering: diagonal decay and the delta rule (WY) follow.
+ */
+#include "passes.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { MAXIN = 8, MAXRD = 32 };
+
+typedef struct CState {
+  int write;               /* the WRITE node (the new value) */
+  int coef;                /* scalar decay node, -1 for none */
+  int nin;
+  int in[MAXIN];           /* input summands (state-free) */
+  int sign[MAXIN];
+  int ktile[MAXIN], vtile[MAXIN];   /* k_s [C, K] (with sign, scalars and the
+                                       valid mask) and v_s [C, vdims] (-1: 1) */
+  int kdim;
+  DimSet vdims;
+  int G, GL;               /* tiles: cumulative and whole-chunk log decay */
+} CState;
+
+typedef struct Readout {
+  int node;                /* the DOT node x @ S */
+  int state;
+  int x;                   /* the state-free operand */
+  int tile;                /* R [C, vdims] */
+} Readout;
+
+typedef struct Ch {
+  Arena *arena;
+  const Graph *g;
+  Kernel *k;
+  const char *why;
+  uint64_t *dep;           /* states a node depends on */
+  bool *pertoken;          /* depends on an input */
+  bool *need;              /* a state-free node the kernel evaluates */
+  bool *epi;               /* a state-dependent node of an output (not a readout) */
+  int *tile;               /* node -> tile */
+  int *readout_of;         /* node -> readout index or -1 */
+  CState *st;
+  Readout rd[MAXRD];
+  int nrd;
+  int dc, dc2;             /* the chunk dims */
+} Ch;
+
+static bool fail(Ch *c, const char *why) {
+  if (!c->why) c->why = why;
+  return false;
+}
+
+/* Flatten the ADD/SUB tree of state i's update into summands. */
+static bool summands(Ch *c, int id, int sign, int i, CState *cs, int *nstate, int *statesign) {
+  const Node *n = &c->g->nodes.data[id];
+  if (n->op == OP_ADD || n->op == OP_SUB) {
+    return summands(c, n->args[0], sign, i, cs, nstate, statesign) &&
+           summands(c, n->args[1], n->op == OP_SUB ? -sign : sign, i, cs, nstate, statesign);
+  }
+  if (!c->dep[id]) {
+    if (cs->nin == MAXIN) return fail(c, "too many input terms for the chunk form");
+    cs->in[cs->nin] = id;
+    cs->sign[cs->nin++] = sign;
+    return true;
+  }
+  if (c->dep[id] != 1ull << i) return fail(c, "a state update reads another state");
+  /* S itself, or a scalar times S. */
+  int coef = -1;
+  const Node *m = n;
+  if (m->op == OP_MUL) {
+    int a = m->args[0], b = m->args[1];
+    int s = c->dep[a] ? a : b, o = c->dep[a] ? b : a;
+    if (c->dep[o] || c->g->nodes.data[o].dims != 0) return fail(c, "the decay is not a scalar");
+    coef = o;
+    m = &c->g->nodes.data[s];
+  }
+  if (m->op != OP_STATE || m->index != i)
+    return fail(c, "the update is not of the form a S + k vᵀ");
+  if (++*nstate > 1) return fail(c, "the state appears twice in its update");
+  cs->coef = coef;
+  *statesign = sign;
+  return true;
+}
+
+/* Factors of a product through MUL nodes. */
+static int factors(const Graph *g, int id, int *out, int n, int max) {
+  const Node *x = &g->nodes.data[id];
+  if (x->op == OP_MUL && n < max) {
+    n = factors(g, x->args[0], out, n, max);
+    return factors(g, x->args[1], out, n, max);
+  }
+  if (n < max) out[n++] = id;
+  return n;
+}
+
+static void mark_need(Ch *c, int id) {
+  if (c->need[id] || c->dep[id]) return;
+  c->need[id] = true;
+  const Node *n = &c->g->nodes.data[id];
+  for (int a = 0; a < ir_ops[n->op].nargs; a++) mark_need(c, n->args[a]);
+}
+
+/* The element expression of node `id` (a needed state-free node, an
+ * epilogue node or a readout) as read from a nest. */
+static int expr_of(Ch *c, int id) {
+  const Node *n = &c->g->nodes.data[id];
+  Kernel *k = c->k;
+  if (n->op == OP_CONST) return kir_econst(k, n->num);
+  if (n->op == OP_DIM) return kir_econst(k, (double)c->g->dims.data[n->index].size);
+  if (c->readout_of[id] >= 0) return kir_eread(k, c->rd[c->readout_of[id]].tile);
+  LRC_ASSERT(c->tile[id] >= 0);
+  return kir_eread(k, c->tile[id]);
+}
+
+/* A nest computing node `id` into its tile (pertoken: over C too). */
+static void emit_node(Ch *c, KBlock *b, int id) {
+  const Node *n = &c->g->nodes.data[id];
+  Kernel *k = c->k;
+  DimSet extra = c->pertoken[id] ? 1u << c->dc : 0;
+  const OpInfo *oi = &ir_ops[n->op];
+  if (oi->cls == K_LEAF) return;
+  int t = c->tile[id];
+  if (oi->cls == K_REDUCE || oi->cls == K_CONTRACT) {
+    KStmt *f = kir_stmt(k, b, KS_FILL);
+    f->tile = t;
+    f->num = n->op == OP_RMAX ? -INFINITY : 0.0;
+  }
+  KStmt *s = kir_stmt(k, b, KS_NEST);
+  s->space = n->dims | n->rdims | extra;
+  switch (oi->cls) {
+  case K_UNARY:
+    kir_assign(k, s, t, KACC_SET,
+               n->op == OP_WRITE ? expr_of(c, n->args[0])
+                                 : kir_eunary(k, n->op, expr_of(c, n->args[0])));
+    break;
+  case K_BINARY:
+    kir_assign(k, s, t, KACC_SET,
+               kir_ebinary(k, n->op, expr_of(c, n->args[0]), expr_of(c, n->args[1])));
+    break;
+  case K_REDUCE:
+    kir_assign(k, s, t, n->op == OP_RMAX ? KACC_MAX : KACC_ADD, expr_of(c, n->args[0]));
+    break;
+  case K_CONTRACT:
+    kir_assign(k, s, t, KACC_ADD,
+               kir_ebinary(k, OP_MUL, expr_of(c, n->args[0]), expr_of(c, n->args[1])));
+    break;
+  default:
+    break;
+  }
+}
+
+static bool analyse(Ch *c) {
+  const Graph *g = c->g;
+  int nn = g->nodes.len;
+  for (int id = 0; id < nn; id++) {
+    const Node *n = &g->nodes.data[id];
+    uint64_t d = 0;
+    bool pt = n->op == OP_INPUT;
+    for (int a = 0; a < ir_ops[n->op].nargs; a++) {
+      d |= c->dep[n->args[a]];
+      pt |= c->pertoken[n->args[a]];
+    }
+    if (n->op == OP_STATE) d = n->index < 64 ? 1ull << n->index : ~0ull;
+    c->dep[id] = d;
+    c->pertoken[id] = pt;
+    c->readout_of[id] = -1;
+    c->tile[id] = -1;
+  }
+  if (g->states.len == 0 || g->states.len > 64) return fail(c, "no state, or too many");
+  for (int i = 0; i < g->states.len; i++) {
+    const Slot *sl = &g->states.data[i];
+    CState *cs = &c->st[i];
+    cs->coef = -1;
+    cs->kdim = sl->dims[0];
+    cs->vdims = sl->dimset & ~(1u << cs->kdim);
+    if (sl->ndims == 0) return fail(c, "a scalar state has no key dim");
+    int w = sl->value;
+    if (w < 0 || g->nodes.data[w].op != OP_WRITE) return fail(c, "a state is never written");
+    cs->write = w;
+    int nstate = 0, ssign = 1;
+    if (!summands(c, g->nodes.data[w].args[0], 1, i, cs, &nstate, &ssign)) return false;
+    if (nstate != 1 || ssign != 1) return fail(c, "the update does not keep the state");
+    for (int s = 0; s < cs->nin; s++) {
+      int f[16];
+      int nf = factors(g, cs->in[s], f, 0, 16);
+      for (int j = 0; j < nf; j++) {
+        DimSet d = g->nodes.data[f[j]].dims;
+        if (d && d != (1u << cs->kdim) && (d & ~cs->vdims))
+          return fail(c, "an input term is not an outer product k vᵀ");
+        mark_need(c, f[j]);
+      }
+    }
+    if (cs->coef >= 0) mark_need(c, cs->coef);
+  }
+  /* Outputs: readouts x @ S_new and what is computed from them. */
+  bool *seen = arena_alloc(c->arena, (size_t)nn + 1);
+  for (int o = 0; o < g->outputs.len; o++) {
+    int stack[4096], sp = 0;
+    stack[sp++] = g->outputs.data[o].value;
+    while (sp) {
+      int id = stack[--sp];
+      if (seen[id]) continue;
+      seen[id] = true;
+      const Node *n = &g->nodes.data[id];
+      if (!c->dep[id]) {
+        mark_need(c, id);
+        continue;
+      }
+      if (n->op == OP_DOT) {
+        int a = n->args[0], b = n->args[1];
+        int sv = g->nodes.data[a].op == OP_WRITE ? a : b, x = sv == a ? b : a;
+        const Node *w = &g->nodes.data[sv];
+        if (w->op == OP_WRITE && c->st[w->index].write == sv && !c->dep[x] &&
+            n->rdims == (1u << c->st[w->index].kdim) &&
+            g->nodes.data[x].dims == (1u << c->st[w->index].kdim)) {
+          if (c->nrd == MAXRD) return fail(c, "too many readouts");
+          c->rd[c->nrd] = (Readout){id, w->index, x, -1};
+          c->readout_of[id] = c->nrd++;
+          mark_need(c, x);
+          continue;
+        }
+      }
+      if (n->op == OP_STATE) return fail(c, "an output reads a state before its update");
+      if (n->op == OP_WRITE) return fail(c, "an output uses a state other than through x @ S");
+      c->epi[id] = true;
+      for (int a = 0; a < ir_ops[n->op].nargs; a++) {
+        if (sp + 2 >= 4096) return fail(c, "output expression too large");
+        stack[sp++] = n->args[a];
+      }
+    }
+  }
+  return true;
+}
+
+Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) {
+  int nn = g->nodes.len;
+  Ch C = {.arena = a, .g = g};
+  Ch *c = &C;
+  c->dep = arena_alloc(a, sizeof(uint64_t) * (size_t)(nn + 1));
+  c->pertoken = arena_alloc(a, (size_t)nn + 1);
+  c->need = arena_alloc(a, (size_t)nn + 1);
+  c->epi = arena_alloc(a, (size_t)nn + 1);
+  c->tile = arena_alloc(a, sizeof(int) * (size_t)(nn + 1));
+  c->readout_of = arena_alloc(a, sizeof(int) * (size_t)(nn + 1));
+  c->st = arena_alloc(a, sizeof(CState) * (size_t)(g->states.len + 1));
+  if (!analyse(c)) {
+    *why = c->why;
+    return NULL;
+  }
+  Kernel *k = kir_new(a, g, g->name, "chunk");
+  c->k = k;
+  int Cn = chunk > 0 ? chunk : 64;
+  c->dc = kir_add_dim(k, "C", Cn);
+  c->dc2 = kir_add_dim(k, "C2", Cn);
+  DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2;
+
+  /* Buffers, in the order of the recurrent kernel's arguments. */
+  int *bin = arena_alloc(a, sizeof(int) * (size_t)(g->inputs.len + 1));
+  int *bpar = arena_alloc(a, sizeof(int) * (size_t)(g->params.len + 1));
+  int *bout = arena_alloc(a, sizeof(int) * (size_t)(g->outputs.len + 1));
+  int *bsin = arena_alloc(a, sizeof(int) * (size_t)(g->states.len + 1));
+  int *bsout = arena_alloc(a, sizeof(int) * (size_t)(g->states.len + 1));
+  for (int i = 0; i < g->inputs.len; i++)
+    bin[i] = kir_buf(k, g->inputs.data[i].name, KB_INPUT, KT_F32, i, false);
+  for (int i = 0; i < g->params.len; i++)
+    bpar[i] = kir_buf(k, g->params.data[i].name, KB_PARAM, KT_F32, i, false);
+  for (int i = 0; i < g->outputs.len; i++)
+    bout[i] = kir_buf(k, g->outputs.data[i].name, KB_OUTPUT, KT_F32, i, false);
+  for (int i = 0; i < g->states.len; i++) {
+    bsin[i] = kir_buf(k, arena_printf(a, "%s_in", g->states.data[i].name), KB_STATE_IN, KT_F32, i, true);
+    bsout[i] = kir_buf(k, arena_printf(a, "%s_out", g->states.data[i].name), KB_STATE_OUT, KT_F32, i, true);
+  }
+  int bcu = kir_buf(k, "cu_seqlens", KB_SEQLENS, KT_I64, 0, true);
+
+  /* Tiles. */
+  int *stile = arena_alloc(a, sizeof(int) * (size_t)(g->states.len + 1));
+  for (int i = 0; i < g->states.len; i++)
+    stile[i] = kir_tile(k, g->states.data[i].name, g->states.data[i].dimset);
+  for (int id = 0; id < nn; id++) {
+    const Node *n = &g->nodes.data[id];
+    if (!(c->need[id] || c->epi[id]) || n->op == OP_CONST || n->op == OP_DIM) continue;
+    if (c->readout_of[id] >= 0) continue;
+    DimSet d = n->dims | (c->pertoken[id] || c->epi[id] ? dC : 0);
+    c->tile[id] = kir_tile(k, arena_printf(a, "t%d", id), d);
+  }
+  for (int r = 0; r < c->nrd; r++) {
+    CState *cs = &c->st[c->rd[r].state];
+    c->rd[r].tile = kir_tile(k, arena_printf(a, "r%d", r), dC | cs->vdims);
+  }
+  int valid = kir_tile(k, "valid", dC);
+  int Amat = kir_tile(k, "A", dC | dC2);
+  for (int i = 0; i < g->states.len; i++) {
+    CState *cs = &c->st[i];
+    cs->G = cs->coef >= 0 ? kir_tile(k, arena_printf(a, "G_%s", g->states.data[i].name), dC) : -1;
+    cs->GL = cs->coef >= 0 ? kir_tile(k, arena_printf(a, "GL_%s", g->states.data[i].name), 0) : -1;
+    for (int s = 0; s < cs->nin; s++) {
+      cs->ktile[s] = kir_tile(k, arena_printf(a, "k%d_%d", i, s), dC | (1u << cs->kdim));
+      cs->vtile[s] = cs->vdims ? kir_tile(k, arena_printf(a, "v%d_%d", i, s), dC | cs->vdims) : -1;
+    }
+  }
+
+  /* Loops. */
+  int v_bh = kir_var(k, "bh"), v_n = kir_var(k, "n"), v_h = kir_var(k, "h");
+  int v_c = kir_var(k, "c"), v_t0 = kir_var(k, "t0"), v_L = kir_var(k, "L");
+  int v_bos = kir_var(k, "bos"), v_eos = kir_var(k, "eos");
+  int iH = kir_iarg(k, KA_H);
+  KStmt *par = kir_stmt(k, &k->body, KS_FOR);
+  par->var = v_bh;
+  par->parallel = true;
+  par->lo = kir_ic(k, 0);
+  par->hi = kir_ibin(k, KI_MUL, kir_iarg(k, KA_NSEQ), iH);
+  KBlock *outer = &par->body;
+  KStmt *s = kir_stmt(k, outer, KS_LET);
+  s->var = v_n, s->idx = kir_ibin(k, KI_DIV, kir_ivar(k, v_bh), iH);
+  s = kir_stmt(k, outer, KS_LET);
+  s->var = v_h, s->idx = kir_ibin(k, KI_MOD, kir_ivar(k, v_bh), iH);
+  int in = kir_ivar(k, v_n), ih = kir_ivar(k, v_h);
+  s = kir_stmt(k, outer, KS_LET);
+  s->var = v_bos, s->idx = kir_iseqlen(k, bcu, in);
+  s = kir_stmt(k, outer, KS_LET);
+  s->var = v_eos, s->idx = kir_iseqlen(k, bcu, kir_ibin(k, KI_ADD, in, kir_ic(k, 1)));
+  int nh = kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, in, iH), ih);
+  for (int id = 0; id < nn; id++) {
+    const Node *n = &g->nodes.data[id];
+    if (c->tile[id] < 0 || n->op != OP_PARAM) continue;
+    s = kir_stmt(k, outer, KS_LOAD);
+    s->tile = c->tile[id], s->buf = bpar[n->index];
+    s->idx = kir_ibin(k, KI_MUL, ih, kir_ic(k, ir_slot_count(g, &g->params.data[n->index])));
+  }
+  /* Param-only (not per-token) prologue nodes, once per row. */
+  for (int id = 0; id < nn; id++)
+    if (c->tile[id] >= 0 && !c->pertoken[id] && !c->epi[id]) emit_node(c, outer, id);
+  for (int i = 0; i < g->states.len; i++) {
+    s = kir_stmt(k, outer, KS_IF_NULL);
+    s->buf = bsin[i];
+    KStmt *f = kir_stmt(k, &s->body, KS_FILL);
+    f->tile = stile[i], f->num = 0;
+    KStmt *ld = kir_stmt(k, &s->orelse, KS_LOAD);
+    ld->tile = stile[i], ld->buf = bsin[i];
+    ld->idx = kir_ibin(k, KI_MUL, nh, kir_ic(k, ir_slot_count(g, &g->states.data[i])));
+  }
+  int ibos = kir_ivar(k, v_bos), ieos = kir_ivar(k, v_eos);
+  KStmt *loop = kir_stmt(k, outer, KS_FOR);
+  loop->var = v_c;
+  loop->lo = kir_ic(k, 0);
+  loop->hi = kir_ibin(k, KI_DIV, kir_ibin(k, KI_ADD, kir_ibin(k, KI_SUB, ieos, ibos), kir_ic(k, Cn - 1)),
+                      kir_ic(k, Cn));
+  KBlock *body = &loop->body;
+  s = kir_stmt(k, body, KS_LET);
+  s->var = v_t0, s->idx = kir_ibin(k, KI_ADD, ibos, kir_ibin(k, KI_MUL, kir_ivar(k, v_c), kir_ic(k, Cn)));
+  int it0 = kir_ivar(k, v_t0);
+  s = kir_stmt(k, body, KS_LET);
+  s->var = v_L, s->idx = kir_ibin(k, KI_MIN, kir_ic(k, Cn), kir_ibin(k, KI_SUB, ieos, it0));
+  int iL = kir_ivar(k, v_L);
+  int row0 = kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, it0, iH), ih);
+  for (int id = 0; id < nn; id++) {
+    const Node *n = &g->nodes.data[id];
+    if (c->tile[id] < 0 || n->op != OP_INPUT) continue;
+    long cnt = ir_slot_count(g, &g->inputs.data[n->index]);
+    s = kir_stmt(k, body, KS_LOAD);
+    s->tile = c->tile[id], s->buf = bin[n->index];
+    s->idx = kir_ibin(k, KI_MUL, row0, kir_ic(k, cnt));
+    s->rowdim = c->dc, s->rows = iL, s->rowstride = kir_ibin(k, KI_MUL, iH, kir_ic(k, cnt));
+  }
+  s = kir_stmt(k, body, KS_NEST);
+  s->space = dC;
+  kir_assign(k, s, valid, KACC_SET, kir_ebelow(k, c->dc, iL));
+  for (int id = 0; id < nn; id++)
+    if (c->tile[id] >= 0 && c->pertoken[id] && !c->epi[id]) emit_node(c, body, id);
+
+  /* Per state: log decays, the masked k_s and v_s. */
+  for (int i = 0; i < g->states.len; i++) {
+    CState *cs = &c->st[i];
+    if (cs->coef >= 0) {
+      const Node *cn = &g->nodes.data[cs->coef];
+      int lg = cn->op == OP_EXP && (c->tile[cn->args[0]] >= 0 || g->nodes.data[cn->args[0]].op == OP_CONST)
+                   ? expr_of(c, cn->args[0])
+                   : kir_eunary(k, OP_LOG, expr_of(c, cs->coef));
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = dC;
+      kir_assign(k, s, cs->G, KACC_SET, kir_ebinary(k, OP_MUL, lg, kir_eread(k, valid)));
+      KStmt *f = kir_stmt(k, body, KS_FILL);
+      f->tile = cs->GL, f->num = 0;
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = dC;
+      kir_assign(k, s, cs->GL, KACC_ADD, kir_eread(k, cs->G));
+      s = kir_stmt(k, body, KS_CUMSUM);
+      s->tile = cs->G, s->dim = c->dc;
+    }
+    for (int t = 0; t < cs->nin; t++) {
+      int f[16];
+      int nf = factors(g, cs->in[t], f, 0, 16);
+      int ke = kir_ebinary(k, OP_MUL, kir_econst(k, cs->sign[t]), kir_eread(k, valid));
+      int ve = -1;
+      for (int j = 0; j < nf; j++) {
+        DimSet d = g->nodes.data[f[j]].dims;
+        int e = expr_of(c, f[j]);
+        if (d && (d & cs->vdims) && cs->vdims) ve = ve < 0 ? e : kir_ebinary(k, OP_MUL, ve, e);
+        else ke = kir_ebinary(k, OP_MUL, ke, e);
+      }
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = dC | (1u << cs->kdim);
+      kir_assign(k, s, cs->ktile[t], KACC_SET, ke);
+      if (cs->vtile[t] >= 0) {
+        s = kir_stmt(k, body, KS_NEST);
+        s->space = dC | cs->vdims;
+        kir_assign(k, s, cs->vtile[t], KACC_SET, ve < 0 ? kir_econst(k, 1) : ve);
+      }
+    }
+  }
+  /* Readouts: R = exp(G) (x S) + Σ_s ((x k_sᵀ) ⊙ decay ⊙ mask) v_s. */
+  for (int r = 0; r < c->nrd; r++) {
+    Readout *rd = &c->rd[r];
+    CState *cs = &c->st[rd->state];
+    DimSet kd = 1u << cs->kdim;
+    KStmt *f = kir_stmt(k, body, KS_FILL);
+    f->tile = rd->tile, f->num = 0;
+    s = kir_stmt(k, body, KS_NEST);
+    s->space = dC | kd | cs->vdims;
+    kir_assign(k, s, rd->tile, KACC_ADD,
+               kir_ebinary(k, OP_MUL, expr_of(c, rd->x), kir_eread(k, stile[rd->state])));
+    if (cs->G >= 0) {
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = dC | cs->vdims;
+      kir_assign(k, s, rd->tile, KACC_SET,
+                 kir_ebinary(k, OP_MUL, kir_eread(k, rd->tile),
+                             kir_eunary(k, OP_EXP, kir_eread(k, cs->G))));
+    }
+    for (int t = 0; t < cs->nin; t++) {
+      f = kir_stmt(k, body, KS_FILL);
+      f->tile = Amat, f->num = 0;
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = dC | dC2 | kd;
+      kir_assign(k, s, Amat, KACC_ADD,
+                 kir_ebinary(k, OP_MUL, expr_of(c, rd->x), kir_eread_as(k, cs->ktile[t], c->dc, c->dc2)));
+      int m = kir_emask(k, c->dc, c->dc2, false);
+      if (cs->G >= 0) {
+        int diff = kir_ebinary(k, OP_SUB, kir_eread(k, cs->G), kir_eread_as(k, cs->G, c->dc, c->dc2));
+        int dec = kir_eunary(k, OP_EXP, kir_ebinary(k, OP_MIN, diff, kir_econst(k, 0)));
+        m = kir_ebinary(k, OP_MUL, m, dec);
+      }
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = dC | dC2;
+      kir_assign(k, s, Amat, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), m));
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = dC | dC2 | cs->vdims;
+      int ve = cs->vtile[t] >= 0 ? kir_eread_as(k, cs->vtile[t], c->dc, c->dc2) : kir_econst(k, 1);
+      kir_assign(k, s, rd->tile, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), ve));
+    }
+  }
+  /* Epilogue nodes, then the stores. */
+  for (int id = 0; id < nn; id++)
+    if (c->epi[id]) emit_node(c, body, id);
+  for (int o = 0; o < g->outputs.len; o++) {
+    int v = g->outputs.data[o].value;
+    int t = c->readout_of[v] >= 0 ? c->rd[c->readout_of[v]].tile : c->tile[v];
+    if (t < 0 || !(k->tiles.data[t].dims & dC)) {
+      *why = "an output is not computed per token";
+      return NULL;
+    }
+    long cnt = ir_slot_count(g, &g->outputs.data[o]);
+    s = kir_stmt(k, body, KS_STORE);
+    s->tile = t, s->buf = bout[o];
+    s->idx = kir_ibin(k, KI_MUL, row0, kir_ic(k, cnt));
+    s->rowdim = c->dc, s->rows = iL, s->rowstride = kir_ibin(k, KI_MUL, iH, kir_ic(k, cnt));
+  }
+  /* State update: S = exp(GL) S + Σ_s Σ_j (k_s,j exp(GL - G_j)) ⊗ v_s,j. */
+  for (int i = 0; i < g->states.len; i++) {
+    CState *cs = &c->st[i];
+    DimSet sd = g->states.data[i].dimset;
+    if (cs->G >= 0) {
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = sd;
+      kir_assign(k, s, stile[i], KACC_SET,
+                 kir_ebinary(k, OP_MUL, kir_eunary(k, OP_EXP, kir_eread(k, cs->GL)),
+                             kir_eread(k, stile[i])));
+    }
+    for (int t = 0; t < cs->nin; t++) {
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = sd | dC2;
+      int e = kir_eread_as(k, cs->ktile[t], c->dc, c->dc2);
+      if (cs->G >= 0)
+        e = kir_ebinary(k, OP_MUL, e,
+                        kir_eunary(k, OP_EXP, kir_ebinary(k, OP_SUB, kir_eread(k, cs->GL),
+                                                          kir_eread_as(k, cs->G, c->dc, c->dc2))));
+      if (cs->vtile[t] >= 0) e = kir_ebinary(k, OP_MUL, e, kir_eread_as(k, cs->vtile[t], c->dc, c->dc2));
+      kir_assign(k, s, stile[i], KACC_ADD, e);
+    }
+  }
+  for (int i = 0; i < g->states.len; i++) {
+    s = kir_stmt(k, outer, KS_IF_NULL);
+    s->buf = bsout[i];
+    KStmt *st = kir_stmt(k, &s->orelse, KS_STORE);
+    st->buf = bsout[i], st->tile = stile[i];
+    st->idx = kir_ibin(k, KI_MUL, nh, kir_ic(k, ir_slot_count(g, &g->states.data[i])));
+  }
+  const char *bad = kir_verify(k);
+  if (bad) ir_internal_error(__FILE__, __LINE__, "chunk kernel of '%s': %s", g->name, bad);
+  return k;
+}
