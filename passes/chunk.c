@@ -165,6 +165,19 @@ static void emit_node(Ch *c, KBlock *b, int id) {
   }
 }
 
+/* Is node id > 0 for every input? (The chunk form takes the decay's log.) */
+static bool positive(const Graph *g, int id, int depth) {
+  const Node *n = &g->nodes.data[id];
+  if (depth > 32) return false;
+  switch (n->op) {
+  case OP_EXP: case OP_SIGMOID: case OP_DIM: return true;
+  case OP_CONST: return n->num > 0;
+  case OP_MUL: case OP_DIV:
+    return positive(g, n->args[0], depth + 1) && positive(g, n->args[1], depth + 1);
+  default: return false;
+  }
+}
+
 static bool analyse(Ch *c) {
   const Graph *g = c->g;
   int nn = g->nodes.len;
@@ -206,7 +219,15 @@ static bool analyse(Ch *c) {
         mark_need(c, f[j]);
       }
     }
-    if (cs->coef >= 0) mark_need(c, cs->coef);
+    if (cs->coef >= 0) {
+      if (!positive(g, cs->coef, 0))
+        return fail(c, arena_printf(c->arena,
+                                    "the decay of state '%s' is not known to be positive (the "
+                                    "chunk form works with its logarithm); write it as exp(...) "
+                                    "or sigmoid(...)",
+                                    sl->name));
+      mark_need(c, cs->coef);
+    }
   }
   /* Outputs: readouts x @ S_new and what is computed from them. */
   bool *seen = arena_alloc(c->arena, (size_t)nn + 1);

@@ -253,6 +253,19 @@ START_TEST(plan_cli) {
   ck_assert_int_eq(rc, 0);
   ck_assert_msg(strstr(out, "rnn retnet: algo = chunk(C=32)"), "%s", out);
   free(out);
+  /* A decay that may be negative has no logarithm: no chunk form. */
+  FILE *nf = fopen("build/negdecay-test.lr", "w");
+  fputs("rnn n {\n dim K = 4, V = 3\n input k[K], v[V], q[K]\n state S[K, V]\n output o[V]\n"
+        " S = -0.5 * S + outer(k, v)\n o = q @ S\n}\n", nf);
+  fclose(nf);
+  rc = t_lrc(&out, "run build/negdecay-test.lr --algo=chunk");
+  ck_assert_int_eq(rc, 1);
+  ck_assert_msg(strstr(out, "the decay of state 'S' is not known to be positive"), "%s", out);
+  free(out);
+  rc = t_lrc(&out, "run build/negdecay-test.lr --algo=recurrent --shape T=9");
+  ck_assert_msg(rc == 0 && strstr(out, ": ok"), "%s", out);
+  free(out);
+  remove("build/negdecay-test.lr");
   /* A long sequence stays finite and accurate in chunk form (log-space
    * decays relative to each chunk's start). */
   rc = t_lrc(&out, "run examples/mamba2.lr --algo=chunk --chunk=64 --dim N=4,P=4 "
