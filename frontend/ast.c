@@ -85,7 +85,23 @@ Program *ast_parse(Arena *a, Diags *d, const Source *src) {
   if (lrc_yylex_init_extra(&ls, &scanner) != 0)
     ir_internal_error(__FILE__, __LINE__, "cannot initialise the lexer");
   ls.scanner = scanner;
-  YY_BUFFER_STATE buf = lrc_yy_scan_bytes(src->text, (int)src->len, scanner);
+  /* NUL bytes: flex treats each as a possible end of its buffer and
+   * re-scans, which is quadratic in long runs. Report each run (up to the
+   * error limit) and lex a copy in which every NUL is a blank. */
+  const char *text = src->text;
+  if (src->len && memchr(src->text, '\0', src->len)) {
+    char *copy = arena_alloc(a, src->len + 1);
+    bool reporting = true;
+    for (size_t i = 0; i < src->len; i++) {
+      copy[i] = src->text[i] ? src->text[i] : ' ';
+      if (src->text[i] || (i > 0 && !src->text[i - 1]) || !reporting) continue;
+      Span sp = {src, (uint32_t)i, (uint32_t)i + 1, 0, 0};
+      source_locate(src, sp.off, &sp.line, &sp.col);
+      reporting = diag_error(d, sp, "NUL byte in source; a .lr file is text");
+    }
+    text = copy;
+  }
+  YY_BUFFER_STATE buf = lrc_yy_scan_bytes(text, (int)src->len, scanner);
   lrc_yyparse(scanner, &ls);
   lrc_yy_delete_buffer(buf, scanner);
   lrc_yylex_destroy(scanner);

@@ -54,9 +54,11 @@ typedef struct Sema {
   int nbinds;
   long steps;              /* evaluation steps, bounded (fn inlining blow-up) */
   bool budget_reported;
+  int depth;               /* eval recursion, bounded */
+  bool depth_reported;
 } Sema;
 
-enum { MAX_STEPS = 4 * LRC_MAX_NODES };
+enum { MAX_STEPS = 4 * LRC_MAX_NODES, MAX_CALL_DEPTH = 256, MAX_EVAL_DEPTH = 4000 };
 
 /* ---------------------------------------------------------------------- */
 /* Symbol table                                                            */
@@ -353,6 +355,12 @@ static int call_fn(Sema *s, const Expr *e, const Stmt *fn, const Env *env) {
     diag_note(s->d, fn->name_span, "fn '%s' defined here", fn->name);
     return -1;
   }
+  int depth = 0;
+  for (const Env *u = env; u; u = u->up) depth++;
+  if (depth >= MAX_CALL_DEPTH) {
+    diag_error(s->d, e->name_span, "fn calls nested more than %d deep", MAX_CALL_DEPTH);
+    return -1;
+  }
   for (const Env *u = env; u; u = u->up) {
     if (u->fn == fn) {
       diag_error(s->d, e->name_span, "fn '%s' calls itself; recursion is not allowed",
@@ -446,7 +454,25 @@ static int call_builtin(Sema *s, const Expr *e, const Builtin *b, const Env *env
   LRC_UNREACHABLE();
 }
 
+static int eval_node(Sema *s, const Expr *e, const Env *env);
+
+/* Evaluate with a bound on the recursion (expressions inside fns inside
+ * fns): deep enough for any real program, far from the stack's end. */
 static int eval(Sema *s, const Expr *e, const Env *env) {
+  if (s->depth >= MAX_EVAL_DEPTH) {
+    if (!s->depth_reported)
+      diag_error(s->d, e->span, "expressions and fn calls nested more than %d deep",
+                 MAX_EVAL_DEPTH);
+    s->depth_reported = true;
+    return -1;
+  }
+  s->depth++;
+  int r = eval_node(s, e, env);
+  s->depth--;
+  return r;
+}
+
+static int eval_node(Sema *s, const Expr *e, const Env *env) {
   if (!spend(s, e->span)) return -1;
   Graph *g = s->g;
   switch (e->kind) {
@@ -634,13 +660,16 @@ static void declare_fn(Sema *s, SymTab *tab, const Stmt *st) {
               sym_kind_name(prev->kind));
     return;
   }
+  SymTab seen = {0};   /* parameter names, hashed: a fn may have many */
   for (int i = 0; i < st->params.len; i++) {
-    for (int j = 0; j < i; j++)
-      if (strcmp(st->params.data[i], st->params.data[j]) == 0) {
-        diag_error(s->d, st->param_spans.data[i], "parameter '%s' appears twice in fn '%s'",
-                   st->params.data[i], st->name);
-        return;
-      }
+    if (sym_find(&seen, st->params.data[i])) {
+      diag_error(s->d, st->param_spans.data[i], "parameter '%s' appears twice in fn '%s'",
+                 st->params.data[i], st->name);
+      return;
+    }
+    Sym *p = arena_alloc(s->arena, sizeof *p);
+    p->name = st->params.data[i];
+    sym_insert(s->arena, &seen, p);
   }
   Sym *y = arena_alloc(s->arena, sizeof *y);
   y->name = st->name;
@@ -708,6 +737,7 @@ static Graph *build_rnn(Sema *s, const Rnn *r) {
   s->names = (SymTab){0};
   s->steps = 0;
   s->budget_reported = false;
+  s->depth_reported = false;
   int errors0 = s->d->nerrors;
   /* fns first, so a body may call one defined further down. */
   for (int i = 0; i < r->stmts.len; i++)
@@ -732,7 +762,8 @@ static Graph *build_rnn(Sema *s, const Rnn *r) {
   }
   if (g->outputs.len == 0 && s->d->nerrors == errors0)
     diag_error(s->d, r->span, "rnn '%s' has no output", r->name);
-  if (s->d->nerrors != errors0) return NULL;
+  /* Past the error limit errors are dropped: the graph may be incomplete. */
+  if (s->d->nerrors != errors0 || s->d->too_many) return NULL;
   for (int i = 0; i < g->states.len; i++) {
     const Slot *st = &g->states.data[i];
     if (st->value < 0)
