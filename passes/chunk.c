@@ -512,14 +512,22 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
                  kir_ebinary(k, OP_MUL, kir_eunary(k, OP_EXP, kir_eread(k, cs->GL)),
                              kir_eread(k, stile[i])));
     }
+    /* The decay from each token to the chunk's end, once per token (not
+     * once per state element). */
+    int dec = -1;
+    if (cs->G >= 0 && cs->nin) {
+      dec = kir_tile(k, arena_printf(a, "dec_%s", g->states.data[i].name), dC);
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = dC;
+      kir_assign(k, s, dec, KACC_SET,
+                 kir_eunary(k, OP_EXP, kir_ebinary(k, OP_SUB, kir_eread(k, cs->GL),
+                                                   kir_eread(k, cs->G))));
+    }
     for (int t = 0; t < cs->nin; t++) {
       s = kir_stmt(k, body, KS_NEST);
       s->space = sd | dC2;
       int e = kir_eread_as(k, cs->ktile[t], c->dc, c->dc2);
-      if (cs->G >= 0)
-        e = kir_ebinary(k, OP_MUL, e,
-                        kir_eunary(k, OP_EXP, kir_ebinary(k, OP_SUB, kir_eread(k, cs->GL),
-                                                          kir_eread_as(k, cs->G, c->dc, c->dc2))));
+      if (dec >= 0) e = kir_ebinary(k, OP_MUL, e, kir_eread_as(k, dec, c->dc, c->dc2));
       if (cs->vtile[t] >= 0) e = kir_ebinary(k, OP_MUL, e, kir_eread_as(k, cs->vtile[t], c->dc, c->dc2));
       kir_assign(k, s, stile[i], KACC_ADD, e);
     }
