@@ -13,10 +13,11 @@ static const char help[] =
     "Exit status 0 if the file is valid, 1 if it has errors.\n";
 
 int cmd_check(int argc, char **argv) {
-  if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-    fputs(help, stdout);
-    return 0;
-  }
+  for (int i = 2; i < argc; i++)   /* --help anywhere: lrc check F.lr --help */
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(help, stdout);
+      return 0;
+    }
   Args a = {.cmd = "check"};
   int code = cli_parse(&a, argc, argv, 2, "rnn dim");
   if (code) {
@@ -35,7 +36,10 @@ int cmd_check(int argc, char **argv) {
       printf("%s: rnn %s: ok\n", a.file, name);
     }
     if (!found) {
-      fprintf(stderr, "lrc check: no rnn named '%s' in %s\n", a.rnn, a.file);
+      fprintf(stderr, "lrc check: no rnn named '%s' in %s; it has: ", a.rnn, a.file);
+      for (int i = 0; i < n; i++)
+        fprintf(stderr, "%s%s", i ? ", " : "", lrc_module_rnn_name(m, i));
+      fputs("\n", stderr);
       code = EXIT_USER;
     }
   } else if (!ctx) {

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,9 @@ static int parse_dims(Args *a, const char *spec) {
     char *end;
     errno = 0;
     long v = strtol(eq + 1, &end, 10);
-    if (end != comma || end == eq + 1 || errno || v < 1 || v > 1000000000L)
+    /* Digits only: strtol would also take blanks and a sign. */
+    if (end != comma || end == eq + 1 || errno || v < 1 || v > 1000000000L ||
+        !(eq[1] >= '0' && eq[1] <= '9'))
       return cli_usage_error(a->cmd,
                              "bad --dim '%.*s': the size must be a whole number from 1 to "
                              "1000000000",
@@ -110,15 +113,32 @@ int cli_parse(Args *a, int argc, char **argv, int first, const char *allowed) {
     if (eq) val = eq + 1;
     else if (i + 1 < argc) val = argv[++i];
     else return cli_usage_error(a->cmd, "option '%s' needs a value", arg);
+    /* Options that take one value: a second one is a mistake, not an
+     * override (--rnn a --rnn b would silently pick b). */
+    static const struct {
+      const char *key;
+      size_t off;
+    } single[] = {
+        {"rnn", offsetof(Args, rnn)},       {"emit", offsetof(Args, emit)},
+        {"o", offsetof(Args, out)},         {"target", offsetof(Args, target)},
+        {"algo", offsetof(Args, algo)},     {"chunk", offsetof(Args, chunk)},
+        {"shape", offsetof(Args, shape)},   {"seed", offsetof(Args, seed)},
+        {"threads", offsetof(Args, threads)}, {"repeat", offsetof(Args, repeat)},
+        {"cu-seqlens", offsetof(Args, cu_seqlens)},
+    };
+    const char **slot = NULL;
+    for (size_t k = 0; k < sizeof single / sizeof single[0]; k++)
+      if (strcmp(key, single[k].key) == 0) slot = (const char **)((char *)a + single[k].off);
+    if (slot) {
+      if (*slot)
+        return cli_usage_error(a->cmd, "option '%s%s' is given twice", key[1] ? "--" : "-",
+                               key);
+      *slot = val;
+      continue;
+    }
     if (strcmp(key, "dim") == 0) {
       int r = parse_dims(a, val);
       if (r) return r;
-    } else if (strcmp(key, "rnn") == 0) {
-      a->rnn = val;
-    } else if (strcmp(key, "emit") == 0) {
-      a->emit = val;
-    } else if (strcmp(key, "o") == 0) {
-      a->out = val;
     } else if (strcmp(key, "in") == 0 || strcmp(key, "out") == 0 ||
                strcmp(key, "state-in") == 0 || strcmp(key, "state-out") == 0) {
       FileArg *v = key[0] == 'i' ? a->in : key[0] == 'o' ? a->out_files
@@ -127,22 +147,6 @@ int cli_parse(Args *a, int argc, char **argv, int first, const char *allowed) {
                : key[6] == 'i' ? &a->nstate_in : &a->nstate_out;
       int r = add_file(a, key, v, n, val);
       if (r) return r;
-    } else if (strcmp(key, "target") == 0) {
-      a->target = val;
-    } else if (strcmp(key, "algo") == 0) {
-      a->algo = val;
-    } else if (strcmp(key, "chunk") == 0) {
-      a->chunk = val;
-    } else if (strcmp(key, "shape") == 0) {
-      a->shape = val;
-    } else if (strcmp(key, "seed") == 0) {
-      a->seed = val;
-    } else if (strcmp(key, "threads") == 0) {
-      a->threads = val;
-    } else if (strcmp(key, "repeat") == 0) {
-      a->repeat = val;
-    } else if (strcmp(key, "cu-seqlens") == 0) {
-      a->cu_seqlens = val;
     } else {
       return cli_usage_error(a->cmd, "unknown option '%s'", arg);
     }

@@ -75,10 +75,11 @@ static int emit_c(lrc_module *m, const Args *a) {
 }
 
 int cmd_emit(int argc, char **argv) {
-  if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-    fputs(help, stdout);
-    return 0;
-  }
+  for (int i = 2; i < argc; i++)   /* --help anywhere: lrc emit F.lr --help */
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(help, stdout);
+      return 0;
+    }
   Args a = {.cmd = "emit"};
   int code = cli_parse(&a, argc, argv, 2, "rnn dim emit o algo chunk");
   if (code) goto done;

@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,8 +14,10 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  check FILE.lr                 parse and type-check; print diagnostics\n"
-    "  emit  FILE.lr --emit=KIND     print a compiler form: ast, ir, dot\n"
-    "  run   FILE.lr                 run a recurrence (not in this version)\n"
+    "  emit  FILE.lr --emit=KIND     print a compiler form: ast, ir, canon, plan, dot,\n"
+    "                                kir, c or llvm\n"
+    "  run   FILE.lr                 run a recurrence on the CPU (random inputs checked\n"
+    "                                against the reference, or .npy files)\n"
     "  bench FILE.lr                 benchmark algorithms (not in this version)\n"
     "\n"
     "common options:\n"
@@ -32,18 +35,23 @@ int main(int argc, char **argv) {
     return EXIT_USER;
   }
   const char *cmd = argv[1];
-  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+  int code = 0;
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
     fputs(usage, stdout);
-    return 0;
+  else if (strcmp(cmd, "--version") == 0) printf("lrc %s\n", lrc_version());
+  else if (strcmp(cmd, "check") == 0) code = cmd_check(argc, argv);
+  else if (strcmp(cmd, "emit") == 0) code = cmd_emit(argc, argv);
+  else if (strcmp(cmd, "run") == 0) code = cmd_run(argc, argv);
+  else if (strcmp(cmd, "bench") == 0) code = cmd_bench(argc, argv);
+  else {
+    fprintf(stderr, "lrc: unknown command '%s'\n\n%s", cmd, usage);
+    return EXIT_USER;
   }
-  if (strcmp(cmd, "--version") == 0) {
-    printf("lrc %s\n", lrc_version());
-    return 0;
+  /* Output that did not reach stdout (a full disk) is a failure, not a
+   * success with a truncated file. */
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "lrc: cannot write to standard output: %s\n", strerror(errno));
+    return code ? code : EXIT_USER;
   }
-  if (strcmp(cmd, "check") == 0) return cmd_check(argc, argv);
-  if (strcmp(cmd, "emit") == 0) return cmd_emit(argc, argv);
-  if (strcmp(cmd, "run") == 0) return cmd_run(argc, argv);
-  if (strcmp(cmd, "bench") == 0) return cmd_bench(argc, argv);
-  fprintf(stderr, "lrc: unknown command '%s'\n\n%s", cmd, usage);
-  return EXIT_USER;
+  return code;
 }

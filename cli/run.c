@@ -124,10 +124,11 @@ static double rel_error(const lrc_tensor *x, const lrc_tensor *ref, long *counte
 }
 
 int cmd_run(int argc, char **argv) {
-  if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-    fputs(help, stdout);
-    return 0;
-  }
+  for (int i = 2; i < argc; i++)   /* --help anywhere: lrc run F.lr --help */
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(help, stdout);
+      return 0;
+    }
   Args a = {.cmd = "run"};
   int code = cli_parse(&a, argc, argv, 2,
                        "rnn dim target algo chunk in out state-in state-out cu-seqlens shape "
@@ -301,7 +302,7 @@ int cmd_run(int argc, char **argv) {
           code = cli_report(err);
           goto done;
         }
-    fprintf(stderr, "%s: %s, B=%ld T=%ld H=%ld: %.3f ms\n", lrc_module_rnn_name(m, 0),
+    fprintf(stderr, "%s: %s, B=%ld T=%ld H=%ld: %.3f ms\n", a.rnn ? a.rnn : lrc_module_rnn_name(m, 0),
             lrc_kernel_algorithm(k), B, T, H, median);
     goto done;
   }
@@ -348,8 +349,8 @@ int cmd_run(int argc, char **argv) {
   }
   double tol = T > 4096 ? 1e-3 : 2e-4;
   if (!rc) {
-    printf("%s: %s, B=%ld T=%ld H=%ld\n", lrc_module_rnn_name(m, 0), lrc_kernel_algorithm(k), B,
-           T, H);
+    printf("%s: %s, B=%ld T=%ld H=%ld\n", a.rnn ? a.rnn : lrc_module_rnn_name(m, 0),
+           lrc_kernel_algorithm(k), B, T, H);
     printf("  compile  %8.1f ms%s\n", lrc_kernel_compile_ms(k),
            lrc_kernel_from_cache(k) ? " (from the kernel cache)" : "");
     printf("  run      %8.3f ms%s\n", median, repeat > 1 ? " (median)" : "");

@@ -53,6 +53,9 @@ typedef struct Sema {
   DimBinding *binds;
   int nbinds;
   long steps;              /* evaluation steps, bounded (fn inlining blow-up) */
+  const Expr *stmt_expr;   /* the right-hand side being evaluated */
+  bool used_poisoned;      /* called a file-level fn whose definition had an
+                              error (reported before this rnn): no graph */
   bool budget_reported;
   int depth;               /* eval recursion, bounded */
   bool depth_reported;
@@ -191,29 +194,53 @@ static int edit_distance(const char *a, const char *b) {
   return row[m];
 }
 
-static const char *suggest(const Sema *s, const char *name) {
+/* Distance of a plausible typo of `b` (99 if `a` is not one): at most 1
+ * edit for short names, 2 for longer ones, and never every character
+ * (`r` is no typo of `q`). */
+static int typo_distance(const char *a, const char *b) {
+  int d = edit_distance(a, b);
+  int n = (int)strlen(a), m = (int)strlen(b);
+  return d <= (n <= 3 ? 1 : 2) && d < (n > m ? n : m) ? d : 99;
+}
+
+/* The closest name to `name` that could be meant: for a call, a fn or
+ * built-in; for a value, a name the expression can see (inside a fn: its
+ * parameters, dims and params). NULL if none is close. */
+static const char *suggest(const Sema *s, const char *name, const Env *env, bool call) {
   const char *best = NULL;
-  int bestd = strlen(name) <= 3 ? 1 : 2;
-  bestd++;
-  const SymTab *t = &s->names;
-  for (int i = 0; i < t->cap; i++) {
-    const Sym *y = t->slots[i];
-    if (!y) continue;
-    int d = edit_distance(name, y->name);
-    if (d < bestd) bestd = d, best = y->name;
+  int bestd = 99;
+  const SymTab *tabs[] = {&s->names, s->file_fns};
+  for (int t = 0; t < 2; t++) {
+    if (!tabs[t]) continue;
+    for (int i = 0; i < tabs[t]->cap; i++) {
+      const Sym *y = tabs[t]->slots[i];
+      if (!y || (call != (y->kind == SYM_FN)) ||
+          (!call && env && y->kind != SYM_DIM && y->kind != SYM_PARAM))
+        continue;
+      int d = typo_distance(name, y->name);
+      if (d < bestd) bestd = d, best = y->name;
+    }
   }
-  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
-    int d = edit_distance(name, builtins[i].name);
-    if (d < bestd) bestd = d, best = builtins[i].name;
-  }
+  if (!call && env)
+    for (int i = 0; i < env->fn->params.len; i++) {
+      int d = typo_distance(name, env->fn->params.data[i]);
+      if (d < bestd) bestd = d, best = env->fn->params.data[i];
+    }
+  if (call)
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+      int d = typo_distance(name, builtins[i].name);
+      if (d < bestd) bestd = d, best = builtins[i].name;
+    }
   return best;
 }
 
 /* Spend one evaluation step; false once the budget is gone (reported once). */
 static bool spend(Sema *s, Span sp) {
   if (++s->steps <= MAX_STEPS && s->g->nodes.len < LRC_MAX_NODES) return true;
+  /* Reported at the statement: the expression where the budget ran out
+   * may be deep inside some fn, far from the call that blew up. */
   if (!s->budget_reported)
-    diag_error(s->d, sp,
+    diag_error(s->d, s->stmt_expr ? s->stmt_expr->span : sp,
                "this rnn expands to more than %d operations after inlining fns; "
                "simplify it or use fewer nested fn calls",
                LRC_MAX_NODES);
@@ -240,7 +267,12 @@ static int read_name(Sema *s, const Expr *e, const Env *env) {
                  e->name, env->fn->name);
       diag_note(s->d, env->fn->name_span, "fn '%s' defined here", env->fn->name);
     } else {
-      diag_error(s->d, e->span, "unknown name '%s' in fn '%s'", e->name, env->fn->name);
+      const char *hint = suggest(s, e->name, env, false);
+      if (hint)
+        diag_error(s->d, e->span, "unknown name '%s' in fn '%s'; did you mean '%s'?", e->name,
+                   env->fn->name, hint);
+      else
+        diag_error(s->d, e->span, "unknown name '%s' in fn '%s'", e->name, env->fn->name);
     }
     return -1;
   }
@@ -249,7 +281,7 @@ static int read_name(Sema *s, const Expr *e, const Env *env) {
       diag_error(s->d, e->span, "'%s' is a function; call it with arguments", e->name);
       return -1;
     }
-    const char *hint = suggest(s, e->name);
+    const char *hint = suggest(s, e->name, env, false);
     if (hint)
       diag_error(s->d, e->span, "unknown name '%s'; did you mean '%s'?", e->name, hint);
     else
@@ -379,11 +411,10 @@ static int call_fn(Sema *s, const Expr *e, const Stmt *fn, const Env *env) {
   return eval(s, fn->expr, &inner);
 }
 
-static const Stmt *find_fn(Sema *s, const char *name) {
+static const Sym *find_fn(Sema *s, const char *name) {
   const Sym *y = sym_find(&s->names, name);
-  if (y && y->kind == SYM_FN) return y->fn;
-  y = sym_find(s->file_fns, name);
-  return y ? y->fn : NULL;
+  if (y && y->kind == SYM_FN) return y;
+  return sym_find(s->file_fns, name);
 }
 
 static int call_builtin(Sema *s, const Expr *e, const Builtin *b, const Env *env) {
@@ -492,11 +523,15 @@ static int eval_node(Sema *s, const Expr *e, const Env *env) {
                  sym_kind_name(y->kind));
       return -1;
     }
-    const Stmt *fn = find_fn(s, e->name);
-    if (fn) return call_fn(s, e, fn, env);
+    const Sym *fn = find_fn(s, e->name);
+    if (fn && fn->poisoned) {
+      s->used_poisoned = true;
+      return -1;
+    }
+    if (fn) return call_fn(s, e, fn->fn, env);
     const Builtin *b = find_builtin(e->name);
     if (b) return call_builtin(s, e, b, env);
-    const char *hint = suggest(s, e->name);
+    const char *hint = suggest(s, e->name, env, true);
     if (hint)
       diag_error(s->d, e->name_span, "unknown function '%s'; did you mean '%s'?", e->name,
                  hint);
@@ -660,12 +695,15 @@ static void declare_fn(Sema *s, SymTab *tab, const Stmt *st) {
               sym_kind_name(prev->kind));
     return;
   }
+  /* A fn with a bad parameter list is still entered, poisoned: its calls
+   * fail silently instead of reporting it unknown. */
+  bool poisoned = false;
   SymTab seen = {0};   /* parameter names, hashed: a fn may have many */
-  for (int i = 0; i < st->params.len; i++) {
+  for (int i = 0; i < st->params.len && !poisoned; i++) {
     if (sym_find(&seen, st->params.data[i])) {
       diag_error(s->d, st->param_spans.data[i], "parameter '%s' appears twice in fn '%s'",
                  st->params.data[i], st->name);
-      return;
+      poisoned = true;
     }
     Sym *p = arena_alloc(s->arena, sizeof *p);
     p->name = st->params.data[i];
@@ -677,6 +715,7 @@ static void declare_fn(Sema *s, SymTab *tab, const Stmt *st) {
   y->value = -1;
   y->span = st->name_span;
   y->fn = st;
+  y->poisoned = poisoned;
   sym_insert(s->arena, tab, y);
 }
 
@@ -694,7 +733,9 @@ static void assign(Sema *s, const Stmt *st) {
     return;
   }
   if (y && y->poisoned && y->kind != SYM_LOCAL) return;
+  s->stmt_expr = st->expr;
   int v = eval(s, st->expr, NULL);
+  s->stmt_expr = NULL;
   if (v < 0) {
     /* No "never written" or "unknown name" on top of this error. */
     if (!y) new_sym(s, st->name, SYM_LOCAL, -1, st->name_span)->poisoned = true;
@@ -738,6 +779,7 @@ static Graph *build_rnn(Sema *s, const Rnn *r) {
   s->steps = 0;
   s->budget_reported = false;
   s->depth_reported = false;
+  s->used_poisoned = false;
   int errors0 = s->d->nerrors;
   /* fns first, so a body may call one defined further down. */
   for (int i = 0; i < r->stmts.len; i++)
@@ -763,7 +805,7 @@ static Graph *build_rnn(Sema *s, const Rnn *r) {
   if (g->outputs.len == 0 && s->d->nerrors == errors0)
     diag_error(s->d, r->span, "rnn '%s' has no output", r->name);
   /* Past the error limit errors are dropped: the graph may be incomplete. */
-  if (s->d->nerrors != errors0 || s->d->too_many) return NULL;
+  if (s->d->nerrors != errors0 || s->d->too_many || s->used_poisoned) return NULL;
   for (int i = 0; i < g->states.len; i++) {
     const Slot *st = &g->states.data[i];
     if (st->value < 0)

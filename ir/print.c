@@ -79,21 +79,26 @@ void ir_print(const Graph *g, Buf *out) {
   buf_puts(out, "}\n");
 }
 
+/* `s` with '"' and '\\' escaped, for inside a DOT string. */
+static void dot_escape(const char *s, Buf *out) {
+  for (const char *c = s ? s : ""; *c; c++) {
+    if (*c == '"' || *c == '\\') buf_putn(out, "\\", 1);
+    buf_putn(out, c, 1);
+  }
+}
+
 /* Graphviz: leaves as ellipses (inputs, params, state reads), operations
  * as boxes, state writes and outputs as double octagons. */
 void ir_print_dot(const Graph *g, Buf *out) {
-  buf_printf(out, "digraph \"%s\" {\n  rankdir=TB;\n  node [fontname=\"monospace\"];\n",
-             g->name);
+  buf_puts(out, "digraph \"");
+  dot_escape(g->name, out);
+  buf_puts(out, "\" {\n  rankdir=TB;\n  node [fontname=\"monospace\"];\n");
   for (int id = 0; id < g->nodes.len; id++) {
     const Node *n = &g->nodes.data[id];
     Buf label = {0};
     print_op(g, n, &label);
-    /* Escape for a DOT string. */
     Buf esc = {0};
-    for (const char *c = label.s ? label.s : ""; *c; c++) {
-      if (*c == '"' || *c == '\\') buf_putn(&esc, "\\", 1);
-      buf_putn(&esc, c, 1);
-    }
+    dot_escape(label.s, &esc);
     const char *shape = ir_ops[n->op].cls == K_LEAF
                             ? (n->op == OP_CONST || n->op == OP_DIM ? "plaintext" : "ellipse")
                             : "box";
@@ -111,17 +116,21 @@ void ir_print_dot(const Graph *g, Buf *out) {
   for (int i = 0; i < g->states.len; i++) {
     const Slot *s = &g->states.data[i];
     if (s->value < 0) continue;
+    buf_printf(out, "  state_%d [label=\"state ", i);
+    dot_escape(s->name, out);
     buf_printf(out,
-               "  state_%d [label=\"state %s (next)\", shape=doubleoctagon, style=filled, "
-               "fillcolor=\"#ffe9b3\"];\n  n%d -> state_%d;\n",
-               i, s->name, s->value, i);
+               " (next)\", shape=doubleoctagon, style=filled, fillcolor=\"#ffe9b3\"];\n"
+               "  n%d -> state_%d;\n",
+               s->value, i);
   }
   for (int i = 0; i < g->outputs.len; i++) {
     const Slot *s = &g->outputs.data[i];
+    buf_printf(out, "  output_%d [label=\"output ", i);
+    dot_escape(s->name, out);
     buf_printf(out,
-               "  output_%d [label=\"output %s\", shape=doubleoctagon, style=filled, "
-               "fillcolor=\"#d9f2d9\"];\n  n%d -> output_%d;\n",
-               i, s->name, s->value, i);
+               "\", shape=doubleoctagon, style=filled, fillcolor=\"#d9f2d9\"];\n"
+               "  n%d -> output_%d;\n",
+               s->value, i);
   }
   buf_puts(out, "}\n");
 }

@@ -14,8 +14,33 @@ static const char *fail(const Graph *g, int id, const char *what) {
                       what);
 }
 
+/* A slot's dims: ids of declared dims, each once, matching its dimset
+ * (printers and kernels index the dim table with them). */
+static const char *check_slot(const Graph *g, const Slot *s) {
+  DimSet seen = 0;
+  if (s->ndims < 0 || s->ndims > LRC_MAX_TENSOR_DIMS)
+    return arena_printf(g->arena, "%s %s: bad dim count", ir_slot_kind_name(s->kind), s->name);
+  for (int i = 0; i < s->ndims; i++) {
+    int d = s->dims[i];
+    if (d < 0 || d >= g->dims.len || (seen & (1u << d)))
+      return arena_printf(g->arena, "%s %s: bad dims", ir_slot_kind_name(s->kind), s->name);
+    seen |= 1u << d;
+  }
+  if (seen != s->dimset)
+    return arena_printf(g->arena, "%s %s: dims and dim set differ", ir_slot_kind_name(s->kind),
+                        s->name);
+  return NULL;
+}
+
 const char *ir_verify(const Graph *g) {
   DimSet all = g->dims.len == 32 ? ~0u : (1u << g->dims.len) - 1;
+  const Slot *lists[] = {g->inputs.data, g->params.data, g->states.data, g->outputs.data};
+  int counts[] = {g->inputs.len, g->params.len, g->states.len, g->outputs.len};
+  for (int l = 0; l < 4; l++)
+    for (int i = 0; i < counts[l]; i++) {
+      const char *bad = check_slot(g, &lists[l][i]);
+      if (bad) return bad;
+    }
   for (int id = 0; id < g->nodes.len; id++) {
     const Node *n = &g->nodes.data[id];
     if ((unsigned)n->op >= OP_COUNT) return fail(g, id, "bad op");

@@ -17,6 +17,7 @@ void lrc_ctx_free(lrc_ctx *ctx) { free(ctx); }
 const char *lrc_version(void) { return LRC_VERSION_STRING; }
 
 void lrc_options_init(lrc_options *o) {
+  if (!o) return;
   memset(o, 0, sizeof *o);
   o->size = sizeof *o;
 }
@@ -49,7 +50,12 @@ static bool read_options(lrc_module *m, const lrc_options *opts, DimBinding **bi
              opts->size);
     return false;
   }
-  if (opts->ndims < 0 || (opts->ndims > 0 && !opts->dims)) {
+  if (opts->ndims < 0) {
+    rt_error(err, LRC_ERR_USAGE, "lrc_options: ndims is %d; it must not be negative",
+             opts->ndims);
+    return false;
+  }
+  if (opts->ndims > 0 && !opts->dims) {
     rt_error(err, LRC_ERR_USAGE, "lrc_options: %d dims but dims is NULL", opts->ndims);
     return false;
   }

@@ -33,6 +33,7 @@ static double now_ms(void) {
 }
 
 void lrc_args_init(lrc_args *a) {
+  if (!a) return;
   memset(a, 0, sizeof *a);
   a->size = sizeof *a;
 }
