@@ -275,8 +275,9 @@ void ir_print_dot(const Graph *g, Buf *out);
  * indexed by projecting the iteration point onto its dims (broadcasting by
  * name) — an elementwise chain, a reduction, a contraction (a matmul), or
  * several of these fused into one pass over the data. Loops of a nest run
- * in dim-id order, the highest id innermost (the contiguous dim of every
- * tile), and within one point the assignments run in order.
+ * in the kernel's layout order (`order`), the last innermost (the
+ * contiguous dim of every tile), and within one point the assignments run
+ * in order.
  */
 
 typedef enum { KT_F32, KT_F64, KT_BF16, KT_F16, KT_I32, KT_I64 } KType;
@@ -406,6 +407,10 @@ typedef struct Kernel {
   Arena *arena;
   DimTable dims;           /* the graph's dims, then the kernel's own (chunk
                               dims): tiles and nests use these ids */
+  int order[LRC_MAX_DIMS]; /* dims in layout order, outermost first: the
+                              loop order of nests, the innermost dim of a
+                              tile is its contiguous one */
+  int nouter;              /* kernel dims placed before the graph's */
   struct { KBuf *data; int len, cap; } bufs;
   struct { KTile *data; int len, cap; } tiles;
   struct { KIdx *data; int len, cap; } idx;
@@ -434,8 +439,13 @@ KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind);
 void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr);
 
 long kir_tile_count(const Kernel *k, int tile);
-/* Add a dim of the kernel's own (e.g. a chunk of C tokens); its id. */
-int kir_add_dim(Kernel *k, const char *name, long size);
+/* Add a dim of the kernel's own (e.g. a chunk of C tokens); its id. An
+ * outer dim goes before the graph's dims in the layout (after earlier
+ * outer ones): a chunk's token dim, so a tile [C, K] holds rows of tokens
+ * like the caller's buffers. */
+int kir_add_dim(Kernel *k, const char *name, long size, bool outer);
+/* The innermost (last in layout order) dim of s, -1 if s is empty. */
+int kir_inner_dim(const Kernel *k, DimSet s);
 const char *kir_dims_str(const Kernel *k, DimSet s);
 const char *kir_arg_name(KArg a);
 const char *kir_type_name(KType t);

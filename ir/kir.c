@@ -14,22 +14,35 @@ Kernel *kir_new(Arena *a, const Graph *g, const char *name, const char *algo) {
   k->g = g;
   k->name = arena_strdup(a, name);
   k->algo = algo;
-  for (int i = 0; i < g->dims.len; i++) VEC_PUSH(a, k->dims, g->dims.data[i]);
+  for (int i = 0; i < g->dims.len; i++) {
+    VEC_PUSH(a, k->dims, g->dims.data[i]);
+    k->order[i] = i;
+  }
   return k;
 }
 
-int kir_add_dim(Kernel *k, const char *name, long size) {
+int kir_add_dim(Kernel *k, const char *name, long size, bool outer) {
   LRC_ASSERT(k->dims.len < LRC_MAX_DIMS);
   DimInfo d = {arena_strdup(k->arena, name), size, {0}};
   VEC_PUSH(k->arena, k->dims, d);
-  return k->dims.len - 1;
+  int id = k->dims.len - 1, at = outer ? k->nouter++ : id;
+  for (int i = id; i > at; i--) k->order[i] = k->order[i - 1];
+  k->order[at] = id;
+  return id;
+}
+
+int kir_inner_dim(const Kernel *k, DimSet s) {
+  for (int o = k->dims.len - 1; o >= 0; o--)
+    if (s & (1u << k->order[o])) return k->order[o];
+  return -1;
 }
 
 const char *kir_dims_str(const Kernel *k, DimSet s) {
   Buf b = {0};
   buf_puts(&b, "[");
   bool first = true;
-  for (int i = 0; i < k->dims.len; i++) {
+  for (int o = 0; o < k->dims.len; o++) {
+    int i = k->order[o];
     if (!(s & (1u << i))) continue;
     buf_printf(&b, "%s%s", first ? "" : ", ", k->dims.data[i].name);
     first = false;

@@ -287,8 +287,8 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   Kernel *k = kir_new(a, g, g->name, "chunk");
   c->k = k;
   int Cn = chunk > 0 ? chunk : 64;
-  c->dc = kir_add_dim(k, "C", Cn);
-  c->dc2 = kir_add_dim(k, "C2", Cn);
+  c->dc = kir_add_dim(k, "C", Cn, true);
+  c->dc2 = kir_add_dim(k, "C2", Cn, true);
   DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2;
 
   /* Buffers, in the order of the recurrent kernel's arguments. */
@@ -524,10 +524,19 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
                                                    kir_eread(k, cs->G))));
     }
     for (int t = 0; t < cs->nin; t++) {
+      int kt = cs->ktile[t];
+      if (dec >= 0) {
+        /* k_s scaled by the decay first: the product below is then a
+         * plain matrix product Kᵀ V. */
+        kt = kir_tile(k, arena_printf(a, "kd%d_%d", i, t), dC | (1u << cs->kdim));
+        s = kir_stmt(k, body, KS_NEST);
+        s->space = dC | (1u << cs->kdim);
+        kir_assign(k, s, kt, KACC_SET,
+                   kir_ebinary(k, OP_MUL, kir_eread(k, cs->ktile[t]), kir_eread(k, dec)));
+      }
       s = kir_stmt(k, body, KS_NEST);
       s->space = sd | dC2;
-      int e = kir_eread_as(k, cs->ktile[t], c->dc, c->dc2);
-      if (dec >= 0) e = kir_ebinary(k, OP_MUL, e, kir_eread_as(k, dec, c->dc, c->dc2));
+      int e = kir_eread_as(k, kt, c->dc, c->dc2);
       if (cs->vtile[t] >= 0) e = kir_ebinary(k, OP_MUL, e, kir_eread_as(k, cs->vtile[t], c->dc, c->dc2));
       kir_assign(k, s, stile[i], KACC_ADD, e);
     }

@@ -54,6 +54,12 @@ void o_bind_small_dims(Graph *g) {
     g->dims.data[d].size = sizes[d % (int)(sizeof sizes / sizeof sizes[0])];
 }
 
+void o_bind_wide_dims(Graph *g) {
+  static const long sizes[] = {16, 24, 8, 40};
+  for (int d = 0; d < g->dims.len; d++)
+    g->dims.data[d].size = sizes[d % (int)(sizeof sizes / sizeof sizes[0])];
+}
+
 /* Build with the C compiler; returns the entry point or NULL (msg). */
 static void *build_c(const Kernel *k, const char *dir, char *msg, size_t msglen, void **handle) {
   Buf c = {0};

@@ -25,6 +25,10 @@ unsigned long long o_seed_base(void);
  * mixed-up dim shows as a wrong result rather than passing by symmetry. */
 void o_bind_small_dims(Graph *g);
 
+/* Sizes that are multiples of the vector width (16, 24, 8, 40, ...), as
+ * real models have: the register-blocked matrix-product code paths. */
+void o_bind_wide_dims(Graph *g);
+
 /* Emit C for k, build it with cc into a shared object, return its
  * NAME_range entry point (NULL: *msg says why). */
 void *o_build_c(const Kernel *k, char *msg, size_t msglen, void **handle);

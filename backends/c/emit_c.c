@@ -98,7 +98,8 @@ static void put_elem_as(Emit *e, int tile, int from, int to) {
   long stride = 1;
   bool any = false;
   Buf tmp = {0};
-  for (int d = dt->len - 1; d >= 0; d--) {
+  for (int o = dt->len - 1; o >= 0; o--) {
+    int d = e->k->order[o];
     if (!(td & (1u << d))) continue;
     if (any) buf_puts(&tmp, " + ");
     const char *iv = dt->data[d == from ? to : d].name;
@@ -167,7 +168,8 @@ static void put_expr(Emit *e, int id) {
 static void emit_nest(Emit *e, const KStmt *s, int depth) {
   const DimTable *dt = &e->k->dims;
   int open = 0;
-  for (int d = 0; d < dt->len; d++) {
+  for (int o = 0; o < dt->len; o++) {
+    int d = e->k->order[o];
     if (!(s->space & (1u << d))) continue;
     ind(e, depth + open);
     buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", dt->data[d].name,
@@ -288,7 +290,8 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   buf_puts(e->out, "{\n");   /* a scope for acc */
   depth++;
   int open = 0;
-  for (int d = 0; d < dt->len; d++) {
+  for (int o = 0; o < dt->len; o++) {
+    int d = e->k->order[o];
     if (!(td & (1u << d)) || d == s->dim) continue;
     ind(e, depth + open++);
     buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", dt->data[d].name,
@@ -340,8 +343,8 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   for (int d = 0; d < dt->len; d++)
     if ((xd & (1u << d)) && d != s->dim) rowlen *= dt->data[d].size;
   long rstride = 1;
-  for (int d = dt->len - 1; d > s->dim; d--)
-    if (xd & (1u << d)) rstride *= dt->data[d].size;
+  for (int o = dt->len - 1; e->k->order[o] != s->dim; o--)
+    if (xd & (1u << e->k->order[o])) rstride *= dt->data[e->k->order[o]].size;
   ind(e, depth);
   buf_printf(e->out, "for (int64_t i_%s = 1; i_%s < %ld; i_%s++)\n", ri, ri, n, ri);
   ind(e, depth + 1);

@@ -45,6 +45,7 @@ typedef struct Gen {
   bool *tile_heap;
   LLVMValueRef point[LRC_MAX_DIMS];   /* loop indices of the current nest */
   LLVMBasicBlockRef fail;  /* out-of-memory exit */
+  LLVMBasicBlockRef entry; /* for allocas */
 } Gen;
 
 static LLVMValueRef ci64(Gen *g, long v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
@@ -166,7 +167,8 @@ static LLVMValueRef elem_ptr_as(Gen *g, int tile, int from, int to) {
   DimSet td = g->k->tiles.data[tile].dims;
   LLVMValueRef off = ci64(g, 0);
   long stride = 1;
-  for (int d = gr->len - 1; d >= 0; d--) {
+  for (int o = gr->len - 1; o >= 0; o--) {
+    int d = g->k->order[o];
     if (!(td & (1u << d))) continue;
     LLVMValueRef iv = g->point[d == from ? to : d];
     LRC_ASSERT(iv);
@@ -177,11 +179,67 @@ static LLVMValueRef elem_ptr_as(Gen *g, int tile, int from, int to) {
   return LLVMBuildInBoundsGEP2(g->b, g->f32, g->tiles[tile], &off, 1, "");
 }
 
+static LLVMValueRef const_splat(LLVMValueRef c, unsigned w) {
+  LLVMValueRef v[64];
+  for (unsigned i = 0; i < w; i++) v[i] = c;
+  return LLVMConstVector(v, w);
+}
+
+/* Call an intrinsic on vectors of type vt ("llvm.floor" -> llvm.floor.v8f32). */
+static LLVMValueRef call_v(Gen *g, const char *base, int n, LLVMValueRef *args, LLVMTypeRef vt) {
+  char name[64];
+  snprintf(name, sizeof name, "%s.v%uf32", base, LLVMGetVectorSize(vt));
+  LLVMTypeRef params[2] = {vt, vt};
+  LLVMTypeRef ft = LLVMFunctionType(vt, params, (unsigned)n, 0);
+  LLVMValueRef f = LLVMGetNamedFunction(g->mod, name);
+  if (!f) f = LLVMAddFunction(g->mod, name, ft);
+  return LLVMBuildCall2(g->b, ft, f, args, (unsigned)n, "");
+}
+
+/* exp(x) in arithmetic (no libm call), for float or a vector of floats, so
+ * that loops holding it vectorise: x = n ln2 + r with |r| <= ln2/2 (ln2 in
+ * two parts), e^r by a degree-7 polynomial (Cephes expf's coefficients),
+ * 2^n applied in two halves so results down to the smallest denormals and
+ * up to overflow come out right. Relative error about 2e-7; NaN stays NaN,
+ * exp(-inf) = 0, exp(+inf) = inf. */
+static LLVMValueRef gen_exp(Gen *g, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
+  unsigned w = vec ? LLVMGetVectorSize(t) : 1;
+  LLVMTypeRef it = vec ? LLVMVectorType(g->i32, w) : g->i32;
+#define FC(v) (vec ? const_splat(LLVMConstReal(g->f32, v), w) : LLVMConstReal(g->f32, v))
+#define IC(v) (vec ? const_splat(LLVMConstInt(g->i32, (unsigned long long)(v), 1), w) : LLVMConstInt(g->i32, (unsigned long long)(v), 1))
+  LLVMBuilderRef b = g->b;
+  /* Clamp (NaN compares false and passes through to the final select). */
+  LLVMValueRef c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, FC(-104.0), ""), FC(-104.0), x, "");
+  c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, c, FC(89.0), ""), FC(89.0), c, "");
+  LLVMValueRef fl_args[1] = {LLVMBuildFAdd(b, LLVMBuildFMul(b, c, FC(1.44269504088896341), ""), FC(0.5), "")};
+  LLVMValueRef n = vec ? call_v(g, "llvm.floor", 1, fl_args, t) : call1(g, "llvm.floor.f32", fl_args[0]);
+  LLVMValueRef r = LLVMBuildFSub(b, c, LLVMBuildFMul(b, n, FC(0.693359375), ""), "");
+  r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, n, FC(-2.12194440e-4), ""), "");
+  static const double p[] = {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                             4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1};
+  LLVMValueRef y = FC(p[0]);
+  for (int i = 1; i < 6; i++) y = LLVMBuildFAdd(b, LLVMBuildFMul(b, y, r, ""), FC(p[i]), "");
+  LLVMValueRef r2 = LLVMBuildFMul(b, r, r, "");
+  y = LLVMBuildFAdd(b, LLVMBuildFAdd(b, LLVMBuildFMul(b, y, r2, ""), r, ""), FC(1.0), "");
+  /* 2^n = 2^n1 2^n2 with n1 = n >> 1: both halves are normal floats. */
+  LLVMValueRef ni = LLVMBuildFPToSI(b, n, it, "");
+  LLVMValueRef n1 = LLVMBuildAShr(b, ni, IC(1), "");
+  LLVMValueRef n2 = LLVMBuildSub(b, ni, n1, "");
+  LLVMValueRef s1 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n1, IC(127), ""), IC(23), ""), t, "");
+  LLVMValueRef s2 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n2, IC(127), ""), IC(23), ""), t, "");
+  y = LLVMBuildFMul(b, LLVMBuildFMul(b, y, s1, ""), s2, "");
+  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, x, x, ""), x, y, "");
+#undef FC
+#undef IC
+}
+
 static LLVMValueRef gen_unary(Gen *g, OpKind op, LLVMValueRef x) {
   LLVMValueRef one = cf32(g, 1.0), zero = cf32(g, 0.0);
   switch (op) {
   case OP_NEG: return LLVMBuildFNeg(g->b, x, "");
-  case OP_EXP: return call1(g, "llvm.exp.f32", x);
+  case OP_EXP: return gen_exp(g, x);
   case OP_LOG: return call1(g, "llvm.log.f32", x);
   case OP_SQRT: return call1(g, "llvm.sqrt.f32", x);
   case OP_RSQRT: return LLVMBuildFDiv(g->b, one, call1(g, "llvm.sqrt.f32", x), "");
@@ -201,14 +259,14 @@ static LLVMValueRef gen_unary(Gen *g, OpKind op, LLVMValueRef x) {
     LLVMValueRef y = op == OP_LOGSIGMOID ? LLVMBuildFNeg(g->b, x, "") : x;
     LLVMValueRef args[2] = {y, zero};
     LLVMValueRef m = call_f(g, "llvm.maxnum.f32", 2, args);
-    LLVMValueRef e = call1(g, "llvm.exp.f32", LLVMBuildFNeg(g->b, call1(g, "llvm.fabs.f32", y), ""));
+    LLVMValueRef e = gen_exp(g, LLVMBuildFNeg(g->b, call1(g, "llvm.fabs.f32", y), ""));
     LLVMValueRef sp = LLVMBuildFAdd(g->b, m, call1(g, "log1pf", e), "");
     return op == OP_LOGSIGMOID ? LLVMBuildFNeg(g->b, sp, "") : sp;
   }
   case OP_SIGMOID:
   case OP_SILU: {
     /* e = exp(-|x|); sigmoid = x >= 0 ? 1/(1+e) : e/(1+e) */
-    LLVMValueRef e = call1(g, "llvm.exp.f32", LLVMBuildFNeg(g->b, call1(g, "llvm.fabs.f32", x), ""));
+    LLVMValueRef e = gen_exp(g, LLVMBuildFNeg(g->b, call1(g, "llvm.fabs.f32", x), ""));
     LLVMValueRef den = LLVMBuildFAdd(g->b, one, e, "");
     LLVMValueRef c = LLVMBuildFCmp(g->b, LLVMRealOGE, x, zero, "");
     LLVMValueRef num = LLVMBuildSelect(g->b, c, one, e, "");
@@ -256,11 +314,317 @@ static LLVMValueRef gen_expr(Gen *g, int id) {
   LRC_UNREACHABLE();
 }
 
+/* ---------------------------------------------------------------------- */
+/* Register-blocked contraction nests                                      */
+/*
+ * A nest `T[out] += f(...)` that reduces over some dims is a (batched)
+ * matrix product. The plain nest loads and stores T once per multiply-add;
+ * here a block of accumulators stays in vector registers across the whole
+ * reduction. Two shapes, chosen by where the data is contiguous:
+ *
+ *   axpy: lanes along T's innermost dim j (every read holding j has it
+ *         innermost; the others are broadcast); MI rows of a second dim i
+ *         times NJ vectors of j accumulate, T is loaded and stored once;
+ *   dot:  lanes along a reduction dim r (innermost in every read holding
+ *         it); MI x NJ outputs each accumulate a vector, summed across its
+ *         lanes at the end.
+ *
+ * Any other nest, or one whose expression has no vector form, takes the
+ * plain path (which LLVM's loop vectoriser still handles).
+ */
+enum { VW = 8, BLK_MI = 6, BLK_NJ = 2, BLK_DOT_NJ = 2 };
+
+typedef struct Blk {
+  const KStmt *s;
+  int vd;                  /* the lane dim */
+  bool dot;                /* vd is reduced (lanes summed at the end) */
+  int di, dj;              /* unrolled target dims, -1 if none (axpy: dj = vd) */
+  int mi, mj;              /* unroll counts */
+  DimSet red;              /* reduction dims */
+  LLVMTypeRef vt;          /* <VW x float> */
+} Blk;
+
+/* The nest dims a read of `tile` (its dim `from` renamed to `to`) indexes,
+ * and the one it holds contiguous. */
+static DimSet read_dims(const Kernel *k, int tile, int from, int to, int *inner) {
+  DimSet td = k->tiles.data[tile].dims, out = 0;
+  *inner = -1;
+  for (int o = k->dims.len - 1; o >= 0; o--) {
+    int d = k->order[o];
+    if (!(td & (1u << d))) continue;
+    int nd = d == from ? to : d;
+    if (*inner < 0) *inner = nd;
+    out |= 1u << nd;
+  }
+  return out;
+}
+
+static bool expr_uses(const Kernel *k, int id, int dim) {
+  const KExpr *x = &k->exprs.data[id];
+  int inner;
+  switch (x->kind) {
+  case KE_CONST: return false;
+  case KE_READ: return (read_dims(k, x->tile, x->dim_a, x->dim_b, &inner) >> dim) & 1;
+  case KE_BELOW: return x->dim_a == dim;
+  case KE_MASK: return x->dim_a == dim || x->dim_b == dim;
+  case KE_UNARY: return expr_uses(k, x->a, dim);
+  case KE_BINARY: return expr_uses(k, x->a, dim) || expr_uses(k, x->b, dim);
+  }
+  return true;
+}
+
+static bool expr_reads(const Kernel *k, int id, int tile) {
+  const KExpr *x = &k->exprs.data[id];
+  switch (x->kind) {
+  case KE_READ: return x->tile == tile;
+  case KE_UNARY: return expr_reads(k, x->a, tile);
+  case KE_BINARY: return expr_reads(k, x->a, tile) || expr_reads(k, x->b, tile);
+  default: return false;
+  }
+}
+
+/* Can expression `id` be evaluated VW lanes at a time along `dim`? */
+static bool vec_ok(const Kernel *k, int id, int dim) {
+  const KExpr *x = &k->exprs.data[id];
+  if (!expr_uses(k, id, dim)) return true;
+  int inner;
+  switch (x->kind) {
+  case KE_CONST: case KE_BELOW: case KE_MASK: return true;
+  case KE_READ: read_dims(k, x->tile, x->dim_a, x->dim_b, &inner); return inner == dim;
+  case KE_UNARY:
+    return (x->op == OP_NEG || x->op == OP_EXP || x->op == OP_LOG || x->op == OP_SQRT ||
+            x->op == OP_ABS) && vec_ok(k, x->a, dim);
+  case KE_BINARY:
+    return (x->op == OP_ADD || x->op == OP_SUB || x->op == OP_MUL || x->op == OP_DIV ||
+            x->op == OP_MAX || x->op == OP_MIN) && vec_ok(k, x->a, dim) && vec_ok(k, x->b, dim);
+  }
+  return false;
+}
+
+static LLVMValueRef splat(Gen *g, LLVMValueRef v, LLVMTypeRef vt) {
+  LLVMValueRef u = LLVMGetUndef(vt);
+  u = LLVMBuildInsertElement(g->b, u, v, LLVMConstInt(g->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(g->b, u, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(g->i32, VW)), "");
+}
+
+/* Lane indices of dim `d` (point[d] + 0..VW-1 when d is the lane dim). */
+static LLVMValueRef lanes(Gen *g, int d, int vd) {
+  LLVMTypeRef it = LLVMVectorType(g->i64, VW);
+  LLVMValueRef base = splat(g, g->point[d], it);
+  if (d != vd) return base;
+  LLVMValueRef iota[VW];
+  for (int i = 0; i < VW; i++) iota[i] = ci64(g, i);
+  return LLVMBuildAdd(g->b, base, LLVMConstVector(iota, VW), "");
+}
+
+
+/* Expression `id` at VW consecutive indices of dim vd (vec_ok holds). */
+static LLVMValueRef gen_vexpr(Gen *g, int id, int vd, LLVMTypeRef vt) {
+  const Kernel *k = g->k;
+  const KExpr *x = &k->exprs.data[id];
+  if (!expr_uses(k, id, vd)) return splat(g, gen_expr(g, id), vt);
+  switch (x->kind) {
+  case KE_READ: {
+    LLVMValueRef v = LLVMBuildLoad2(g->b, vt, elem_ptr_as(g, x->tile, x->dim_a, x->dim_b), "");
+    LLVMSetAlignment(v, 4);
+    return v;
+  }
+  case KE_BELOW:
+  case KE_MASK: {
+    LLVMValueRef a = lanes(g, x->dim_a, vd);
+    LLVMValueRef b = x->kind == KE_BELOW ? splat(g, gen_idx(g, x->a), LLVMVectorType(g->i64, VW))
+                                         : lanes(g, x->dim_b, vd);
+    LLVMIntPredicate p = x->kind == KE_BELOW ? LLVMIntSLT : x->strict ? LLVMIntSGT : LLVMIntSGE;
+    return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, p, a, b, ""), splat(g, cf32(g, 1), vt),
+                           splat(g, cf32(g, 0), vt), "");
+  }
+  case KE_UNARY: {
+    LLVMValueRef a = gen_vexpr(g, x->a, vd, vt);
+    switch (x->op) {
+    case OP_NEG: return LLVMBuildFNeg(g->b, a, "");
+    case OP_EXP: return gen_exp(g, a);
+    case OP_LOG: return call_v(g, "llvm.log", 1, &a, vt);
+    case OP_SQRT: return call_v(g, "llvm.sqrt", 1, &a, vt);
+    case OP_ABS: return call_v(g, "llvm.fabs", 1, &a, vt);
+    default: LRC_UNREACHABLE();
+    }
+  }
+  case KE_BINARY: {
+    LLVMValueRef a[2] = {gen_vexpr(g, x->a, vd, vt), gen_vexpr(g, x->b, vd, vt)};
+    LLVMValueRef v;
+    switch (x->op) {
+    case OP_ADD: v = LLVMBuildFAdd(g->b, a[0], a[1], ""); break;
+    case OP_SUB: v = LLVMBuildFSub(g->b, a[0], a[1], ""); break;
+    case OP_MUL: v = LLVMBuildFMul(g->b, a[0], a[1], ""); break;
+    case OP_DIV: return LLVMBuildFDiv(g->b, a[0], a[1], "");
+    case OP_MAX: return call_v(g, "llvm.maxnum", 2, a, vt);
+    case OP_MIN: return call_v(g, "llvm.minnum", 2, a, vt);
+    default: LRC_UNREACHABLE();
+    }
+    fmf(v);
+    return v;
+  }
+  default: LRC_UNREACHABLE();
+  }
+}
+
+static LLVMValueRef entry_alloca(Gen *g, LLVMTypeRef t) {
+  LLVMBuilderRef ab = LLVMCreateBuilderInContext(g->cx);
+  LLVMValueRef first = LLVMGetFirstInstruction(g->entry);
+  if (first) LLVMPositionBuilderBefore(ab, first);
+  else LLVMPositionBuilderAtEnd(ab, g->entry);
+  LLVMValueRef a = LLVMBuildAlloca(ab, t, "acc");
+  LLVMDisposeBuilder(ab);
+  return a;
+}
+
+/* One block: rows i0 .. i0+ni of di, lanes/columns j0 .. of dj. */
+static void blk_body(Gen *g, const Blk *b, LLVMValueRef i0, int ni, LLVMValueRef j0, int nj) {
+  const KAssign *as = &b->s->assigns.data[0];
+  const DimTable *dt = &g->k->dims;
+  LLVMValueRef acc[BLK_MI][BLK_NJ > BLK_DOT_NJ ? BLK_NJ : BLK_DOT_NJ];
+  int jstep = b->dot ? 1 : VW;
+#define AT(r, c)                                                                       \
+  do {                                                                                 \
+    if (b->di >= 0) g->point[b->di] = LLVMBuildNSWAdd(g->b, i0, ci64(g, r), "");       \
+    if (b->dj >= 0) g->point[b->dj] = LLVMBuildNSWAdd(g->b, j0, ci64(g, (c) * jstep), ""); \
+  } while (0)
+  for (int r = 0; r < ni; r++)
+    for (int c = 0; c < nj; c++) {
+      acc[r][c] = entry_alloca(g, b->vt);
+      LLVMValueRef init;
+      if (b->dot) {
+        init = LLVMConstNull(b->vt);
+      } else {
+        AT(r, c);
+        init = LLVMBuildLoad2(g->b, b->vt, elem_ptr(g, as->tile), "");
+        LLVMSetAlignment(init, 4);
+      }
+      LLVMBuildStore(g->b, init, acc[r][c]);
+    }
+  /* Reduction loops, the lane dim (dot form) innermost and VW at a time. */
+  Loop loops[LRC_MAX_DIMS];
+  int open = 0;
+  for (int o = 0; o < dt->len; o++) {
+    int d = g->k->order[o];
+    if (!(b->red & (1u << d)) || (b->dot && d == b->vd)) continue;
+    loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[d].size), dt->data[d].name);
+    g->point[d] = loops[open++].iv;
+  }
+  if (b->dot) {
+    loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[b->vd].size / VW), "lanes");
+    g->point[b->vd] = LLVMBuildNSWMul(g->b, loops[open++].iv, ci64(g, VW), "");
+  }
+  for (int r = 0; r < ni; r++)
+    for (int c = 0; c < nj; c++) {
+      AT(r, c);
+      LLVMValueRef v = gen_vexpr(g, as->expr, b->vd, b->vt);
+      v = LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, b->vt, acc[r][c], ""), v, "");
+      fmf(v);
+      LLVMBuildStore(g->b, v, acc[r][c]);
+    }
+  while (open--) loop_end(g, &loops[open]);
+  for (int r = 0; r < ni; r++)
+    for (int c = 0; c < nj; c++) {
+      AT(r, c);
+      LLVMValueRef v = LLVMBuildLoad2(g->b, b->vt, acc[r][c], "");
+      LLVMValueRef p = elem_ptr(g, as->tile);
+      if (b->dot) {
+        LLVMTypeRef ft = LLVMFunctionType(g->f32, (LLVMTypeRef[]){g->f32, b->vt}, 2, 0);
+        char name[64];
+        snprintf(name, sizeof name, "llvm.vector.reduce.fadd.v%df32", VW);
+        LLVMValueRef f = LLVMGetNamedFunction(g->mod, name);
+        if (!f) f = LLVMAddFunction(g->mod, name, ft);
+        LLVMValueRef args[2] = {LLVMBuildLoad2(g->b, g->f32, p, ""), v};
+        v = LLVMBuildCall2(g->b, ft, f, args, 2, "");
+        fmf(v);
+        LLVMBuildStore(g->b, v, p);
+      } else {
+        LLVMValueRef st = LLVMBuildStore(g->b, v, p);
+        LLVMSetAlignment(st, 4);
+      }
+    }
+#undef AT
+}
+
+/* Blocks over dj (full ones in a loop, then the rest), for rows i0. */
+static void blk_cols(Gen *g, const Blk *b, LLVMValueRef i0, int ni) {
+  if (b->dj < 0) {
+    blk_body(g, b, i0, ni, NULL, 1);
+    return;
+  }
+  long n = g->k->dims.data[b->dj].size;
+  long unit = b->dot ? 1 : VW;           /* indices per column of the block */
+  long cols = n / unit, full = cols / b->mj, rest = cols % b->mj;
+  if (full) {
+    Loop L = loop_begin(g, ci64(g, 0), ci64(g, full), "blk.j");
+    blk_body(g, b, i0, ni, LLVMBuildNSWMul(g->b, L.iv, ci64(g, b->mj * unit), ""), b->mj);
+    loop_end(g, &L);
+  }
+  if (rest) blk_body(g, b, i0, ni, ci64(g, full * b->mj * unit), (int)rest);
+}
+
+static void blk_rows(Gen *g, const Blk *b) {
+  if (b->di < 0) {
+    blk_cols(g, b, NULL, 1);
+    return;
+  }
+  long n = g->k->dims.data[b->di].size, full = n / b->mi, rest = n % b->mi;
+  if (full) {
+    Loop L = loop_begin(g, ci64(g, 0), ci64(g, full), "blk.i");
+    blk_cols(g, b, LLVMBuildNSWMul(g->b, L.iv, ci64(g, b->mi), ""), b->mi);
+    loop_end(g, &L);
+  }
+  if (rest) blk_cols(g, b, ci64(g, full * b->mi), (int)rest);
+}
+
+/* The blocked form of nest s, if it has one; false leaves it to gen_nest. */
+static bool gen_nest_blocked(Gen *g, const KStmt *s) {
+  const Kernel *k = g->k;
+  if (s->assigns.len != 1) return false;
+  const KAssign *as = &s->assigns.data[0];
+  DimSet td = k->tiles.data[as->tile].dims;
+  if (as->acc != KACC_ADD || (td & ~s->space) || !(s->space & ~td)) return false;
+  if (expr_reads(k, as->expr, as->tile)) return false;   /* stale in registers */
+  Blk b = {.s = s, .red = s->space & ~td, .vt = LLVMVectorType(g->f32, VW)};
+  const DimTable *dt = &k->dims;
+  int j = kir_inner_dim(k, td);
+  if (j >= 0 && dt->data[j].size % VW == 0 && vec_ok(k, as->expr, j)) {
+    b.vd = b.dj = j;
+    b.di = kir_inner_dim(k, td & ~(1u << j));
+    b.mj = dt->data[j].size % (VW * BLK_NJ) == 0 ? BLK_NJ : 1;
+  } else {
+    int r = kir_inner_dim(k, b.red);
+    if (dt->data[r].size % VW != 0 || !vec_ok(k, as->expr, r)) return false;
+    b.dot = true;
+    b.vd = r;
+    b.dj = kir_inner_dim(k, td);
+    b.di = b.dj >= 0 ? kir_inner_dim(k, td & ~(1u << b.dj)) : -1;
+    b.mj = BLK_DOT_NJ;
+  }
+  b.mi = BLK_MI;
+  /* Target dims not in the block: plain loops outside it. */
+  Loop loops[LRC_MAX_DIMS];
+  int open = 0;
+  for (int o = 0; o < dt->len; o++) {
+    int d = g->k->order[o];
+    if (!(td & (1u << d)) || d == b.di || d == b.dj) continue;
+    loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[d].size), dt->data[d].name);
+    g->point[d] = loops[open++].iv;
+  }
+  blk_rows(g, &b);
+  while (open--) loop_end(g, &loops[open]);
+  for (int d = 0; d < dt->len; d++) g->point[d] = NULL;
+  return true;
+}
+
 static void gen_nest(Gen *g, const KStmt *s) {
+  if (gen_nest_blocked(g, s)) return;
   const DimTable *gr = &g->k->dims;
   Loop loops[LRC_MAX_DIMS];
   int open = 0;
-  for (int d = 0; d < gr->len; d++) {
+  for (int o = 0; o < gr->len; o++) {
+    int d = g->k->order[o];
     if (!(s->space & (1u << d))) continue;
     loops[open] = loop_begin(g, ci64(g, 0), ci64(g, gr->data[d].size), gr->data[d].name);
     g->point[d] = loops[open].iv;
@@ -359,7 +723,8 @@ static void gen_cumsum(Gen *g, const KStmt *s) {
   long n = dt->data[s->dim].size;
   Loop loops[LRC_MAX_DIMS];
   int open = 0;
-  for (int d = 0; d < dt->len; d++) {
+  for (int o = 0; o < dt->len; o++) {
+    int d = g->k->order[o];
     if (!(td & (1u << d)) || d == s->dim) continue;
     loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[d].size), dt->data[d].name);
     g->point[d] = loops[open++].iv;
@@ -398,7 +763,8 @@ static void gen_trisolve(Gen *g, const KStmt *s) {
   LLVMValueRef nij = LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile2), "nij");
   Loop loops[LRC_MAX_DIMS];
   int open = 0;
-  for (int d = 0; d < dt->len; d++) {
+  for (int o = 0; o < dt->len; o++) {
+    int d = g->k->order[o];
     if (!(xd & (1u << d)) || d == s->dim) continue;
     loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[d].size), dt->data[d].name);
     g->point[d] = loops[open++].iv;
@@ -526,6 +892,7 @@ static LLVMModuleRef build_module(const Kernel *k, LLVMContextRef cx) {
   g->hi = LLVMGetParam(g->fn, (unsigned)(nb + 5));
 
   LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cx, g->fn, "entry");
+  g->entry = entry;
   LLVMPositionBuilderAtEnd(g->b, entry);
   /* Tiles: small ones on the stack (64-byte aligned), large ones on the heap. */
   LLVMTypeRef malloc_t = LLVMFunctionType(g->ptr, &g->i64, 1, 0);

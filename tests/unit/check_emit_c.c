@@ -52,9 +52,28 @@ static const OCase cases[] = {
      .cu = {0, 333, 334, 700}},
 };
 
+/* Chunk boundaries: T = 1, C - 1, C, C + 1 for C = 64, and packed
+ * sequences that end on, before and after a boundary. */
+static const OCase chunk_cases[] = {
+    {.B = 2, .T = 1, .H = 2, .seed = 11, .lo = -1, .hi = 1, .init_state = true, .final_state = true},
+    {.B = 2, .T = 63, .H = 2, .seed = 12, .lo = -1, .hi = 1, .final_state = true},
+    {.B = 1, .T = 64, .H = 3, .seed = 13, .lo = -1, .hi = 1, .init_state = true, .final_state = true},
+    {.B = 2, .T = 65, .H = 1, .seed = 14, .lo = -1, .hi = 1, .init_state = true},
+    {.B = 1, .T = 260, .H = 2, .seed = 15, .lo = -1, .hi = 1, .init_state = true,
+     .final_state = true, .nseq = 4, .cu = {0, 64, 65, 193, 260}},
+};
+
+static void check_cases(const char *label, const Graph *g, const Kernel *k, const OCase *cs,
+                        size_t n);
+
 /* Both the kernel of the full pipeline and the one lowered straight from
  * the unsimplified graph, each as emitted C and as JIT code. */
 static void check_kernel(const char *label, const Graph *g, const Kernel *k) {
+  check_cases(label, g, k, cases, sizeof cases / sizeof cases[0]);
+}
+
+static void check_cases(const char *label, const Graph *g, const Kernel *k, const OCase *cs,
+                        size_t ncases) {
   char msg[512];
   void *handle = NULL, *jit = NULL;
   void *fns[2];
@@ -63,15 +82,15 @@ static void check_kernel(const char *label, const Graph *g, const Kernel *k) {
   fns[1] = o_build_jit(k, msg, sizeof msg, &jit);
   ck_assert_msg(fns[1] != NULL, "%s: %s", label, msg);
   for (int target = 0; target < 2; target++) {
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-      double err = o_run_case(g, k, fns[target], &cases[i], msg, sizeof msg);
+    for (size_t i = 0; i < ncases; i++) {
+      double err = o_run_case(g, k, fns[target], &cs[i], msg, sizeof msg);
       ck_assert_msg(err >= 0 && err <= 2e-4,
                     "%s [%s], case %zu (B=%d T=%d H=%d%s%s, LRC_TEST_SEED=%llu): %s: "
                     "rel error %g",
                     label,
-                    target ? "JIT" : "emitted C", i, cases[i].B, cases[i].T, cases[i].H,
-                    cases[i].init_state ? ", initial state" : "",
-                    cases[i].nseq ? ", packed" : "", o_seed_base(), msg, err);
+                    target ? "JIT" : "emitted C", i, cs[i].B, cs[i].T, cs[i].H,
+                    cs[i].init_state ? ", initial state" : "",
+                    cs[i].nseq ? ", packed" : "", o_seed_base(), msg, err);
     }
   }
   dlclose(handle);
@@ -163,6 +182,34 @@ START_TEST(example_chunk) {
 }
 END_TEST
 
+/* The same at sizes that are multiples of the vector width, so that the
+ * register-blocked products run (full blocks and partial ones), with
+ * C = 64 and 16 across chunk boundaries. */
+START_TEST(example_chunk_wide) {
+  char path[512];
+  snprintf(path, sizeof path, "examples/%s", example_files[_i]);
+  char *src = t_read(path, NULL);
+  ck_assert_msg(src != NULL, "cannot read %s", path);
+  char *diags = NULL;
+  Graph *g = t_graph(&arena, src, &diags);
+  ck_assert_msg(g != NULL, "%s", diags);
+  free(diags);
+  o_bind_wide_dims(g);
+  static const int sizes[] = {64, 16, 5};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    const char *why = NULL;
+    Diags d;
+    diag_init(&d, &arena);
+    Kernel *k = pass_pipeline(&arena, g, PLAN_CHUNK, sizes[i], &d, &why);
+    if (!k) break;
+    char label[600];
+    snprintf(label, sizeof label, "%s (wide dims, chunk C=%d)", path, sizes[i]);
+    check_cases(label, g, k, chunk_cases, sizeof chunk_cases / sizeof chunk_cases[0]);
+  }
+  free(src);
+}
+END_TEST
+
 START_TEST(examples_exist) {
   ck_assert_msg(nexamples >= 14, "expected at least 14 examples, found %d", nexamples);
 }
@@ -177,6 +224,7 @@ Suite *emit_c_suite(void) {
   tcase_add_loop_test(tc, variant, 0, (int)(sizeof variants / sizeof variants[0]));
   tcase_add_loop_test(tc, example, 0, nexamples);
   tcase_add_loop_test(tc, example_chunk, 0, nexamples);
+  tcase_add_loop_test(tc, example_chunk_wide, 0, nexamples);
   tcase_add_test(tc, examples_exist);
   suite_add_tcase(s, tc);
   return s;

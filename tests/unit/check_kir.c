@@ -26,7 +26,7 @@ static Kernel *build(bool exclusive) {
   ck_assert_msg(g != NULL, "%s", d);
   free(d);
   Kernel *k = kir_new(&arena, g, "kt", "test");
-  int dc = kir_add_dim(k, "C", C), dc2 = kir_add_dim(k, "C2", C);
+  int dc = kir_add_dim(k, "C", C, true), dc2 = kir_add_dim(k, "C2", C, true);
   int bx = kir_buf(k, "x", KB_INPUT, KT_F32, 0, false);
   int by = kir_buf(k, "y", KB_OUTPUT, KT_F32, 0, false);
   int bcu = kir_buf(k, "cu_seqlens", KB_SEQLENS, KT_I64, 0, true);
