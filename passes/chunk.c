@@ -26,10 +26,9 @@ enum { MAXIN = 8, MAXRD = 32 };
 
 typedef struct CState {
   int write;               /* the WRITE node (the new value) */
-  int coef;                /* scalar decay node, -1 for none */
-  int nin;
-  int in[MAXIN];           /* input summands (state-free) */
-  int sign[MAXIN];
+  const StepForm *form;    /* S_t = α (I − β k kᵀ) S_{t−1} + Σ in_s */
+  bool decay;              /* α is not 1 */
+  int nin;                 /* input terms k_s ⊗ v_s (for the erase: one, k ⊗ u') */
   int ktile[MAXIN], vtile[MAXIN];   /* k_s [C, K] (with sign, scalars and the
                                        valid mask) and v_s [C, vdims] (-1: 1) */
   int kdim;
@@ -66,38 +65,6 @@ static bool fail(Ch *c, const char *why) {
   return false;
 }
 
-/* Flatten the ADD/SUB tree of state i's update into summands. */
-static bool summands(Ch *c, int id, int sign, int i, CState *cs, int *nstate, int *statesign) {
-  const Node *n = &c->g->nodes.data[id];
-  if (n->op == OP_ADD || n->op == OP_SUB) {
-    return summands(c, n->args[0], sign, i, cs, nstate, statesign) &&
-           summands(c, n->args[1], n->op == OP_SUB ? -sign : sign, i, cs, nstate, statesign);
-  }
-  if (!c->dep[id]) {
-    if (cs->nin == MAXIN) return fail(c, "too many input terms for the chunk form");
-    cs->in[cs->nin] = id;
-    cs->sign[cs->nin++] = sign;
-    return true;
-  }
-  if (c->dep[id] != 1ull << i) return fail(c, "a state update reads another state");
-  /* S itself, or a scalar times S. */
-  int coef = -1;
-  const Node *m = n;
-  if (m->op == OP_MUL) {
-    int a = m->args[0], b = m->args[1];
-    int s = c->dep[a] ? a : b, o = c->dep[a] ? b : a;
-    if (c->dep[o] || c->g->nodes.data[o].dims != 0) return fail(c, "the decay is not a scalar");
-    coef = o;
-    m = &c->g->nodes.data[s];
-  }
-  if (m->op != OP_STATE || m->index != i)
-    return fail(c, "the update is not of the form a S + k vᵀ");
-  if (++*nstate > 1) return fail(c, "the state appears twice in its update");
-  cs->coef = coef;
-  *statesign = sign;
-  return true;
-}
-
 /* Factors of a product through MUL nodes. */
 static int factors(const Graph *g, int id, int *out, int n, int max) {
   const Node *x = &g->nodes.data[id];
@@ -107,6 +74,37 @@ static int factors(const Graph *g, int id, int *out, int n, int max) {
   }
   if (n < max) out[n++] = id;
   return n;
+}
+
+/* The factors of an FProd, each flattened through MUL nodes (a
+ * reciprocal ~id stays whole). */
+static int flat_factors(const Graph *g, const FProd *p, int *out, int max) {
+  int n = 0;
+  for (int i = 0; i < p->nf; i++) {
+    if (p->f[i] < 0) {
+      if (n < max) out[n++] = p->f[i];
+    } else {
+      n = factors(g, p->f[i], out, n, max);
+    }
+  }
+  return n;
+}
+
+/* Input s of an erasing update without the factors of the key (as a
+ * multiset): its value side and scalars, k u'ᵀ = in_s. -1 when the input
+ * does not hold every factor of k, or holds another key-dim factor. */
+static int strip_key(const Graph *g, const StepForm *fm, int s, DimSet kd, int *out, int max) {
+  int nf = flat_factors(g, &fm->in[s], out, max), key[32];
+  int nk = flat_factors(g, &fm->key, key, 32);
+  for (int j = 0; j < nk; j++) {
+    int m = 0;
+    while (m < nf && out[m] != key[j]) m++;
+    if (m == nf) return -1;
+    out[m] = out[--nf];
+  }
+  for (int m = 0; m < nf; m++)
+    if (g->nodes.data[out[m] < 0 ? ~out[m] : out[m]].dims & kd) return -1;
+  return nf;
 }
 
 static void mark_need(Ch *c, int id) {
@@ -126,6 +124,26 @@ static int expr_of(Ch *c, int id) {
   if (c->readout_of[id] >= 0) return kir_eread(k, c->rd[c->readout_of[id]].tile);
   LRC_ASSERT(c->tile[id] >= 0);
   return kir_eread(k, c->tile[id]);
+}
+
+/* A factor: node f, or 1/node for ~f. */
+static int factor_expr(Ch *c, int f) {
+  if (f >= 0) return expr_of(c, f);
+  return kir_ebinary(c->k, OP_DIV, kir_econst(c->k, 1), expr_of(c, ~f));
+}
+
+/* The product of factors (sign times), restricted to those whose dims
+ * satisfy `want` (0: scalars; else factors with dims inside want); -1 if
+ * none and sign is 1. */
+static int prod_expr(Ch *c, const int *f, int nf, int sign, DimSet want, bool scalars) {
+  int e = sign == 1 ? -1 : kir_econst(c->k, sign);
+  for (int j = 0; j < nf; j++) {
+    DimSet d = c->g->nodes.data[f[j] < 0 ? ~f[j] : f[j]].dims;
+    if (d ? !(want && !(d & ~want)) : !scalars) continue;
+    int x = factor_expr(c, f[j]);
+    e = e < 0 ? x : kir_ebinary(c->k, OP_MUL, e, x);
+  }
+  return e;
 }
 
 /* A nest computing node `id` into its tile (pertoken: over C too). */
@@ -178,6 +196,82 @@ static bool positive(const Graph *g, int id, int depth) {
   }
 }
 
+static KStmt *nest(Ch *c, KBlock *b, DimSet space, int tile, KAccum acc, int e) {
+  KStmt *s = kir_stmt(c->k, b, KS_NEST);
+  s->space = space;
+  kir_assign(c->k, s, tile, acc, e);
+  return s;
+}
+
+/* M_ij exp(G_i − G_j): the causal mask (strict: j < i) times the decay
+ * from token j to token i. The exponent is masked before exp, so entries
+ * above the diagonal are exp(0) · 0 = 0 whatever the decays (a growth
+ * factor above 1 makes G_i − G_j positive there, and large). */
+static int masked_decay(Ch *c, const CState *cs, bool strict) {
+  Kernel *k = c->k;
+  int m = kir_emask(k, c->dc, c->dc2, strict);
+  int diff = kir_ebinary(k, OP_SUB, kir_eread(k, cs->G), kir_eread_as(k, cs->G, c->dc, c->dc2));
+  return kir_ebinary(k, OP_MUL, m, kir_eunary(k, OP_EXP, kir_ebinary(k, OP_MUL, diff, m)));
+}
+
+/* The erase of state i in WY/UT form (ALGORITHMS.md §3.3, scalar decay).
+ * Inside a chunk S_i = γ_i S + Σ_{j<=i} (γ_i/γ_j) k_j u'_jᵀ, where the new
+ * values u' solve
+ *     (I + N) U' = W_in − Diag(β γ) K S,   N_ij = β_i (γ_i/γ_j) k_iᵀ k_j (j < i)
+ * (W_in: the inputs' value sides). Forward substitution gives T W_in and
+ * −T Diag(βγ) K; U' = T W_in + (−T Diag(βγ) K) S. U' then plays the part
+ * of the values of one input term k ⊗ u' in the scalar-decay chunk form. */
+static void lower_wy(Ch *c, KBlock *body, int i, int valid, int S) {
+  Kernel *k = c->k;
+  const Graph *g = c->g;
+  CState *cs = &c->st[i];
+  const StepForm *fm = cs->form;
+  const char *nm = g->states.data[i].name;
+  DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2, kd = 1u << cs->kdim;
+  int f[32];
+  int kt = cs->ktile[0], ut = cs->vtile[0];
+  int nf = flat_factors(g, &fm->key, f, 32);
+  nest(c, body, dC | kd, kt, KACC_SET,
+       kir_ebinary(k, OP_MUL, prod_expr(c, f, nf, 1, kd, true), kir_eread(k, valid)));
+  int bt = kir_tile(k, arena_printf(k->arena, "beta_%s", nm), dC);
+  nf = flat_factors(g, &fm->beta, f, 32);
+  int be = prod_expr(c, f, nf, fm->beta.sign, 0, true);
+  nest(c, body, dC, bt, KACC_SET, be < 0 ? kir_eread(k, valid) : kir_ebinary(k, OP_MUL, be, kir_eread(k, valid)));
+  /* W_in: Σ_s sign_s (scalars and value-side factors of input s). */
+  KStmt *fl = kir_stmt(k, body, KS_FILL);
+  fl->tile = ut, fl->num = 0;
+  for (int s = 0; s < fm->nin; s++) {
+    nf = strip_key(g, fm, s, kd, f, 32);
+    LRC_ASSERT(nf >= 0);
+    int se = prod_expr(c, f, nf, fm->in[s].sign, 0, true);
+    int ve = cs->vdims ? prod_expr(c, f, nf, 1, cs->vdims, false) : -1;
+    int e = kir_eread(k, valid);
+    if (se >= 0) e = kir_ebinary(k, OP_MUL, e, se);
+    if (ve >= 0) e = kir_ebinary(k, OP_MUL, e, ve);
+    nest(c, body, dC | cs->vdims, ut, KACC_ADD, e);
+  }
+  /* N = StrictLower(Diag(β) (K Kᵀ ⊙ Γ)); the solve reads only j < i. */
+  int N = kir_tile(k, arena_printf(k->arena, "N_%s", nm), dC | dC2);
+  fl = kir_stmt(k, body, KS_FILL);
+  fl->tile = N, fl->num = 0;
+  nest(c, body, dC | dC2 | kd, N, KACC_ADD,
+       kir_ebinary(k, OP_MUL, kir_eread(k, kt), kir_eread_as(k, kt, c->dc, c->dc2)));
+  int scale = kir_eread(k, bt);
+  if (cs->G >= 0) scale = kir_ebinary(k, OP_MUL, scale, masked_decay(c, cs, true));
+  nest(c, body, dC | dC2, N, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, N), scale));
+  /* Y = −Diag(β γ) K. */
+  int Y = kir_tile(k, arena_printf(k->arena, "Y_%s", nm), dC | kd);
+  int ye = kir_ebinary(k, OP_MUL, kir_econst(k, -1), kir_eread(k, bt));
+  if (cs->G >= 0) ye = kir_ebinary(k, OP_MUL, ye, kir_eunary(k, OP_EXP, kir_eread(k, cs->G)));
+  nest(c, body, dC | kd, Y, KACC_SET, kir_ebinary(k, OP_MUL, ye, kir_eread(k, kt)));
+  int solve[2] = {ut, Y};
+  for (int t = 0; t < 2; t++) {
+    KStmt *s = kir_stmt(k, body, KS_TRISOLVE);
+    s->tile = solve[t], s->tile2 = N, s->dim = c->dc, s->dim2 = c->dc2;
+  }
+  nest(c, body, dC | kd | cs->vdims, ut, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, Y), kir_eread(k, S)));
+}
+
 static bool analyse(Ch *c) {
   const Graph *g = c->g;
   int nn = g->nodes.len;
@@ -196,38 +290,63 @@ static bool analyse(Ch *c) {
     c->tile[id] = -1;
   }
   if (g->states.len == 0 || g->states.len > 64) return fail(c, "no state, or too many");
+  const Analysis *an = pass_classify(c->arena, g);
   for (int i = 0; i < g->states.len; i++) {
     const Slot *sl = &g->states.data[i];
     CState *cs = &c->st[i];
-    cs->coef = -1;
+    if (sl->ndims == 0) return fail(c, "a scalar state has no key dim");
     cs->kdim = sl->dims[0];
     cs->vdims = sl->dimset & ~(1u << cs->kdim);
-    if (sl->ndims == 0) return fail(c, "a scalar state has no key dim");
     int w = sl->value;
     if (w < 0 || g->nodes.data[w].op != OP_WRITE) return fail(c, "a state is never written");
     cs->write = w;
-    int nstate = 0, ssign = 1;
-    if (!summands(c, g->nodes.data[w].args[0], 1, i, cs, &nstate, &ssign)) return false;
-    if (nstate != 1 || ssign != 1) return fail(c, "the update does not keep the state");
-    for (int s = 0; s < cs->nin; s++) {
-      int f[16];
-      int nf = factors(g, cs->in[s], f, 0, 16);
+    const StepForm *fm = an->st[i].form;
+    if (!fm)
+      return fail(c, arena_printf(c->arena,
+                                  "the update of state '%s' is not of the form a (I - beta k kᵀ) "
+                                  "S + k vᵀ with a scalar decay a",
+                                  sl->name));
+    cs->form = fm;
+    cs->decay = fm->alpha.nf > 0;
+    DimSet kd = 1u << cs->kdim;
+    int f[32];
+    for (int s = 0; s < fm->nin; s++) {
+      int nf = flat_factors(g, &fm->in[s], f, 32);
       for (int j = 0; j < nf; j++) {
-        DimSet d = g->nodes.data[f[j]].dims;
-        if (d && d != (1u << cs->kdim) && (d & ~cs->vdims))
+        DimSet d = g->nodes.data[f[j] < 0 ? ~f[j] : f[j]].dims;
+        if (d && d != kd && (d & ~cs->vdims))
           return fail(c, "an input term is not an outer product k vᵀ");
-        mark_need(c, f[j]);
+        mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
+      }
+      if (fm->erase) {
+        /* The input must lie along the erased key: β k vᵀ, same k. */
+        if (strip_key(g, fm, s, kd, f, 32) < 0)
+          return fail(c, arena_printf(c->arena,
+                                      "state '%s': an input is not along the erased key k (the "
+                                      "WY form needs S + beta k (v - kᵀS)ᵀ)",
+                                      sl->name));
       }
     }
-    if (cs->coef >= 0) {
-      if (!positive(g, cs->coef, 0))
-        return fail(c, arena_printf(c->arena,
-                                    "the decay of state '%s' is not known to be positive (the "
-                                    "chunk form works with its logarithm); write it as exp(...) "
-                                    "or sigmoid(...)",
-                                    sl->name));
-      mark_need(c, cs->coef);
+    if (fm->erase) {
+      int nf = flat_factors(g, &fm->key, f, 32);
+      for (int j = 0; j < nf; j++) mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
+      nf = flat_factors(g, &fm->beta, f, 32);
+      for (int j = 0; j < nf; j++) mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
     }
+    int nf = flat_factors(g, &fm->alpha, f, 32);
+    bool pos = fm->alpha.sign > 0;
+    for (int j = 0; j < nf; j++) {
+      pos = pos && positive(g, f[j] < 0 ? ~f[j] : f[j], 0);
+      mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
+    }
+    if (!pos)
+      return fail(c, arena_printf(c->arena,
+                                  "the decay of state '%s' is not known to be positive (the "
+                                  "chunk form works with its logarithm); write it as exp(...) "
+                                  "or sigmoid(...)",
+                                  sl->name));
+    cs->nin = fm->erase ? 1 : fm->nin;
+    if (cs->nin > MAXIN) return fail(c, "too many input terms for the chunk form");
   }
   /* Outputs: readouts x @ S_new and what is computed from them. */
   bool *seen = arena_alloc(c->arena, (size_t)nn + 1);
@@ -328,11 +447,13 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   int Amat = kir_tile(k, "A", dC | dC2);
   for (int i = 0; i < g->states.len; i++) {
     CState *cs = &c->st[i];
-    cs->G = cs->coef >= 0 ? kir_tile(k, arena_printf(a, "G_%s", g->states.data[i].name), dC) : -1;
-    cs->GL = cs->coef >= 0 ? kir_tile(k, arena_printf(a, "GL_%s", g->states.data[i].name), 0) : -1;
+    cs->G = cs->decay ? kir_tile(k, arena_printf(a, "G_%s", g->states.data[i].name), dC) : -1;
+    cs->GL = cs->decay ? kir_tile(k, arena_printf(a, "GL_%s", g->states.data[i].name), 0) : -1;
     for (int s = 0; s < cs->nin; s++) {
       cs->ktile[s] = kir_tile(k, arena_printf(a, "k%d_%d", i, s), dC | (1u << cs->kdim));
-      cs->vtile[s] = cs->vdims ? kir_tile(k, arena_printf(a, "v%d_%d", i, s), dC | cs->vdims) : -1;
+      cs->vtile[s] = cs->vdims || cs->form->erase
+                         ? kir_tile(k, arena_printf(a, "v%d_%d", i, s), dC | cs->vdims)
+                         : -1;
     }
   }
 
@@ -408,33 +529,41 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   /* Per state: log decays, the masked k_s and v_s. */
   for (int i = 0; i < g->states.len; i++) {
     CState *cs = &c->st[i];
-    if (cs->coef >= 0) {
-      const Node *cn = &g->nodes.data[cs->coef];
-      int lg = cn->op == OP_EXP && (c->tile[cn->args[0]] >= 0 || g->nodes.data[cn->args[0]].op == OP_CONST)
-                   ? expr_of(c, cn->args[0])
-                   : kir_eunary(k, OP_LOG, expr_of(c, cs->coef));
+    const StepForm *fm = cs->form;
+    int f[32];
+    if (cs->decay) {
+      /* log α = Σ log of its factors (exp(x) contributes x). */
+      int nf = flat_factors(g, &fm->alpha, f, 32), lg = -1;
+      for (int j = 0; j < nf; j++) {
+        int id = f[j] < 0 ? ~f[j] : f[j];
+        const Node *cn = &g->nodes.data[id];
+        int e = cn->op == OP_EXP && (c->tile[cn->args[0]] >= 0 || g->nodes.data[cn->args[0]].op == OP_CONST)
+                    ? expr_of(c, cn->args[0])
+                    : kir_eunary(k, OP_LOG, expr_of(c, id));
+        if (f[j] < 0) e = kir_eunary(k, OP_NEG, e);
+        lg = lg < 0 ? e : kir_ebinary(k, OP_ADD, lg, e);
+      }
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC;
       kir_assign(k, s, cs->G, KACC_SET, kir_ebinary(k, OP_MUL, lg, kir_eread(k, valid)));
-      KStmt *f = kir_stmt(k, body, KS_FILL);
-      f->tile = cs->GL, f->num = 0;
+      KStmt *fs = kir_stmt(k, body, KS_FILL);
+      fs->tile = cs->GL, fs->num = 0;
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC;
       kir_assign(k, s, cs->GL, KACC_ADD, kir_eread(k, cs->G));
       s = kir_stmt(k, body, KS_CUMSUM);
       s->tile = cs->G, s->dim = c->dc;
     }
+    if (fm->erase) {
+      lower_wy(c, body, i, valid, stile[i]);
+      continue;
+    }
     for (int t = 0; t < cs->nin; t++) {
-      int f[16];
-      int nf = factors(g, cs->in[t], f, 0, 16);
-      int ke = kir_ebinary(k, OP_MUL, kir_econst(k, cs->sign[t]), kir_eread(k, valid));
-      int ve = -1;
-      for (int j = 0; j < nf; j++) {
-        DimSet d = g->nodes.data[f[j]].dims;
-        int e = expr_of(c, f[j]);
-        if (d && (d & cs->vdims) && cs->vdims) ve = ve < 0 ? e : kir_ebinary(k, OP_MUL, ve, e);
-        else ke = kir_ebinary(k, OP_MUL, ke, e);
-      }
+      int nf = flat_factors(g, &fm->in[t], f, 32);
+      DimSet kd = 1u << cs->kdim;
+      int ke = prod_expr(c, f, nf, fm->in[t].sign, kd, true);
+      ke = ke < 0 ? kir_eread(k, valid) : kir_ebinary(k, OP_MUL, ke, kir_eread(k, valid));
+      int ve = cs->vdims ? prod_expr(c, f, nf, 1, cs->vdims, false) : -1;
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC | (1u << cs->kdim);
       kir_assign(k, s, cs->ktile[t], KACC_SET, ke);
@@ -470,12 +599,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       s->space = dC | dC2 | kd;
       kir_assign(k, s, Amat, KACC_ADD,
                  kir_ebinary(k, OP_MUL, expr_of(c, rd->x), kir_eread_as(k, cs->ktile[t], c->dc, c->dc2)));
-      int m = kir_emask(k, c->dc, c->dc2, false);
-      if (cs->G >= 0) {
-        int diff = kir_ebinary(k, OP_SUB, kir_eread(k, cs->G), kir_eread_as(k, cs->G, c->dc, c->dc2));
-        int dec = kir_eunary(k, OP_EXP, kir_ebinary(k, OP_MIN, diff, kir_econst(k, 0)));
-        m = kir_ebinary(k, OP_MUL, m, dec);
-      }
+      int m = cs->G >= 0 ? masked_decay(c, cs, false) : kir_emask(k, c->dc, c->dc2, false);
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC | dC2;
       kir_assign(k, s, Amat, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), m));

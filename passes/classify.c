@@ -43,6 +43,9 @@ typedef struct Lin {
   int nt;
   Term t[MAXT];
   bool has_input;          /* a state-free part */
+  bool in_ok;              /* ... and it is the sum of the products `in` */
+  int nin;
+  Term in[MAXT];           /* state-free products sign * Π f (no X) */
 } Lin;
 
 typedef struct Cx {
@@ -124,7 +127,7 @@ static void linearity(Cx *c) {
 static Lin expand(Cx *c, int id, int x, uint64_t xstate, bool *fail) {
   const Graph *g = c->g;
   const Node *n = &g->nodes.data[id];
-  Lin r = {.ok = true};
+  Lin r = {.ok = true, .in_ok = true};
   if (id == x) {
     r.nt = 1;
     r.t[0] = (Term){.sign = 1};
@@ -132,6 +135,8 @@ static Lin expand(Cx *c, int id, int x, uint64_t xstate, bool *fail) {
   }
   if (!c->deps[id]) {
     r.has_input = true;
+    r.nin = 1;
+    r.in[0] = (Term){.sign = 1, .nf = 1, .f = {id}};
     return r;
   }
   if (c->deps[id] & ~xstate) {
@@ -149,6 +154,7 @@ static Lin expand(Cx *c, int id, int x, uint64_t xstate, bool *fail) {
   case OP_NEG:
     r = expand(c, n->args[0], x, xstate, fail);
     for (int i = 0; i < r.nt; i++) r.t[i].sign = -r.t[i].sign;
+    for (int i = 0; i < r.nin; i++) r.in[i].sign = -r.in[i].sign;
     return r;
   case OP_ADD:
   case OP_SUB:
@@ -160,6 +166,12 @@ static Lin expand(Cx *c, int id, int x, uint64_t xstate, bool *fail) {
     }
     r = a;
     r.has_input |= b.has_input;
+    r.in_ok &= b.in_ok && a.nin + b.nin <= MAXT;
+    for (int i = 0; i < b.nin && r.in_ok; i++) {
+      r.in[r.nin] = b.in[i];
+      if (n->op == OP_SUB) r.in[r.nin].sign = -r.in[r.nin].sign;
+      r.nin++;
+    }
     for (int i = 0; i < b.nt; i++) {
       r.t[r.nt] = b.t[i];
       if (n->op == OP_SUB) r.t[r.nt].sign = -r.t[r.nt].sign;
@@ -176,12 +188,17 @@ static Lin expand(Cx *c, int id, int x, uint64_t xstate, bool *fail) {
       if (r.t[i].nf == MAXF) *fail = true;
       else r.t[i].f[r.t[i].nf++] = n->op == OP_DIV ? ~other : other;
     }
+    for (int i = 0; i < r.nin; i++) {
+      if (r.in[i].nf == MAXF) r.in_ok = false;
+      else r.in[i].f[r.in[i].nf++] = n->op == OP_DIV ? ~other : other;
+    }
     return r;
   }
   case OP_SUM:
   case OP_DOT: {
     bool left = n->op == OP_SUM || c->deps[n->args[0]] != 0;
     r = expand(c, n->args[left ? 0 : 1], x, xstate, fail);
+    if (r.nin) r.in_ok = false;   /* a contraction of an input: not a product */
     for (int i = 0; i < r.nt; i++) {
       Term *t = &r.t[i];
       if (t->contract) {
@@ -350,6 +367,58 @@ static TransClass classify_step(Cx *c, const Slot *sl, const Lin *l, Buf *text) 
   return TC_DENSE;
 }
 
+/* Compose one assignment (expanded in the previous version) into the
+ * state's step form; false when it does not fit (see StepForm). */
+static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
+  DimSet key = sl->ndims ? 1u << sl->dims[0] : 0;
+  const Term *direct = NULL, *rank = NULL;
+  for (int i = 0; i < l->nt; i++) {
+    if (l->t[i].contract) {
+      if (rank) return false;
+      rank = &l->t[i];
+    } else {
+      if (direct) return false;
+      direct = &l->t[i];
+    }
+  }
+  if (!direct || (l->has_input && !l->in_ok)) return false;
+  for (int i = 0; i < direct->nf; i++)
+    if (c->g->nodes.data[fid(direct->f[i])].dims) return false;   /* not a scalar decay */
+  if (rank) {
+    /* The erase: I − β k kᵀ next to an identity, before any input. */
+    if (f->erase || f->nin || direct->nf || direct->sign < 0 || rank->R != key || !key) return false;
+    int xv[MAXF], yv[MAXF];
+    int nx = vector_factors(c, rank->f, rank->nf, xv), ny = vector_factors(c, rank->y, rank->ny, yv);
+    if (nx != ny || nx == 0 || memcmp(xv, yv, sizeof(int) * (size_t)nx) != 0 ||
+        factor_dims(c, xv, nx) != key)
+      return false;
+    for (int i = 0; i < nx; i++)
+      if (c->g->nodes.data[fid(xv[i])].dims != key) return false;
+    f->erase = true;
+    f->beta = (FProd){.sign = -rank->sign};
+    for (int i = 0; i < rank->nf; i++)
+      if (!c->g->nodes.data[fid(rank->f[i])].dims) f->beta.f[f->beta.nf++] = rank->f[i];
+    for (int i = 0; i < rank->ny; i++)
+      if (!c->g->nodes.data[fid(rank->y[i])].dims) f->beta.f[f->beta.nf++] = rank->y[i];
+    f->key = (FProd){.sign = 1, .nf = nx};
+    memcpy(f->key.f, xv, sizeof(int) * (size_t)nx);
+  }
+  /* Earlier inputs decay with this step; then this step's own inputs. */
+  for (int s = -1; s < f->nin; s++) {
+    FProd *p = s < 0 ? &f->alpha : &f->in[s];
+    if (p->nf + direct->nf > FPROD_MAX) return false;
+    memcpy(p->f + p->nf, direct->f, sizeof(int) * (size_t)direct->nf);
+    p->nf += direct->nf;
+    p->sign *= direct->sign;
+  }
+  for (int i = 0; i < l->nin; i++) {
+    if (f->nin == FORM_MAXIN) return false;
+    f->in[f->nin++] = (FProd){.sign = l->in[i].sign, .nf = l->in[i].nf};
+    memcpy(f->in[f->nin - 1].f, l->in[i].f, sizeof(int) * (size_t)l->in[i].nf);
+  }
+  return true;
+}
+
 static const char *class_name(TransClass k) {
   static const char *names[] = {"unwritten", "identity", "scalar", "diagonal", "diagonal (value side)",
                                 "elementwise", "delta rule", "delta product", "diagonal plus rank 1",
@@ -432,6 +501,9 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
     Buf text = {0};
     int worst = 0, ndelta = 0;
     TransClass cls = TC_IDENTITY;
+    StepForm *form = arena_alloc(a, sizeof *form);
+    form->alpha.sign = 1;
+    bool form_ok = true;
     for (int s = nsteps - 1; s >= 0 && !fail; s--) {
       int w = steps[s];
       int prev = -1;
@@ -442,6 +514,7 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
       Lin l = prev < 0 ? (Lin){.ok = true, .has_input = true}
                        : expand(&c, g->nodes.data[w].args[0], prev, me, &fail);
       if (fail) break;
+      form_ok = form_ok && prev >= 0 && form_step(&c, sl, &l, form);
       Buf part = {0};
       TransClass k = prev < 0 ? TC_SCALAR : classify_step(&c, sl, &l, &part);
       if (prev < 0) buf_puts(&part, "0");
@@ -468,6 +541,7 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
     if (cls == TC_DELTA && ndelta > 1) cls = TC_DELTA_PRODUCT;
     si->cls = cls;
     si->ndelta = ndelta;
+    si->form = form_ok && !fail && nsteps < 64 ? form : NULL;
     si->transition = arena_strdup(a, text.len ? text.s : "I");
     buf_free(&text);
   }

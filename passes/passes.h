@@ -41,12 +41,39 @@ typedef enum {
   TC_NONLINEAR,      /* not affine in the states */
 } TransClass;
 
+/* sign · Π f, where a factor ~id stands for 1/id (node ids). */
+enum { FPROD_MAX = 16, FORM_MAXIN = 8 };
+typedef struct FProd {
+  int sign;
+  int nf;
+  int f[FPROD_MAX];
+} FProd;
+
+/* A state's whole per-token update in the form the chunk lowerings use:
+ *
+ *   S_t = α (I − β k kᵀ) S_{t−1} + Σ_s in_s       (without the erase: α S + Σ in)
+ *
+ * α and β are products of state-free scalars, k a product of state-free
+ * vectors over the key dim, each in_s a state-free product (an outer
+ * product once its factors are grouped by dims). Decays after an input
+ * are multiplied into it. Built from the chain of assignments, so
+ * `S = exp(g) * S` then `S = S + beta * outer(k, v - k @ S)` gives
+ * α = exp(g), β = beta, in = beta k v. */
+typedef struct StepForm {
+  FProd alpha;
+  bool erase;
+  FProd beta, key;
+  int nin;
+  FProd in[FORM_MAXIN];
+} StepForm;
+
 typedef struct StateInfo {
   TransClass cls;
   const char *transition;  /* e.g. "(I - beta k kᵀ) * scalar(exp(g))" */
   int ndelta;              /* delta steps per token */
   int culprit;             /* TC_NONLINEAR: the node that breaks linearity */
   const char *why;         /* and why */
+  const StepForm *form;    /* NULL when the update has no such form */
 } StateInfo;
 
 typedef struct Analysis {

@@ -1,11 +1,11 @@
 /* plan.c — choose the algorithm for each state from its transition class.
  *
- * Requires the canonical graph and its classification. This version
- * implements the recurrent algorithm only, so the plan is recurrent for
- * every state; what the plan does decide already is whether a parallel
- * form could exist: asking for one (auto, scan, chunk) on an update that is
- * not linear in the states is an error located at the expression that
- * breaks linearity. --algo=recurrent runs any rnn.
+ * Requires the canonical graph and its classification. Auto picks the
+ * recurrent algorithm; --algo=chunk gives the chunkwise one for the
+ * classes that have it here (identity, scalar decay, the delta rule with
+ * scalar decay in WY form). Asking for a parallel form (auto, scan, chunk)
+ * of an update that is not linear in the states is an error located at
+ * the expression that breaks linearity. --algo=recurrent runs any rnn.
  */
 #include "passes.h"
 
@@ -64,7 +64,7 @@ Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int
   if (algo == PLAN_CHUNK) {
     for (int i = 0; i < g->states.len; i++) {
       TransClass k = an->st[i].cls;
-      if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN) {
+      if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && k != TC_DELTA) {
         diag_error(d, (Span){0},
                    "--algo=chunk for state '%s' (%s transition) is not implemented in this "
                    "version; use --algo=recurrent",
@@ -84,8 +84,11 @@ void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
   buf_puts(out, "\n");
   for (int i = 0; i < g->states.len; i++) {
     const StateInfo *si = &p->an->st[i];
-    buf_printf(out, "  %s: transition = %s; class = %s; parallel form: %s; algo = %s\n",
+    buf_printf(out, "  %s: transition = %s; class = %s; parallel form: %s; algo = %s",
                g->states.data[i].name, si->transition, pass_class_name(si->cls),
                parallel_form(si->cls), algo_name(p->algo));
+    if (p->algo == PLAN_CHUNK)
+      buf_printf(out, "(C=%d%s)", p->chunk > 0 ? p->chunk : 64, si->cls == TC_DELTA ? ", WY" : "");
+    buf_puts(out, "\n");
   }
 }

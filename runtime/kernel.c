@@ -131,6 +131,7 @@ lrc_kernel *lrc_kernel_get(lrc_module *m, const char *rnn, lrc_error **err) {
     free(k);
     return NULL;
   }
+  k->algo = k->kir->algo;
   int rc = compile(k, err);
   ir_guard_pop(&guard);
   if (rc != LRC_OK) {

@@ -36,6 +36,26 @@ static const char *variants[] = {
     "rnn const_state {\n dim K\n input x[K]\n state c[K]\n output y[K]\n c = x\n y = c + 1\n}\n",
 };
 
+/* Variants that have a chunk form, none of them an example: the
+ * derivation must get them from the algebra alone. */
+static const char *chunk_variants[] = {
+    /* decay after the erase: the inputs decay too */
+    "rnn decay_after {\n dim K, V\n input q[K], k[K], v[V], b, g\n state S[K, V]\n output o[V]\n"
+    " kn = l2norm(k)\n S = S + sigmoid(b) * outer(kn, v - kn @ S)\n S = exp(-softplus(g)) * S\n"
+    " o = q @ S\n}\n",
+    /* the erase and the write as separate terms, a sigmoid gate, an output gate */
+    "rnn split_terms {\n dim K, V\n input q[K], k[K], v[V], b, a, og[V]\n state S[K, V]\n output o[V]\n"
+    " kn = l2norm(k)\n beta = 2 * sigmoid(b)\n S = sigmoid(a) * S\n"
+    " S = S - beta * outer(kn, kn @ S) + beta * outer(kn, v)\n o = (q @ S) * sigmoid(og)\n}\n",
+    /* a normaliser next to a delta rule */
+    "rnn delta_norm {\n dim K, V\n input q[K], k[K], v[V], b\n state S[K, V], z[K]\n output o[V]\n"
+    " kn = l2norm(k)\n S = S + sigmoid(b) * outer(kn, v - kn @ S)\n z = 0.9 * z + relu(k)\n"
+    " o = (q @ S) / (abs(q @ z) + 1)\n}\n",
+    /* several input terms, a decay written as a product of two gates */
+    "rnn two_inputs {\n dim K, V\n input q[K], k1[K], v1[V], k2[K], v2[V], g, h\n state S[K, V]\n"
+    " output o[V]\n S = exp(g) * sigmoid(h) * S + outer(k1, v1) - 0.5 * outer(k2, v2)\n o = q @ S\n}\n",
+};
+
 static Arena arena;
 static void setup(void) { arena_init(&arena); }
 static void teardown(void) { arena_fini(&arena); }
@@ -210,6 +230,35 @@ START_TEST(example_chunk_wide) {
 }
 END_TEST
 
+/* Each chunk variant: small dims at C = 1, 3, 16; wide dims at C = 64
+ * and 16 across chunk boundaries. */
+START_TEST(variant_chunk) {
+  char *diags = NULL;
+  Graph *g = t_graph(&arena, chunk_variants[_i], &diags);
+  ck_assert_msg(g != NULL, "chunk variant %d does not compile:\n%s", _i, diags);
+  free(diags);
+  for (int wide = 0; wide < 2; wide++) {
+    if (wide) o_bind_wide_dims(g);
+    else o_bind_small_dims(g);
+    static const int sizes[2][3] = {{1, 3, 16}, {64, 16, 0}};
+    for (int i = 0; i < 3 && sizes[wide][i]; i++) {
+      const char *why = NULL;
+      Diags d;
+      diag_init(&d, &arena);
+      Kernel *k = pass_pipeline(&arena, g, PLAN_CHUNK, sizes[wide][i], &d, &why);
+      ck_assert_msg(k != NULL, "chunk variant %d: no chunk kernel: %s", _i,
+                    why ? why : d.nerrors ? "diagnostics" : "?");
+      ck_assert_str_eq(k->algo, "chunk");
+      char label[100];
+      snprintf(label, sizeof label, "chunk variant %d (%s dims, C=%d)", _i,
+               wide ? "wide" : "small", sizes[wide][i]);
+      if (wide) check_cases(label, g, k, chunk_cases, sizeof chunk_cases / sizeof chunk_cases[0]);
+      else check_kernel(label, g, k);
+    }
+  }
+}
+END_TEST
+
 START_TEST(examples_exist) {
   ck_assert_msg(nexamples >= 14, "expected at least 14 examples, found %d", nexamples);
 }
@@ -225,6 +274,7 @@ Suite *emit_c_suite(void) {
   tcase_add_loop_test(tc, example, 0, nexamples);
   tcase_add_loop_test(tc, example_chunk, 0, nexamples);
   tcase_add_loop_test(tc, example_chunk_wide, 0, nexamples);
+  tcase_add_loop_test(tc, variant_chunk, 0, (int)(sizeof chunk_variants / sizeof chunk_variants[0]));
   tcase_add_test(tc, examples_exist);
   suite_add_tcase(s, tc);
   return s;

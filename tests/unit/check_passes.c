@@ -244,8 +244,12 @@ START_TEST(plan_cli) {
                 "%s", out);
   free(out);
   rc = t_lrc(&out, "emit examples/gated_deltanet.lr --emit=plan --algo=chunk");
+  ck_assert_int_eq(rc, 0);
+  ck_assert_msg(strstr(out, "algo = chunk(C=64"), "%s", out);
+  free(out);
+  rc = t_lrc(&out, "emit examples/gla.lr --emit=plan --algo=chunk");
   ck_assert_int_eq(rc, 1);
-  ck_assert_msg(strstr(out, "--algo=chunk for state 'S' (delta rule transition) is not "
+  ck_assert_msg(strstr(out, "--algo=chunk for state 'S' (diagonal transition) is not "
                             "implemented in this version"),
                 "%s", out);
   free(out);
