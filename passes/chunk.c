@@ -57,7 +57,7 @@ typedef struct Ch {
   CState *st;
   Readout rd[MAXRD];
   int nrd;
-  int dc, dc2;             /* the chunk dims */
+  int dc, dc2, dc3;        /* the chunk dims (C3: a third index, for T) */
 } Ch;
 
 static bool fail(Ch *c, const char *why) {
@@ -264,12 +264,29 @@ static void lower_wy(Ch *c, KBlock *body, int i, int valid, int S) {
   int ye = kir_ebinary(k, OP_MUL, kir_econst(k, -1), kir_eread(k, bt));
   if (cs->G >= 0) ye = kir_ebinary(k, OP_MUL, ye, kir_eunary(k, OP_EXP, kir_eread(k, cs->G)));
   nest(c, body, dC | kd, Y, KACC_SET, kir_ebinary(k, OP_MUL, ye, kir_eread(k, kt)));
-  int solve[2] = {ut, Y};
+  /* T = (I + N)⁻¹ by forward substitution on the identity (C³/6 work),
+   * then T W_in and T Y as matrix products (the blocked kind), rather than
+   * substituting through the [C, V] and [C, K] right-hand sides. */
+  if (c->dc3 < 0) c->dc3 = kir_add_dim(k, "C3", k->dims.data[c->dc].size, true);
+  DimSet dC3 = 1u << c->dc3;
+  int T = kir_tile(k, arena_printf(k->arena, "T_%s", nm), dC | dC3);
+  nest(c, body, dC | dC3, T, KACC_SET,
+       kir_ebinary(k, OP_SUB, kir_emask(k, c->dc, c->dc3, false), kir_emask(k, c->dc, c->dc3, true)));
+  KStmt *ts = kir_stmt(k, body, KS_TRISOLVE);
+  ts->tile = T, ts->tile2 = N, ts->dim = c->dc, ts->dim2 = c->dc2;
+  int U = kir_tile(k, arena_printf(k->arena, "U_%s", nm), dC | cs->vdims);
+  int W = kir_tile(k, arena_printf(k->arena, "W_%s", nm), dC | kd);
+  int rhs[2] = {ut, Y}, out[2] = {U, W};
   for (int t = 0; t < 2; t++) {
-    KStmt *s = kir_stmt(k, body, KS_TRISOLVE);
-    s->tile = solve[t], s->tile2 = N, s->dim = c->dc, s->dim2 = c->dc2;
+    fl = kir_stmt(k, body, KS_FILL);
+    fl->tile = out[t], fl->num = 0;
+    DimSet d = k->tiles.data[out[t]].dims & ~dC;
+    nest(c, body, dC | dC3 | d, out[t], KACC_ADD,
+         kir_ebinary(k, OP_MUL, kir_eread(k, T), kir_eread_as(k, rhs[t], c->dc, c->dc3)));
   }
-  nest(c, body, dC | kd | cs->vdims, ut, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, Y), kir_eread(k, S)));
+  /* U' = T W_in + (T Y) S, into the value tile. */
+  nest(c, body, dC | cs->vdims, ut, KACC_SET, kir_eread(k, U));
+  nest(c, body, dC | kd | cs->vdims, ut, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, W), kir_eread(k, S)));
 }
 
 static bool analyse(Ch *c) {
@@ -408,6 +425,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   int Cn = chunk > 0 ? chunk : 64;
   c->dc = kir_add_dim(k, "C", Cn, true);
   c->dc2 = kir_add_dim(k, "C2", Cn, true);
+  c->dc3 = -1;
   DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2;
 
   /* Buffers, in the order of the recurrent kernel's arguments. */

@@ -98,8 +98,13 @@ typedef enum { PLAN_AUTO, PLAN_RECURRENT, PLAN_SCAN, PLAN_CHUNK } PlanAlgo;
 typedef struct Plan {
   const Analysis *an;
   PlanAlgo requested, algo;
-  int chunk;
+  int chunk;               /* the chunk size (given, or from the cost model) */
+  double speedup;          /* modelled recurrent / chunk time per token (0: none) */
 } Plan;
+
+/* The cost model's chunk size for g on the CPU (16, 32 or 64) and the
+ * modelled speed-up of the chunk form over the recurrent one. */
+int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup);
 
 /* Choose the algorithm (plan.c); NULL with errors in d when the request
  * cannot be met (a parallel form of a non-linear update). */

@@ -31,7 +31,7 @@ Kernel *pass_pipeline(Arena *a, const Graph *g, PlanAlgo algo, int chunk, Diags 
   if (!p) return NULL;
   if (p->algo == PLAN_CHUNK) {
     const char *why = NULL;
-    Kernel *k = pass_lower_chunk(a, c, chunk, &why);
+    Kernel *k = pass_lower_chunk(a, c, p->chunk, &why);
     if (!k) diag_error(d, (Span){0}, "--algo=chunk: %s; use --algo=recurrent", why);
     return k;
   }

@@ -34,6 +34,46 @@ static const char *parallel_form(TransClass k) {
   return "none";
 }
 
+/* Cost model, per token, in multiply-adds at the machine's peak rate.
+ * Recurrent: about 2.5 (scalar decay) or 3.5 (delta rule: two passes)
+ * multiply-adds per element of each K x V state, at about 50% or 34% of
+ * peak (the state streams through L2 every token). Chunk of C tokens
+ * (ALGORITHMS.md §3.7): intra-chunk products C(K+V) (delta: C(3K+2V))
+ * plus the state's 2KV (delta: 3KV), as matrix products whose efficiency
+ * 0.9 C/(C+12) grows with their reduction length C. Fitted on the 2-core
+ * AVX2 machine of docs/perf-cpu.md, where it predicts the measured
+ * chunk/recurrent ratios of simple GLA (1.33x) and Gated DeltaNet (1.67x)
+ * within 10% and ranks C = 16, 32, 64 as measured. */
+static void state_kv(const Graph *g, int i, double *K, double *V) {
+  const Slot *sl = &g->states.data[i];
+  *K = sl->ndims ? (double)g->dims.data[sl->dims[0]].size : 1;
+  *V = 1;
+  for (int d = 1; d < sl->ndims; d++) *V *= (double)g->dims.data[sl->dims[d]].size;
+}
+
+int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
+  static const int sizes[] = {16, 32, 64};
+  double rec = 0, best = 0;
+  int bestc = 64;
+  for (int i = 0; i < g->states.len; i++) {
+    double K, V;
+    state_kv(g, i, &K, &V);
+    rec += an->st[i].cls == TC_DELTA ? 3.5 * K * V / 0.34 : 2.5 * K * V / 0.5;
+  }
+  for (int s = 0; s < 3; s++) {
+    double C = sizes[s], cost = 0;
+    for (int i = 0; i < g->states.len; i++) {
+      double K, V;
+      state_kv(g, i, &K, &V);
+      bool delta = an->st[i].cls == TC_DELTA;
+      cost += (C * (delta ? 3 * K + 2 * V : K + V) + (delta ? 3 : 2) * K * V) / (0.9 * C / (C + 12));
+    }
+    if (s == 0 || cost < best) best = cost, bestc = sizes[s];
+  }
+  if (speedup) *speedup = best > 0 ? rec / best : 0;
+  return bestc;
+}
+
 Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int chunk, Diags *d) {
   Plan *p = arena_alloc(a, sizeof *p);
   p->an = an;
@@ -73,14 +113,18 @@ Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int
       }
     }
     p->algo = PLAN_CHUNK;
+    int c = pass_plan_chunk_size(g, an, &p->speedup);
+    if (p->chunk <= 0) p->chunk = c;
   }
   return p;
 }
 
 void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
   buf_printf(out, "rnn %s: algo = %s", g->name, algo_name(p->algo));
-  if (p->algo == PLAN_CHUNK) buf_printf(out, "(C=%d)", p->chunk > 0 ? p->chunk : 64);
+  if (p->algo == PLAN_CHUNK) buf_printf(out, "(C=%d)", p->chunk);
   if (p->requested != p->algo) buf_printf(out, " (asked: %s)", algo_name(p->requested));
+  if (p->algo == PLAN_CHUNK && p->speedup > 0)
+    buf_printf(out, "; modelled %.1fx the recurrent speed on long sequences", p->speedup);
   buf_puts(out, "\n");
   for (int i = 0; i < g->states.len; i++) {
     const StateInfo *si = &p->an->st[i];
@@ -88,7 +132,7 @@ void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
                g->states.data[i].name, si->transition, pass_class_name(si->cls),
                parallel_form(si->cls), algo_name(p->algo));
     if (p->algo == PLAN_CHUNK)
-      buf_printf(out, "(C=%d%s)", p->chunk > 0 ? p->chunk : 64, si->cls == TC_DELTA ? ", WY" : "");
+      buf_printf(out, "(C=%d%s)", p->chunk, si->cls == TC_DELTA ? ", WY" : "");
     buf_puts(out, "\n");
   }
 }

@@ -243,9 +243,9 @@ START_TEST(plan_cli) {
   ck_assert_msg(strstr(out, "S: transition = (I - beta k kᵀ) * scalar(exp(g)); class = delta rule"),
                 "%s", out);
   free(out);
-  rc = t_lrc(&out, "emit examples/gated_deltanet.lr --emit=plan --algo=chunk");
+  rc = t_lrc(&out, "emit examples/gated_deltanet.lr --emit=plan --algo=chunk --dim K=128,V=128");
   ck_assert_int_eq(rc, 0);
-  ck_assert_msg(strstr(out, "algo = chunk(C=64"), "%s", out);
+  ck_assert_msg(strstr(out, "algo = chunk(C=32, WY)"), "%s", out);
   free(out);
   rc = t_lrc(&out, "emit examples/gla.lr --emit=plan --algo=chunk");
   ck_assert_int_eq(rc, 1);
