@@ -46,8 +46,8 @@ PASSES_SRC := passes/fold.c passes/cse.c passes/dce.c passes/factor.c passes/cla
               passes/plan.c passes/recurrent.c passes/chunk.c passes/pipeline.c
 BACKEND_SRC := backends/c/emit_c.c backends/c/llvm.c backends/c/jit.c
 RUNTIME_SRC := runtime/api.c runtime/error.c runtime/interp.c runtime/call.c runtime/tensor.c \
-               runtime/npy.c runtime/cache.c runtime/kernel.c
-CLI_SRC := cli/main.c cli/common.c cli/check.c cli/emit.c cli/run.c
+               runtime/npy.c runtime/cache.c runtime/kernel.c runtime/bench.c
+CLI_SRC := cli/main.c cli/common.c cli/check.c cli/emit.c cli/run.c cli/bench.c
 TEST_SRC := tests/check_main.c tests/oracle.c $(wildcard tests/unit/check_*.c)
 
 LIB_SRC := $(FRONTEND_SRC) $(IR_SRC) $(PASSES_SRC) $(BACKEND_SRC) $(RUNTIME_SRC)
@@ -147,8 +147,12 @@ $(B)/bench/bench_gdn: bench/bench_gdn.c $(B)/bench/gdn_baseline.o $(B)/liblrc.a
 	$(Q)$(CC) -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Iinclude -o $@ bench/bench_gdn.c \
 	  $(B)/bench/gdn_baseline.o $(B)/liblrc.a $(LDLIBS_ALL)
 
+BENCH_SHAPE ?= B=2,T=8192,H=4
 bench: all $(B)/bench/bench_gdn
 	$(Q)./$(B)/bench/bench_gdn $(BENCH_T) $(BENCH_REPEATS)
+	$(Q)for f in bench/gated_deltanet.lr examples/gla.lr examples/mamba2.lr; do echo; \
+	  ./$(B)/lrc bench $$f --dim K=128,V=128 --shape $(BENCH_SHAPE) --repeat 5 2>/dev/null || \
+	  ./$(B)/lrc bench $$f --shape $(BENCH_SHAPE) --repeat 5; done
 
 # --- fuzzing (clang + libFuzzer) -------------------------------------------
 FUZZ_CC ?= clang-19

@@ -55,6 +55,15 @@ lrc_module *cli_compile(lrc_ctx *ctx, const Args *a, int *code);
 /* Exit code for an error object (and print its message). */
 int cli_report(const lrc_error *e);
 
+/* Milliseconds of a monotonic clock. */
+double cli_now_ms(void);
+/* A whole number in [lo, hi] for option `flag`, or a usage error. */
+int cli_parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi, long *v);
+/* --shape "B=2,T=64,H=4" (any subset). */
+int cli_parse_shape(const char *cmd, const char *spec, long *B, long *T, long *H);
+/* A tensor of dtype dt: lead dims `lead`, then the slot's dims. */
+int cli_alloc_for(const lrc_slot_info *s, const int64_t *lead, int nl, lrc_dtype dt, lrc_tensor *t);
+
 int cmd_check(int argc, char **argv);
 int cmd_emit(int argc, char **argv);
 int cmd_run(int argc, char **argv);

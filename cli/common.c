@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -281,3 +282,59 @@ int cli_options(const Args *a, lrc_options *o) {
   o->no_cache = a->no_cache;
   return 0;
 }
+
+double cli_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int cli_parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi, long *v) {
+  char *end;
+  long x = strtol(s, &end, 10);
+  if (!*s || *end || x < lo || x > hi)
+    return cli_usage_error(cmd, "bad %s '%s': expected a whole number from %ld to %ld", flag, s,
+                           lo, hi);
+  *v = x;
+  return 0;
+}
+
+/* "B=2,T=64,H=4" (any subset). */
+int cli_parse_shape(const char *cmd, const char *spec, long *B, long *T, long *H) {
+  const char *p = spec;
+  while (*p) {
+    char name = p[0];
+    if (!(name == 'B' || name == 'T' || name == 'H') || p[1] != '=')
+      return cli_usage_error(cmd, "bad --shape '%s': expected B=..,T=..,H=..", spec);
+    const char *v = p + 2;
+    const char *end = strchr(v, ',');
+    size_t n = end ? (size_t)(end - v) : strlen(v);
+    char tmp[32];
+    if (n == 0 || n >= sizeof tmp) return cli_usage_error(cmd, "bad --shape '%s'", spec);
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    long x;
+    if (cli_parse_long(cmd, name == 'B' ? "--shape B" : name == 'T' ? "--shape T" : "--shape H", tmp,
+                   name == 'T' ? 0 : 1, name == 'T' ? 100000000L : 65536, &x))
+      return EXIT_USER;
+    *(name == 'B' ? B : name == 'T' ? T : H) = x;
+    p = end ? end + 1 : v + n;
+  }
+  return 0;
+}
+
+/* A float32 tensor of lead dims `lead` then the slot's dims. */
+int cli_alloc_for(const lrc_slot_info *s, const int64_t *lead, int nl, lrc_dtype dt,
+                     lrc_tensor *t) {
+  int64_t shape[LRC_MAX_NDIM];
+  for (int i = 0; i < nl; i++) shape[i] = lead[i];
+  for (int d = 0; d < s->ndims; d++) shape[nl + d] = s->dim_sizes[d];
+  lrc_error *err = NULL;
+  if (lrc_tensor_alloc(t, dt, nl + s->ndims, shape, &err) != LRC_OK) {
+    int c = cli_report(err);
+    lrc_error_free(err);
+    return c;
+  }
+  return 0;
+}
+

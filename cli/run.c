@@ -30,46 +30,6 @@ static const char help[] =
     "params [H, dims...], states [N, H, dims...]); outputs named by --out and\n"
     "final states named by --state-out are written as float32 .npy files.\n";
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi, long *v) {
-  char *end;
-  long x = strtol(s, &end, 10);
-  if (!*s || *end || x < lo || x > hi)
-    return cli_usage_error(cmd, "bad %s '%s': expected a whole number from %ld to %ld", flag, s,
-                           lo, hi);
-  *v = x;
-  return 0;
-}
-
-/* "B=2,T=64,H=4" (any subset). */
-static int parse_shape(const char *cmd, const char *spec, long *B, long *T, long *H) {
-  const char *p = spec;
-  while (*p) {
-    char name = p[0];
-    if (!(name == 'B' || name == 'T' || name == 'H') || p[1] != '=')
-      return cli_usage_error(cmd, "bad --shape '%s': expected B=..,T=..,H=..", spec);
-    const char *v = p + 2;
-    const char *end = strchr(v, ',');
-    size_t n = end ? (size_t)(end - v) : strlen(v);
-    char tmp[32];
-    if (n == 0 || n >= sizeof tmp) return cli_usage_error(cmd, "bad --shape '%s'", spec);
-    memcpy(tmp, v, n);
-    tmp[n] = '\0';
-    long x;
-    if (parse_long(cmd, name == 'B' ? "--shape B" : name == 'T' ? "--shape T" : "--shape H", tmp,
-                   name == 'T' ? 0 : 1, name == 'T' ? 100000000L : 65536, &x))
-      return EXIT_USER;
-    *(name == 'B' ? B : name == 'T' ? T : H) = x;
-    p = end ? end + 1 : v + n;
-  }
-  return 0;
-}
-
 /* The NaN pattern that marks reference elements not computed. */
 #define RT_UNSET 0x7ff8dead0000beefull
 
@@ -83,21 +43,6 @@ typedef struct Slots {
   int n;
   lrc_slot_info *info;
 } Slots;
-
-/* A float32 tensor of lead dims `lead` then the slot's dims. */
-static int alloc_for(const lrc_slot_info *s, const int64_t *lead, int nl, lrc_dtype dt,
-                     lrc_tensor *t) {
-  int64_t shape[LRC_MAX_NDIM];
-  for (int i = 0; i < nl; i++) shape[i] = lead[i];
-  for (int d = 0; d < s->ndims; d++) shape[nl + d] = s->dim_sizes[d];
-  lrc_error *err = NULL;
-  if (lrc_tensor_alloc(t, dt, nl + s->ndims, shape, &err) != LRC_OK) {
-    int c = cli_report(err);
-    lrc_error_free(err);
-    return c;
-  }
-  return 0;
-}
 
 /* Relative L2 error of `x` against `ref` over the elements where ref was
  * computed (not NaN). */
@@ -142,10 +87,10 @@ int cmd_run(int argc, char **argv) {
   lrc_binding *bin = NULL, *bout = NULL, *bsin = NULL, *bsout = NULL, *brout = NULL, *brs = NULL;
   if (code) goto done;
   long B = 2, T = 256, H = 4, seed = 1, threads = 0, repeat = 1;
-  if (a.shape && (code = parse_shape("run", a.shape, &B, &T, &H))) goto done;
-  if (a.seed && (code = parse_long("run", "--seed", a.seed, 0, 1L << 40, &seed))) goto done;
-  if (a.threads && (code = parse_long("run", "--threads", a.threads, 1, 1024, &threads))) goto done;
-  if (a.repeat && (code = parse_long("run", "--repeat", a.repeat, 1, 100000, &repeat))) goto done;
+  if (a.shape && (code = cli_parse_shape("run", a.shape, &B, &T, &H))) goto done;
+  if (a.seed && (code = cli_parse_long("run", "--seed", a.seed, 0, 1L << 40, &seed))) goto done;
+  if (a.threads && (code = cli_parse_long("run", "--threads", a.threads, 1, 1024, &threads))) goto done;
+  if (a.repeat && (code = cli_parse_long("run", "--repeat", a.repeat, 1, 100000, &repeat))) goto done;
   bool files = a.nin > 0;
   if (!files && (a.nout || a.nstate_in || a.cu_seqlens)) {
     code = cli_usage_error("run", "--out, --state-in and --cu-seqlens need inputs from --in");
@@ -226,7 +171,7 @@ int cmd_run(int argc, char **argv) {
       const lrc_slot_info *si = &sl.info[s];
       if (si->kind != LRC_INPUT && si->kind != LRC_PARAM) continue;
       int64_t lead[3] = {B, T, H}, hl[1] = {H};
-      if ((code = alloc_for(si, si->kind == LRC_INPUT ? lead : hl, si->kind == LRC_INPUT ? 3 : 1,
+      if ((code = cli_alloc_for(si, si->kind == LRC_INPUT ? lead : hl, si->kind == LRC_INPUT ? 3 : 1,
                             LRC_F32, &tens[s])))
         goto done;
       float *p = tens[s].data;
@@ -240,13 +185,13 @@ int cmd_run(int argc, char **argv) {
     const lrc_slot_info *si = &sl.info[s];
     int64_t lead[3] = {B, T, H}, st[2] = {N, H};
     if (si->kind == LRC_OUTPUT) {
-      if ((code = alloc_for(si, lead, 3, LRC_F32, &refs[s]))) goto done;
+      if ((code = cli_alloc_for(si, lead, 3, LRC_F32, &refs[s]))) goto done;
       bout[args.noutputs++] = (lrc_binding){si->name, refs[s]};
     } else if (si->kind == LRC_STATE) {
       bool want = all_states;
       for (int i = 0; i < a.nstate_out; i++) want |= strcmp(a.state_out[i].name, si->name) == 0;
       if (!want) continue;
-      if ((code = alloc_for(si, st, 2, LRC_F32, &srefs[s]))) goto done;
+      if ((code = cli_alloc_for(si, st, 2, LRC_F32, &srefs[s]))) goto done;
       bsout[args.nstate_out++] = (lrc_binding){si->name, srefs[s]};
     }
   }
@@ -273,9 +218,9 @@ int cmd_run(int argc, char **argv) {
   /* Run (repeat times; report the median). */
   double *times = calloc((size_t)repeat, sizeof *times);
   for (long r = 0; r < repeat && !code; r++) {
-    double t0 = now_ms();
+    double t0 = cli_now_ms();
     if (lrc_kernel_run(k, &args, &err) != LRC_OK) code = cli_report(err);
-    times[r] = now_ms() - t0;
+    times[r] = cli_now_ms() - t0;
   }
   for (long i = 1; i < repeat; i++)
     for (long j = i; j > 0 && times[j - 1] > times[j]; j--) {
@@ -326,10 +271,10 @@ int cmd_run(int argc, char **argv) {
     brs[j] = (lrc_binding){bsout[j].name, rst[j]};
   }
   long rows = N * H;
-  double t0 = now_ms();
+  double t0 = cli_now_ms();
   int rc = lrc_kernel_reference_rows(k, &ra, 0, 1, &err);
   if (!rc && rows > 1) rc = lrc_kernel_reference_rows(k, &ra, rows - 1, rows, &err);
-  double ref_ms = now_ms() - t0;
+  double ref_ms = cli_now_ms() - t0;
   double worst = 0;
   long nonfinite = 0;
   char line[1024] = "";
@@ -394,11 +339,4 @@ done:
   lrc_ctx_free(ctx);
   cli_args_free(&a);
   return code;
-}
-
-int cmd_bench(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "lrc bench: not yet implemented in this version\n");
-  return EXIT_INTERNAL;
 }

@@ -224,6 +224,16 @@ LRC_API int lrc_kernel_slot(const lrc_kernel *k, int i, lrc_slot_info *info);
 LRC_API const char *lrc_kernel_algorithm(const lrc_kernel *k);
 LRC_API double lrc_kernel_compile_ms(const lrc_kernel *k);
 LRC_API int lrc_kernel_from_cache(const lrc_kernel *k);
+/* FLOPs per token and head of the chunkwise algorithm (ALGORITHMS.md
+ * §3.7, 2 per multiply-add): the common yardstick lrc bench divides by,
+ * whatever algorithm k runs. */
+LRC_API double lrc_kernel_flops_per_token(const lrc_kernel *k);
+
+/* The rate of this machine at the small matrix products chunk kernels are
+ * made of (64x128 times 128x128, float32, in cache), in GFLOP/s, with
+ * nthreads threads (<= 0: one per core), measured for about `seconds`.
+ * Negative on failure (*err says why). */
+LRC_API double lrc_matmul_gflops(int nthreads, double seconds, lrc_error **err);
 
 /* ---- .npy files --------------------------------------------------------- */
 

@@ -417,6 +417,9 @@ typedef struct Kernel {
   struct { KExpr *data; int len, cap; } exprs;
   struct { const char **data; int len, cap; } vars;   /* variable names */
   KBlock body;
+  double work_flops;       /* per token and head: the chunkwise algorithm's
+                              work (ALGORITHMS.md §3.7), the yardstick of
+                              lrc bench whatever this kernel's algorithm */
 } Kernel;
 
 Kernel *kir_new(Arena *a, const Graph *g, const char *name, const char *algo);

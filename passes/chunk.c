@@ -421,6 +421,9 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     return NULL;
   }
   Kernel *k = kir_new(a, g, g->name, "chunk");
+  bool wy = false;
+  for (int i = 0; i < g->states.len; i++) wy |= c->st[i].form->erase;
+  k->algo = arena_printf(a, "chunk(C=%d%s)", chunk > 0 ? chunk : 64, wy ? ", WY" : "");
   c->k = k;
   int Cn = chunk > 0 ? chunk : 64;
   c->dc = kir_add_dim(k, "C", Cn, true);

@@ -105,6 +105,9 @@ typedef struct Plan {
 /* The cost model's chunk size for g on the CPU (16, 32 or 64) and the
  * modelled speed-up of the chunk form over the recurrent one. */
 int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup);
+/* FLOPs per token and head of the chunkwise algorithm at chunk size C
+ * (ALGORITHMS.md §3.7; 2 per multiply-add). */
+double pass_plan_flops(const Graph *g, const Analysis *an, int C);
 
 /* Choose the algorithm (plan.c); NULL with errors in d when the request
  * cannot be met (a parallel form of a non-linear update). */

@@ -29,12 +29,16 @@ Kernel *pass_pipeline(Arena *a, const Graph *g, PlanAlgo algo, int chunk, Diags 
   Analysis *an = pass_classify(a, c);        /* linearity, transition classes */
   Plan *p = pass_plan(a, c, an, algo, chunk, d);
   if (!p) return NULL;
+  int C = p->chunk > 0 ? p->chunk : pass_plan_chunk_size(c, an, NULL);
+  Kernel *k;
   if (p->algo == PLAN_CHUNK) {
     const char *why = NULL;
-    Kernel *k = pass_lower_chunk(a, c, p->chunk, &why);
+    k = pass_lower_chunk(a, c, p->chunk, &why);
     if (!k) diag_error(d, (Span){0}, "--algo=chunk: %s; use --algo=recurrent", why);
-    return k;
+  } else {
+    Graph *o = pass_optimize(a, c);
+    k = pass_lower_recurrent(a, o, o->name, err);
   }
-  Graph *o = pass_optimize(a, c);
-  return pass_lower_recurrent(a, o, o->name, err);
+  if (k) k->work_flops = pass_plan_flops(c, an, C);
+  return k;
 }

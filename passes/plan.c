@@ -74,6 +74,19 @@ int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
   return bestc;
 }
 
+double pass_plan_flops(const Graph *g, const Analysis *an, int C) {
+  double f = 0, c = C;
+  for (int i = 0; i < g->states.len; i++) {
+    double K, V;
+    state_kv(g, i, &K, &V);
+    if (an->st[i].cls == TC_DELTA || an->st[i].cls == TC_DELTA_PRODUCT)
+      f += 6 * c * K + 4 * c * V + 6 * K * V + c * c / 3;
+    else
+      f += 2 * c * (K + V) + 4 * K * V;
+  }
+  return f;
+}
+
 Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int chunk, Diags *d) {
   Plan *p = arena_alloc(a, sizeof *p);
   p->an = an;

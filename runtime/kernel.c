@@ -144,6 +144,7 @@ lrc_kernel *lrc_kernel_get(lrc_module *m, const char *rnn, lrc_error **err) {
 }
 
 const char *lrc_kernel_algorithm(const lrc_kernel *k) { return k ? k->algo : ""; }
+double lrc_kernel_flops_per_token(const lrc_kernel *k) { return k ? k->kir->work_flops : 0; }
 double lrc_kernel_compile_ms(const lrc_kernel *k) { return k ? k->compile_ms : 0; }
 int lrc_kernel_from_cache(const lrc_kernel *k) { return k && k->from_cache; }
 

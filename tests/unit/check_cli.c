@@ -407,8 +407,30 @@ START_TEST(run_and_bench) {
   expect("run examples/gla.lr --target=cuda --dim K=8,V=4", 1, "not implemented");
   expect("run examples/gla.lr --shape B=0", 1, "bad --shape B '0'");
   expect("run examples/gla.lr --emit=ir", 1, "unknown option '--emit=ir'");
-  expect("bench examples/gla.lr", 2, "lrc bench: not yet implemented in this version");
-  expect("bench", 2, "not yet implemented");
+  expect("bench", 1, "lrc bench: no input file");
+  expect("bench examples/gla.lr --algo=chunk", 1, "unknown option '--algo=chunk'");
+  expect("bench examples/gla.lr --repeat 0", 1, "bad --repeat '0'");
+  expect("bench examples/gla.lr --target=tpu", 1, "bad --target 'tpu'");
+  /* Every algorithm side by side on the same inputs: the chunk kernel
+   * agrees with the recurrent one; an algorithm that does not apply says
+   * why. */
+  ck_assert_int_eq(run2(&out, &err, "bench examples/retnet.lr --dim K=16,V=8 --shape B=1,T=70,H=2 "
+                                    "--repeat 2 --threads 1 --json --no-cache"), 0);
+  ck_assert_msg(strstr(out, "{\"rnn\": \"retnet\", \"B\": 1, \"T\": 70, \"H\": 2"), "%s", out);
+  ck_assert_msg(strstr(out, "\"algo\": \"recurrent\", \"available\": true"), "%s", out);
+  ck_assert_msg(strstr(out, "\"algo\": \"chunk(C=16)\", \"available\": true"), "%s", out);
+  ck_assert_msg(strstr(out, "\"algo\": \"scan\", \"available\": false, \"reason\": \"--algo=scan"), "%s", out);
+  const char *d = strstr(out, "chunk(C=16)");
+  d = d ? strstr(d, "\"max_rel_diff\": ") : NULL;
+  ck_assert_msg(d && atof(d + 16) < 1e-4, "%s", out);
+  free(out);
+  free(err);
+  ck_assert_int_eq(run2(&out, &err, "bench examples/gated_deltanet.lr --dim K=8,V=8 --shape B=1,T=40,H=1 "
+                                    "--repeat 1 --chunk 16 --no-cache"), 0);
+  ck_assert_msg(strstr(out, "chunk(C=16, WY)"), "%s", out);
+  ck_assert_msg(strstr(out, "matrix-product reference"), "%s", out);
+  free(out);
+  free(err);
   cleanup();
 }
 END_TEST
