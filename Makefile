@@ -150,7 +150,7 @@ $(B)/bench/bench_gdn: bench/bench_gdn.c $(B)/bench/gdn_baseline.o $(B)/liblrc.a
 BENCH_SHAPE ?= B=2,T=8192,H=4
 bench: all $(B)/bench/bench_gdn
 	$(Q)./$(B)/bench/bench_gdn $(BENCH_T) $(BENCH_REPEATS)
-	$(Q)for f in bench/gated_deltanet.lr examples/gla.lr examples/mamba2.lr; do echo; \
+	$(Q)for f in examples/gated_deltanet.lr examples/gla.lr examples/mamba2.lr; do echo; \
 	  ./$(B)/lrc bench $$f --dim K=128,V=128 --shape $(BENCH_SHAPE) --repeat 5 2>/dev/null || \
 	  ./$(B)/lrc bench $$f --shape $(BENCH_SHAPE) --repeat 5; done
 

@@ -236,6 +236,14 @@ int cmd_bench(int argc, char **argv) {
   printf("FLOPs counted as the chunkwise algorithm's work: %.1f KFLOP per token and head\n",
          fpt / 1e3);
   printf("matrix-product reference (64x128 by 128x128, float32, in cache): %.1f GFLOP/s\n\n", mm);
+  bool finite = true;
+  for (int o = 0; o < nout && finite; o++) {
+    const float *x = runs[0].outs[o].data;
+    for (int64_t j = 0; j < lrc_tensor_numel(&runs[0].outs[o]) && finite; j++) finite = isfinite(x[j]);
+  }
+  if (!finite)
+    printf("note: the outputs overflow on these uniform [-1, 1) inputs (a decay above 1?): the\n"
+           "times stand, the differences between algorithms mean nothing\n\n");
   printf("  %-18s %10s %9s %9s %12s %13s\n", "algorithm", "median ms", "speed-up", "GFLOP/s",
          "of matmul", "max rel diff");
   for (int i = 0; i < NALGO; i++) {
