@@ -28,6 +28,7 @@ typedef struct CState {
   int write;               /* the WRITE node (the new value) */
   const StepForm *form;    /* S_t = α (I − β k kᵀ) S_{t−1} + Σ in_s */
   bool decay;              /* α is not 1 */
+  DimSet ddims;            /* its dims: none, the key dim or value dims */
   int nin;                 /* input terms k_s ⊗ v_s (for the erase: one, k ⊗ u') */
   int ktile[MAXIN], vtile[MAXIN];   /* k_s [C, K] (with sign, scalars and the
                                        valid mask) and v_s [C, vdims] (-1: 1) */
@@ -325,6 +326,7 @@ static bool analyse(Ch *c) {
                                   sl->name));
     cs->form = fm;
     cs->decay = fm->alpha.nf > 0;
+    cs->ddims = fm->ddims;
     DimSet kd = 1u << cs->kdim;
     int f[32];
     for (int s = 0; s < fm->nin; s++) {
@@ -468,8 +470,8 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   int Amat = kir_tile(k, "A", dC | dC2);
   for (int i = 0; i < g->states.len; i++) {
     CState *cs = &c->st[i];
-    cs->G = cs->decay ? kir_tile(k, arena_printf(a, "G_%s", g->states.data[i].name), dC) : -1;
-    cs->GL = cs->decay ? kir_tile(k, arena_printf(a, "GL_%s", g->states.data[i].name), 0) : -1;
+    cs->G = cs->decay ? kir_tile(k, arena_printf(a, "G_%s", g->states.data[i].name), dC | cs->ddims) : -1;
+    cs->GL = cs->decay ? kir_tile(k, arena_printf(a, "GL_%s", g->states.data[i].name), cs->ddims) : -1;
     for (int s = 0; s < cs->nin; s++) {
       cs->ktile[s] = kir_tile(k, arena_printf(a, "k%d_%d", i, s), dC | (1u << cs->kdim));
       cs->vtile[s] = cs->vdims || cs->form->erase
@@ -565,12 +567,12 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
         lg = lg < 0 ? e : kir_ebinary(k, OP_ADD, lg, e);
       }
       s = kir_stmt(k, body, KS_NEST);
-      s->space = dC;
+      s->space = dC | cs->ddims;
       kir_assign(k, s, cs->G, KACC_SET, kir_ebinary(k, OP_MUL, lg, kir_eread(k, valid)));
       KStmt *fs = kir_stmt(k, body, KS_FILL);
       fs->tile = cs->GL, fs->num = 0;
       s = kir_stmt(k, body, KS_NEST);
-      s->space = dC;
+      s->space = dC | cs->ddims;
       kir_assign(k, s, cs->GL, KACC_ADD, kir_eread(k, cs->G));
       s = kir_stmt(k, body, KS_CUMSUM);
       s->tile = cs->G, s->dim = c->dc;
@@ -595,18 +597,29 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       }
     }
   }
-  /* Readouts: R = exp(G) (x S) + Σ_s ((x k_sᵀ) ⊙ decay ⊙ mask) v_s. */
+  /* Readouts: R = exp(G) (x S) + Σ_s ((x k_sᵀ) ⊙ decay ⊙ mask) v_s, the
+   * decay inside the products where it depends on the key (ALGORITHMS.md
+   * §3.2: exact per-key exponents, every one masked before exp). */
   for (int r = 0; r < c->nrd; r++) {
     Readout *rd = &c->rd[r];
     CState *cs = &c->st[rd->state];
     DimSet kd = 1u << cs->kdim;
+    bool keydecay = cs->G >= 0 && cs->ddims == kd, valdecay = cs->G >= 0 && cs->ddims && !keydecay;
     KStmt *f = kir_stmt(k, body, KS_FILL);
     f->tile = rd->tile, f->num = 0;
+    int xe = expr_of(c, rd->x);
+    if (keydecay) {
+      /* x ⊙ exp(G) first: the product below is then a plain one. */
+      int xq = kir_tile(k, arena_printf(a, "xq%d", r), dC | kd);
+      s = kir_stmt(k, body, KS_NEST);
+      s->space = dC | kd;
+      kir_assign(k, s, xq, KACC_SET, kir_ebinary(k, OP_MUL, xe, kir_eunary(k, OP_EXP, kir_eread(k, cs->G))));
+      xe = kir_eread(k, xq);
+    }
     s = kir_stmt(k, body, KS_NEST);
     s->space = dC | kd | cs->vdims;
-    kir_assign(k, s, rd->tile, KACC_ADD,
-               kir_ebinary(k, OP_MUL, expr_of(c, rd->x), kir_eread(k, stile[rd->state])));
-    if (cs->G >= 0) {
+    kir_assign(k, s, rd->tile, KACC_ADD, kir_ebinary(k, OP_MUL, xe, kir_eread(k, stile[rd->state])));
+    if (cs->G >= 0 && !keydecay) {
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC | cs->vdims;
       kir_assign(k, s, rd->tile, KACC_SET,
@@ -616,17 +629,21 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     for (int t = 0; t < cs->nin; t++) {
       f = kir_stmt(k, body, KS_FILL);
       f->tile = Amat, f->num = 0;
+      int qk = kir_ebinary(k, OP_MUL, expr_of(c, rd->x), kir_eread_as(k, cs->ktile[t], c->dc, c->dc2));
+      if (keydecay) qk = kir_ebinary(k, OP_MUL, qk, masked_decay(c, cs, false));
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC | dC2 | kd;
-      kir_assign(k, s, Amat, KACC_ADD,
-                 kir_ebinary(k, OP_MUL, expr_of(c, rd->x), kir_eread_as(k, cs->ktile[t], c->dc, c->dc2)));
-      int m = cs->G >= 0 ? masked_decay(c, cs, false) : kir_emask(k, c->dc, c->dc2, false);
-      s = kir_stmt(k, body, KS_NEST);
-      s->space = dC | dC2;
-      kir_assign(k, s, Amat, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), m));
+      kir_assign(k, s, Amat, KACC_ADD, qk);
+      if (!keydecay) {
+        int m = cs->G >= 0 && !valdecay ? masked_decay(c, cs, false) : kir_emask(k, c->dc, c->dc2, false);
+        s = kir_stmt(k, body, KS_NEST);
+        s->space = dC | dC2;
+        kir_assign(k, s, Amat, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), m));
+      }
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC | dC2 | cs->vdims;
       int ve = cs->vtile[t] >= 0 ? kir_eread_as(k, cs->vtile[t], c->dc, c->dc2) : kir_econst(k, 1);
+      if (valdecay) ve = kir_ebinary(k, OP_MUL, ve, masked_decay(c, cs, false));
       kir_assign(k, s, rd->tile, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), ve));
     }
   }
@@ -660,17 +677,18 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     /* The decay from each token to the chunk's end, once per token (not
      * once per state element). */
     int dec = -1;
+    bool valdecay = cs->ddims && cs->ddims != (1u << cs->kdim);
     if (cs->G >= 0 && cs->nin) {
-      dec = kir_tile(k, arena_printf(a, "dec_%s", g->states.data[i].name), dC);
+      dec = kir_tile(k, arena_printf(a, "dec_%s", g->states.data[i].name), dC | cs->ddims);
       s = kir_stmt(k, body, KS_NEST);
-      s->space = dC;
+      s->space = dC | cs->ddims;
       kir_assign(k, s, dec, KACC_SET,
                  kir_eunary(k, OP_EXP, kir_ebinary(k, OP_SUB, kir_eread(k, cs->GL),
                                                    kir_eread(k, cs->G))));
     }
     for (int t = 0; t < cs->nin; t++) {
-      int kt = cs->ktile[t];
-      if (dec >= 0) {
+      int kt = cs->ktile[t], vt = cs->vtile[t];
+      if (dec >= 0 && !valdecay) {
         /* k_s scaled by the decay first: the product below is then a
          * plain matrix product Kᵀ V. */
         kt = kir_tile(k, arena_printf(a, "kd%d_%d", i, t), dC | (1u << cs->kdim));
@@ -678,11 +696,19 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
         s->space = dC | (1u << cs->kdim);
         kir_assign(k, s, kt, KACC_SET,
                    kir_ebinary(k, OP_MUL, kir_eread(k, cs->ktile[t]), kir_eread(k, dec)));
+      } else if (dec >= 0) {
+        /* A decay per value: scale v_s instead. */
+        int nv = kir_tile(k, arena_printf(a, "vd%d_%d", i, t), dC | cs->vdims);
+        s = kir_stmt(k, body, KS_NEST);
+        s->space = dC | cs->vdims;
+        kir_assign(k, s, nv, KACC_SET,
+                   vt >= 0 ? kir_ebinary(k, OP_MUL, kir_eread(k, vt), kir_eread(k, dec)) : kir_eread(k, dec));
+        vt = nv;
       }
       s = kir_stmt(k, body, KS_NEST);
       s->space = sd | dC2;
       int e = kir_eread_as(k, kt, c->dc, c->dc2);
-      if (cs->vtile[t] >= 0) e = kir_ebinary(k, OP_MUL, e, kir_eread_as(k, cs->vtile[t], c->dc, c->dc2));
+      if (vt >= 0) e = kir_ebinary(k, OP_MUL, e, kir_eread_as(k, vt, c->dc, c->dc2));
       kir_assign(k, s, stile[i], KACC_ADD, e);
     }
   }

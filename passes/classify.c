@@ -382,11 +382,17 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
     }
   }
   if (!direct || (l->has_input && !l->in_ok)) return false;
-  for (int i = 0; i < direct->nf; i++)
-    if (c->g->nodes.data[fid(direct->f[i])].dims) return false;   /* not a scalar decay */
+  /* The decay: scalars, or per key, or per value (not both). */
+  DimSet dd = 0;
+  for (int i = 0; i < direct->nf; i++) dd |= c->g->nodes.data[fid(direct->f[i])].dims;
+  if (dd && dd != key && (dd & key)) return false;
+  f->ddims |= dd;
+  if (f->ddims && f->ddims != key && (f->ddims & key)) return false;
   if (rank) {
     /* The erase: I − β k kᵀ next to an identity, before any input. */
-    if (f->erase || f->nin || direct->nf || direct->sign < 0 || rank->R != key || !key) return false;
+    if (f->erase || f->nin || direct->nf || direct->sign < 0 || rank->R != key || !key ||
+        f->ddims)
+      return false;
     int xv[MAXF], yv[MAXF];
     int nx = vector_factors(c, rank->f, rank->nf, xv), ny = vector_factors(c, rank->y, rank->ny, yv);
     if (nx != ny || nx == 0 || memcmp(xv, yv, sizeof(int) * (size_t)nx) != 0 ||
@@ -403,6 +409,7 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
     f->key = (FProd){.sign = 1, .nf = nx};
     memcpy(f->key.f, xv, sizeof(int) * (size_t)nx);
   }
+  if (f->erase && f->ddims) return false;   /* a diagonal decay with an erase */
   /* Earlier inputs decay with this step; then this step's own inputs. */
   for (int s = -1; s < f->nin; s++) {
     FProd *p = s < 0 ? &f->alpha : &f->in[s];

@@ -53,7 +53,9 @@ typedef struct FProd {
  *
  *   S_t = α (I − β k kᵀ) S_{t−1} + Σ_s in_s       (without the erase: α S + Σ in)
  *
- * α and β are products of state-free scalars, k a product of state-free
+ * α is a product of state-free scalars, or, without an erase, of vectors
+ * over the key dim (Diag(α) S) or over value dims (S Diag(α)); β is a
+ * product of state-free scalars, k a product of state-free
  * vectors over the key dim, each in_s a state-free product (an outer
  * product once its factors are grouped by dims). Decays after an input
  * are multiplied into it. Built from the chain of assignments, so
@@ -61,6 +63,8 @@ typedef struct FProd {
  * α = exp(g), β = beta, in = beta k v. */
 typedef struct StepForm {
   FProd alpha;
+  DimSet ddims;            /* the decay's dims: none (scalar), the key dim
+                              (diagonal) or value dims (no erase then) */
   bool erase;
   FProd beta, key;
   int nin;

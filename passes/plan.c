@@ -67,6 +67,10 @@ int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
       state_kv(g, i, &K, &V);
       bool delta = an->st[i].cls == TC_DELTA;
       cost += (C * (delta ? 3 * K + 2 * V : K + V) + (delta ? 3 : 2) * K * V) / (0.9 * C / (C + 12));
+      /* A per-key (per-value) decay: C K (C V) exponentials per token
+       * inside the intra-chunk product, about 16 multiply-adds each. */
+      if (an->st[i].cls == TC_DIAG) cost += 16 * C * K;
+      if (an->st[i].cls == TC_DIAG_V) cost += 16 * C * V;
     }
     if (s == 0 || cost < best) best = cost, bestc = sizes[s];
   }
@@ -117,7 +121,8 @@ Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int
   if (algo == PLAN_CHUNK) {
     for (int i = 0; i < g->states.len; i++) {
       TransClass k = an->st[i].cls;
-      if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && k != TC_DELTA) {
+      if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && k != TC_DELTA &&
+          k != TC_DIAG && k != TC_DIAG_V) {
         diag_error(d, (Span){0},
                    "--algo=chunk for state '%s' (%s transition) is not implemented in this "
                    "version; use --algo=recurrent",

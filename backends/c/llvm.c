@@ -235,12 +235,70 @@ static LLVMValueRef gen_exp(Gen *g, LLVMValueRef x) {
 #undef IC
 }
 
+/* log(x) in arithmetic, for float or a vector of floats (as gen_exp):
+ * x = m 2^e with m in [sqrt(1/2), sqrt(2)), log(m) by Cephes logf's
+ * polynomial in m - 1, plus e ln2 in two parts. Denormals are scaled up
+ * first. log(0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN stays. */
+static LLVMValueRef gen_log(Gen *g, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
+  unsigned w = vec ? LLVMGetVectorSize(t) : 1;
+  LLVMTypeRef it = vec ? LLVMVectorType(g->i32, w) : g->i32;
+#define FC(v) (vec ? const_splat(LLVMConstReal(g->f32, v), w) : LLVMConstReal(g->f32, v))
+#define IC(v) (vec ? const_splat(LLVMConstInt(g->i32, (unsigned long long)(v), 1), w) : LLVMConstInt(g->i32, (unsigned long long)(v), 1))
+  LLVMBuilderRef b = g->b;
+  LLVMValueRef den = LLVMBuildFCmp(b, LLVMRealOLT, x, FC(1.17549435e-38), "");
+  LLVMValueRef xs = LLVMBuildSelect(b, den, LLVMBuildFMul(b, x, FC(8388608.0), ""), x, "");
+  LLVMValueRef bits = LLVMBuildBitCast(b, xs, it, "");
+  LLVMValueRef e = LLVMBuildSub(b, LLVMBuildAnd(b, LLVMBuildLShr(b, bits, IC(23), ""), IC(0xff), ""),
+                                IC(126), "");
+  e = LLVMBuildSelect(b, den, LLVMBuildSub(b, e, IC(23), ""), e, "");
+  LLVMValueRef m = LLVMBuildBitCast(
+      b, LLVMBuildOr(b, LLVMBuildAnd(b, bits, IC(0x807fffff), ""), IC(0x3f000000), ""), t, "");
+  /* m in [0.5, 1): below sqrt(1/2) use 2m - 1 and e - 1, else m - 1. */
+  LLVMValueRef lo = LLVMBuildFCmp(b, LLVMRealOLT, m, FC(0.707106781186547524), "");
+  e = LLVMBuildSelect(b, lo, LLVMBuildSub(b, e, IC(1), ""), e, "");
+  m = LLVMBuildFSub(b, LLVMBuildSelect(b, lo, LLVMBuildFAdd(b, m, m, ""), m, ""), FC(1.0), "");
+  static const double p[] = {7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1,
+                             -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
+                             2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1};
+  LLVMValueRef y = FC(p[0]);
+  for (int i = 1; i < 9; i++) y = LLVMBuildFAdd(b, LLVMBuildFMul(b, y, m, ""), FC(p[i]), "");
+  LLVMValueRef z = LLVMBuildFMul(b, m, m, "");
+  y = LLVMBuildFMul(b, LLVMBuildFMul(b, y, m, ""), z, "");
+  LLVMValueRef ef = LLVMBuildSIToFP(b, e, t, "");
+  y = LLVMBuildFAdd(b, y, LLVMBuildFMul(b, ef, FC(-2.12194440e-4), ""), "");
+  y = LLVMBuildFAdd(b, y, LLVMBuildFMul(b, z, FC(-0.5), ""), "");
+  y = LLVMBuildFAdd(b, LLVMBuildFAdd(b, m, y, ""), LLVMBuildFMul(b, ef, FC(0.693359375), ""), "");
+  /* Special values. */
+  y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, x, FC(INFINITY), ""), x, y, "");
+  y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, x, FC(0.0), ""), FC(-INFINITY), y, "");
+  y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, FC(0.0), ""), FC(NAN), y, "");
+  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, x, x, ""), x, y, "");
+#undef FC
+#undef IC
+}
+
+/* log(1 + x) for x >= 0 (the softplus and logsigmoid terms), accurate
+ * for small x: u = 1 + x rounded, log(u) x / (u - 1) (Goldberg), x where
+ * u rounds to 1. */
+static LLVMValueRef gen_log1p(Gen *g, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
+  unsigned w = vec ? LLVMGetVectorSize(t) : 1;
+  LLVMValueRef one = vec ? const_splat(LLVMConstReal(g->f32, 1.0), w) : LLVMConstReal(g->f32, 1.0);
+  LLVMValueRef u = LLVMBuildFAdd(g->b, x, one, "");
+  LLVMValueRef d = LLVMBuildFSub(g->b, u, one, "");
+  LLVMValueRef r = LLVMBuildFDiv(g->b, LLVMBuildFMul(g->b, gen_log(g, u), x, ""), d, "");
+  return LLVMBuildSelect(g->b, LLVMBuildFCmp(g->b, LLVMRealOEQ, d, LLVMConstNull(t), ""), x, r, "");
+}
+
 static LLVMValueRef gen_unary(Gen *g, OpKind op, LLVMValueRef x) {
   LLVMValueRef one = cf32(g, 1.0), zero = cf32(g, 0.0);
   switch (op) {
   case OP_NEG: return LLVMBuildFNeg(g->b, x, "");
   case OP_EXP: return gen_exp(g, x);
-  case OP_LOG: return call1(g, "llvm.log.f32", x);
+  case OP_LOG: return gen_log(g, x);
   case OP_SQRT: return call1(g, "llvm.sqrt.f32", x);
   case OP_RSQRT: return LLVMBuildFDiv(g->b, one, call1(g, "llvm.sqrt.f32", x), "");
   case OP_ABS: return call1(g, "llvm.fabs.f32", x);
@@ -260,7 +318,7 @@ static LLVMValueRef gen_unary(Gen *g, OpKind op, LLVMValueRef x) {
     LLVMValueRef args[2] = {y, zero};
     LLVMValueRef m = call_f(g, "llvm.maxnum.f32", 2, args);
     LLVMValueRef e = gen_exp(g, LLVMBuildFNeg(g->b, call1(g, "llvm.fabs.f32", y), ""));
-    LLVMValueRef sp = LLVMBuildFAdd(g->b, m, call1(g, "log1pf", e), "");
+    LLVMValueRef sp = LLVMBuildFAdd(g->b, m, gen_log1p(g, e), "");
     return op == OP_LOGSIGMOID ? LLVMBuildFNeg(g->b, sp, "") : sp;
   }
   case OP_SIGMOID:
@@ -443,7 +501,7 @@ static LLVMValueRef gen_vexpr(Gen *g, int id, int vd, LLVMTypeRef vt) {
     switch (x->op) {
     case OP_NEG: return LLVMBuildFNeg(g->b, a, "");
     case OP_EXP: return gen_exp(g, a);
-    case OP_LOG: return call_v(g, "llvm.log", 1, &a, vt);
+    case OP_LOG: return gen_log(g, a);
     case OP_SQRT: return call_v(g, "llvm.sqrt", 1, &a, vt);
     case OP_ABS: return call_v(g, "llvm.fabs", 1, &a, vt);
     default: LRC_UNREACHABLE();

@@ -51,6 +51,12 @@ static const char *chunk_variants[] = {
     "rnn delta_norm {\n dim K, V\n input q[K], k[K], v[V], b\n state S[K, V], z[K]\n output o[V]\n"
     " kn = l2norm(k)\n S = S + sigmoid(b) * outer(kn, v - kn @ S)\n z = 0.9 * z + relu(k)\n"
     " o = (q @ S) / (abs(q @ z) + 1)\n}\n",
+    /* a decay per value column (S Diag(a)), and a normaliser beside it */
+    "rnn vdecay_chunk {\n dim K, V\n input q[K], k[K], v[V], a[V]\n state S[K, V], z[K]\n output o[V]\n"
+    " S = S * sigmoid(a) + outer(k, v)\n z = z + k\n o = (q @ S) / (1 + abs(q @ z))\n}\n",
+    /* a per-key decay from another parameterisation, times a scalar gate */
+    "rnn gla_variant {\n dim K, V\n input q[K], k[K], v[V], gk[K], s\n state S[K, V]\n output o[V]\n"
+    " S = exp(-softplus(gk)) * sigmoid(s) * S + outer(k, v)\n o = q @ S\n}\n",
     /* several input terms, a decay written as a product of two gates */
     "rnn two_inputs {\n dim K, V\n input q[K], k1[K], v1[V], k2[K], v2[V], g, h\n state S[K, V]\n"
     " output o[V]\n S = exp(g) * sigmoid(h) * S + outer(k1, v1) - 0.5 * outer(k2, v2)\n o = q @ S\n}\n",
