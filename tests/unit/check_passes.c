@@ -247,9 +247,9 @@ START_TEST(plan_cli) {
   ck_assert_int_eq(rc, 0);
   ck_assert_msg(strstr(out, "algo = chunk(C=32, WY)"), "%s", out);
   free(out);
-  rc = t_lrc(&out, "emit examples/gla.lr --emit=plan --algo=chunk");
+  rc = t_lrc(&out, "emit examples/mamba.lr --emit=plan --algo=chunk");
   ck_assert_int_eq(rc, 1);
-  ck_assert_msg(strstr(out, "--algo=chunk for state 'S' (diagonal transition) is not "
+  ck_assert_msg(strstr(out, "--algo=chunk for state 'h' (elementwise transition) is not "
                             "implemented in this version"),
                 "%s", out);
   free(out);
