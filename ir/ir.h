@@ -373,6 +373,7 @@ typedef enum {
   KS_STORE,      /* buf[idx ...] = tile */
   KS_COPY,       /* tile = tile2 (same dims) */
   KS_IF_NULL,    /* if buf is NULL { body } else { orelse } */
+  KS_IF_LESS,    /* if tile (a scalar tile) < num { body } else { orelse } */
   KS_CUMSUM,     /* tile: running sum along dim (inclusive, or exclusive) */
   KS_TRISOLVE,   /* tile (X, dims {dim} ∪ rest) = (I + tile2)⁻¹ X, where
                     tile2 (N, dims {dim, dim2}) is strictly lower triangular:

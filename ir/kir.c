@@ -318,7 +318,9 @@ static void print_block(const Kernel *k, const KBlock *b, int depth, Buf *out) {
                  k->tiles.data[s->tile2].name);
       break;
     case KS_IF_NULL:
-      buf_printf(out, "if %s == null {\n", k->bufs.data[s->buf].name);
+    case KS_IF_LESS:
+      if (s->kind == KS_IF_NULL) buf_printf(out, "if %s == null {\n", k->bufs.data[s->buf].name);
+      else buf_printf(out, "if %s < %g {\n", k->tiles.data[s->tile].name, s->num);
       print_block(k, &s->body, depth + 1, out);
       if (s->orelse.len) {
         indent(out, depth);
@@ -510,6 +512,11 @@ static bool check_block(VCtx *v, const KBlock *b) {
     case KS_IF_NULL:
       if (s->buf < 0 || s->buf >= k->bufs.len || !k->bufs.data[s->buf].nullable)
         return vfail(v, "null test on a buffer that cannot be null");
+      if (!check_block(v, &s->body) || !check_block(v, &s->orelse)) return false;
+      break;
+    case KS_IF_LESS:
+      if (s->tile < 0 || s->tile >= k->tiles.len || k->tiles.data[s->tile].dims)
+        return vfail(v, "a test on a tile that is not a scalar");
       if (!check_block(v, &s->body) || !check_block(v, &s->orelse)) return false;
       break;
     }

@@ -35,6 +35,7 @@ typedef struct CState {
   int kdim;
   DimSet vdims;
   int G, GL;               /* tiles: cumulative and whole-chunk log decay */
+  int Gabs;                /* per-key decay: max |G| over the chunk (scalar) */
 } CState;
 
 typedef struct Readout {
@@ -576,6 +577,12 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       kir_assign(k, s, cs->GL, KACC_ADD, kir_eread(k, cs->G));
       s = kir_stmt(k, body, KS_CUMSUM);
       s->tile = cs->G, s->dim = c->dc;
+      if (cs->ddims == (1u << cs->kdim)) {
+        cs->Gabs = kir_tile(k, arena_printf(a, "Gabs_%s", g->states.data[i].name), 0);
+        KStmt *z = kir_stmt(k, body, KS_FILL);
+        z->tile = cs->Gabs, z->num = 0;
+        nest(c, body, dC | cs->ddims, cs->Gabs, KACC_MAX, kir_eunary(k, OP_ABS, kir_eread(k, cs->G)));
+      }
     }
     if (fm->erase) {
       lower_wy(c, body, i, valid, stile[i]);
@@ -630,10 +637,26 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       f = kir_stmt(k, body, KS_FILL);
       f->tile = Amat, f->num = 0;
       int qk = kir_ebinary(k, OP_MUL, expr_of(c, rd->x), kir_eread_as(k, cs->ktile[t], c->dc, c->dc2));
-      if (keydecay) qk = kir_ebinary(k, OP_MUL, qk, masked_decay(c, cs, false));
-      s = kir_stmt(k, body, KS_NEST);
-      s->space = dC | dC2 | kd;
-      kir_assign(k, s, Amat, KACC_ADD, qk);
+      if (keydecay) {
+        /* Per-key decays: while the chunk's cumulative decays stay within
+         * e^±20, factorise, P = (x e^G)(k e^-G)ᵀ ⊙ M (a plain product;
+         * every factor and every unmasked product is in range, masked
+         * ones at most e^40 |x||k|); else the exact elementwise form. */
+        KStmt *br = kir_stmt(k, body, KS_IF_LESS);
+        br->tile = cs->Gabs, br->num = 20;
+        int ke = kir_tile(k, arena_printf(a, "ke%d_%d", r, t), dC | kd);
+        nest(c, &br->body, dC | kd, ke, KACC_SET,
+             kir_ebinary(k, OP_MUL, kir_eread(k, cs->ktile[t]),
+                         kir_eunary(k, OP_EXP, kir_eunary(k, OP_NEG, kir_eread(k, cs->G)))));
+        nest(c, &br->body, dC | dC2 | kd, Amat, KACC_ADD,
+             kir_ebinary(k, OP_MUL, xe, kir_eread_as(k, ke, c->dc, c->dc2)));
+        nest(c, &br->body, dC | dC2, Amat, KACC_SET,
+             kir_ebinary(k, OP_MUL, kir_eread(k, Amat), kir_emask(k, c->dc, c->dc2, false)));
+        nest(c, &br->orelse, dC | dC2 | kd, Amat, KACC_ADD,
+             kir_ebinary(k, OP_MUL, qk, masked_decay(c, cs, false)));
+      } else {
+        nest(c, body, dC | dC2 | kd, Amat, KACC_ADD, qk);
+      }
       if (!keydecay) {
         int m = cs->G >= 0 && !valdecay ? masked_decay(c, cs, false) : kir_emask(k, c->dc, c->dc2, false);
         s = kir_stmt(k, body, KS_NEST);

@@ -430,10 +430,18 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     emit_trisolve(e, s, depth);
     break;
   case KS_IF_NULL:
+  case KS_IF_LESS:
     ind(e, depth);
     buf_puts(e->out, "if (");
-    put_buf_name(e, s->buf);
-    buf_puts(e->out, " == NULL) {\n");
+    if (s->kind == KS_IF_NULL) {
+      put_buf_name(e, s->buf);
+      buf_puts(e->out, " == NULL) {\n");
+    } else {
+      put_tile_name(e, s->tile);
+      buf_puts(e->out, "[0] < ");
+      put_float(e->out, s->num);
+      buf_puts(e->out, ") {\n");
+    }
     emit_block(e, &s->body, depth + 1, false);
     if (s->orelse.len) {
       ind(e, depth);

@@ -891,8 +891,13 @@ static void gen_stmt(Gen *g, const KStmt *s, bool outer) {
   case KS_TRISOLVE:
     gen_trisolve(g, s);
     break;
-  case KS_IF_NULL: {
-    LLVMValueRef c = LLVMBuildIsNull(g->b, g->bufs[s->buf], "");
+  case KS_IF_NULL:
+  case KS_IF_LESS: {
+    LLVMValueRef c = s->kind == KS_IF_NULL
+                         ? LLVMBuildIsNull(g->b, g->bufs[s->buf], "")
+                         : LLVMBuildFCmp(g->b, LLVMRealOLT,
+                                         LLVMBuildLoad2(g->b, g->f32, g->tiles[s->tile], ""),
+                                         cf32(g, s->num), "");
     LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(g->cx, g->fn, "if.null");
     LLVMBasicBlockRef other = LLVMAppendBasicBlockInContext(g->cx, g->fn, "if.else");
     LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(g->cx, g->fn, "if.end");

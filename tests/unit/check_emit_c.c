@@ -57,6 +57,10 @@ static const char *chunk_variants[] = {
     /* a per-key decay from another parameterisation, times a scalar gate */
     "rnn gla_variant {\n dim K, V\n input q[K], k[K], v[V], gk[K], s\n state S[K, V]\n output o[V]\n"
     " S = exp(-softplus(gk)) * sigmoid(s) * S + outer(k, v)\n o = q @ S\n}\n",
+    /* per-key decays strong enough that a chunk's cumulative decay leaves
+     * e^±20: the exact elementwise intra-chunk form */
+    "rnn gla_strong {\n dim K, V\n input q[K], k[K], v[V], gk[K]\n state S[K, V]\n output o[V]\n"
+    " S = exp(-8 * softplus(gk)) * S + outer(k, v)\n o = q @ S\n}\n",
     /* several input terms, a decay written as a product of two gates */
     "rnn two_inputs {\n dim K, V\n input q[K], k1[K], v1[V], k2[K], v2[V], g, h\n state S[K, V]\n"
     " output o[V]\n S = exp(g) * sigmoid(h) * S + outer(k1, v1) - 0.5 * outer(k2, v2)\n o = q @ S\n}\n",
