@@ -256,11 +256,32 @@ static void lower_wy(Ch *c, KBlock *body, int i, int valid, int S) {
   int N = kir_tile(k, arena_printf(k->arena, "N_%s", nm), dC | dC2);
   fl = kir_stmt(k, body, KS_FILL);
   fl->tile = N, fl->num = 0;
-  nest(c, body, dC | dC2 | kd, N, KACC_ADD,
-       kir_ebinary(k, OP_MUL, kir_eread(k, kt), kir_eread_as(k, kt, c->dc, c->dc2)));
-  int scale = kir_eread(k, bt);
-  if (cs->G >= 0) scale = kir_ebinary(k, OP_MUL, scale, masked_decay(c, cs, true));
-  nest(c, body, dC | dC2, N, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, N), scale));
+  int kk = kir_ebinary(k, OP_MUL, kir_eread(k, kt), kir_eread_as(k, kt, c->dc, c->dc2));
+  if (cs->G >= 0 && cs->ddims == kd) {
+    /* A per-key decay before the erase (KDA): the exponent depends on the
+     * contracted key, so it goes inside the product, factorised while the
+     * chunk's decays stay within e^±20 (as the readouts do), else exact. */
+    KStmt *br = kir_stmt(k, body, KS_IF_LESS);
+    br->tile = cs->Gabs, br->num = 20;
+    int kp = kir_tile(k, arena_printf(k->arena, "kp_%s", nm), dC | kd);
+    int km = kir_tile(k, arena_printf(k->arena, "km_%s", nm), dC | kd);
+    int eg = kir_eunary(k, OP_EXP, kir_eread(k, cs->G));
+    int emg = kir_eunary(k, OP_EXP, kir_eunary(k, OP_NEG, kir_eread(k, cs->G)));
+    nest(c, &br->body, dC | kd, kp, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, kt), eg));
+    nest(c, &br->body, dC | kd, km, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, kt), emg));
+    nest(c, &br->body, dC | dC2 | kd, N, KACC_ADD,
+         kir_ebinary(k, OP_MUL, kir_eread(k, kp), kir_eread_as(k, km, c->dc, c->dc2)));
+    nest(c, &br->body, dC | dC2, N, KACC_SET,
+         kir_ebinary(k, OP_MUL, kir_eread(k, N),
+                     kir_ebinary(k, OP_MUL, kir_eread(k, bt), kir_emask(k, c->dc, c->dc2, true))));
+    nest(c, &br->orelse, dC | dC2 | kd, N, KACC_ADD, kir_ebinary(k, OP_MUL, kk, masked_decay(c, cs, true)));
+    nest(c, &br->orelse, dC | dC2, N, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, N), kir_eread(k, bt)));
+  } else {
+    nest(c, body, dC | dC2 | kd, N, KACC_ADD, kk);
+    int scale = kir_eread(k, bt);
+    if (cs->G >= 0) scale = kir_ebinary(k, OP_MUL, scale, masked_decay(c, cs, true));
+    nest(c, body, dC | dC2, N, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, N), scale));
+  }
   /* Y = −Diag(β γ) K. */
   int Y = kir_tile(k, arena_printf(k->arena, "Y_%s", nm), dC | kd);
   int ye = kir_ebinary(k, OP_MUL, kir_econst(k, -1), kir_eread(k, bt));

@@ -390,8 +390,9 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
   if (f->ddims && f->ddims != key && (f->ddims & key)) return false;
   if (rank) {
     /* The erase: I − β k kᵀ next to an identity, before any input. */
+    /* A per-key decay may come before the erase (KDA), not a per-value one. */
     if (f->erase || f->nin || direct->nf || direct->sign < 0 || rank->R != key || !key ||
-        f->ddims)
+        (f->ddims && f->ddims != key))
       return false;
     int xv[MAXF], yv[MAXF];
     int nx = vector_factors(c, rank->f, rank->nf, xv), ny = vector_factors(c, rank->y, rank->ny, yv);
@@ -409,7 +410,7 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
     f->key = (FProd){.sign = 1, .nf = nx};
     memcpy(f->key.f, xv, sizeof(int) * (size_t)nx);
   }
-  if (f->erase && f->ddims) return false;   /* a diagonal decay with an erase */
+  if (f->erase && dd) return false;   /* a diagonal decay after the erase */
   /* Earlier inputs decay with this step; then this step's own inputs. */
   for (int s = -1; s < f->nin; s++) {
     FProd *p = s < 0 ? &f->alpha : &f->in[s];

@@ -165,8 +165,12 @@ START_TEST(check_exit_codes) {
   expect("check tests/bad/sema_unknown_name.lr", 1, "error: unknown name 'querry'");
   /* Hostile input: empty, binary, NUL bytes. Exit 1, never a signal. */
   expect("check /dev/null", 1, "/dev/null:1:1: error: no rnn block in this file");
-  expect("check build/lrc", 1, "error:");
-  FILE *f = fopen(put("nul.lr", ""), "wb");
+  FILE *f = fopen(put("binary.lr", ""), "wb");
+  for (int i = 0; i < 4096; i++) fputc((i * 131 + 7) & 0xff, f);   /* every byte value */
+  fclose(f);
+  snprintf(want, sizeof want, "check %s/binary.lr", dir);
+  expect(want, 1, "error:");
+  f = fopen(put("nul.lr", ""), "wb");
   fwrite("rnn a {\0\0\0}\n", 1, 12, f);
   fclose(f);
   snprintf(want, sizeof want, "check %s/nul.lr", dir);

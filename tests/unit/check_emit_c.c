@@ -61,6 +61,11 @@ static const char *chunk_variants[] = {
      * e^±20: the exact elementwise intra-chunk form */
     "rnn gla_strong {\n dim K, V\n input q[K], k[K], v[V], gk[K]\n state S[K, V]\n output o[V]\n"
     " S = exp(-8 * softplus(gk)) * S + outer(k, v)\n o = q @ S\n}\n",
+    /* KDA's order (per-key decay, then the erase) with decays strong enough
+     * for the exact form, unnormalised keys and β up to 2 */
+    "rnn kda_strong {\n dim K, V\n input q[K], k[K], v[V], f[K], b\n state S[K, V]\n output o[V]\n"
+    " kn = l2norm(k)\n S = exp(-8 * softplus(f)) * S\n S = S + 2 * sigmoid(b) * outer(kn, v - kn @ S)\n"
+    " o = q @ S\n}\n",
     /* several input terms, a decay written as a product of two gates */
     "rnn two_inputs {\n dim K, V\n input q[K], k1[K], v1[V], k2[K], v2[V], g, h\n state S[K, V]\n"
     " output o[V]\n S = exp(g) * sigmoid(h) * S + outer(k1, v1) - 0.5 * outer(k2, v2)\n o = q @ S\n}\n",
