@@ -44,7 +44,8 @@ GEN_SRC := $(B)/gen/lexer.c $(B)/gen/parser.c
 IR_SRC := ir/support.c ir/diag.c ir/graph.c ir/print.c ir/verify.c ir/kir.c
 PASSES_SRC := passes/fold.c passes/cse.c passes/dce.c passes/factor.c passes/classify.c \
               passes/plan.c passes/recurrent.c passes/chunk.c passes/pipeline.c
-BACKEND_SRC := backends/c/emit_c.c backends/c/llvm.c backends/c/jit.c
+BACKEND_SRC := backends/c/emit_common.c backends/c/emit_c.c backends/c/llvm.c backends/c/jit.c \
+               backends/cuda/emit_cuda.c
 RUNTIME_SRC := runtime/api.c runtime/error.c runtime/interp.c runtime/call.c runtime/tensor.c \
                runtime/npy.c runtime/cache.c runtime/kernel.c runtime/bench.c
 CLI_SRC := cli/main.c cli/common.c cli/check.c cli/emit.c cli/run.c cli/bench.c
@@ -129,6 +130,7 @@ check: all $(B)/check_lrc hosts
 	$(Q)./$(B)/host/jit_host
 	$(Q)./$(B)/host/standalone_host
 	$(Q)LRC_BIN=$(B)/lrc LRC_SAN=$(SAN) LRC_CACHE_DIR=$(CURDIR)/$(B)/test-cache ./$(B)/check_lrc
+	$(Q)$(if $(filter 1,$(SAN)),true,LRC=$(B)/lrc OUT=$(B)/cuda-compile sh tests/gpu/compile.sh)
 
 # The main job: JIT-compile Gated DeltaNet from examples/ for this CPU, run
 # it at a realistic size, check it against the float64 reference, time it.

@@ -18,9 +18,9 @@ static const char help[] =
     "  kir    the kernel IR of the chosen algorithm (every dim needs a size)\n"
     "  c      standalone C99: with -o NAME, NAME.c and NAME.h (every dim needs a size)\n"
     "  llvm   the kernel's optimised LLVM IR for this CPU (every dim needs a size)\n"
+    "  cuda   standalone CUDA: with -o NAME, NAME.cu and NAME.h (nvcc, sm_80 or sm_90a)\n"
     "\n"
-    "Options --algo=auto|recurrent|scan|chunk and --chunk=C choose the algorithm.\n"
-    "A later version adds cuda.\n";
+    "Options --algo=auto|recurrent|scan|chunk and --chunk=C choose the algorithm.\n";
 
 static const struct {
   const char *name;
@@ -29,15 +29,15 @@ static const struct {
                 {"kir", LRC_EMIT_KIR}, {"llvm", LRC_EMIT_LLVM},
                 {"plan", LRC_EMIT_PLAN}, {"canon", LRC_EMIT_CANON}};
 
-static const char *later[] = {"cuda"};
-
 /* --emit=c: NAME.c and NAME.h with -o NAME (a trailing .c is dropped);
- * without -o, the header then the source on stdout. */
-static int emit_c(lrc_module *m, const Args *a) {
+ * without -o, the header then the source on stdout. --emit=cuda: the same
+ * with NAME.cu. */
+static int emit_c(lrc_module *m, const Args *a, bool cuda) {
   char base[4096];
   const char *out = a->out;
-  size_t n = out ? strlen(out) : 0;
-  if (n > 2 && strcmp(out + n - 2, ".c") == 0) n -= 2;
+  const char *ext = cuda ? ".cu" : ".c";
+  size_t n = out ? strlen(out) : 0, el = strlen(ext);
+  if (n > el && strcmp(out + n - el, ext) == 0) n -= el;
   if (n >= sizeof base - 3) return cli_usage_error("emit", "-o name too long");
   if (out) memcpy(base, out, n);
   base[n] = '\0';
@@ -46,7 +46,9 @@ static int emit_c(lrc_module *m, const Args *a) {
   snprintf(hname, sizeof hname, "%s.h", slash ? slash + 1 : base);
   char *c = NULL, *h = NULL;
   lrc_error *err = NULL;
-  if (lrc_emit_c(m, a->rnn, out ? hname : NULL, &c, &h, &err) != LRC_OK) {
+  lrc_status st = cuda ? lrc_emit_cuda(m, a->rnn, out ? hname : NULL, &c, &h, &err)
+                       : lrc_emit_c(m, a->rnn, out ? hname : NULL, &c, &h, &err);
+  if (st != LRC_OK) {
     int code = cli_report(err);
     lrc_error_free(err);
     return code;
@@ -56,7 +58,7 @@ static int emit_c(lrc_module *m, const Args *a) {
     fputs(h, stdout);
     fputs(c, stdout);
   } else {
-    const char *parts[2][2] = {{".h", h}, {".c", c}};
+    const char *parts[2][2] = {{".h", h}, {ext, c}};
     for (int i = 0; i < 2 && !code; i++) {
       char path[4100];
       snprintf(path, sizeof path, "%s%s", base, parts[i][0]);
@@ -84,14 +86,14 @@ int cmd_emit(int argc, char **argv) {
   int code = cli_parse(&a, argc, argv, 2, "rnn dim emit o algo chunk");
   if (code) goto done;
   if (!a.emit) {
-    code = cli_usage_error("emit", "missing --emit=KIND (ast, ir, canon, plan, dot, kir, c or llvm)");
+    code = cli_usage_error("emit", "missing --emit=KIND (ast, ir, canon, plan, dot, kir, c, cuda or llvm)");
     goto done;
   }
   int k = -1;
-  if (strcmp(a.emit, "c") == 0) {
+  if (strcmp(a.emit, "c") == 0 || strcmp(a.emit, "cuda") == 0) {
     lrc_ctx *ctx = lrc_ctx_new();
     lrc_module *m = cli_compile(ctx, &a, &code);
-    if (m) code = emit_c(m, &a);
+    if (m) code = emit_c(m, &a, a.emit[1] == 'u');
     lrc_module_free(m);
     lrc_ctx_free(ctx);
     goto done;
@@ -99,13 +101,7 @@ int cmd_emit(int argc, char **argv) {
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
     if (strcmp(kinds[i].name, a.emit) == 0) k = (int)i;
   if (k < 0) {
-    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
-      if (strcmp(later[i], a.emit) == 0) {
-        fprintf(stderr, "lrc emit: --emit=%s is not implemented in this version\n", a.emit);
-        code = EXIT_INTERNAL;
-        goto done;
-      }
-    code = cli_usage_error("emit", "unknown --emit kind '%s'; expected ast, ir, canon, plan, dot, kir, c or llvm", a.emit);
+    code = cli_usage_error("emit", "unknown --emit kind '%s'; expected ast, ir, canon, plan, dot, kir, c, cuda or llvm", a.emit);
     goto done;
   }
   lrc_ctx *ctx = lrc_ctx_new();

@@ -143,6 +143,11 @@ LRC_API char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_e
  * have a size. The code needs no lrc header or library. */
 LRC_API lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name,
                               char **c_source, char **h_source, lrc_error **err);
+/* The same as standalone CUDA: NAME.cu with `extern "C" int NAME(device
+ * pointers..., B, T, H, N, cudaStream_t)` and NAME.h; builds with nvcc for
+ * sm_80 and sm_90a, needs no lrc header or library. */
+LRC_API lrc_status lrc_emit_cuda(lrc_module *m, const char *rnn, const char *header_name,
+                                 char **cu_source, char **h_source, lrc_error **err);
 
 /* ---- running ------------------------------------------------------------ */
 

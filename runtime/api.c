@@ -293,13 +293,13 @@ char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **e
   return buf_take(&out);
 }
 
-lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, char **c_source,
-                      char **h_source, lrc_error **err) {
+static lrc_status emit_source(lrc_module *m, const char *rnn, const char *header_name,
+                              char **c_source, char **h_source, bool cuda, lrc_error **err) {
   if (err) *err = NULL;
   if (c_source) *c_source = NULL;
   if (h_source) *h_source = NULL;
   if (!m || !c_source || !h_source)
-    return rt_error(err, LRC_ERR_USAGE, "lrc_emit_c: module and outputs must not be NULL");
+    return rt_error(err, LRC_ERR_USAGE, "%s: module and outputs must not be NULL", cuda ? "lrc_emit_cuda" : "lrc_emit_c");
   Guard guard;
   ir_guard_push(&guard);
   if (setjmp(guard.jb)) return rt_error(err, LRC_ERR_INTERNAL, "%s", guard.msg);
@@ -314,7 +314,8 @@ lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, c
     return lrc_error_code(err ? *err : NULL) ? lrc_error_code(*err) : LRC_ERR_USAGE;
   }
   Buf c = {0}, h = {0};
-  cg_emit_c(k, header_name, &c, &h);
+  if (cuda) cg_emit_cuda(k, header_name, &c, &h);
+  else cg_emit_c(k, header_name, &c, &h);
   ir_guard_pop(&guard);
   if (c.oom || h.oom) {
     buf_free(&c);
@@ -324,6 +325,16 @@ lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, c
   *c_source = buf_take(&c);
   *h_source = buf_take(&h);
   return LRC_OK;
+}
+
+lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, char **c_source,
+                      char **h_source, lrc_error **err) {
+  return emit_source(m, rnn, header_name, c_source, h_source, false, err);
+}
+
+lrc_status lrc_emit_cuda(lrc_module *m, const char *rnn, const char *header_name,
+                         char **cu_source, char **h_source, lrc_error **err) {
+  return emit_source(m, rnn, header_name, cu_source, h_source, true, err);
 }
 
 lrc_status rt_diag_error(lrc_error **err, const Diags *d) {

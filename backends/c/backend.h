@@ -12,6 +12,11 @@
  * h_out, if not NULL). The source #includes `header_name` when given. */
 void cg_emit_c(const Kernel *k, const char *header_name, Buf *c_out, Buf *h_out);
 
+/* The same kernel as standalone CUDA (backends/cuda/emit_cuda.c): NAME.cu
+ * with an extern "C" launcher taking device pointers and a stream, and
+ * NAME.h declaring it. */
+void cg_emit_cuda(const Kernel *k, const char *header_name, Buf *cu_out, Buf *h_out);
+
 /* Optimised LLVM IR of the kernel for the host CPU (malloc'd text), or
  * NULL with *err (malloc'd). */
 char *cg_llvm_ir(const Kernel *k, char **err);

@@ -12,158 +12,12 @@
  * stack); nests become plain loop nests with constant trip counts, the
  * innermost over the contiguous dim, so that the C compiler vectorises.
  */
-#include "backend.h"
+#include "emit.h"
 
 #include <stdio.h>
 
 #include <math.h>
 #include <string.h>
-
-typedef struct Emit {
-  const Kernel *k;
-  Buf *out;
-  long *tile_off;          /* float offset of each tile in the scratch block */
-  long scratch;            /* floats */
-} Emit;
-
-static void ind(Emit *e, int depth) {
-  for (int i = 0; i < depth; i++) buf_puts(e->out, "  ");
-}
-
-/* A C identifier from a DSL name (they are already [A-Za-z_][A-Za-z0-9_]*);
- * prefixed so it cannot collide with the generated locals. */
-static void put_buf_name(Emit *e, int b) { buf_printf(e->out, "a_%s", e->k->bufs.data[b].name); }
-static void put_tile_name(Emit *e, int t) { buf_printf(e->out, "x%d_%s", t, e->k->tiles.data[t].name); }
-
-static void put_float(Buf *out, double v) {
-  if (isinf(v)) buf_puts(out, v < 0 ? "(-INFINITY)" : "INFINITY");
-  else if (isnan(v)) buf_puts(out, "NAN");
-  else {
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "%.9g", v);
-    buf_puts(out, tmp);
-    if (!strpbrk(tmp, ".eEn")) buf_puts(out, ".0");
-    buf_puts(out, "f");
-  }
-}
-
-static void put_idx(Emit *e, int id) {
-  const KIdx *x = &e->k->idx.data[id];
-  static const char *ops[] = {[KI_ADD] = "+", [KI_SUB] = "-", [KI_MUL] = "*",
-                              [KI_DIV] = "/", [KI_MOD] = "%"};
-  switch (x->kind) {
-  case KI_CONST: buf_printf(e->out, "(int64_t)%ld", x->c); return;
-  case KI_VAR: buf_printf(e->out, "v_%s", e->k->vars.data[x->var]); return;
-  case KI_ARG: buf_printf(e->out, "%s", kir_arg_name((KArg)x->var)); return;
-  case KI_SEQLEN:
-    /* Offset of sequence a: cu_seqlens[a], or a*T for fixed length. */
-    buf_puts(e->out, "(");
-    put_buf_name(e, x->buf);
-    buf_puts(e->out, " ? ");
-    put_buf_name(e, x->buf);
-    buf_puts(e->out, "[");
-    put_idx(e, x->a);
-    buf_puts(e->out, "] : (");
-    put_idx(e, x->a);
-    buf_puts(e->out, ") * T)");
-    return;
-  case KI_MIN:
-    buf_puts(e->out, "lrc_min64(");
-    put_idx(e, x->a);
-    buf_puts(e->out, ", ");
-    put_idx(e, x->b);
-    buf_puts(e->out, ")");
-    return;
-  default:
-    buf_puts(e->out, "(");
-    put_idx(e, x->a);
-    buf_printf(e->out, " %s ", ops[x->kind]);
-    put_idx(e, x->b);
-    buf_puts(e->out, ")");
-    return;
-  }
-}
-
-static void put_elem_as(Emit *e, int tile, int from, int to);
-
-/* Index of the current point of `space` in a tile of dims `td`. */
-static void put_elem(Emit *e, int tile) { put_elem_as(e, tile, -1, -1); }
-
-/* The same with the tile's dim `from` indexed by the loop of dim `to`. */
-static void put_elem_as(Emit *e, int tile, int from, int to) {
-  const DimTable *dt = &e->k->dims;
-  DimSet td = e->k->tiles.data[tile].dims;
-  put_tile_name(e, tile);
-  buf_puts(e->out, "[");
-  long stride = 1;
-  bool any = false;
-  Buf tmp = {0};
-  for (int o = dt->len - 1; o >= 0; o--) {
-    int d = e->k->order[o];
-    if (!(td & (1u << d))) continue;
-    if (any) buf_puts(&tmp, " + ");
-    const char *iv = dt->data[d == from ? to : d].name;
-    if (stride == 1) buf_printf(&tmp, "i_%s", iv);
-    else buf_printf(&tmp, "i_%s * %ld", iv, stride);
-    stride *= dt->data[d].size;
-    any = true;
-  }
-  buf_puts(e->out, any ? tmp.s : "0");
-  buf_free(&tmp);
-  buf_puts(e->out, "]");
-}
-
-static void put_expr(Emit *e, int id) {
-  const KExpr *x = &e->k->exprs.data[id];
-  switch (x->kind) {
-  case KE_CONST: put_float(e->out, x->num); return;
-  case KE_READ: put_elem_as(e, x->tile, x->dim_a, x->dim_b); return;
-  case KE_BELOW:
-    buf_printf(e->out, "(i_%s < ", e->k->dims.data[x->dim_a].name);
-    put_idx(e, x->a);
-    buf_puts(e->out, " ? 1.0f : 0.0f)");
-    return;
-  case KE_MASK:
-    buf_printf(e->out, "(i_%s %s i_%s ? 1.0f : 0.0f)", e->k->dims.data[x->dim_a].name,
-               x->strict ? ">" : ">=", e->k->dims.data[x->dim_b].name);
-    return;
-  case KE_UNARY: {
-    static const char *fn[OP_COUNT] = {
-        [OP_NEG] = "-",           [OP_EXP] = "expf",       [OP_LOG] = "logf",
-        [OP_SQRT] = "sqrtf",      [OP_RSQRT] = "lrc_rsqrt", [OP_ABS] = "fabsf",
-        [OP_SIGMOID] = "lrc_sigmoid", [OP_LOGSIGMOID] = "lrc_logsigmoid",
-        [OP_SOFTPLUS] = "lrc_softplus", [OP_SILU] = "lrc_silu", [OP_ELU] = "lrc_elu",
-        [OP_RELU] = "lrc_relu",   [OP_TANH] = "tanhf",
-    };
-    LRC_ASSERT(fn[x->op]);
-    buf_printf(e->out, "%s(", fn[x->op]);
-    put_expr(e, x->a);
-    buf_puts(e->out, ")");
-    return;
-  }
-  case KE_BINARY: {
-    static const char *infix[OP_COUNT] = {[OP_ADD] = "+", [OP_SUB] = "-", [OP_MUL] = "*",
-                                          [OP_DIV] = "/"};
-    static const char *fn[OP_COUNT] = {[OP_POW] = "powf", [OP_MAX] = "fmaxf",
-                                       [OP_MIN] = "fminf"};
-    if (infix[x->op]) {
-      buf_puts(e->out, "(");
-      put_expr(e, x->a);
-      buf_printf(e->out, " %s ", infix[x->op]);
-      put_expr(e, x->b);
-      buf_puts(e->out, ")");
-    } else {
-      LRC_ASSERT(fn[x->op]);
-      buf_printf(e->out, "%s(", fn[x->op]);
-      put_expr(e, x->a);
-      buf_puts(e->out, ", ");
-      put_expr(e, x->b);
-      buf_puts(e->out, ")");
-    }
-    return;
-  }
-  }
-}
 
 static void emit_nest(Emit *e, const KStmt *s, int depth) {
   const DimTable *dt = &e->k->dims;
@@ -171,43 +25,30 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
   for (int o = 0; o < dt->len; o++) {
     int d = e->k->order[o];
     if (!(s->space & (1u << d))) continue;
-    ind(e, depth + open);
+    em_ind(e, depth + open);
     buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", dt->data[d].name,
                dt->data[d].name, dt->data[d].size, dt->data[d].name);
     open++;
   }
   for (int j = 0; j < s->assigns.len; j++) {
     const KAssign *a = &s->assigns.data[j];
-    ind(e, depth + open);
-    put_elem(e, a->tile);
+    em_ind(e, depth + open);
+    em_put_elem(e, a->tile);
     if (a->acc == KACC_MAX) {
       buf_puts(e->out, " = fmaxf(");
-      put_elem(e, a->tile);
+      em_put_elem(e, a->tile);
       buf_puts(e->out, ", ");
-      put_expr(e, a->expr);
+      em_put_expr(e, a->expr);
       buf_puts(e->out, ");\n");
     } else {
       buf_puts(e->out, a->acc == KACC_ADD ? " += " : " = ");
-      put_expr(e, a->expr);
+      em_put_expr(e, a->expr);
       buf_puts(e->out, ";\n");
     }
   }
   while (open--) {
-    ind(e, depth + open);
+    em_ind(e, depth + open);
     buf_puts(e->out, "}\n");
-  }
-}
-
-/* The slot a buffer holds. */
-static const Slot *buf_slot(const Kernel *k, int b) {
-  const KBuf *kb = &k->bufs.data[b];
-  switch (kb->role) {
-  case KB_INPUT: return &k->g->inputs.data[kb->slot];
-  case KB_PARAM: return &k->g->params.data[kb->slot];
-  case KB_STATE_IN:
-  case KB_STATE_OUT: return &k->g->states.data[kb->slot];
-  case KB_OUTPUT: return &k->g->outputs.data[kb->slot];
-  default: return NULL;
   }
 }
 
@@ -216,22 +57,22 @@ static const Slot *buf_slot(const Kernel *k, int b) {
 static void emit_transfer(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
-  const Slot *sl = buf_slot(k, s->buf);
+  const Slot *sl = em_buf_slot(k, s->buf);
   bool load = s->kind == KS_LOAD;
   bool rows = s->rowdim >= 0;
   const char *r = rows ? dt->data[s->rowdim].name : NULL;
-  ind(e, depth);
+  em_ind(e, depth);
   buf_puts(e->out, "{\n");
   if (rows) {
     /* Rows of a chunk: the present ones come from (go to) the buffer,
      * the rest of the tile is zero. */
-    ind(e, depth + 1);
+    em_ind(e, depth + 1);
     buf_puts(e->out, "const int64_t nrows = ");
-    put_idx(e, s->rows);
+    em_put_idx(e, s->rows);
     buf_puts(e->out, ", rstride = ");
-    put_idx(e, s->rowstride);
+    em_put_idx(e, s->rowstride);
     buf_puts(e->out, ";\n");
-    ind(e, depth + 1);
+    em_ind(e, depth + 1);
     if (load)
       buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", r, r,
                  dt->data[s->rowdim].size, r);
@@ -239,21 +80,21 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
       buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < nrows; i_%s++) {\n", r, r, r);
     depth++;
   }
-  ind(e, depth + 1);
+  em_ind(e, depth + 1);
   buf_printf(e->out, "%sfloat *restrict p = ", load ? "const " : "");
-  put_buf_name(e, s->buf);
+  em_put_buf_name(e, s->buf);
   buf_puts(e->out, " + ");
-  put_idx(e, s->idx);
+  em_put_idx(e, s->idx);
   if (rows) buf_printf(e->out, " + (i_%s < nrows ? i_%s : 0) * rstride", r, r);
   buf_puts(e->out, ";\n");
   /* Loops in the buffer's order; the tile is indexed canonically. */
   for (int i = 0; i < sl->ndims; i++) {
     const DimInfo *d = &dt->data[sl->dims[i]];
-    ind(e, depth + 1 + i);
+    em_ind(e, depth + 1 + i);
     buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++)\n", d->name, d->name,
                d->size, d->name);
   }
-  ind(e, depth + 1 + sl->ndims);
+  em_ind(e, depth + 1 + sl->ndims);
   Buf off = {0};
   long st = 1;
   for (int i = sl->ndims - 1; i >= 0; i--) {
@@ -263,21 +104,21 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
   }
   if (!off.len) buf_puts(&off, "0");
   if (load) {
-    put_elem(e, s->tile);
+    em_put_elem(e, s->tile);
     if (rows) buf_printf(e->out, " = i_%s < nrows ? p[%s] : 0.0f;\n", r, off.s);
     else buf_printf(e->out, " = p[%s];\n", off.s);
   } else {
     buf_printf(e->out, "p[%s] = ", off.s);
-    put_elem(e, s->tile);
+    em_put_elem(e, s->tile);
     buf_puts(e->out, ";\n");
   }
   buf_free(&off);
   if (rows) {
     depth--;
-    ind(e, depth + 1);
+    em_ind(e, depth + 1);
     buf_puts(e->out, "}\n");
   }
-  ind(e, depth);
+  em_ind(e, depth);
   buf_puts(e->out, "}\n");
 }
 
@@ -286,47 +127,47 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   const DimTable *dt = &e->k->dims;
   DimSet td = e->k->tiles.data[s->tile].dims;
   const char *c = dt->data[s->dim].name;
-  ind(e, depth);
+  em_ind(e, depth);
   buf_puts(e->out, "{\n");   /* a scope for acc */
   depth++;
   int open = 0;
   for (int o = 0; o < dt->len; o++) {
     int d = e->k->order[o];
     if (!(td & (1u << d)) || d == s->dim) continue;
-    ind(e, depth + open++);
+    em_ind(e, depth + open++);
     buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", dt->data[d].name,
                dt->data[d].name, dt->data[d].size, dt->data[d].name);
   }
-  ind(e, depth + open);
+  em_ind(e, depth + open);
   buf_puts(e->out, "float acc = 0.0f;\n");
-  ind(e, depth + open);
+  em_ind(e, depth + open);
   buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", c, c,
              dt->data[s->dim].size, c);
-  ind(e, depth + open + 1);
+  em_ind(e, depth + open + 1);
   if (s->exclusive) {
     buf_puts(e->out, "float x = ");
-    put_elem(e, s->tile);
+    em_put_elem(e, s->tile);
     buf_puts(e->out, ";\n");
-    ind(e, depth + open + 1);
-    put_elem(e, s->tile);
+    em_ind(e, depth + open + 1);
+    em_put_elem(e, s->tile);
     buf_puts(e->out, " = acc;\n");
-    ind(e, depth + open + 1);
+    em_ind(e, depth + open + 1);
     buf_puts(e->out, "acc += x;\n");
   } else {
     buf_puts(e->out, "acc += ");
-    put_elem(e, s->tile);
+    em_put_elem(e, s->tile);
     buf_puts(e->out, ";\n");
-    ind(e, depth + open + 1);
-    put_elem(e, s->tile);
+    em_ind(e, depth + open + 1);
+    em_put_elem(e, s->tile);
     buf_puts(e->out, " = acc;\n");
   }
-  ind(e, depth + open);
+  em_ind(e, depth + open);
   buf_puts(e->out, "}\n");
   while (open--) {
-    ind(e, depth + open);
+    em_ind(e, depth + open);
     buf_puts(e->out, "}\n");
   }
-  ind(e, depth - 1);
+  em_ind(e, depth - 1);
   buf_puts(e->out, "}\n");
 }
 
@@ -345,29 +186,29 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   long rstride = 1;
   for (int o = dt->len - 1; e->k->order[o] != s->dim; o--)
     if (xd & (1u << e->k->order[o])) rstride *= dt->data[e->k->order[o]].size;
-  ind(e, depth);
+  em_ind(e, depth);
   buf_printf(e->out, "for (int64_t i_%s = 1; i_%s < %ld; i_%s++)\n", ri, ri, n, ri);
-  ind(e, depth + 1);
+  em_ind(e, depth + 1);
   buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < i_%s; i_%s++) {\n", ci, ci, ri, ci);
-  ind(e, depth + 2);
+  em_ind(e, depth + 2);
   buf_puts(e->out, "const float nij = ");
-  put_elem(e, s->tile2);
+  em_put_elem(e, s->tile2);
   buf_puts(e->out, ";\n");
   /* Every other index of a row: a flat loop over the row's elements,
    * with the row dim's stride separating rows (the row dim is outermost
    * among X's dims or not: use explicit strides). */
-  ind(e, depth + 2);
+  em_ind(e, depth + 2);
   buf_printf(e->out, "for (int64_t q = 0; q < %ld; q++) {\n", rowlen);
-  ind(e, depth + 3);
+  em_ind(e, depth + 3);
   buf_printf(e->out, "const int64_t lo = q %% %ld, hi = q / %ld;\n", rstride, rstride);
-  ind(e, depth + 3);
-  put_tile_name(e, s->tile);
+  em_ind(e, depth + 3);
+  em_put_tile_name(e, s->tile);
   buf_printf(e->out, "[hi * %ld + i_%s * %ld + lo] -= nij * ", rstride * n, ri, rstride);
-  put_tile_name(e, s->tile);
+  em_put_tile_name(e, s->tile);
   buf_printf(e->out, "[hi * %ld + i_%s * %ld + lo];\n", rstride * n, ci, rstride);
-  ind(e, depth + 2);
+  em_ind(e, depth + 2);
   buf_puts(e->out, "}\n");
-  ind(e, depth + 1);
+  em_ind(e, depth + 1);
   buf_puts(e->out, "}\n");
 }
 
@@ -377,38 +218,38 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   const Kernel *k = e->k;
   switch (s->kind) {
   case KS_FOR:
-    ind(e, depth);
+    em_ind(e, depth);
     if (s->parallel && outer) {
       /* The outermost parallel loop runs the caller's share [lo, hi). */
       buf_printf(e->out, "for (int64_t v_%s = lrc_lo; v_%s < lrc_hi; v_%s++) {\n",
                  k->vars.data[s->var], k->vars.data[s->var], k->vars.data[s->var]);
     } else {
       buf_printf(e->out, "for (int64_t v_%s = ", k->vars.data[s->var]);
-      put_idx(e, s->lo);
+      em_put_idx(e, s->lo);
       buf_printf(e->out, ", v_%s_end = ", k->vars.data[s->var]);
-      put_idx(e, s->hi);
+      em_put_idx(e, s->hi);
       buf_printf(e->out, "; v_%s < v_%s_end; v_%s++) {\n", k->vars.data[s->var],
                  k->vars.data[s->var], k->vars.data[s->var]);
     }
     emit_block(e, &s->body, depth + 1, false);
-    ind(e, depth);
+    em_ind(e, depth);
     buf_puts(e->out, "}\n");
     break;
   case KS_LET:
-    ind(e, depth);
+    em_ind(e, depth);
     buf_printf(e->out, "const int64_t v_%s = ", k->vars.data[s->var]);
-    put_idx(e, s->idx);
+    em_put_idx(e, s->idx);
     buf_puts(e->out, ";\n");
     break;
   case KS_NEST:
     emit_nest(e, s, depth);
     break;
   case KS_FILL:
-    ind(e, depth);
+    em_ind(e, depth);
     buf_printf(e->out, "for (int64_t i = 0; i < %ld; i++) ", kir_tile_count(k, s->tile));
-    put_tile_name(e, s->tile);
+    em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[i] = ");
-    put_float(e->out, s->num);
+    em_put_float(e->out, s->num);
     buf_puts(e->out, ";\n");
     break;
   case KS_LOAD:
@@ -416,11 +257,11 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     emit_transfer(e, s, depth);
     break;
   case KS_COPY:
-    ind(e, depth);
+    em_ind(e, depth);
     buf_puts(e->out, "memcpy(");
-    put_tile_name(e, s->tile);
+    em_put_tile_name(e, s->tile);
     buf_puts(e->out, ", ");
-    put_tile_name(e, s->tile2);
+    em_put_tile_name(e, s->tile2);
     buf_printf(e->out, ", sizeof(float) * %ld);\n", kir_tile_count(k, s->tile));
     break;
   case KS_CUMSUM:
@@ -431,24 +272,24 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_IF_NULL:
   case KS_IF_LESS:
-    ind(e, depth);
+    em_ind(e, depth);
     buf_puts(e->out, "if (");
     if (s->kind == KS_IF_NULL) {
-      put_buf_name(e, s->buf);
+      em_put_buf_name(e, s->buf);
       buf_puts(e->out, " == NULL) {\n");
     } else {
-      put_tile_name(e, s->tile);
+      em_put_tile_name(e, s->tile);
       buf_puts(e->out, "[0] < ");
-      put_float(e->out, s->num);
+      em_put_float(e->out, s->num);
       buf_puts(e->out, ") {\n");
     }
     emit_block(e, &s->body, depth + 1, false);
     if (s->orelse.len) {
-      ind(e, depth);
+      em_ind(e, depth);
       buf_puts(e->out, "} else {\n");
       emit_block(e, &s->orelse, depth + 1, false);
     }
-    ind(e, depth);
+    em_ind(e, depth);
     buf_puts(e->out, "}\n");
     break;
   }
@@ -467,7 +308,7 @@ static void put_params(Emit *e, bool range, bool names) {
               b->role == KB_SEQLENS;
     buf_printf(e->out, "%s%s%s *", i ? ", " : "", in ? "const " : "",
                b->role == KB_SEQLENS ? "int64_t" : "float");
-    if (names) put_buf_name(e, i);
+    if (names) em_put_buf_name(e, i);
   }
   buf_puts(e->out, names ? ", int64_t B, int64_t T, int64_t H, int64_t N"
                          : ", int64_t, int64_t, int64_t, int64_t");
@@ -491,17 +332,6 @@ static const char c_prelude[] =
     "static inline float lrc_elu(float x) { return x > 0.0f ? x : expm1f(x); }\n"
     "static inline float lrc_relu(float x) { return x > 0.0f ? x : 0.0f; }\n";
 
-static const char *role_doc(KBufRole r) {
-  switch (r) {
-  case KB_INPUT: return "input, per token: [B, T, H";
-  case KB_PARAM: return "param, per head: [H";
-  case KB_STATE_IN: return "initial state or NULL for zeros: [N, H";
-  case KB_STATE_OUT: return "final state or NULL if not wanted: [N, H";
-  case KB_OUTPUT: return "output, per token: [B, T, H";
-  default: return "";
-  }
-}
-
 static void emit_header(Emit *e, const char *guard) {
   const Kernel *k = e->k;
   const Graph *g = k->g;
@@ -520,8 +350,8 @@ static void emit_header(Emit *e, const char *guard) {
                   " *               NULL: N = B sequences of T tokens each\n");
       continue;
     }
-    const Slot *sl = buf_slot(k, i);
-    buf_printf(o, " *   %-10s  %s", b->name, role_doc(b->role));
+    const Slot *sl = em_buf_slot(k, i);
+    buf_printf(o, " *   %-10s  %s", b->name, em_role_doc(b->role));
     for (int j = 0; j < sl->ndims; j++) buf_printf(o, ", %s", dt->data[sl->dims[j]].name);
     buf_puts(o, "]\n");
   }
@@ -554,7 +384,7 @@ static void emit_source(Emit *e, const char *hname) {
   buf_puts(o, "  if (!lrc_mem) return 1;\n");
   for (int t = 0; t < k->tiles.len; t++) {
     buf_puts(o, "  float *restrict ");
-    put_tile_name(e, t);
+    em_put_tile_name(e, t);
     buf_printf(o, " = lrc_mem + %ld;\n", e->tile_off[t]);
   }
   /* In-place state updates read and write one tile; nothing else aliases. */
@@ -565,7 +395,7 @@ static void emit_source(Emit *e, const char *hname) {
   buf_printf(o, ") {\n  return %s_range(", k->name);
   for (int i = 0; i < k->bufs.len; i++) {
     buf_puts(o, i ? ", " : "");
-    put_buf_name(e, i);
+    em_put_buf_name(e, i);
   }
   buf_puts(o, ", B, T, H, N, 0, N * H);\n}\n");
 }

@@ -195,12 +195,14 @@ START_TEST(emit_kinds) {
   expect("emit examples/gla.lr --emit=kir --dim K=8,V=4", 0, "kernel gla (algo recurrent)");
   expect("emit examples/gla.lr --emit=llvm --dim K=8,V=4", 0, "define");
   expect("emit examples/gla.lr --emit=c --dim K=8,V=4", 0, "int gla(");
-  /* Kinds that do not exist, and one of a later version. */
+  expect("emit examples/gla.lr --emit=cuda --dim K=8,V=4", 0, "extern \"C\" int gla(");
+  expect("emit examples/gla.lr --emit=cuda --dim K=8,V=4 --algo=chunk --chunk=4", 0,
+         "algorithm chunk(C=4), CUDA");
+  /* Kinds that do not exist. */
   expect("emit examples/gla.lr --emit=wat", 1,
-         "lrc emit: unknown --emit kind 'wat'; expected ast, ir, canon, plan, dot, kir, c or llvm");
+         "lrc emit: unknown --emit kind 'wat'; expected ast, ir, canon, plan, dot, kir, c, cuda or llvm");
   expect("emit examples/gla.lr --emit=IR", 1, "unknown --emit kind 'IR'");
   expect("emit examples/gla.lr --emit=", 1, "unknown --emit kind ''");
-  expect("emit examples/gla.lr --emit=cuda", 2, "lrc emit: --emit=cuda is not implemented in this version");
   expect("emit examples/gla.lr", 1, "lrc emit: missing --emit=KIND");
   /* The unknown kind is reported before the file is even read. */
   expect("emit /nonexistent.lr --emit=wat", 1, "unknown --emit kind 'wat'");
@@ -210,6 +212,18 @@ START_TEST(emit_kinds) {
   char args[256];
   snprintf(args, sizeof args, "emit %s --emit=kir", put("nodims.lr", nodims));
   expect(args, 1, "lrc: dim 'D' of rnn 'a' has no size; pass --dim D=N");
+  /* -o NAME writes NAME.cu and NAME.h (a trailing .cu is dropped). */
+  snprintf(args, sizeof args, "emit examples/retnet.lr --emit=cuda --dim K=8,V=4 -o %s/rk.cu", dir);
+  expect(args, 0, "");
+  char path[600];
+  snprintf(path, sizeof path, "%s/rk.cu", dir);
+  char *cu = t_read(path, NULL);
+  ck_assert_msg(cu && strstr(cu, "#include \"rk.h\"") && strstr(cu, "__global__"), "%s", cu ? cu : "(none)");
+  free(cu);
+  snprintf(path, sizeof path, "%s/rk.h", dir);
+  char *h = t_read(path, NULL);
+  ck_assert_msg(h && strstr(h, "cudaStream_t stream);"), "%s", h ? h : "(none)");
+  free(h);
   cleanup();
 }
 END_TEST

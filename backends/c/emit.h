@@ -1,0 +1,31 @@
+/* emit.h — what the source emitters (C, CUDA) share: element, index and
+ * expression printers over the kernel IR. Internal to backends/. */
+#ifndef LRC_BACKEND_EMIT_H
+#define LRC_BACKEND_EMIT_H
+
+#include "backend.h"
+
+typedef struct Emit {
+  const Kernel *k;
+  Buf *out;
+  long *tile_off;          /* float offset of each tile in the scratch block */
+  long scratch;            /* floats */
+  bool cuda;               /* CUDA device code (prelude names differ) */
+} Emit;
+
+void em_ind(Emit *e, int depth);
+/* C identifiers for DSL names (already [A-Za-z_][A-Za-z0-9_]*), prefixed so
+ * they cannot collide with generated locals. */
+void em_put_buf_name(Emit *e, int b);
+void em_put_tile_name(Emit *e, int t);
+void em_put_float(Buf *out, double v);
+void em_put_idx(Emit *e, int id);
+/* tile[index of the current point]: loop variables i_DIM; with the tile's
+ * dim `from` indexed by the loop of dim `to`. */
+void em_put_elem(Emit *e, int tile);
+void em_put_elem_as(Emit *e, int tile, int from, int to);
+void em_put_expr(Emit *e, int id);
+const Slot *em_buf_slot(const Kernel *k, int b);
+const char *em_role_doc(KBufRole r);
+
+#endif

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""check_cuda.py — run lrc's emitted CUDA kernels on the GPU against the
+emitted C recurrent kernel of the same rnn (itself checked against the
+float64 reference interpreter by `make check`), on the same random inputs.
+
+Usage: check_cuda.py DIR   (DIR made by tests/gpu/prepare.sh: per rnn NAME,
+NAME_ref.c/.h and NAME_<algo>.cu/.h). Needs gcc, nvcc and PyTorch with CUDA.
+Exit 0 when every kernel matches within 2e-4 (relative L2, float32)."""
+import ctypes, glob, os, re, subprocess, sys
+
+import torch
+
+RANGES = {"log_gamma": (-1.0, -0.01), "slope": (0.01, 1.0), "lower": (0.0, 0.95)}
+
+
+def parse_header(path):
+    text = open(path).read()
+    dims = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", text.split("Dims:")[1].split("\n")[0]))
+    args = []
+    for m in re.finditer(r"^ \*   (\w+)\s+(input|param|initial state|final state|output)[^\[]*\[([^\]]*)\]", text, re.M):
+        name, role, shape = m.group(1), m.group(2), [s.strip() for s in m.group(3).split(",")]
+        args.append((name, role, shape))
+    func = re.search(r"^int (\w+)\(", text, re.M).group(1)
+    return dims, args, func
+
+
+LEAD = {"input": ("B", "T", "H"), "output": ("B", "T", "H"), "param": ("H",),
+        "initial state": ("N", "H"), "final state": ("N", "H")}
+
+
+def shape_of(role, shape, dims, B, T, H, N):
+    # The leading dims by role (an rnn may have its own dims named B or N).
+    env = dict(B=B, T=T, H=H, N=N)
+    lead = LEAD[role]
+    return [env[s] for s in lead] + [dims[s] for s in shape[len(lead):]]
+
+
+def build(src, out, cuda):
+    cmd = (["nvcc", "-O3", "-arch=sm_90a", "-Xcompiler", "-fPIC", "-shared", src, "-o", out] if cuda
+           else ["gcc", "-O2", "-std=c99", "-fPIC", "-shared", src, "-o", out, "-lm"])
+    subprocess.run(cmd, check=True)
+    return ctypes.CDLL(out)
+
+
+def run(lib, func, args, tensors, B, T, H, N, cu, stream):
+    f = getattr(lib, func)
+    argv = []
+    for name, role, _ in args:
+        t = tensors.get(name)
+        argv.append(ctypes.c_void_p(t.data_ptr() if t is not None else 0))
+    argv.append(ctypes.c_void_p(cu.data_ptr() if cu is not None else 0))
+    argv += [ctypes.c_int64(x) for x in (B, T, H, N)]
+    if stream is not None:
+        argv.append(ctypes.c_void_p(stream))
+    f.restype = ctypes.c_int
+    rc = f(*argv)
+    if rc != 0:
+        raise RuntimeError(f"{func} returned {rc}")
+
+
+def case(ref, refname, kern, kname, hdr_args, dims, B, T, H, cu, init, gen):
+    N = len(cu) - 1 if cu is not None else B
+    cpu, gpu = {}, {}
+    for name, role, shape in hdr_args:
+        shp = shape_of(role, shape, dims, B, T, H, N)
+        if role in ("input", "param") or (role == "initial state" and init):
+            lo, hi = RANGES.get(name, (-1.0, 1.0) if role != "initial state" else (0.0, 1.0))
+            t = torch.rand(shp, generator=gen, dtype=torch.float32) * (hi - lo) + lo
+        elif role in ("output", "final state"):
+            t = torch.full(shp, float("nan"), dtype=torch.float32)
+        else:
+            continue
+        cpu[name] = t
+        gpu[name] = t.cuda()
+    cuc = torch.tensor(cu, dtype=torch.int64) if cu is not None else None
+    run(ref, refname, hdr_args, cpu, B, T, H, N, cuc, None)
+    stream = torch.cuda.current_stream().cuda_stream
+    run(kern, kname, hdr_args, gpu, B, T, H, N, cuc.cuda() if cuc is not None else None, stream)
+    torch.cuda.synchronize()
+    worst = 0.0
+    for name, role, _ in hdr_args:
+        if role not in ("output", "final state"):
+            continue
+        a, b = gpu[name].cpu().double(), cpu[name].double()
+        if not torch.isfinite(b).all():
+            return None   # the recurrence overflows on these inputs: nothing to compare
+        e = ((a - b).norm() / (b.norm() + 1e-30)).item()
+        if not (e <= worst):
+            worst = e
+    return worst
+
+
+def main():
+    d = sys.argv[1]
+    gen = torch.Generator().manual_seed(int(os.environ.get("LRC_TEST_SEED", "1")))
+    failures, count = 0, 0
+    for refh in sorted(glob.glob(os.path.join(d, "*_ref.h"))):
+        base = refh[:-len("_ref.h")]
+        dims, args, refname = parse_header(refh)
+        ref = build(base + "_ref.c", base + "_ref.so", False)
+        for algo in ("recurrent", "chunk", "scan"):
+            stem = f"{base}_{algo}"
+            cu_h = stem + ".cu"
+            if not os.path.exists(cu_h):
+                continue
+            kdims, kargs, kname = parse_header(stem + ".h")
+            kern = build(cu_h, stem + ".so", True)
+            cases = [(1, 1, 1, None, False), (2, 63, 2, None, True), (1, 64, 3, None, True),
+                     (2, 65, 2, None, False), (1, 300, 2, [0, 64, 65, 193, 300], True),
+                     (2, 1000, 2, None, True)]
+            for B, T, H, cu, init in cases:
+                err = case(ref, refname, kern, kname, kargs, dims, B, T, H, cu, init, gen)
+                count += 1
+                ok = err is None or err <= 2e-4
+                tag = "overflow, skipped" if err is None else f"rel error {err:.2e}"
+                label = f"{os.path.basename(stem)} B={B} T={T} H={H}{' packed' if cu else ''}{' init' if init else ''}"
+                print(f"{'ok  ' if ok else 'FAIL'} {label}: {tag}", flush=True)
+                failures += not ok
+    print(f"check_cuda: {count} cases, {failures} failures")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+#!/bin/sh
+# compile.sh — emit the CUDA of every example (recurrent, and chunk where it
+# applies) and compile it with nvcc for sm_80 and sm_90a, warnings as
+# errors. Skips cleanly (exit 0) without nvcc. Run by `make check`.
+set -u
+LRC=${LRC:-build/lrc}
+NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+if [ ! -x "$NVCC" ]; then
+  echo "cuda-compile: no nvcc; skipped"
+  exit 0
+fi
+OUT=${OUT:-build/cuda-compile}
+rm -rf "$OUT" && mkdir -p "$OUT"
+fail=0
+n=0
+for f in examples/*.lr; do
+  name=$(basename "$f" .lr)
+  for algo in recurrent chunk; do
+    if ! "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$OUT/${name}_$algo" 2>"$OUT/${name}_$algo.err"; then
+      if [ $algo = recurrent ]; then
+        echo "cuda-compile: lrc emit failed for $f ($algo):"; cat "$OUT/${name}_$algo.err"; fail=1
+      fi
+      continue
+    fi
+    echo "$OUT/${name}_$algo"
+  done
+done > "$OUT/list" || fail=1
+grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
+grep '^cuda-compile' "$OUT/list" && fail=1
+# Two compilers at a time: each unit for both architectures.
+if ! xargs -P 2 -I{} sh -c "'$NVCC' -Werror all-warnings -gencode arch=compute_80,code=sm_80 \
+      -gencode arch=compute_90a,code=sm_90a -c {}.cu -o {}.o > {}.log 2>&1 || \
+      { echo 'cuda-compile: nvcc failed on {}.cu:'; cat {}.log; exit 255; }" < "$OUT/units"; then
+  fail=1
+fi
+n=$(wc -l < "$OUT/units")
+if [ $fail -ne 0 ]; then
+  echo "cuda-compile: FAILED"
+  exit 1
+fi
+echo "cuda-compile: $n kernels built with nvcc for sm_80 and sm_90a"

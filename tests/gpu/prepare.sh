@@ -1,0 +1,17 @@
+#!/bin/sh
+# prepare.sh DIR [EXAMPLE...] — for each example (default: all), the emitted
+# C recurrent kernel (the reference, NAME_ref.c/.h) and the emitted CUDA of
+# every algorithm that applies (NAME_<algo>.cu/.h), at K=V=64 where the
+# rnn has those dims, for tests/gpu/run.sh to carry to a GPU machine.
+set -eu
+LRC=${LRC:-build/lrc}
+DIR=$1; shift
+mkdir -p "$DIR"
+list=${*:-$(ls examples/*.lr | xargs -n1 basename | sed 's/\.lr$//')}
+for name in $list; do
+  f=examples/$name.lr
+  "$LRC" emit "$f" --emit=c --algo=recurrent -o "$DIR/${name}_ref"
+  for algo in recurrent chunk; do
+    "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$DIR/${name}_$algo" 2>/dev/null || true
+  done
+done
