@@ -36,6 +36,9 @@ typedef struct CState {
   DimSet vdims;
   int G, GL;               /* tiles: cumulative and whole-chunk log decay */
   int Gabs;                /* per-key decay: max |G| over the chunk (scalar) */
+  int Gx;                  /* exclusive cumulative log decay (readouts of the
+                              state before the update), -1 if none */
+  bool before;             /* some output reads the state before its update */
 } CState;
 
 typedef struct Readout {
@@ -43,6 +46,7 @@ typedef struct Readout {
   int state;
   int x;                   /* the state-free operand */
   int tile;                /* R [C, vdims] */
+  bool before;             /* reads the state before the token's update */
 } Readout;
 
 typedef struct Ch {
@@ -209,11 +213,15 @@ static KStmt *nest(Ch *c, KBlock *b, DimSet space, int tile, KAccum acc, int e) 
  * from token j to token i. The exponent is masked before exp, so entries
  * above the diagonal are exp(0) · 0 = 0 whatever the decays (a growth
  * factor above 1 makes G_i − G_j positive there, and large). */
-static int masked_decay(Ch *c, const CState *cs, bool strict) {
+static int masked_decay_from(Ch *c, int Gq, int Gk, bool strict) {
   Kernel *k = c->k;
   int m = kir_emask(k, c->dc, c->dc2, strict);
-  int diff = kir_ebinary(k, OP_SUB, kir_eread(k, cs->G), kir_eread_as(k, cs->G, c->dc, c->dc2));
+  int diff = kir_ebinary(k, OP_SUB, kir_eread(k, Gq), kir_eread_as(k, Gk, c->dc, c->dc2));
   return kir_ebinary(k, OP_MUL, m, kir_eunary(k, OP_EXP, kir_ebinary(k, OP_MUL, diff, m)));
+}
+
+static int masked_decay(Ch *c, const CState *cs, bool strict) {
+  return masked_decay_from(c, cs->G, cs->G, strict);
 }
 
 /* The erase of state i in WY/UT form (ALGORITHMS.md §3.3, scalar decay).
@@ -411,13 +419,29 @@ static bool analyse(Ch *c) {
             n->rdims == (1u << c->st[w->index].kdim) &&
             g->nodes.data[x].dims == (1u << c->st[w->index].kdim)) {
           if (c->nrd == MAXRD) return fail(c, "too many readouts");
-          c->rd[c->nrd] = (Readout){id, w->index, x, -1};
+          c->rd[c->nrd] = (Readout){id, w->index, x, -1, false};
           c->readout_of[id] = c->nrd++;
           mark_need(c, x);
           continue;
         }
       }
-      if (n->op == OP_STATE) return fail(c, "an output reads a state before its update");
+      if (n->op == OP_DOT) {
+        /* x @ S_{t-1}: the state before this token's update (RWKV6). */
+        int a = n->args[0], b = n->args[1];
+        int sv = g->nodes.data[a].op == OP_STATE ? a : b, x = sv == a ? b : a;
+        const Node *st = &g->nodes.data[sv];
+        if (st->op == OP_STATE && !c->dep[x] && n->rdims == (1u << c->st[st->index].kdim) &&
+            g->nodes.data[x].dims == (1u << c->st[st->index].kdim)) {
+          if (c->nrd == MAXRD) return fail(c, "too many readouts");
+          c->rd[c->nrd] = (Readout){id, st->index, x, -1, true};
+          c->st[st->index].before = true;
+          c->readout_of[id] = c->nrd++;
+          mark_need(c, x);
+          continue;
+        }
+      }
+      if (n->op == OP_STATE)
+        return fail(c, "an output uses a state before its update other than through x @ S");
       if (n->op == OP_WRITE) return fail(c, "an output uses a state other than through x @ S");
       c->epi[id] = true;
       for (int a = 0; a < ir_ops[n->op].nargs; a++) {
@@ -494,6 +518,9 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     CState *cs = &c->st[i];
     cs->G = cs->decay ? kir_tile(k, arena_printf(a, "G_%s", g->states.data[i].name), dC | cs->ddims) : -1;
     cs->GL = cs->decay ? kir_tile(k, arena_printf(a, "GL_%s", g->states.data[i].name), cs->ddims) : -1;
+    cs->Gx = cs->decay && cs->before
+                 ? kir_tile(k, arena_printf(a, "Gx_%s", g->states.data[i].name), dC | cs->ddims)
+                 : -1;
     for (int s = 0; s < cs->nin; s++) {
       cs->ktile[s] = kir_tile(k, arena_printf(a, "k%d_%d", i, s), dC | (1u << cs->kdim));
       cs->vtile[s] = cs->vdims || cs->form->erase
@@ -596,8 +623,12 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC | cs->ddims;
       kir_assign(k, s, cs->GL, KACC_ADD, kir_eread(k, cs->G));
+      if (cs->Gx >= 0) nest(c, body, dC | cs->ddims, cs->Gx, KACC_SET, kir_eread(k, cs->G));
       s = kir_stmt(k, body, KS_CUMSUM);
       s->tile = cs->G, s->dim = c->dc;
+      if (cs->Gx >= 0)   /* exclusive: the decays before each token */
+        nest(c, body, dC | cs->ddims, cs->Gx, KACC_SET,
+             kir_ebinary(k, OP_SUB, kir_eread(k, cs->G), kir_eread(k, cs->Gx)));
       if (cs->ddims == (1u << cs->kdim)) {
         cs->Gabs = kir_tile(k, arena_printf(a, "Gabs_%s", g->states.data[i].name), 0);
         KStmt *z = kir_stmt(k, body, KS_FILL);
@@ -633,6 +664,10 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     CState *cs = &c->st[rd->state];
     DimSet kd = 1u << cs->kdim;
     bool keydecay = cs->G >= 0 && cs->ddims == kd, valdecay = cs->G >= 0 && cs->ddims && !keydecay;
+    /* Readouts of the state before the update see the decays before each
+     * token (Gx) and the inputs of earlier tokens only (a strict mask). */
+    bool strict = rd->before;
+    int Gq = rd->before ? cs->Gx : cs->G;
     KStmt *f = kir_stmt(k, body, KS_FILL);
     f->tile = rd->tile, f->num = 0;
     int xe = expr_of(c, rd->x);
@@ -641,7 +676,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       int xq = kir_tile(k, arena_printf(a, "xq%d", r), dC | kd);
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC | kd;
-      kir_assign(k, s, xq, KACC_SET, kir_ebinary(k, OP_MUL, xe, kir_eunary(k, OP_EXP, kir_eread(k, cs->G))));
+      kir_assign(k, s, xq, KACC_SET, kir_ebinary(k, OP_MUL, xe, kir_eunary(k, OP_EXP, kir_eread(k, Gq))));
       xe = kir_eread(k, xq);
     }
     s = kir_stmt(k, body, KS_NEST);
@@ -652,7 +687,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       s->space = dC | cs->vdims;
       kir_assign(k, s, rd->tile, KACC_SET,
                  kir_ebinary(k, OP_MUL, kir_eread(k, rd->tile),
-                             kir_eunary(k, OP_EXP, kir_eread(k, cs->G))));
+                             kir_eunary(k, OP_EXP, kir_eread(k, Gq))));
     }
     for (int t = 0; t < cs->nin; t++) {
       f = kir_stmt(k, body, KS_FILL);
@@ -672,14 +707,15 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
         nest(c, &br->body, dC | dC2 | kd, Amat, KACC_ADD,
              kir_ebinary(k, OP_MUL, xe, kir_eread_as(k, ke, c->dc, c->dc2)));
         nest(c, &br->body, dC | dC2, Amat, KACC_SET,
-             kir_ebinary(k, OP_MUL, kir_eread(k, Amat), kir_emask(k, c->dc, c->dc2, false)));
+             kir_ebinary(k, OP_MUL, kir_eread(k, Amat), kir_emask(k, c->dc, c->dc2, strict)));
         nest(c, &br->orelse, dC | dC2 | kd, Amat, KACC_ADD,
-             kir_ebinary(k, OP_MUL, qk, masked_decay(c, cs, false)));
+             kir_ebinary(k, OP_MUL, qk, masked_decay_from(c, Gq, cs->G, strict)));
       } else {
         nest(c, body, dC | dC2 | kd, Amat, KACC_ADD, qk);
       }
       if (!keydecay) {
-        int m = cs->G >= 0 && !valdecay ? masked_decay(c, cs, false) : kir_emask(k, c->dc, c->dc2, false);
+        int m = cs->G >= 0 && !valdecay ? masked_decay_from(c, Gq, cs->G, strict)
+                                        : kir_emask(k, c->dc, c->dc2, strict);
         s = kir_stmt(k, body, KS_NEST);
         s->space = dC | dC2;
         kir_assign(k, s, Amat, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), m));
@@ -687,7 +723,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       s = kir_stmt(k, body, KS_NEST);
       s->space = dC | dC2 | cs->vdims;
       int ve = cs->vtile[t] >= 0 ? kir_eread_as(k, cs->vtile[t], c->dc, c->dc2) : kir_econst(k, 1);
-      if (valdecay) ve = kir_ebinary(k, OP_MUL, ve, masked_decay(c, cs, false));
+      if (valdecay) ve = kir_ebinary(k, OP_MUL, ve, masked_decay_from(c, Gq, cs->G, strict));
       kir_assign(k, s, rd->tile, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), ve));
     }
   }

@@ -66,6 +66,13 @@ static const char *chunk_variants[] = {
     "rnn kda_strong {\n dim K, V\n input q[K], k[K], v[V], f[K], b\n state S[K, V]\n output o[V]\n"
     " kn = l2norm(k)\n S = exp(-8 * softplus(f)) * S\n S = S + 2 * sigmoid(b) * outer(kn, v - kn @ S)\n"
     " o = q @ S\n}\n",
+    /* readouts before and after the update in one rnn, scalar decay */
+    "rnn before_after {\n dim K, V\n input q[K], k[K], v[V], a\n state S[K, V]\n output o[V], y[V]\n"
+    " o = q @ S\n S = sigmoid(a) * S + outer(k, v)\n y = (2 * q) @ S + o\n}\n",
+    /* a readout before a delta-rule update (WY values, a strict mask) */
+    "rnn before_delta {\n dim K, V\n input q[K], k[K], v[V], b, g\n state S[K, V]\n output o[V]\n"
+    " kn = l2norm(k)\n o = q @ S\n S = exp(-softplus(g)) * S\n"
+    " S = S + sigmoid(b) * outer(kn, v - kn @ S)\n}\n",
     /* several input terms, a decay written as a product of two gates */
     "rnn two_inputs {\n dim K, V\n input q[K], k1[K], v1[V], k2[K], v2[V], g, h\n state S[K, V]\n"
     " output o[V]\n S = exp(g) * sigmoid(h) * S + outer(k1, v1) - 0.5 * outer(k2, v2)\n o = q @ S\n}\n",
