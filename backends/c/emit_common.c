@@ -167,3 +167,39 @@ const char *em_role_doc(KBufRole r) {
   }
 }
 
+
+void em_put_if(Emit *e, const KStmt *s) {
+  buf_puts(e->out, "if (");
+  if (s->kind == KS_IF_NULL) {
+    em_put_buf_name(e, s->buf);
+    buf_puts(e->out, " == NULL) {\n");
+  } else {
+    em_put_tile_name(e, s->tile);
+    buf_puts(e->out, "[0] < ");
+    em_put_float(e->out, s->num);
+    buf_puts(e->out, ") {\n");
+  }
+}
+
+void em_put_arg_docs(Emit *e, const char *arguments) {
+  const Kernel *k = e->k;
+  const DimTable *dt = &k->dims;
+  Buf *o = e->out;
+  buf_puts(o, " * Dims:");
+  for (int d = 0; d < dt->len; d++) buf_printf(o, " %s=%ld", dt->data[d].name, dt->data[d].size);
+  buf_printf(o, ".\n * Arguments (%s):\n", arguments);
+  for (int i = 0; i < k->bufs.len; i++) {
+    const KBuf *b = &k->bufs.data[i];
+    if (b->role == KB_SEQLENS) {
+      buf_puts(o, " *   cu_seqlens  int64 [N+1] sequence offsets of a packed batch (B = 1), or\n"
+                  " *               NULL: N = B sequences of T tokens each\n");
+      continue;
+    }
+    const Slot *sl = em_buf_slot(k, i);
+    buf_printf(o, " *   %-10s  %s", b->name, em_role_doc(b->role));
+    for (int j = 0; j < sl->ndims; j++) buf_printf(o, ", %s", dt->data[sl->dims[j]].name);
+    buf_puts(o, "]\n");
+  }
+  buf_puts(o, " *   B, T, H     batch, tokens per sequence (total tokens if packed), heads\n"
+              " *   N           number of sequences: B, or len(cu_seqlens) - 1 if packed\n");
+}

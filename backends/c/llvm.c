@@ -196,6 +196,18 @@ static LLVMValueRef call_v(Gen *g, const char *base, int n, LLVMValueRef *args, 
   return LLVMBuildCall2(g->b, ft, f, args, (unsigned)n, "");
 }
 
+/* A float (int32) constant of type t's shape: scalar, or splat over a
+ * vector of floats. */
+static LLVMValueRef fconst(Gen *g, LLVMTypeRef t, double v) {
+  LLVMValueRef c = LLVMConstReal(g->f32, v);
+  return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? const_splat(c, LLVMGetVectorSize(t)) : c;
+}
+
+static LLVMValueRef iconst(Gen *g, LLVMTypeRef t, long v) {
+  LLVMValueRef c = LLVMConstInt(g->i32, (unsigned long long)v, 1);
+  return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? const_splat(c, LLVMGetVectorSize(t)) : c;
+}
+
 /* exp(x) in arithmetic (no libm call), for float or a vector of floats, so
  * that loops holding it vectorise: x = n ln2 + r with |r| <= ln2/2 (ln2 in
  * two parts), e^r by a degree-7 polynomial (Cephes expf's coefficients),
@@ -207,28 +219,26 @@ static LLVMValueRef gen_exp(Gen *g, LLVMValueRef x) {
   bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
   unsigned w = vec ? LLVMGetVectorSize(t) : 1;
   LLVMTypeRef it = vec ? LLVMVectorType(g->i32, w) : g->i32;
-#define FC(v) (vec ? const_splat(LLVMConstReal(g->f32, v), w) : LLVMConstReal(g->f32, v))
-#define IC(v) (vec ? const_splat(LLVMConstInt(g->i32, (unsigned long long)(v), 1), w) : LLVMConstInt(g->i32, (unsigned long long)(v), 1))
   LLVMBuilderRef b = g->b;
   /* Clamp (NaN compares false and passes through to the final select). */
-  LLVMValueRef c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, FC(-104.0), ""), FC(-104.0), x, "");
-  c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, c, FC(89.0), ""), FC(89.0), c, "");
-  LLVMValueRef fl_args[1] = {LLVMBuildFAdd(b, LLVMBuildFMul(b, c, FC(1.44269504088896341), ""), FC(0.5), "")};
+  LLVMValueRef c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, fconst(g, t, -104.0), ""), fconst(g, t, -104.0), x, "");
+  c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, c, fconst(g, t, 89.0), ""), fconst(g, t, 89.0), c, "");
+  LLVMValueRef fl_args[1] = {LLVMBuildFAdd(b, LLVMBuildFMul(b, c, fconst(g, t, 1.44269504088896341), ""), fconst(g, t, 0.5), "")};
   LLVMValueRef n = vec ? call_v(g, "llvm.floor", 1, fl_args, t) : call1(g, "llvm.floor.f32", fl_args[0]);
-  LLVMValueRef r = LLVMBuildFSub(b, c, LLVMBuildFMul(b, n, FC(0.693359375), ""), "");
-  r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, n, FC(-2.12194440e-4), ""), "");
+  LLVMValueRef r = LLVMBuildFSub(b, c, LLVMBuildFMul(b, n, fconst(g, t, 0.693359375), ""), "");
+  r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, n, fconst(g, t, -2.12194440e-4), ""), "");
   static const double p[] = {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
                              4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1};
-  LLVMValueRef y = FC(p[0]);
-  for (int i = 1; i < 6; i++) y = LLVMBuildFAdd(b, LLVMBuildFMul(b, y, r, ""), FC(p[i]), "");
+  LLVMValueRef y = fconst(g, t, p[0]);
+  for (int i = 1; i < 6; i++) y = LLVMBuildFAdd(b, LLVMBuildFMul(b, y, r, ""), fconst(g, t, p[i]), "");
   LLVMValueRef r2 = LLVMBuildFMul(b, r, r, "");
-  y = LLVMBuildFAdd(b, LLVMBuildFAdd(b, LLVMBuildFMul(b, y, r2, ""), r, ""), FC(1.0), "");
+  y = LLVMBuildFAdd(b, LLVMBuildFAdd(b, LLVMBuildFMul(b, y, r2, ""), r, ""), fconst(g, t, 1.0), "");
   /* 2^n = 2^n1 2^n2 with n1 = n >> 1: both halves are normal floats. */
   LLVMValueRef ni = LLVMBuildFPToSI(b, n, it, "");
-  LLVMValueRef n1 = LLVMBuildAShr(b, ni, IC(1), "");
+  LLVMValueRef n1 = LLVMBuildAShr(b, ni, iconst(g, t, 1), "");
   LLVMValueRef n2 = LLVMBuildSub(b, ni, n1, "");
-  LLVMValueRef s1 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n1, IC(127), ""), IC(23), ""), t, "");
-  LLVMValueRef s2 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n2, IC(127), ""), IC(23), ""), t, "");
+  LLVMValueRef s1 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n1, iconst(g, t, 127), ""), iconst(g, t, 23), ""), t, "");
+  LLVMValueRef s2 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, n2, iconst(g, t, 127), ""), iconst(g, t, 23), ""), t, "");
   y = LLVMBuildFMul(b, LLVMBuildFMul(b, y, s1, ""), s2, "");
   return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, x, x, ""), x, y, "");
 #undef FC
@@ -244,36 +254,34 @@ static LLVMValueRef gen_log(Gen *g, LLVMValueRef x) {
   bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
   unsigned w = vec ? LLVMGetVectorSize(t) : 1;
   LLVMTypeRef it = vec ? LLVMVectorType(g->i32, w) : g->i32;
-#define FC(v) (vec ? const_splat(LLVMConstReal(g->f32, v), w) : LLVMConstReal(g->f32, v))
-#define IC(v) (vec ? const_splat(LLVMConstInt(g->i32, (unsigned long long)(v), 1), w) : LLVMConstInt(g->i32, (unsigned long long)(v), 1))
   LLVMBuilderRef b = g->b;
-  LLVMValueRef den = LLVMBuildFCmp(b, LLVMRealOLT, x, FC(1.17549435e-38), "");
-  LLVMValueRef xs = LLVMBuildSelect(b, den, LLVMBuildFMul(b, x, FC(8388608.0), ""), x, "");
+  LLVMValueRef den = LLVMBuildFCmp(b, LLVMRealOLT, x, fconst(g, t, 1.17549435e-38), "");
+  LLVMValueRef xs = LLVMBuildSelect(b, den, LLVMBuildFMul(b, x, fconst(g, t, 8388608.0), ""), x, "");
   LLVMValueRef bits = LLVMBuildBitCast(b, xs, it, "");
-  LLVMValueRef e = LLVMBuildSub(b, LLVMBuildAnd(b, LLVMBuildLShr(b, bits, IC(23), ""), IC(0xff), ""),
-                                IC(126), "");
-  e = LLVMBuildSelect(b, den, LLVMBuildSub(b, e, IC(23), ""), e, "");
+  LLVMValueRef e = LLVMBuildSub(b, LLVMBuildAnd(b, LLVMBuildLShr(b, bits, iconst(g, t, 23), ""), iconst(g, t, 0xff), ""),
+                                iconst(g, t, 126), "");
+  e = LLVMBuildSelect(b, den, LLVMBuildSub(b, e, iconst(g, t, 23), ""), e, "");
   LLVMValueRef m = LLVMBuildBitCast(
-      b, LLVMBuildOr(b, LLVMBuildAnd(b, bits, IC(0x807fffff), ""), IC(0x3f000000), ""), t, "");
+      b, LLVMBuildOr(b, LLVMBuildAnd(b, bits, iconst(g, t, 0x807fffff), ""), iconst(g, t, 0x3f000000), ""), t, "");
   /* m in [0.5, 1): below sqrt(1/2) use 2m - 1 and e - 1, else m - 1. */
-  LLVMValueRef lo = LLVMBuildFCmp(b, LLVMRealOLT, m, FC(0.707106781186547524), "");
-  e = LLVMBuildSelect(b, lo, LLVMBuildSub(b, e, IC(1), ""), e, "");
-  m = LLVMBuildFSub(b, LLVMBuildSelect(b, lo, LLVMBuildFAdd(b, m, m, ""), m, ""), FC(1.0), "");
+  LLVMValueRef lo = LLVMBuildFCmp(b, LLVMRealOLT, m, fconst(g, t, 0.707106781186547524), "");
+  e = LLVMBuildSelect(b, lo, LLVMBuildSub(b, e, iconst(g, t, 1), ""), e, "");
+  m = LLVMBuildFSub(b, LLVMBuildSelect(b, lo, LLVMBuildFAdd(b, m, m, ""), m, ""), fconst(g, t, 1.0), "");
   static const double p[] = {7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1,
                              -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
                              2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1};
-  LLVMValueRef y = FC(p[0]);
-  for (int i = 1; i < 9; i++) y = LLVMBuildFAdd(b, LLVMBuildFMul(b, y, m, ""), FC(p[i]), "");
+  LLVMValueRef y = fconst(g, t, p[0]);
+  for (int i = 1; i < 9; i++) y = LLVMBuildFAdd(b, LLVMBuildFMul(b, y, m, ""), fconst(g, t, p[i]), "");
   LLVMValueRef z = LLVMBuildFMul(b, m, m, "");
   y = LLVMBuildFMul(b, LLVMBuildFMul(b, y, m, ""), z, "");
   LLVMValueRef ef = LLVMBuildSIToFP(b, e, t, "");
-  y = LLVMBuildFAdd(b, y, LLVMBuildFMul(b, ef, FC(-2.12194440e-4), ""), "");
-  y = LLVMBuildFAdd(b, y, LLVMBuildFMul(b, z, FC(-0.5), ""), "");
-  y = LLVMBuildFAdd(b, LLVMBuildFAdd(b, m, y, ""), LLVMBuildFMul(b, ef, FC(0.693359375), ""), "");
+  y = LLVMBuildFAdd(b, y, LLVMBuildFMul(b, ef, fconst(g, t, -2.12194440e-4), ""), "");
+  y = LLVMBuildFAdd(b, y, LLVMBuildFMul(b, z, fconst(g, t, -0.5), ""), "");
+  y = LLVMBuildFAdd(b, LLVMBuildFAdd(b, m, y, ""), LLVMBuildFMul(b, ef, fconst(g, t, 0.693359375), ""), "");
   /* Special values. */
-  y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, x, FC(INFINITY), ""), x, y, "");
-  y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, x, FC(0.0), ""), FC(-INFINITY), y, "");
-  y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, FC(0.0), ""), FC(NAN), y, "");
+  y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, x, fconst(g, t, INFINITY), ""), x, y, "");
+  y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, x, fconst(g, t, 0.0), ""), fconst(g, t, -INFINITY), y, "");
+  y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, fconst(g, t, 0.0), ""), fconst(g, t, NAN), y, "");
   return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, x, x, ""), x, y, "");
 #undef FC
 #undef IC

@@ -197,58 +197,47 @@ START_TEST(example) {
 }
 END_TEST
 
-/* The chunk algorithm where the plan admits it (scalar decay or none):
- * chunk sizes that divide T, do not, and exceed it. */
-START_TEST(example_chunk) {
+/* Example _i's chunk kernels at each chunk size, with small dims (5, 7,
+ * 3, ...) or wide ones (multiples of the vector width, so that the
+ * register-blocked products run, full blocks and partial ones). An
+ * example whose transition has no chunk form is skipped. */
+static void example_chunks(int i, bool wide, const int *sizes, int nsizes) {
   char path[512];
-  snprintf(path, sizeof path, "examples/%s", example_files[_i]);
+  snprintf(path, sizeof path, "examples/%s", example_files[i]);
   char *src = t_read(path, NULL);
   ck_assert_msg(src != NULL, "cannot read %s", path);
   char *diags = NULL;
   Graph *g = t_graph(&arena, src, &diags);
   ck_assert_msg(g != NULL, "%s", diags);
   free(diags);
-  o_bind_small_dims(g);
-  static const int sizes[] = {1, 3, 16};
-  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+  if (wide) o_bind_wide_dims(g);
+  else o_bind_small_dims(g);
+  for (int s = 0; s < nsizes; s++) {
     const char *why = NULL;
     Diags d;
     diag_init(&d, &arena);
-    Kernel *k = pass_pipeline(&arena, g, PLAN_CHUNK, sizes[i], &d, &why);
-    if (!k) break;   /* a transition the chunk form does not cover yet */
+    Kernel *k = pass_pipeline(&arena, g, PLAN_CHUNK, sizes[s], &d, &why);
+    if (!k) break;
     char label[600];
-    snprintf(label, sizeof label, "%s (chunk C=%d)", path, sizes[i]);
-    check_kernel(label, g, k);
+    snprintf(label, sizeof label, "%s (%s dims, chunk C=%d)", path, wide ? "wide" : "small",
+             sizes[s]);
+    if (wide) check_cases(label, g, k, chunk_cases, sizeof chunk_cases / sizeof chunk_cases[0]);
+    else check_kernel(label, g, k);
   }
   free(src);   /* the graph's spans point into it */
 }
+
+/* Chunk sizes that divide T, do not, and exceed it. */
+START_TEST(example_chunk) {
+  static const int sizes[] = {1, 3, 16};
+  example_chunks(_i, false, sizes, 3);
+}
 END_TEST
 
-/* The same at sizes that are multiples of the vector width, so that the
- * register-blocked products run (full blocks and partial ones), with
- * C = 64 and 16 across chunk boundaries. */
+/* C = 64 and 16 across chunk boundaries; C = 5 for odd block counts. */
 START_TEST(example_chunk_wide) {
-  char path[512];
-  snprintf(path, sizeof path, "examples/%s", example_files[_i]);
-  char *src = t_read(path, NULL);
-  ck_assert_msg(src != NULL, "cannot read %s", path);
-  char *diags = NULL;
-  Graph *g = t_graph(&arena, src, &diags);
-  ck_assert_msg(g != NULL, "%s", diags);
-  free(diags);
-  o_bind_wide_dims(g);
   static const int sizes[] = {64, 16, 5};
-  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-    const char *why = NULL;
-    Diags d;
-    diag_init(&d, &arena);
-    Kernel *k = pass_pipeline(&arena, g, PLAN_CHUNK, sizes[i], &d, &why);
-    if (!k) break;
-    char label[600];
-    snprintf(label, sizeof label, "%s (wide dims, chunk C=%d)", path, sizes[i]);
-    check_cases(label, g, k, chunk_cases, sizeof chunk_cases / sizeof chunk_cases[0]);
-  }
-  free(src);
+  example_chunks(_i, true, sizes, 3);
 }
 END_TEST
 
