@@ -25,7 +25,7 @@ typedef struct Args {
   lrc_dim dims[MAX_DIM_FLAGS];
   int ndims;
   /* run and bench */
-  const char *target, *algo, *chunk, *shape, *seed, *threads, *repeat;
+  const char *target, *algo, *chunk, *shape, *seed, *threads, *repeat, *dtype;
   const char *cu_seqlens;
   bool no_cache, json;
   FileArg in[MAX_FILES], out_files[MAX_FILES], state_in[MAX_FILES], state_out[MAX_FILES];

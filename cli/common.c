@@ -125,7 +125,7 @@ int cli_parse(Args *a, int argc, char **argv, int first, const char *allowed) {
         {"algo", offsetof(Args, algo)},     {"chunk", offsetof(Args, chunk)},
         {"shape", offsetof(Args, shape)},   {"seed", offsetof(Args, seed)},
         {"threads", offsetof(Args, threads)}, {"repeat", offsetof(Args, repeat)},
-        {"cu-seqlens", offsetof(Args, cu_seqlens)},
+        {"cu-seqlens", offsetof(Args, cu_seqlens)}, {"dtype", offsetof(Args, dtype)},
     };
     const char **slot = NULL;
     for (size_t k = 0; k < sizeof single / sizeof single[0]; k++)

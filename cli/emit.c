@@ -18,7 +18,8 @@ static const char help[] =
     "  kir    the kernel IR of the chosen algorithm (every dim needs a size)\n"
     "  c      standalone C99: with -o NAME, NAME.c and NAME.h (every dim needs a size)\n"
     "  llvm   the kernel's optimised LLVM IR for this CPU (every dim needs a size)\n"
-    "  cuda   standalone CUDA: with -o NAME, NAME.cu and NAME.h (nvcc, sm_80 or sm_90a)\n"
+    "  cuda   standalone CUDA: with -o NAME, NAME.cu and NAME.h (nvcc, sm_80 or sm_90a);\n"
+    "         --dtype=f32|bf16|f16 sets the inputs' and outputs' type (states are f32)\n"
     "\n"
     "Options --algo=auto|recurrent|scan|chunk and --chunk=C choose the algorithm.\n";
 
@@ -46,7 +47,10 @@ static int emit_c(lrc_module *m, const Args *a, bool cuda) {
   snprintf(hname, sizeof hname, "%s.h", slash ? slash + 1 : base);
   char *c = NULL, *h = NULL;
   lrc_error *err = NULL;
-  lrc_status st = cuda ? lrc_emit_cuda(m, a->rnn, out ? hname : NULL, &c, &h, &err)
+  lrc_dtype io = !a->dtype || strcmp(a->dtype, "f32") == 0 ? LRC_F32
+                 : strcmp(a->dtype, "bf16") == 0       ? LRC_BF16
+                                                       : LRC_F16;
+  lrc_status st = cuda ? lrc_emit_cuda(m, a->rnn, out ? hname : NULL, io, &c, &h, &err)
                        : lrc_emit_c(m, a->rnn, out ? hname : NULL, &c, &h, &err);
   if (st != LRC_OK) {
     int code = cli_report(err);
@@ -83,8 +87,17 @@ int cmd_emit(int argc, char **argv) {
       return 0;
     }
   Args a = {.cmd = "emit"};
-  int code = cli_parse(&a, argc, argv, 2, "rnn dim emit o algo chunk");
+  int code = cli_parse(&a, argc, argv, 2, "rnn dim emit o algo chunk dtype");
   if (code) goto done;
+  if (a.dtype && strcmp(a.dtype, "f32") != 0 && strcmp(a.dtype, "bf16") != 0 &&
+      strcmp(a.dtype, "f16") != 0) {
+    code = cli_usage_error("emit", "bad --dtype '%s': expected f32, bf16 or f16", a.dtype);
+    goto done;
+  }
+  if (a.dtype && (!a.emit || strcmp(a.emit, "cuda") != 0)) {
+    code = cli_usage_error("emit", "--dtype applies to --emit=cuda only (the CPU kernels take any dtype at run time)");
+    goto done;
+  }
   if (!a.emit) {
     code = cli_usage_error("emit", "missing --emit=KIND (ast, ir, canon, plan, dot, kir, c, cuda or llvm)");
     goto done;

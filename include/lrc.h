@@ -91,6 +91,11 @@ typedef enum lrc_target {
   LRC_TARGET_CUDA,          /* NVIDIA GPU (not in this version) */
 } lrc_target;
 
+/* Element types of tensors (and of the emitted CUDA's I/O). */
+typedef enum lrc_dtype {
+  LRC_F32 = 0, LRC_F64, LRC_F16, LRC_BF16, LRC_I32, LRC_I64,
+} lrc_dtype;
+
 typedef struct lrc_options {
   size_t size;              /* sizeof(lrc_options) */
   const char *filename;     /* shown in diagnostics; NULL: "<string>" */
@@ -145,17 +150,16 @@ LRC_API lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header
                               char **c_source, char **h_source, lrc_error **err);
 /* The same as standalone CUDA: NAME.cu with `extern "C" int NAME(device
  * pointers..., B, T, H, N, cudaStream_t)` and NAME.h; builds with nvcc for
- * sm_80 and sm_90a, needs no lrc header or library. */
+ * sm_80 and sm_90a, needs no lrc header or library. Inputs, params and
+ * outputs are io_dtype (LRC_F32, LRC_BF16 or LRC_F16); states and all
+ * arithmetic are float32. */
 LRC_API lrc_status lrc_emit_cuda(lrc_module *m, const char *rnn, const char *header_name,
-                                 char **cu_source, char **h_source, lrc_error **err);
+                                 lrc_dtype io_dtype, char **cu_source, char **h_source,
+                                 lrc_error **err);
 
 /* ---- running ------------------------------------------------------------ */
 
 typedef struct lrc_kernel lrc_kernel;
-
-typedef enum lrc_dtype {
-  LRC_F32 = 0, LRC_F64, LRC_F16, LRC_BF16, LRC_I32, LRC_I64,
-} lrc_dtype;
 
 enum { LRC_MAX_NDIM = 12 };
 

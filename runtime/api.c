@@ -294,7 +294,8 @@ char *lrc_emit(lrc_module *m, const char *rnn, lrc_emit_kind kind, lrc_error **e
 }
 
 static lrc_status emit_source(lrc_module *m, const char *rnn, const char *header_name,
-                              char **c_source, char **h_source, bool cuda, lrc_error **err) {
+                              char **c_source, char **h_source, bool cuda, int io,
+                              lrc_error **err) {
   if (err) *err = NULL;
   if (c_source) *c_source = NULL;
   if (h_source) *h_source = NULL;
@@ -314,7 +315,7 @@ static lrc_status emit_source(lrc_module *m, const char *rnn, const char *header
     return lrc_error_code(err ? *err : NULL) ? lrc_error_code(*err) : LRC_ERR_USAGE;
   }
   Buf c = {0}, h = {0};
-  if (cuda) cg_emit_cuda(k, header_name, &c, &h);
+  if (cuda) cg_emit_cuda(k, header_name, io, &c, &h);
   else cg_emit_c(k, header_name, &c, &h);
   ir_guard_pop(&guard);
   if (c.oom || h.oom) {
@@ -329,12 +330,17 @@ static lrc_status emit_source(lrc_module *m, const char *rnn, const char *header
 
 lrc_status lrc_emit_c(lrc_module *m, const char *rnn, const char *header_name, char **c_source,
                       char **h_source, lrc_error **err) {
-  return emit_source(m, rnn, header_name, c_source, h_source, false, err);
+  return emit_source(m, rnn, header_name, c_source, h_source, false, 0, err);
 }
 
 lrc_status lrc_emit_cuda(lrc_module *m, const char *rnn, const char *header_name,
-                         char **cu_source, char **h_source, lrc_error **err) {
-  return emit_source(m, rnn, header_name, cu_source, h_source, true, err);
+                         lrc_dtype io_dtype, char **cu_source, char **h_source, lrc_error **err) {
+  if (err) *err = NULL;
+  int io = io_dtype == LRC_F32 ? 0 : io_dtype == LRC_BF16 ? 1 : io_dtype == LRC_F16 ? 2 : -1;
+  if (io < 0)
+    return rt_error(err, LRC_ERR_USAGE,
+                    "lrc_emit_cuda: the input/output dtype must be LRC_F32, LRC_BF16 or LRC_F16");
+  return emit_source(m, rnn, header_name, cu_source, h_source, true, io, err);
 }
 
 lrc_status rt_diag_error(lrc_error **err, const Diags *d) {

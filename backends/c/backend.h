@@ -14,8 +14,9 @@ void cg_emit_c(const Kernel *k, const char *header_name, Buf *c_out, Buf *h_out)
 
 /* The same kernel as standalone CUDA (backends/cuda/emit_cuda.c): NAME.cu
  * with an extern "C" launcher taking device pointers and a stream, and
- * NAME.h declaring it. */
-void cg_emit_cuda(const Kernel *k, const char *header_name, Buf *cu_out, Buf *h_out);
+ * NAME.h declaring it. io: the element type of inputs, params and outputs
+ * (0 float, 1 bfloat16, 2 float16); states and arithmetic are float. */
+void cg_emit_cuda(const Kernel *k, const char *header_name, int io, Buf *cu_out, Buf *h_out);
 
 /* Optimised LLVM IR of the kernel for the host CPU (malloc'd text), or
  * NULL with *err (malloc'd). */

@@ -11,6 +11,8 @@ typedef struct Emit {
   long *tile_off;          /* float offset of each tile in the scratch block */
   long scratch;            /* floats */
   bool cuda;               /* CUDA device code (prelude names differ) */
+  int io;                  /* CUDA: element type of inputs, params and
+                              outputs: 0 float, 1 __nv_bfloat16, 2 __half */
 } Emit;
 
 void em_ind(Emit *e, int depth);

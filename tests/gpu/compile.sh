@@ -25,6 +25,17 @@ for f in examples/*.lr; do
     echo "$OUT/${name}_$algo"
   done
 done > "$OUT/list" || fail=1
+# bfloat16 and float16 inputs and outputs, on three of them.
+for name in gated_deltanet gla mamba2; do
+  for dt in bf16 f16; do
+    if "$LRC" emit examples/$name.lr --emit=cuda --algo=chunk --dtype=$dt -o "$OUT/${name}_$dt" \
+        2>"$OUT/${name}_$dt.err"; then
+      echo "$OUT/${name}_$dt" >> "$OUT/list"
+    else
+      echo "cuda-compile: lrc emit --dtype=$dt failed for $name:" >> "$OUT/list"
+    fi
+  done
+done
 grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
 grep '^cuda-compile' "$OUT/list" && fail=1
 # Two compilers at a time: each unit for both architectures.

@@ -1,7 +1,8 @@
 #!/bin/sh
 # prepare.sh DIR [EXAMPLE...] — for each example (default: all), the emitted
 # C recurrent kernel (the reference, NAME_ref.c/.h) and the emitted CUDA of
-# every algorithm that applies (NAME_<algo>.cu/.h), at K=V=64 where the
+# every algorithm that applies (NAME_<algo>[_bf16|_f16].cu/.h: float32,
+# bfloat16 and float16 inputs and outputs), at K=V=64 where the
 # rnn has those dims, for tests/gpu/run.sh to carry to a GPU machine.
 set -eu
 LRC=${LRC:-build/lrc}
@@ -12,6 +13,9 @@ for name in $list; do
   f=examples/$name.lr
   "$LRC" emit "$f" --emit=c --algo=recurrent -o "$DIR/${name}_ref"
   for algo in recurrent chunk; do
-    "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$DIR/${name}_$algo" 2>/dev/null || true
+    "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$DIR/${name}_$algo" 2>/dev/null || continue
+    for dt in bf16 f16; do
+      "$LRC" emit "$f" --emit=cuda --algo=$algo --dtype=$dt -o "$DIR/${name}_${algo}_$dt"
+    done
   done
 done

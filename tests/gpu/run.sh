@@ -12,6 +12,11 @@ if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; t
   exit 0
 fi
 nvidia-smi -L
+# Build every kernel first, as many at once as there are cores.
+ls "$DIR"/*.cu | sed 's/\.cu$//' | xargs -P "$(nproc)" -I{} \
+  nvcc -O3 -arch=sm_90a -Xcompiler -fPIC -shared {}.cu -o {}.so
+ls "$DIR"/*_ref.c | sed 's/\.c$//' | xargs -P "$(nproc)" -I{} \
+  gcc -O2 -std=c99 -fPIC -shared {}.c -o {}.so -lm
 python3 "$HERE/check_cuda.py" "$DIR"
 SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 if [ -x "$SAN" ]; then

@@ -198,6 +198,13 @@ START_TEST(emit_kinds) {
   expect("emit examples/gla.lr --emit=cuda --dim K=8,V=4", 0, "extern \"C\" int gla(");
   expect("emit examples/gla.lr --emit=cuda --dim K=8,V=4 --algo=chunk --chunk=4", 0,
          "algorithm chunk(C=4), CUDA");
+  expect("emit examples/gla.lr --emit=cuda --dtype=bf16 --dim K=8,V=4", 0,
+         "const __nv_bfloat16 *a_q");
+  expect("emit examples/gla.lr --emit=cuda --dtype=f16 --dim K=8,V=4", 0, "__float2half(");
+  expect("emit examples/gla.lr --emit=cuda --dtype=f64 --dim K=8,V=4", 1,
+         "bad --dtype 'f64': expected f32, bf16 or f16");
+  expect("emit examples/gla.lr --emit=c --dtype=bf16 --dim K=8,V=4", 1,
+         "--dtype applies to --emit=cuda only");
   /* Kinds that do not exist. */
   expect("emit examples/gla.lr --emit=wat", 1,
          "lrc emit: unknown --emit kind 'wat'; expected ast, ir, canon, plan, dot, kir, c, cuda or llvm");
