@@ -276,6 +276,17 @@ START_TEST(plan_cli) {
                    "--shape B=1,T=100000,H=1");
   ck_assert_msg(rc == 0 && strstr(out, ": ok"), "%s", out);
   free(out);
+  /* ... and so do the delta rule (WY), per-key decays, KDA and a readout
+   * before the update. */
+  static const char *long_t[] = {"gated_deltanet", "gla", "kda", "rwkv6", "deltanet_negeig"};
+  for (size_t i = 0; i < sizeof long_t / sizeof long_t[0]; i++) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "run examples/%s.lr --algo=chunk --chunk=32 --dim K=8,V=8 "
+             "--shape B=1,T=100000,H=1", long_t[i]);
+    rc = t_lrc(&out, cmd);
+    ck_assert_msg(rc == 0 && strstr(out, ": ok"), "%s: %s", long_t[i], out);
+    free(out);
+  }
   rc = t_lrc(&out, "emit examples/gated_deltanet.lr --emit=plan --algo=scan");
   ck_assert_int_eq(rc, 1);
   ck_assert_msg(strstr(out, "--algo=scan is not implemented in this version"), "%s", out);
