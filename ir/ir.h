@@ -374,6 +374,12 @@ typedef enum {
   KS_COPY,       /* tile = tile2 (same dims) */
   KS_IF_NULL,    /* if buf is NULL { body } else { orelse } */
   KS_IF_LESS,    /* if tile (a scalar tile) < num { body } else { orelse } */
+  KS_INTERLEAVE, /* rows between a per-token dim and a virtual one of nphase
+                    times its size (several steps per token): with tile
+                    rows over dim and tile2 rows over dim2, either
+                    tile[r*nphase + phase] = tile2[r] (dim the larger) or
+                    tile[r] = tile2[r*nphase + phase] (dim2 the larger);
+                    other dims alike, other rows untouched */
   KS_CUMSUM,     /* tile: running sum along dim (inclusive, or exclusive) */
   KS_TRISOLVE,   /* tile (X, dims {dim} ∪ rest) = (I + tile2)⁻¹ X, where
                     tile2 (N, dims {dim, dim2}) is strictly lower triangular:
@@ -391,6 +397,7 @@ struct KStmt {
   double num;              /* FILL */
   int dim, dim2;           /* CUMSUM: dim; TRISOLVE: row dim, column dim */
   bool exclusive;          /* CUMSUM */
+  int phase, nphase;       /* INTERLEAVE */
   int rowdim;              /* LOAD/STORE of several rows (a chunk of tokens):
                               the tile's row dim, or -1 for one block */
   int rows, rowstride;     /* index expressions: rows present (the rest load

@@ -308,6 +308,11 @@ static void print_block(const Kernel *k, const KBlock *b, int depth, Buf *out) {
       buf_printf(out, "cumsum %s along %s%s\n", k->tiles.data[s->tile].name,
                  k->dims.data[s->dim].name, s->exclusive ? " (exclusive)" : "");
       break;
+    case KS_INTERLEAVE:
+      buf_printf(out, "interleave %s[%s] = %s[%s] phase %d of %d\n", k->tiles.data[s->tile].name,
+                 k->dims.data[s->dim].name, k->tiles.data[s->tile2].name,
+                 k->dims.data[s->dim2].name, s->phase, s->nphase);
+      break;
     case KS_TRISOLVE:
       buf_printf(out, "trisolve %s = (I + %s)^-1 %s along %s, %s\n", k->tiles.data[s->tile].name,
                  k->tiles.data[s->tile2].name, k->tiles.data[s->tile].name,
@@ -499,6 +504,19 @@ static bool check_block(VCtx *v, const KBlock *b) {
           !(k->tiles.data[s->tile].dims & (1u << s->dim)))
         return vfail(v, "cumsum along a dim the tile lacks");
       break;
+    case KS_INTERLEAVE: {
+      if (s->tile < 0 || s->tile >= k->tiles.len || s->tile2 < 0 || s->tile2 >= k->tiles.len ||
+          s->dim < 0 || s->dim2 < 0 || s->dim >= k->dims.len || s->dim2 >= k->dims.len ||
+          s->nphase < 1 || s->phase < 0 || s->phase >= s->nphase)
+        return vfail(v, "bad interleave");
+      DimSet x = k->tiles.data[s->tile].dims, y = k->tiles.data[s->tile2].dims;
+      long na = k->dims.data[s->dim].size, nb = k->dims.data[s->dim2].size;
+      if (!(x & (1u << s->dim)) || !(y & (1u << s->dim2)) ||
+          (x & ~(1u << s->dim)) != (y & ~(1u << s->dim2)) ||
+          (na != nb * s->nphase && nb != na * s->nphase))
+        return vfail(v, "interleave needs row dims of n and n*nphase and the same other dims");
+      break;
+    }
     case KS_TRISOLVE: {
       if (s->tile < 0 || s->tile >= k->tiles.len || s->tile2 < 0 || s->tile2 >= k->tiles.len ||
           s->dim < 0 || s->dim2 < 0 || s->dim >= k->dims.len || s->dim2 >= k->dims.len)

@@ -63,7 +63,9 @@ typedef struct Ch {
   CState *st;
   Readout rd[MAXRD];
   int nrd;
-  int dc, dc2, dc3;        /* the chunk dims (C3: a third index, for T) */
+  int dc, dc2, dc3;        /* the chunk dims the core works on now (C3: a
+                              third index, for T) */
+  int rc, rc2, rc3;        /* the token dims C, C2, C3 */
 } Ch;
 
 static bool fail(Ch *c, const char *why) {
@@ -101,7 +103,7 @@ static int flat_factors(const Graph *g, const FProd *p, int *out, int max) {
  * does not hold every factor of k, or holds another key-dim factor. */
 static int strip_key(const Graph *g, const StepForm *fm, int s, DimSet kd, int *out, int max) {
   int nf = flat_factors(g, &fm->in[s], out, max), key[32];
-  int nk = flat_factors(g, &fm->key, key, 32);
+  int nk = flat_factors(g, &fm->key[fm->in_step[s]], key, 32);
   for (int j = 0; j < nk; j++) {
     int m = 0;
     while (m < nf && out[m] != key[j]) m++;
@@ -231,35 +233,48 @@ static int masked_decay(Ch *c, const CState *cs, bool strict) {
  * (W_in: the inputs' value sides). Forward substitution gives T W_in and
  * −T Diag(βγ) K; U' = T W_in + (−T Diag(βγ) K) S. U' then plays the part
  * of the values of one input term k ⊗ u' in the scalar-decay chunk form. */
-static void lower_wy(Ch *c, KBlock *body, int i, int valid, int S) {
+/* Erase e's key k_e, strength β_e and values w_e (the value sides of the
+ * inputs written with it) into tiles over the chunk's tokens, masked by
+ * `valid`. */
+static void erase_inputs(Ch *c, KBlock *body, int i, int e, int valid, int kt, int bt, int ut) {
   Kernel *k = c->k;
   const Graph *g = c->g;
   CState *cs = &c->st[i];
   const StepForm *fm = cs->form;
-  const char *nm = g->states.data[i].name;
-  DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2, kd = 1u << cs->kdim;
+  DimSet dC = 1u << c->dc, kd = 1u << cs->kdim;
   int f[32];
-  int kt = cs->ktile[0], ut = cs->vtile[0];
-  int nf = flat_factors(g, &fm->key, f, 32);
+  int nf = flat_factors(g, &fm->key[e], f, 32);
   nest(c, body, dC | kd, kt, KACC_SET,
        kir_ebinary(k, OP_MUL, prod_expr(c, f, nf, 1, kd, true), kir_eread(k, valid)));
-  int bt = kir_tile(k, arena_printf(k->arena, "beta_%s", nm), dC);
-  nf = flat_factors(g, &fm->beta, f, 32);
-  int be = prod_expr(c, f, nf, fm->beta.sign, 0, true);
+  nf = flat_factors(g, &fm->beta[e], f, 32);
+  int be = prod_expr(c, f, nf, fm->beta[e].sign, 0, true);
   nest(c, body, dC, bt, KACC_SET, be < 0 ? kir_eread(k, valid) : kir_ebinary(k, OP_MUL, be, kir_eread(k, valid)));
   /* W_in: Σ_s sign_s (scalars and value-side factors of input s). */
   KStmt *fl = kir_stmt(k, body, KS_FILL);
   fl->tile = ut, fl->num = 0;
   for (int s = 0; s < fm->nin; s++) {
+    if (fm->in_step[s] != e) continue;
     nf = strip_key(g, fm, s, kd, f, 32);
     LRC_ASSERT(nf >= 0);
     int se = prod_expr(c, f, nf, fm->in[s].sign, 0, true);
     int ve = cs->vdims ? prod_expr(c, f, nf, 1, cs->vdims, false) : -1;
-    int e = kir_eread(k, valid);
-    if (se >= 0) e = kir_ebinary(k, OP_MUL, e, se);
-    if (ve >= 0) e = kir_ebinary(k, OP_MUL, e, ve);
-    nest(c, body, dC | cs->vdims, ut, KACC_ADD, e);
+    int x = kir_eread(k, valid);
+    if (se >= 0) x = kir_ebinary(k, OP_MUL, x, se);
+    if (ve >= 0) x = kir_ebinary(k, OP_MUL, x, ve);
+    nest(c, body, dC | cs->vdims, ut, KACC_ADD, x);
   }
+}
+
+/* The rest of the WY form on the current chunk dims (the tokens, or the
+ * interleaved steps of a delta product): from k (kt), β (bt) and the
+ * values' inputs (ut) to the new values U' in ut. */
+static void wy_solve(Ch *c, KBlock *body, int i, int kt, int bt, int ut, int S) {
+  Kernel *k = c->k;
+  const Graph *g = c->g;
+  CState *cs = &c->st[i];
+  const char *nm = g->states.data[i].name;
+  DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2, kd = 1u << cs->kdim;
+  KStmt *fl;
   /* N = StrictLower(Diag(β) (K Kᵀ ⊙ Γ)); the solve reads only j < i. */
   int N = kir_tile(k, arena_printf(k->arena, "N_%s", nm), dC | dC2);
   fl = kir_stmt(k, body, KS_FILL);
@@ -298,7 +313,7 @@ static void lower_wy(Ch *c, KBlock *body, int i, int valid, int S) {
   /* T = (I + N)⁻¹ by forward substitution on the identity (C³/6 work),
    * then T W_in and T Y as matrix products (the blocked kind), rather than
    * substituting through the [C, V] and [C, K] right-hand sides. */
-  if (c->dc3 < 0) c->dc3 = kir_add_dim(k, "C3", k->dims.data[c->dc].size, true);
+  if (c->dc3 < 0) c->dc3 = c->rc3 = kir_add_dim(k, "C3", k->dims.data[c->dc].size, true);
   DimSet dC3 = 1u << c->dc3;
   int T = kir_tile(k, arena_printf(k->arena, "T_%s", nm), dC | dC3);
   nest(c, body, dC | dC3, T, KACC_SET,
@@ -318,6 +333,14 @@ static void lower_wy(Ch *c, KBlock *body, int i, int valid, int S) {
   /* U' = T W_in + (T Y) S, into the value tile. */
   nest(c, body, dC | cs->vdims, ut, KACC_SET, kir_eread(k, U));
   nest(c, body, dC | kd | cs->vdims, ut, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, W), kir_eread(k, S)));
+}
+
+/* The erase of state i in WY/UT form (ALGORITHMS.md §3.3). */
+static void lower_wy(Ch *c, KBlock *body, int i, int valid, int S) {
+  CState *cs = &c->st[i];
+  int bt = kir_tile(c->k, arena_printf(c->arena, "beta_%s", c->g->states.data[i].name), 1u << c->dc);
+  erase_inputs(c, body, i, 0, valid, cs->ktile[0], bt, cs->vtile[0]);
+  wy_solve(c, body, i, cs->ktile[0], bt, cs->vtile[0], S);
 }
 
 static bool analyse(Ch *c) {
@@ -354,6 +377,12 @@ static bool analyse(Ch *c) {
                                   "the update of state '%s' is not of the form a (I - beta k kᵀ) "
                                   "S + k vᵀ with a scalar decay a",
                                   sl->name));
+    if (fm->nerase > 1)
+      return fail(c, arena_printf(c->arena,
+                                  "state '%s' has %d erases per token (a delta product): its "
+                                  "chunk form (tokens interleaved) is not implemented in this "
+                                  "version",
+                                  sl->name, fm->nerase));
     cs->form = fm;
     cs->decay = fm->alpha.nf > 0;
     cs->ddims = fm->ddims;
@@ -376,10 +405,10 @@ static bool analyse(Ch *c) {
                                       sl->name));
       }
     }
-    if (fm->erase) {
-      int nf = flat_factors(g, &fm->key, f, 32);
+    for (int e = 0; e < fm->nerase; e++) {
+      int nf = flat_factors(g, &fm->key[e], f, 32);
       for (int j = 0; j < nf; j++) mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
-      nf = flat_factors(g, &fm->beta, f, 32);
+      nf = flat_factors(g, &fm->beta[e], f, 32);
       for (int j = 0; j < nf; j++) mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
     }
     int nf = flat_factors(g, &fm->alpha, f, 32);
@@ -476,7 +505,8 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   int Cn = chunk > 0 ? chunk : 64;
   c->dc = kir_add_dim(k, "C", Cn, true);
   c->dc2 = kir_add_dim(k, "C2", Cn, true);
-  c->dc3 = -1;
+  c->dc3 = c->rc3 = -1;
+  c->rc = c->dc, c->rc2 = c->dc2;
   DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2;
 
   /* Buffers, in the order of the recurrent kernel's arguments. */

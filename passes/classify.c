@@ -391,8 +391,11 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
   if (rank) {
     /* The erase: I − β k kᵀ next to an identity, before any input. */
     /* A per-key decay may come before the erase (KDA), not a per-value one. */
-    if (f->erase || f->nin || direct->nf || direct->sign < 0 || rank->R != key || !key ||
-        (f->ddims && f->ddims != key))
+    /* Several erases (DeltaProduct): each after the inputs of the one
+     * before, with no decay between them and scalar decays only. */
+    if ((!f->erase && f->nin) || f->nerase == FORM_MAXERASE || direct->nf ||
+        direct->sign < 0 || rank->R != key || !key || (f->ddims && f->ddims != key) ||
+        (f->erase && (f->ddims || f->decay_after_erase)))
       return false;
     int xv[MAXF], yv[MAXF];
     int nx = vector_factors(c, rank->f, rank->nf, xv), ny = vector_factors(c, rank->y, rank->ny, yv);
@@ -401,16 +404,22 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
       return false;
     for (int i = 0; i < nx; i++)
       if (c->g->nodes.data[fid(xv[i])].dims != key) return false;
+    FProd *beta = &f->beta[f->nerase], *fk = &f->key[f->nerase];
+    f->nerase++;
     f->erase = true;
-    f->beta = (FProd){.sign = -rank->sign};
+    *beta = (FProd){.sign = -rank->sign};
     for (int i = 0; i < rank->nf; i++)
-      if (!c->g->nodes.data[fid(rank->f[i])].dims) f->beta.f[f->beta.nf++] = rank->f[i];
+      if (!c->g->nodes.data[fid(rank->f[i])].dims) beta->f[beta->nf++] = rank->f[i];
     for (int i = 0; i < rank->ny; i++)
-      if (!c->g->nodes.data[fid(rank->y[i])].dims) f->beta.f[f->beta.nf++] = rank->y[i];
-    f->key = (FProd){.sign = 1, .nf = nx};
-    memcpy(f->key.f, xv, sizeof(int) * (size_t)nx);
+      if (!c->g->nodes.data[fid(rank->y[i])].dims) beta->f[beta->nf++] = rank->y[i];
+    *fk = (FProd){.sign = 1, .nf = nx};
+    memcpy(fk->f, xv, sizeof(int) * (size_t)nx);
   }
   if (f->erase && dd) return false;   /* a diagonal decay after the erase */
+  if (f->erase && direct->nf) {
+    if (f->nerase > 1) return false;   /* (decays go before the first erase) */
+    f->decay_after_erase = true;
+  }
   /* Earlier inputs decay with this step; then this step's own inputs. */
   for (int s = -1; s < f->nin; s++) {
     FProd *p = s < 0 ? &f->alpha : &f->in[s];
@@ -421,6 +430,7 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
   }
   for (int i = 0; i < l->nin; i++) {
     if (f->nin == FORM_MAXIN) return false;
+    f->in_step[f->nin] = f->nerase ? f->nerase - 1 : 0;
     f->in[f->nin++] = (FProd){.sign = l->in[i].sign, .nf = l->in[i].nf};
     memcpy(f->in[f->nin - 1].f, l->in[i].f, sizeof(int) * (size_t)l->in[i].nf);
   }

@@ -42,7 +42,7 @@ typedef enum {
 } TransClass;
 
 /* sign · Π f, where a factor ~id stands for 1/id (node ids). */
-enum { FPROD_MAX = 16, FORM_MAXIN = 8 };
+enum { FPROD_MAX = 16, FORM_MAXIN = 8, FORM_MAXERASE = 8 };
 typedef struct FProd {
   int sign;
   int nf;
@@ -65,10 +65,15 @@ typedef struct StepForm {
   FProd alpha;
   DimSet ddims;            /* the decay's dims: none (scalar), the key dim
                               (diagonal) or value dims (no erase then) */
-  bool erase;
-  FProd beta, key;
+  bool erase;              /* nerase > 0 */
+  int nerase;              /* erases per token: several for DeltaProduct,
+                              S_t = α H_n ... H_1 S_{t-1} + ..., each
+                              H_j = I − β_j k_j k_jᵀ followed by its inputs */
+  FProd beta[FORM_MAXERASE], key[FORM_MAXERASE];
   int nin;
   FProd in[FORM_MAXIN];
+  int in_step[FORM_MAXIN]; /* the erase an input follows (0 without erases) */
+  bool decay_after_erase;  /* a decay came after the first erase */
 } StepForm;
 
 typedef struct StateInfo {

@@ -212,6 +212,37 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   buf_puts(e->out, "}\n");
 }
 
+/* Rows between a per-token dim and a virtual one (KS_INTERLEAVE). */
+static void emit_interleave(Emit *e, const KStmt *s, int depth) {
+  const Kernel *k = e->k;
+  const DimTable *dt = &k->dims;
+  long a = dt->data[s->dim].size, b = dt->data[s->dim2].size;
+  bool scatter = a > b || s->nphase == 1;
+  const char *big = dt->data[scatter ? s->dim : s->dim2].name;
+  const char *small = dt->data[scatter ? s->dim2 : s->dim].name;
+  em_ind(e, depth);
+  buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", small, small,
+             scatter ? b : a, small);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "const int64_t i_%s = i_%s * %d + %d;\n", big, small, s->nphase, s->phase);
+  DimSet rest = k->tiles.data[s->tile].dims & ~(1u << s->dim);
+  int open = 0;
+  for (int o = 0; o < dt->len; o++) {
+    int d = k->order[o];
+    if (!(rest & (1u << d))) continue;
+    em_ind(e, depth + 1 + open++);
+    buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++)\n", dt->data[d].name,
+               dt->data[d].name, dt->data[d].size, dt->data[d].name);
+  }
+  em_ind(e, depth + 1 + open);
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, " = ");
+  em_put_elem(e, s->tile2);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth);
+  buf_puts(e->out, "}\n");
+}
+
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer);
 
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
@@ -266,6 +297,9 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_CUMSUM:
     emit_cumsum(e, s, depth);
+    break;
+  case KS_INTERLEAVE:
+    emit_interleave(e, s, depth);
     break;
   case KS_TRISOLVE:
     emit_trisolve(e, s, depth);

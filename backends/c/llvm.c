@@ -817,6 +817,32 @@ static void gen_cumsum(Gen *g, const KStmt *s) {
   for (int d = 0; d < dt->len; d++) g->point[d] = NULL;
 }
 
+/* Rows between a per-token dim and a virtual one (KS_INTERLEAVE). */
+static void gen_interleave(Gen *g, const KStmt *s) {
+  const Kernel *k = g->k;
+  const DimTable *dt = &k->dims;
+  long a = dt->data[s->dim].size, b = dt->data[s->dim2].size;
+  bool scatter = a > b || s->nphase == 1;
+  Loop r = loop_begin(g, ci64(g, 0), ci64(g, scatter ? b : a), "rows");
+  LLVMValueRef v = LLVMBuildNSWAdd(g->b, LLVMBuildNSWMul(g->b, r.iv, ci64(g, s->nphase), ""),
+                                   ci64(g, s->phase), "");
+  g->point[s->dim] = scatter ? v : r.iv;
+  g->point[s->dim2] = scatter ? r.iv : v;
+  Loop loops[LRC_MAX_DIMS];
+  int open = 0;
+  DimSet rest = k->tiles.data[s->tile].dims & ~(1u << s->dim);
+  for (int o = 0; o < dt->len; o++) {
+    int d = k->order[o];
+    if (!(rest & (1u << d))) continue;
+    loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[d].size), dt->data[d].name);
+    g->point[d] = loops[open++].iv;
+  }
+  LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile2), ""), elem_ptr(g, s->tile));
+  while (open--) loop_end(g, &loops[open]);
+  loop_end(g, &r);
+  for (int d = 0; d < dt->len; d++) g->point[d] = NULL;
+}
+
 /* X = (I + N)^-1 X by forward substitution along the row dim. */
 static void gen_trisolve(Gen *g, const KStmt *s) {
   const DimTable *dt = &g->k->dims;
@@ -895,6 +921,9 @@ static void gen_stmt(Gen *g, const KStmt *s, bool outer) {
   }
   case KS_CUMSUM:
     gen_cumsum(g, s);
+    break;
+  case KS_INTERLEAVE:
+    gen_interleave(g, s);
     break;
   case KS_TRISOLVE:
     gen_trisolve(g, s);

@@ -308,6 +308,25 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   case KS_CUMSUM:
     emit_cumsum(e, s, depth);
     break;
+  case KS_INTERLEAVE: {
+    /* Threads over the smaller row dim and the other dims. */
+    const DimTable *dt = &k->dims;
+    long a = dt->data[s->dim].size, b = dt->data[s->dim2].size;
+    bool scatter = a > b || s->nphase == 1;
+    int small = scatter ? s->dim2 : s->dim, big = scatter ? s->dim : s->dim2;
+    DimSet rest = k->tiles.data[s->tile].dims & ~(1u << s->dim);
+    open_threads(e, rest | (1u << small), 1, depth);
+    em_ind(e, depth + 1);
+    buf_printf(e->out, "const int64_t i_%s = i_%s * %d + %d;\n", dt->data[big].name,
+               dt->data[small].name, s->nphase, s->phase);
+    em_ind(e, depth + 1);
+    em_put_elem(e, s->tile);
+    buf_puts(e->out, " = ");
+    em_put_elem(e, s->tile2);
+    buf_puts(e->out, ";\n");
+    close_threads(e, depth);
+    break;
+  }
   case KS_TRISOLVE:
     emit_trisolve(e, s, depth);
     break;
