@@ -39,6 +39,11 @@ typedef struct CState {
   int Gx;                  /* exclusive cumulative log decay (readouts of the
                               state before the update), -1 if none */
   bool before;             /* some output reads the state before its update */
+  int nstep;               /* erases per token (a delta product: several) */
+  int cj, cj2, cj3;        /* with several, the core's virtual dims of
+                              nstep·C rows, row t·nstep + j for step j of
+                              token t (ALGORITHMS.md §3.4) */
+  int A;                   /* the readouts' [C, C2] tile on those dims */
 } CState;
 
 typedef struct Readout {
@@ -211,6 +216,26 @@ static KStmt *nest(Ch *c, KBlock *b, DimSet space, int tile, KAccum acc, int e) 
   return s;
 }
 
+/* The dims the core of state cs works on: the tokens' C, C2, C3, or the
+ * virtual ones of a delta product's steps. */
+static void core_dims(Ch *c, const CState *cs) {
+  if (cs->nstep > 1) c->dc = cs->cj, c->dc2 = cs->cj2, c->dc3 = cs->cj3;
+  else c->dc = c->rc, c->dc2 = c->rc2, c->dc3 = c->rc3;
+}
+
+static void token_dims(Ch *c) { c->dc = c->rc, c->dc2 = c->rc2, c->dc3 = c->rc3; }
+
+/* Rows of a token tile into phase p of a virtual one (gather: back). */
+static void interleave(Ch *c, KBlock *b, int dst, int ddim, int src, int sdim, int p, int n) {
+  KStmt *s = kir_stmt(c->k, b, KS_INTERLEAVE);
+  s->tile = dst, s->dim = ddim, s->tile2 = src, s->dim2 = sdim, s->phase = p, s->nphase = n;
+}
+
+static void fill(Ch *c, KBlock *b, int tile, double v) {
+  KStmt *s = kir_stmt(c->k, b, KS_FILL);
+  s->tile = tile, s->num = v;
+}
+
 /* M_ij exp(G_i − G_j): the causal mask (strict: j < i) times the decay
  * from token j to token i. The exponent is masked before exp, so entries
  * above the diagonal are exp(0) · 0 = 0 whatever the decays (a growth
@@ -335,12 +360,31 @@ static void wy_solve(Ch *c, KBlock *body, int i, int kt, int bt, int ut, int S) 
   nest(c, body, dC | kd | cs->vdims, ut, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, W), kir_eread(k, S)));
 }
 
-/* The erase of state i in WY/UT form (ALGORITHMS.md §3.3). */
+/* The erases of state i in WY/UT form (ALGORITHMS.md §3.3). A delta
+ * product's steps are formed per token, then interleaved into the
+ * virtual rows, where the solve runs as for one erase per token (§3.4). */
 static void lower_wy(Ch *c, KBlock *body, int i, int valid, int S) {
+  Kernel *k = c->k;
   CState *cs = &c->st[i];
-  int bt = kir_tile(c->k, arena_printf(c->arena, "beta_%s", c->g->states.data[i].name), 1u << c->dc);
-  erase_inputs(c, body, i, 0, valid, cs->ktile[0], bt, cs->vtile[0]);
+  const char *nm = c->g->states.data[i].name;
+  int bt = kir_tile(k, arena_printf(c->arena, "beta_%s", nm), 1u << cs->cj);
+  if (cs->nstep == 1) {
+    erase_inputs(c, body, i, 0, valid, cs->ktile[0], bt, cs->vtile[0]);
+  } else {
+    DimSet dC = 1u << c->rc;
+    int kt = kir_tile(k, arena_printf(c->arena, "kstep_%s", nm), dC | (1u << cs->kdim));
+    int btt = kir_tile(k, arena_printf(c->arena, "bstep_%s", nm), dC);
+    int ut = kir_tile(k, arena_printf(c->arena, "ustep_%s", nm), dC | cs->vdims);
+    for (int e = 0; e < cs->nstep; e++) {
+      erase_inputs(c, body, i, e, valid, kt, btt, ut);
+      interleave(c, body, cs->ktile[0], cs->cj, kt, c->rc, e, cs->nstep);
+      interleave(c, body, bt, cs->cj, btt, c->rc, e, cs->nstep);
+      interleave(c, body, cs->vtile[0], cs->cj, ut, c->rc, e, cs->nstep);
+    }
+  }
+  core_dims(c, cs);
   wy_solve(c, body, i, cs->ktile[0], bt, cs->vtile[0], S);
+  token_dims(c);
 }
 
 static bool analyse(Ch *c) {
@@ -377,12 +421,7 @@ static bool analyse(Ch *c) {
                                   "the update of state '%s' is not of the form a (I - beta k kᵀ) "
                                   "S + k vᵀ with a scalar decay a",
                                   sl->name));
-    if (fm->nerase > 1)
-      return fail(c, arena_printf(c->arena,
-                                  "state '%s' has %d erases per token (a delta product): its "
-                                  "chunk form (tokens interleaved) is not implemented in this "
-                                  "version",
-                                  sl->name, fm->nerase));
+    cs->nstep = fm->nerase > 1 ? fm->nerase : 1;
     cs->form = fm;
     cs->decay = fm->alpha.nf > 0;
     cs->ddims = fm->ddims;
@@ -508,6 +547,23 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   c->dc3 = c->rc3 = -1;
   c->rc = c->dc, c->rc2 = c->dc2;
   DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2;
+  /* A delta product's core runs on virtual rows, shared by the states
+   * with as many steps per token. */
+  for (int i = 0; i < g->states.len; i++) {
+    CState *cs = &c->st[i];
+    cs->cj = c->rc, cs->cj2 = c->rc2, cs->cj3 = -1;
+    if (cs->nstep == 1) continue;
+    int j = 0;
+    while (j < i && c->st[j].nstep != cs->nstep) j++;
+    if (j < i) {
+      cs->cj = c->st[j].cj, cs->cj2 = c->st[j].cj2, cs->cj3 = c->st[j].cj3;
+      continue;
+    }
+    long rows = (long)Cn * cs->nstep;
+    cs->cj = kir_add_dim(k, arena_printf(a, "CP%d", cs->nstep), rows, true);
+    cs->cj2 = kir_add_dim(k, arena_printf(a, "CP%d_2", cs->nstep), rows, true);
+    cs->cj3 = kir_add_dim(k, arena_printf(a, "CP%d_3", cs->nstep), rows, true);
+  }
 
   /* Buffers, in the order of the recurrent kernel's arguments. */
   int *bin = arena_alloc(a, sizeof(int) * (size_t)(g->inputs.len + 1));
@@ -543,18 +599,26 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     c->rd[r].tile = kir_tile(k, arena_printf(a, "r%d", r), dC | cs->vdims);
   }
   int valid = kir_tile(k, "valid", dC);
-  int Amat = kir_tile(k, "A", dC | dC2);
+  int Amat = -1;
+  for (int i = 0; i < g->states.len; i++)
+    if (c->st[i].nstep == 1 && Amat < 0) Amat = kir_tile(k, "A", dC | dC2);
   for (int i = 0; i < g->states.len; i++) {
     CState *cs = &c->st[i];
-    cs->G = cs->decay ? kir_tile(k, arena_printf(a, "G_%s", g->states.data[i].name), dC | cs->ddims) : -1;
-    cs->GL = cs->decay ? kir_tile(k, arena_printf(a, "GL_%s", g->states.data[i].name), cs->ddims) : -1;
-    cs->Gx = cs->decay && cs->before
-                 ? kir_tile(k, arena_printf(a, "Gx_%s", g->states.data[i].name), dC | cs->ddims)
-                 : -1;
+    const char *nm = g->states.data[i].name;
+    DimSet cC = 1u << cs->cj;
+    cs->A = Amat;
+    if (cs->nstep > 1) {
+      int j = 0;
+      while (j < i && c->st[j].nstep != cs->nstep) j++;
+      cs->A = j < i ? c->st[j].A : kir_tile(k, arena_printf(a, "A%d", cs->nstep), cC | 1u << cs->cj2);
+    }
+    cs->G = cs->decay ? kir_tile(k, arena_printf(a, "G_%s", nm), cC | cs->ddims) : -1;
+    cs->GL = cs->decay ? kir_tile(k, arena_printf(a, "GL_%s", nm), cs->ddims) : -1;
+    cs->Gx = cs->decay && cs->before ? kir_tile(k, arena_printf(a, "Gx_%s", nm), cC | cs->ddims) : -1;
     for (int s = 0; s < cs->nin; s++) {
-      cs->ktile[s] = kir_tile(k, arena_printf(a, "k%d_%d", i, s), dC | (1u << cs->kdim));
+      cs->ktile[s] = kir_tile(k, arena_printf(a, "k%d_%d", i, s), cC | (1u << cs->kdim));
       cs->vtile[s] = cs->vdims || cs->form->erase
-                         ? kir_tile(k, arena_printf(a, "v%d_%d", i, s), dC | cs->vdims)
+                         ? kir_tile(k, arena_printf(a, "v%d_%d", i, s), cC | cs->vdims)
                          : -1;
     }
   }
@@ -645,19 +709,24 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
         if (f[j] < 0) e = kir_eunary(k, OP_NEG, e);
         lg = lg < 0 ? e : kir_ebinary(k, OP_ADD, lg, e);
       }
-      s = kir_stmt(k, body, KS_NEST);
-      s->space = dC | cs->ddims;
-      kir_assign(k, s, cs->G, KACC_SET, kir_ebinary(k, OP_MUL, lg, kir_eread(k, valid)));
-      KStmt *fs = kir_stmt(k, body, KS_FILL);
-      fs->tile = cs->GL, fs->num = 0;
-      s = kir_stmt(k, body, KS_NEST);
-      s->space = dC | cs->ddims;
-      kir_assign(k, s, cs->GL, KACC_ADD, kir_eread(k, cs->G));
-      if (cs->Gx >= 0) nest(c, body, dC | cs->ddims, cs->Gx, KACC_SET, kir_eread(k, cs->G));
+      lg = kir_ebinary(k, OP_MUL, lg, kir_eread(k, valid));
+      DimSet cC = 1u << cs->cj;
+      if (cs->nstep > 1) {
+        /* A delta product decays once per token, at its first step. */
+        int lt = kir_tile(k, arena_printf(a, "lg_%s", g->states.data[i].name), dC | cs->ddims);
+        nest(c, body, dC | cs->ddims, lt, KACC_SET, lg);
+        fill(c, body, cs->G, 0);
+        interleave(c, body, cs->G, cs->cj, lt, c->rc, 0, cs->nstep);
+      } else {
+        nest(c, body, dC | cs->ddims, cs->G, KACC_SET, lg);
+      }
+      fill(c, body, cs->GL, 0);
+      nest(c, body, cC | cs->ddims, cs->GL, KACC_ADD, kir_eread(k, cs->G));
+      if (cs->Gx >= 0) nest(c, body, cC | cs->ddims, cs->Gx, KACC_SET, kir_eread(k, cs->G));
       s = kir_stmt(k, body, KS_CUMSUM);
-      s->tile = cs->G, s->dim = c->dc;
+      s->tile = cs->G, s->dim = cs->cj;
       if (cs->Gx >= 0)   /* exclusive: the decays before each token */
-        nest(c, body, dC | cs->ddims, cs->Gx, KACC_SET,
+        nest(c, body, cC | cs->ddims, cs->Gx, KACC_SET,
              kir_ebinary(k, OP_SUB, kir_eread(k, cs->G), kir_eread(k, cs->Gx)));
       if (cs->ddims == (1u << cs->kdim)) {
         cs->Gabs = kir_tile(k, arena_printf(a, "Gabs_%s", g->states.data[i].name), 0);
@@ -698,31 +767,47 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
      * token (Gx) and the inputs of earlier tokens only (a strict mask). */
     bool strict = rd->before;
     int Gq = rd->before ? cs->Gx : cs->G;
-    KStmt *f = kir_stmt(k, body, KS_FILL);
-    f->tile = rd->tile, f->num = 0;
-    int xe = expr_of(c, rd->x);
+    int xe = expr_of(c, rd->x), rt = rd->tile, ph = rd->before ? 0 : cs->nstep - 1;
+    if (cs->nstep > 1) {
+      /* A delta product: the readout on the virtual rows, x at the
+       * token's last step (its first for a readout before the update)
+       * and zero at the others; the results gathered back. */
+      int xt = c->tile[rd->x];
+      if (!(k->tiles.data[xt].dims & dC)) {
+        xt = kir_tile(k, arena_printf(a, "xt%d", r), dC | kd);
+        nest(c, body, dC | kd, xt, KACC_SET, xe);
+      }
+      int xj = kir_tile(k, arena_printf(a, "xj%d", r), (1u << cs->cj) | kd);
+      fill(c, body, xj, 0);
+      interleave(c, body, xj, cs->cj, xt, c->rc, ph, cs->nstep);
+      xe = kir_eread(k, xj);
+      rt = kir_tile(k, arena_printf(a, "rj%d", r), (1u << cs->cj) | cs->vdims);
+    }
+    core_dims(c, cs);
+    DimSet cC = 1u << c->dc, cC2 = 1u << c->dc2;
+    int x0 = xe, At = cs->A;
+    fill(c, body, rt, 0);
     if (keydecay) {
       /* x ⊙ exp(G) first: the product below is then a plain one. */
-      int xq = kir_tile(k, arena_printf(a, "xq%d", r), dC | kd);
+      int xq = kir_tile(k, arena_printf(a, "xq%d", r), cC | kd);
       s = kir_stmt(k, body, KS_NEST);
-      s->space = dC | kd;
+      s->space = cC | kd;
       kir_assign(k, s, xq, KACC_SET, kir_ebinary(k, OP_MUL, xe, kir_eunary(k, OP_EXP, kir_eread(k, Gq))));
       xe = kir_eread(k, xq);
     }
     s = kir_stmt(k, body, KS_NEST);
-    s->space = dC | kd | cs->vdims;
-    kir_assign(k, s, rd->tile, KACC_ADD, kir_ebinary(k, OP_MUL, xe, kir_eread(k, stile[rd->state])));
+    s->space = cC | kd | cs->vdims;
+    kir_assign(k, s, rt, KACC_ADD, kir_ebinary(k, OP_MUL, xe, kir_eread(k, stile[rd->state])));
     if (cs->G >= 0 && !keydecay) {
       s = kir_stmt(k, body, KS_NEST);
-      s->space = dC | cs->vdims;
-      kir_assign(k, s, rd->tile, KACC_SET,
-                 kir_ebinary(k, OP_MUL, kir_eread(k, rd->tile),
+      s->space = cC | cs->vdims;
+      kir_assign(k, s, rt, KACC_SET,
+                 kir_ebinary(k, OP_MUL, kir_eread(k, rt),
                              kir_eunary(k, OP_EXP, kir_eread(k, Gq))));
     }
     for (int t = 0; t < cs->nin; t++) {
-      f = kir_stmt(k, body, KS_FILL);
-      f->tile = Amat, f->num = 0;
-      int qk = kir_ebinary(k, OP_MUL, expr_of(c, rd->x), kir_eread_as(k, cs->ktile[t], c->dc, c->dc2));
+      fill(c, body, At, 0);
+      int qk = kir_ebinary(k, OP_MUL, x0, kir_eread_as(k, cs->ktile[t], c->dc, c->dc2));
       if (keydecay) {
         /* Per-key decays: while the chunk's cumulative decays stay within
          * e^±20, factorise, P = (x e^G)(k e^-G)ᵀ ⊙ M (a plain product;
@@ -730,32 +815,34 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
          * ones at most e^40 |x||k|); else the exact elementwise form. */
         KStmt *br = kir_stmt(k, body, KS_IF_LESS);
         br->tile = cs->Gabs, br->num = 20;
-        int ke = kir_tile(k, arena_printf(a, "ke%d_%d", r, t), dC | kd);
-        nest(c, &br->body, dC | kd, ke, KACC_SET,
+        int ke = kir_tile(k, arena_printf(a, "ke%d_%d", r, t), cC | kd);
+        nest(c, &br->body, cC | kd, ke, KACC_SET,
              kir_ebinary(k, OP_MUL, kir_eread(k, cs->ktile[t]),
                          kir_eunary(k, OP_EXP, kir_eunary(k, OP_NEG, kir_eread(k, cs->G)))));
-        nest(c, &br->body, dC | dC2 | kd, Amat, KACC_ADD,
+        nest(c, &br->body, cC | cC2 | kd, At, KACC_ADD,
              kir_ebinary(k, OP_MUL, xe, kir_eread_as(k, ke, c->dc, c->dc2)));
-        nest(c, &br->body, dC | dC2, Amat, KACC_SET,
-             kir_ebinary(k, OP_MUL, kir_eread(k, Amat), kir_emask(k, c->dc, c->dc2, strict)));
-        nest(c, &br->orelse, dC | dC2 | kd, Amat, KACC_ADD,
+        nest(c, &br->body, cC | cC2, At, KACC_SET,
+             kir_ebinary(k, OP_MUL, kir_eread(k, At), kir_emask(k, c->dc, c->dc2, strict)));
+        nest(c, &br->orelse, cC | cC2 | kd, At, KACC_ADD,
              kir_ebinary(k, OP_MUL, qk, masked_decay_from(c, Gq, cs->G, strict)));
       } else {
-        nest(c, body, dC | dC2 | kd, Amat, KACC_ADD, qk);
+        nest(c, body, cC | cC2 | kd, At, KACC_ADD, qk);
       }
       if (!keydecay) {
         int m = cs->G >= 0 && !valdecay ? masked_decay_from(c, Gq, cs->G, strict)
                                         : kir_emask(k, c->dc, c->dc2, strict);
         s = kir_stmt(k, body, KS_NEST);
-        s->space = dC | dC2;
-        kir_assign(k, s, Amat, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), m));
+        s->space = cC | cC2;
+        kir_assign(k, s, At, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, At), m));
       }
       s = kir_stmt(k, body, KS_NEST);
-      s->space = dC | dC2 | cs->vdims;
+      s->space = cC | cC2 | cs->vdims;
       int ve = cs->vtile[t] >= 0 ? kir_eread_as(k, cs->vtile[t], c->dc, c->dc2) : kir_econst(k, 1);
       if (valdecay) ve = kir_ebinary(k, OP_MUL, ve, masked_decay_from(c, Gq, cs->G, strict));
-      kir_assign(k, s, rd->tile, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, Amat), ve));
+      kir_assign(k, s, rt, KACC_ADD, kir_ebinary(k, OP_MUL, kir_eread(k, At), ve));
     }
+    token_dims(c);
+    if (cs->nstep > 1) interleave(c, body, rd->tile, c->rc, rt, cs->cj, ph, cs->nstep);
   }
   /* Epilogue nodes, then the stores. */
   for (int id = 0; id < nn; id++)
@@ -777,6 +864,8 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   for (int i = 0; i < g->states.len; i++) {
     CState *cs = &c->st[i];
     DimSet sd = g->states.data[i].dimset;
+    core_dims(c, cs);
+    DimSet cC = 1u << c->dc, cC2 = 1u << c->dc2;
     if (cs->G >= 0) {
       s = kir_stmt(k, body, KS_NEST);
       s->space = sd;
@@ -789,9 +878,9 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     int dec = -1;
     bool valdecay = cs->ddims && cs->ddims != (1u << cs->kdim);
     if (cs->G >= 0 && cs->nin) {
-      dec = kir_tile(k, arena_printf(a, "dec_%s", g->states.data[i].name), dC | cs->ddims);
+      dec = kir_tile(k, arena_printf(a, "dec_%s", g->states.data[i].name), cC | cs->ddims);
       s = kir_stmt(k, body, KS_NEST);
-      s->space = dC | cs->ddims;
+      s->space = cC | cs->ddims;
       kir_assign(k, s, dec, KACC_SET,
                  kir_eunary(k, OP_EXP, kir_ebinary(k, OP_SUB, kir_eread(k, cs->GL),
                                                    kir_eread(k, cs->G))));
@@ -801,26 +890,27 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       if (dec >= 0 && !valdecay) {
         /* k_s scaled by the decay first: the product below is then a
          * plain matrix product Kᵀ V. */
-        kt = kir_tile(k, arena_printf(a, "kd%d_%d", i, t), dC | (1u << cs->kdim));
+        kt = kir_tile(k, arena_printf(a, "kd%d_%d", i, t), cC | (1u << cs->kdim));
         s = kir_stmt(k, body, KS_NEST);
-        s->space = dC | (1u << cs->kdim);
+        s->space = cC | (1u << cs->kdim);
         kir_assign(k, s, kt, KACC_SET,
                    kir_ebinary(k, OP_MUL, kir_eread(k, cs->ktile[t]), kir_eread(k, dec)));
       } else if (dec >= 0) {
         /* A decay per value: scale v_s instead. */
-        int nv = kir_tile(k, arena_printf(a, "vd%d_%d", i, t), dC | cs->vdims);
+        int nv = kir_tile(k, arena_printf(a, "vd%d_%d", i, t), cC | cs->vdims);
         s = kir_stmt(k, body, KS_NEST);
-        s->space = dC | cs->vdims;
+        s->space = cC | cs->vdims;
         kir_assign(k, s, nv, KACC_SET,
                    vt >= 0 ? kir_ebinary(k, OP_MUL, kir_eread(k, vt), kir_eread(k, dec)) : kir_eread(k, dec));
         vt = nv;
       }
       s = kir_stmt(k, body, KS_NEST);
-      s->space = sd | dC2;
+      s->space = sd | cC2;
       int e = kir_eread_as(k, kt, c->dc, c->dc2);
       if (vt >= 0) e = kir_ebinary(k, OP_MUL, e, kir_eread_as(k, vt, c->dc, c->dc2));
       kir_assign(k, s, stile[i], KACC_ADD, e);
     }
+    token_dims(c);
   }
   for (int i = 0; i < g->states.len; i++) {
     s = kir_stmt(k, outer, KS_IF_NULL);

@@ -2,8 +2,8 @@
  *
  * Requires the canonical graph and its classification. Auto picks the
  * recurrent algorithm; --algo=chunk gives the chunkwise one for the
- * classes that have it here (identity, scalar decay, the delta rule with
- * scalar decay in WY form). Asking for a parallel form (auto, scan, chunk)
+ * classes that have it here (identity, scalar and diagonal decays, the
+ * delta rule and the delta product in WY form). Asking for a parallel form (auto, scan, chunk)
  * of an update that is not linear in the states is an error located at
  * the expression that breaks linearity. --algo=recurrent runs any rnn.
  */
@@ -51,6 +51,15 @@ static void state_kv(const Graph *g, int i, double *K, double *V) {
   for (int d = 1; d < sl->ndims; d++) *V *= (double)g->dims.data[sl->dims[d]].size;
 }
 
+/* Erase steps per token: several for a delta product, whose chunk form
+ * runs on that many virtual rows per token (each costs as a token). */
+static double steps(const Analysis *an, int i) {
+  const StepForm *f = an->st[i].form;
+  return f && f->nerase > 1 ? f->nerase : 1;
+}
+
+static bool is_delta(TransClass k) { return k == TC_DELTA || k == TC_DELTA_PRODUCT; }
+
 int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
   static const int sizes[] = {16, 32, 64};
   double rec = 0, best = 0;
@@ -58,15 +67,16 @@ int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
   for (int i = 0; i < g->states.len; i++) {
     double K, V;
     state_kv(g, i, &K, &V);
-    rec += an->st[i].cls == TC_DELTA ? 3.5 * K * V / 0.34 : 2.5 * K * V / 0.5;
+    rec += is_delta(an->st[i].cls) ? steps(an, i) * 3.5 * K * V / 0.34 : 2.5 * K * V / 0.5;
   }
   for (int s = 0; s < 3; s++) {
     double C = sizes[s], cost = 0;
     for (int i = 0; i < g->states.len; i++) {
-      double K, V;
+      double K, V, n = steps(an, i), Cv = C * n;
       state_kv(g, i, &K, &V);
-      bool delta = an->st[i].cls == TC_DELTA;
-      cost += (C * (delta ? 3 * K + 2 * V : K + V) + (delta ? 3 : 2) * K * V) / (0.9 * C / (C + 12));
+      bool delta = is_delta(an->st[i].cls);
+      cost += n * (Cv * (delta ? 3 * K + 2 * V : K + V) + (delta ? 3 : 2) * K * V) /
+              (0.9 * Cv / (Cv + 12));
       /* A per-value decay: C V exponentials per token inside the
        * intra-chunk product, about 16 multiply-adds each; a per-key one
        * factorises while the chunk's decays stay bounded (2 K
@@ -85,8 +95,9 @@ double pass_plan_flops(const Graph *g, const Analysis *an, int C) {
   for (int i = 0; i < g->states.len; i++) {
     double K, V;
     state_kv(g, i, &K, &V);
-    if (an->st[i].cls == TC_DELTA || an->st[i].cls == TC_DELTA_PRODUCT)
-      f += 6 * c * K + 4 * c * V + 6 * K * V + c * c / 3;
+    double n = steps(an, i), cv = c * n;
+    if (is_delta(an->st[i].cls))
+      f += n * (6 * cv * K + 4 * cv * V + 6 * K * V + cv * cv / 3);
     else
       f += 2 * c * (K + V) + 4 * K * V;
   }
@@ -123,12 +134,22 @@ Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int
   if (algo == PLAN_CHUNK) {
     for (int i = 0; i < g->states.len; i++) {
       TransClass k = an->st[i].cls;
-      if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && k != TC_DELTA &&
+      if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && !is_delta(k) &&
           k != TC_DIAG && k != TC_DIAG_V) {
         diag_error(d, (Span){0},
                    "--algo=chunk for state '%s' (%s transition) is not implemented in this "
                    "version; use --algo=recurrent",
                    g->states.data[i].name, pass_class_name(k));
+        return NULL;
+      }
+      if (is_delta(k) && !an->st[i].form) {
+        diag_error(d, (Span){0},
+                   "--algo=chunk for state '%s': its update is not of the form the WY chunk "
+                   "form takes, a scalar decay and then erases S + beta k (v - kᵀS)ᵀ, each "
+                   "followed by its own inputs only (a decay between erases, or a per-key "
+                   "decay with several, is not supported in this version); use "
+                   "--algo=recurrent",
+                   g->states.data[i].name);
         return NULL;
       }
     }
@@ -152,7 +173,7 @@ void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
                g->states.data[i].name, si->transition, pass_class_name(si->cls),
                parallel_form(si->cls), algo_name(p->algo));
     if (p->algo == PLAN_CHUNK)
-      buf_printf(out, "(C=%d%s)", p->chunk, si->cls == TC_DELTA ? ", WY" : "");
+      buf_printf(out, "(C=%d%s)", p->chunk, is_delta(si->cls) ? ", WY" : "");
     buf_puts(out, "\n");
   }
 }

@@ -76,6 +76,20 @@ static const char *chunk_variants[] = {
     /* several input terms, a decay written as a product of two gates */
     "rnn two_inputs {\n dim K, V\n input q[K], k1[K], v1[V], k2[K], v2[V], g, h\n state S[K, V]\n"
     " output o[V]\n S = exp(g) * sigmoid(h) * S + outer(k1, v1) - 0.5 * outer(k2, v2)\n o = q @ S\n}\n",
+    /* two delta updates per token with gates of different forms, no decay,
+     * an output gate */
+    "rnn dp_gates {\n dim K, V\n input q[K], k1[K], k2[K], v1[V], v2[V], b1, b2, og[V]\n"
+    " state S[K, V]\n output o[V]\n k1n = l2norm(k1)\n k2n = l2norm(k2)\n"
+    " S = S + sigmoid(b1) * outer(k1n, v1 - k1n @ S)\n"
+    " S = S + 2 * sigmoid(b2) * outer(k2n, v2 - k2n @ S)\n o = (q @ S) * sigmoid(og)\n}\n",
+    /* three per token after a sigmoid decay (a constant strength, a value
+     * used twice), readouts before and after, a normaliser beside it */
+    "rnn dp_three {\n dim K, V\n input q[K], k[K], k2[K], k3[K], v[V], w[V], b, a\n"
+    " state S[K, V], z[K]\n output o[V], y[V]\n y = q @ S\n kn = l2norm(k)\n"
+    " k2n = l2norm(k2)\n k3n = l2norm(k3)\n S = sigmoid(a) * S\n"
+    " S = S + sigmoid(b) * outer(kn, v - kn @ S)\n S = S + 0.5 * outer(k2n, w - k2n @ S)\n"
+    " S = S + sigmoid(-b) * outer(k3n, v - k3n @ S)\n z = 0.9 * z + relu(k)\n"
+    " o = (q @ S) / (1 + abs(q @ z))\n}\n",
 };
 
 static Arena arena;

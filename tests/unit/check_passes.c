@@ -226,6 +226,21 @@ START_TEST(nonlinear_updates) {
     ck_assert_int_ge(d.nerrors, 1);
     ck_assert_ptr_nonnull(pass_plan(&arena, c, an, PLAN_RECURRENT, 0, &d));
   }
+  /* A delta product with a decay between its erases is linear, but outside
+   * the WY chunk form of this version: --algo=chunk says so. */
+  Graph *dp = graph("rnn dp {\n dim K, V\n input q[K], k1[K], k2[K], v1[V], v2[V], b1, b2, a\n"
+                    " state S[K, V]\n output o[V]\n S = S + sigmoid(b1) * outer(k1, v1 - k1 @ S)\n"
+                    " S = sigmoid(a) * S\n S = S + sigmoid(b2) * outer(k2, v2 - k2 @ S)\n"
+                    " o = q @ S\n}\n");
+  Graph *dpc = pass_canonicalize(&arena, dp);
+  Analysis *dpa = pass_classify(&arena, dpc);
+  ck_assert_int_eq(dpa->st[0].cls, TC_DELTA_PRODUCT);
+  Diags dd;
+  diag_init(&dd, &arena);
+  ck_assert_ptr_null(pass_plan(&arena, dpc, dpa, PLAN_CHUNK, 0, &dd));
+  ck_assert_int_eq(dd.nerrors, 1);
+  ck_assert_msg(strstr(dd.v.data[0].msg, "a decay between erases"), "%s", dd.v.data[0].msg);
+  ck_assert_ptr_nonnull(pass_plan(&arena, dpc, dpa, PLAN_RECURRENT, 0, &dd));
   /* Outputs may be anything: only state writes must be affine. */
   Graph *g = graph("rnn o {\n dim K, V\n input q[K], k[K], v[V]\n state S[K, V], n[K]\n"
                    " output h[V]\n S = S + outer(k, v)\n n = n + k\n"
@@ -276,9 +291,10 @@ START_TEST(plan_cli) {
                    "--shape B=1,T=100000,H=1");
   ck_assert_msg(rc == 0 && strstr(out, ": ok"), "%s", out);
   free(out);
-  /* ... and so do the delta rule (WY), per-key decays, KDA and a readout
-   * before the update. */
-  static const char *long_t[] = {"gated_deltanet", "gla", "kda", "rwkv6", "deltanet_negeig"};
+  /* ... and so do the delta rule (WY), per-key decays, KDA, a readout
+   * before the update and the delta product. */
+  static const char *long_t[] = {"gated_deltanet", "gla", "kda", "rwkv6", "deltanet_negeig",
+                                 "deltaproduct"};
   for (size_t i = 0; i < sizeof long_t / sizeof long_t[0]; i++) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "run examples/%s.lr --algo=chunk --chunk=32 --dim K=8,V=8 "
