@@ -8,8 +8,11 @@
 typedef struct Emit {
   const Kernel *k;
   Buf *out;
-  long *tile_off;          /* float offset of each tile in the scratch block */
+  long *tile_off;          /* float offset of each tile in the scratch block
+                              (CUDA: in shared memory or the global block) */
   long scratch;            /* floats */
+  bool *tile_smem;         /* CUDA: the tile is in shared memory */
+  long smem;               /* CUDA: floats of shared memory */
   bool cuda;               /* CUDA device code (prelude names differ) */
   int io;                  /* CUDA: element type of inputs, params and
                               outputs: 0 float, 1 __nv_bfloat16, 2 __half */

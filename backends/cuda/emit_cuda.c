@@ -12,7 +12,8 @@
  *   trisolve    threads over the columns of the right-hand side.
  *
  * Tiles live in shared memory when they fit (160 KiB, within both sm_80
- * and sm_90 limits), else in a global scratch block per row allocated by
+ * and sm_90 limits); else the most used ones (accesses per element) there
+ * and the rest in a global scratch block per row allocated by
  * the launcher on the caller's stream. This is the portable, correct
  * first form of every algorithm; tensor-core products are the next step.
  *
@@ -60,11 +61,136 @@ static void close_threads(Emit *e, int depth) {
   buf_puts(e->out, "__syncthreads();\n");
 }
 
+/* A sum into a two-dim tile [I, J] (a matrix product, or any reduction):
+ * each thread keeps a micro-tile of tm x tn outputs in registers, rows
+ * I/tm apart and columns J/tn apart (a warp's threads take consecutive
+ * columns), so that each operand read serves tn or tm multiply-adds once
+ * the unrolled loops share it. Picks the largest micro-tile that leaves a
+ * block's threads busy; false (the plain form) below that. */
+static bool micro_tile(const Kernel *k, const KAssign *a, DimSet td, int *di, int *dj, int *tm,
+                       int *tn) {
+  if (a->acc != KACC_ADD || __builtin_popcount(td) != 2) return false;
+  *di = *dj = -1;
+  for (int o = 0; o < k->dims.len; o++) {
+    int d = k->order[o];
+    if (!(td & (1u << d))) continue;
+    if (*di < 0) *di = d;
+    else *dj = d;
+  }
+  long I = k->dims.data[*di].size, J = k->dims.data[*dj].size;
+  static const int m[][2] = {{4, 4}, {2, 4}, {4, 2}, {2, 2}, {1, 2}, {2, 1}};
+  for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+    if (I % m[i][0] || J % m[i][1] || I * J / (m[i][0] * m[i][1]) < THREADS) continue;
+    *tm = m[i][0], *tn = m[i][1];
+    return true;
+  }
+  return false;
+}
+
+/* The loops over the reduced dims; returns how many were opened (-1: one,
+ * skewed, with a brace to close). With `skew`, a single reduced dim starts
+ * at a different index in each lane of a warp (a sum's order does not
+ * matter): the lanes then read different banks of shared memory where
+ * they would all hit one (an operand whose contiguous dim is the reduced
+ * one and whose other dim varies across lanes, as K in Q Kᵀ). Only then:
+ * the skewed index costs integer work per step. */
+static bool strided_read(const Kernel *k, int x, int r, DimSet td) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind == KE_UNARY) return strided_read(k, ex->a, r, td);
+  if (ex->kind == KE_BINARY) return strided_read(k, ex->a, r, td) || strided_read(k, ex->b, r, td);
+  if (ex->kind != KE_READ) return false;
+  DimSet d = k->tiles.data[ex->tile].dims;
+  int inner = kir_inner_dim(k, d);
+  if (ex->dim_a >= 0 && (d & (1u << ex->dim_a))) {
+    d = (d & ~(1u << ex->dim_a)) | (1u << ex->dim_b);
+    if (inner == ex->dim_a) inner = ex->dim_b;
+  }
+  return inner == r && (d & td);
+}
+
+static int open_reduction(Emit *e, DimSet red, int depth, bool skew) {
+  const Kernel *k = e->k;
+  int open = 0;
+  for (int o = 0; o < k->dims.len; o++) {
+    int d = k->order[o];
+    if (!(red & (1u << d))) continue;
+    const char *nm = k->dims.data[d].name;
+    long n = k->dims.data[d].size;
+    em_ind(e, depth + open++);
+    if (skew && __builtin_popcount(red) == 1 && n > 1) {
+      buf_printf(e->out, "for (int64_t lrc_r = 0; lrc_r < %ld; lrc_r++) {\n", n);
+      em_ind(e, depth + open);
+      buf_printf(e->out, "const int64_t i_%s = (lrc_r + (threadIdx.x & 31)) %% %ld;\n", nm, n);
+      return -1;
+    }
+    buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++)\n", nm, nm, n, nm);
+  }
+  return open;
+}
+
+/* for u < tm, v < tn (unrolled) { i_I = ..., i_J = ...; BODY } */
+static void open_micro(Emit *e, int di, int dj, int tm, int tn, long I, long J, int depth) {
+  const DimTable *dt = &e->k->dims;
+  em_ind(e, depth);
+  buf_printf(e->out, "_Pragma(\"unroll\") for (int lrc_u = 0; lrc_u < %d; lrc_u++)\n", tm);
+  em_ind(e, depth);
+  buf_printf(e->out, "_Pragma(\"unroll\") for (int lrc_v = 0; lrc_v < %d; lrc_v++) {\n", tn);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "const int64_t i_%s = lrc_ib + lrc_u * %ld, i_%s = lrc_jb + lrc_v * %ld;\n",
+             dt->data[di].name, I / tm, dt->data[dj].name, J / tn);
+}
+
+static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, int tm, int tn,
+                       int depth) {
+  const Kernel *k = e->k;
+  long I = k->dims.data[di].size, J = k->dims.data[dj].size;
+  em_ind(e, depth);
+  buf_printf(e->out, "for (int64_t lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
+             I * J / (tm * tn));
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "const int64_t lrc_ib = lrc_p / %ld, lrc_jb = lrc_p %% %ld;\n", J / tn, J / tn);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "float lrc_a[%d][%d];\n", tm, tn);
+  open_micro(e, di, dj, tm, tn, I, J, depth + 1);
+  em_ind(e, depth + 2);
+  buf_puts(e->out, "lrc_a[lrc_u][lrc_v] = ");
+  em_put_elem(e, a->tile);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "}\n");
+  int r = kir_inner_dim(k, red);
+  int open = open_reduction(e, red, depth + 1, strided_read(k, a->expr, r, k->tiles.data[a->tile].dims)), skew = open < 0;
+  if (skew) open = 1;
+  open_micro(e, di, dj, tm, tn, I, J, depth + 1 + open);
+  em_ind(e, depth + 2 + open);
+  buf_puts(e->out, "lrc_a[lrc_u][lrc_v] += ");
+  em_put_expr(e, a->expr);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 1 + open);
+  buf_puts(e->out, "}\n");
+  if (skew) {
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "}\n");
+  }
+  open_micro(e, di, dj, tm, tn, I, J, depth + 1);
+  em_ind(e, depth + 2);
+  em_put_elem(e, a->tile);
+  buf_puts(e->out, " = lrc_a[lrc_u][lrc_v];\n");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "}\n");
+  close_threads(e, depth);
+}
+
 static void emit_nest(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   for (int j = 0; j < s->assigns.len; j++) {
     const KAssign *a = &s->assigns.data[j];
     DimSet td = k->tiles.data[a->tile].dims, red = s->space & ~td;
+    int di, dj, tm, tn;
+    if (red && micro_tile(k, a, td, &di, &dj, &tm, &tn)) {
+      emit_micro(e, a, red, di, dj, tm, tn, depth);
+      continue;
+    }
     open_threads(e, td, 1, depth);
     if (!red) {
       em_ind(e, depth + 1);
@@ -88,20 +214,28 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
       buf_puts(e->out, "float lrc_acc = ");
       em_put_elem(e, a->tile);
       buf_puts(e->out, ";\n");
-      int open = 0;
-      for (int o = 0; o < k->dims.len; o++) {
-        int d = k->order[o];
-        if (!(red & (1u << d))) continue;
-        em_ind(e, depth + 1 + open++);
-        buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++)\n", k->dims.data[d].name,
-                   k->dims.data[d].name, k->dims.data[d].size, k->dims.data[d].name);
-      }
+      /* (KACC_SET keeps the last term: the plain order then.) */
+      bool sk = a->acc != KACC_SET && strided_read(k, a->expr, kir_inner_dim(k, red), td);
+      int open = a->acc == KACC_SET ? 0 : open_reduction(e, red, depth + 1, sk), skew = open < 0;
+      if (a->acc == KACC_SET)
+        for (int o = 0; o < k->dims.len; o++) {
+          int d = k->order[o];
+          if (!(red & (1u << d))) continue;
+          em_ind(e, depth + 1 + open++);
+          buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++)\n", k->dims.data[d].name,
+                     k->dims.data[d].name, k->dims.data[d].size, k->dims.data[d].name);
+        }
+      if (skew) open = 1;
       em_ind(e, depth + 1 + open);
       if (a->acc == KACC_ADD) buf_puts(e->out, "lrc_acc += ");
       else if (a->acc == KACC_MAX) buf_puts(e->out, "lrc_acc = fmaxf(lrc_acc, ");
       else buf_puts(e->out, "lrc_acc = ");
       em_put_expr(e, a->expr);
       buf_puts(e->out, a->acc == KACC_MAX ? ");\n" : ";\n");
+      if (skew) {
+        em_ind(e, depth + 1);
+        buf_puts(e->out, "}\n");
+      }
       em_ind(e, depth + 1);
       em_put_elem(e, a->tile);
       buf_puts(e->out, " = lrc_acc;\n");
@@ -409,10 +543,84 @@ static void emit_header(Emit *e, const char *guard) {
   buf_puts(o, ", cudaStream_t stream);\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 
+/* Accesses of each tile (elements read or written, a serial loop's body
+ * counted 64 times): where shared memory pays most. */
+static void count_accesses(const Kernel *k, const KBlock *b, double times, double *acc);
+
+static void count_expr(const Kernel *k, int x, double n, double *acc) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind == KE_READ) acc[ex->tile] += n;
+  if (ex->kind == KE_UNARY || ex->kind == KE_BINARY) count_expr(k, ex->a, n, acc);
+  if (ex->kind == KE_BINARY) count_expr(k, ex->b, n, acc);
+}
+
+static void count_accesses(const Kernel *k, const KBlock *b, double times, double *acc) {
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    switch (s->kind) {
+    case KS_FOR: count_accesses(k, &s->body, s->parallel ? times : times * 64, acc); break;
+    case KS_IF_NULL:
+    case KS_IF_LESS:
+      count_accesses(k, &s->body, times, acc);
+      count_accesses(k, &s->orelse, times, acc);
+      break;
+    case KS_NEST: {
+      double n = times;
+      for (int d = 0; d < k->dims.len; d++)
+        if (s->space & (1u << d)) n *= (double)k->dims.data[d].size;
+      for (int j = 0; j < s->assigns.len; j++) {
+        acc[s->assigns.data[j].tile] += n;
+        count_expr(k, s->assigns.data[j].expr, n, acc);
+      }
+      break;
+    }
+    case KS_LET:
+      break;
+    default:
+      if (s->tile >= 0 && s->tile < k->tiles.len) acc[s->tile] += times * (double)kir_tile_count(k, s->tile);
+      if (s->kind != KS_LOAD && s->kind != KS_STORE && s->kind != KS_FILL && s->tile2 >= 0 &&
+          s->tile2 < k->tiles.len)
+        acc[s->tile2] += times * (double)kir_tile_count(k, s->tile2);
+      break;
+    }
+  }
+}
+
+/* Every tile in shared memory when they fit (SMEM_MAX); else the tiles
+ * with the most accesses per element there, the rest in a global block
+ * per row (16-byte aligned tiles). */
+static void place_tiles(Emit *e) {
+  const Kernel *k = e->k;
+  int n = k->tiles.len;
+  e->tile_off = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
+  e->tile_smem = arena_alloc(k->arena, (size_t)n + 1);
+  long total = 0;
+  for (int t = 0; t < n; t++) total += (kir_tile_count(k, t) + 3) & ~3L;
+  double *acc = arena_alloc(k->arena, sizeof(double) * (size_t)(n + 1));
+  int *by = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
+  count_accesses(k, &k->body, 1, acc);
+  for (int t = 0; t < n; t++) by[t] = t;
+  for (int i = 1; i < n; i++)   /* densest first (insertion sort: few tiles) */
+    for (int j = i; j > 0; j--) {
+      int a = by[j - 1], b = by[j];
+      if (acc[a] / (double)kir_tile_count(k, a) >= acc[b] / (double)kir_tile_count(k, b)) break;
+      by[j - 1] = b, by[j] = a;
+    }
+  for (int i = 0; i < n; i++) {
+    int t = by[i];
+    long sz = (kir_tile_count(k, t) + 3) & ~3L;
+    bool sh = total * 4 <= SMEM_MAX || (e->smem + sz) * 4 <= SMEM_MAX;
+    e->tile_smem[t] = sh;
+    e->tile_off[t] = sh ? e->smem : e->scratch;
+    if (sh) e->smem += sz;
+    else e->scratch += sz;
+  }
+}
+
 static void emit_source(Emit *e, const char *hname) {
   const Kernel *k = e->k;
   Buf *o = e->out;
-  bool shared = e->scratch * 4 <= SMEM_MAX;
+  bool shared = e->scratch == 0;
   buf_printf(o, "/* %s.cu — generated by lrc %s: rnn %s, algorithm %s. */\n", k->name,
              LRC_VERSION_STRING_INTERNAL, k->g->name, k->algo);
   if (hname) buf_printf(o, "#include \"%s\"\n", hname);
@@ -420,16 +628,13 @@ static void emit_source(Emit *e, const char *hname) {
   buf_printf(o, "\nstatic __global__ void __launch_bounds__(%d) %s_kernel(", THREADS, k->name);
   put_params(e, true);
   buf_puts(o, ", float *lrc_scratch) {\n  (void)B;\n  (void)N;\n  (void)lrc_scratch;\n");
-  if (shared) {
-    buf_puts(o, "  extern __shared__ float lrc_smem[];\n");
-    buf_puts(o, "  float *lrc_mem = lrc_smem;\n");
-  } else {
+  if (e->smem) buf_puts(o, "  extern __shared__ float lrc_smem[];\n");
+  if (!shared)
     buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)blockIdx.x * %ld;\n", e->scratch);
-  }
   for (int t = 0; t < k->tiles.len; t++) {
     buf_puts(o, "  float *__restrict__ ");
     em_put_tile_name(e, t);
-    buf_printf(o, " = lrc_mem + %ld;\n", e->tile_off[t]);
+    buf_printf(o, " = %s + %ld;\n", e->tile_smem[t] ? "lrc_smem" : "lrc_mem", e->tile_off[t]);
   }
   emit_block(e, &k->body, 1, true);
   buf_puts(o, "}\n\n");
@@ -438,15 +643,16 @@ static void emit_source(Emit *e, const char *hname) {
   buf_puts(o, ", cudaStream_t stream) {\n");
   buf_puts(o, "  const int64_t rows = N * H;\n  if (rows <= 0) return 0;\n");
   buf_puts(o, "  float *lrc_scratch = NULL;\n  size_t smem = 0;\n");
-  if (shared) {
-    buf_printf(o, "  smem = %ld;\n", e->scratch * 4);
+  if (e->smem) {
+    buf_printf(o, "  smem = %ld;\n", e->smem * 4);
     buf_printf(o,
                "  if (smem > 48 * 1024) {\n"
                "    cudaError_t e = cudaFuncSetAttribute(%s_kernel, "
                "cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);\n"
                "    if (e != cudaSuccess) return (int)e;\n  }\n",
                k->name);
-  } else {
+  }
+  if (!shared) {
     buf_printf(o,
                "  cudaError_t e = cudaMallocAsync((void **)&lrc_scratch, sizeof(float) * %ldull * "
                "(size_t)rows, stream);\n  if (e != cudaSuccess) return (int)e;\n",
@@ -465,11 +671,7 @@ static void emit_source(Emit *e, const char *hname) {
 
 void cg_emit_cuda(const Kernel *k, const char *header_name, int io, Buf *cu_out, Buf *h_out) {
   Emit e = {.k = k, .cuda = true, .io = io};
-  e.tile_off = arena_alloc(k->arena, sizeof(long) * (size_t)(k->tiles.len + 1));
-  for (int t = 0; t < k->tiles.len; t++) {
-    e.tile_off[t] = e.scratch;
-    e.scratch += (kir_tile_count(k, t) + 3) & ~3L;   /* 16-byte aligned tiles */
-  }
+  place_tiles(&e);
   if (h_out) {
     e.out = h_out;
     Buf guard = {0};
