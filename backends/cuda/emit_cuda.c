@@ -25,29 +25,40 @@
 
 #include <string.h>
 
-enum { THREADS = 256, SMEM_MAX = 160 * 1024 };
+enum { THREADS = 512, SMEM_MAX = 160 * 1024 };
 
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer);
 
-/* for (p = threadIdx.x; p < count(dims); p += blockDim.x), with i_DIM
- * for every dim of `dims` decoded from p (layout order). */
-static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
-  const Kernel *k = e->k;
-  long total = extra;
+static long count_of(const Kernel *k, DimSet dims) {
+  long n = 1;
   for (int d = 0; d < k->dims.len; d++)
-    if (dims & (1u << d)) total *= k->dims.data[d].size;
-  em_ind(e, depth);
-  buf_printf(e->out, "for (int64_t lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
-             total);
+    if (dims & (1u << d)) n *= k->dims.data[d].size;
+  return n;
+}
+
+/* const i_DIM = (var / stride) % size for every dim of `dims` (layout
+ * order, the last the fastest); the product of their sizes. */
+static long decode(Emit *e, DimSet dims, const char *var, int depth) {
+  const Kernel *k = e->k;
   long stride = 1;
   for (int o = k->dims.len - 1; o >= 0; o--) {
     int d = k->order[o];
     if (!(dims & (1u << d))) continue;
-    em_ind(e, depth + 1);
-    buf_printf(e->out, "const int64_t i_%s = (lrc_p / %ld) %% %ld;\n", k->dims.data[d].name,
+    em_ind(e, depth);
+    buf_printf(e->out, "const int64_t i_%s = (%s / %ld) %% %ld;\n", k->dims.data[d].name, var,
                stride, k->dims.data[d].size);
     stride *= k->dims.data[d].size;
   }
+  return stride;
+}
+
+/* for (p = threadIdx.x; p < count(dims); p += blockDim.x), with i_DIM
+ * for every dim of `dims` decoded from p (layout order). */
+static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
+  em_ind(e, depth);
+  buf_printf(e->out, "for (int64_t lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
+             extra * count_of(e->k, dims));
+  long stride = decode(e, dims, "lrc_p", depth + 1);
   if (extra > 1) {
     em_ind(e, depth + 1);
     buf_printf(e->out, "const int64_t lrc_r = lrc_p / %ld;\n", stride);
@@ -181,12 +192,61 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
   close_threads(e, depth);
 }
 
+/* A sum or max into few points (a norm, a scalar, a row of C): a warp per
+ * point, its lanes over the reduced elements, then a butterfly of warp
+ * shuffles, so that the block's threads share the work that a thread per
+ * point would do alone. The loop over points is uniform within a warp,
+ * so every lane reaches the shuffles. */
+static bool warp_reduce(const Kernel *k, const KAssign *a, DimSet td, DimSet red) {
+  return a->acc != KACC_SET && count_of(k, td) * 8 <= THREADS && count_of(k, red) >= 32;
+}
+
+static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, int depth) {
+  const Kernel *k = e->k;
+  bool max = a->acc == KACC_MAX;
+  em_ind(e, depth);
+  buf_printf(e->out,
+             "for (int64_t lrc_w = threadIdx.x >> 5; lrc_w < %ld; lrc_w += blockDim.x >> 5) {\n",
+             count_of(k, td));
+  decode(e, td, "lrc_w", depth + 1);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "float lrc_acc = %s;\n", max ? "-INFINITY" : "0.0f");
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "for (int64_t lrc_q = threadIdx.x & 31; lrc_q < %ld; lrc_q += 32) {\n",
+             count_of(k, red));
+  decode(e, red, "lrc_q", depth + 2);
+  em_ind(e, depth + 2);
+  buf_puts(e->out, max ? "lrc_acc = fmaxf(lrc_acc, " : "lrc_acc += ");
+  em_put_expr(e, a->expr);
+  buf_puts(e->out, max ? ");\n" : ";\n");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "}\n");
+  em_ind(e, depth + 1);
+  buf_printf(e->out,
+             "for (int lrc_o = 16; lrc_o > 0; lrc_o >>= 1) lrc_acc = %s(lrc_acc, "
+             "__shfl_xor_sync(0xffffffffu, lrc_acc, lrc_o));\n",
+             max ? "fmaxf" : "lrc_add");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "if ((threadIdx.x & 31) == 0) ");
+  em_put_elem(e, a->tile);
+  buf_puts(e->out, max ? " = fmaxf(" : " += lrc_acc;\n");
+  if (max) {
+    em_put_elem(e, a->tile);
+    buf_puts(e->out, ", lrc_acc);\n");
+  }
+  close_threads(e, depth);
+}
+
 static void emit_nest(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   for (int j = 0; j < s->assigns.len; j++) {
     const KAssign *a = &s->assigns.data[j];
     DimSet td = k->tiles.data[a->tile].dims, red = s->space & ~td;
     int di, dj, tm, tn;
+    if (red && warp_reduce(k, a, td, red)) {
+      emit_warp_reduce(e, a, td, red, depth);
+      continue;
+    }
     if (red && micro_tile(k, a, td, &di, &dj, &tm, &tn)) {
       emit_micro(e, a, red, di, dj, tm, tn, depth);
       continue;
@@ -509,6 +569,7 @@ static const char cuda_prelude[] =
     "#pragma nv_diag_suppress 177   /* helpers this kernel does not use */\n"
     "static __device__ inline int64_t lrc_min64(int64_t a, int64_t b) { return a < b ? a : b; }\n"
     "static __device__ inline float lrc_rsqrt(float x) { return 1.0f / sqrtf(x); }\n"
+    "static __device__ inline float lrc_add(float a, float b) { return a + b; }\n"
     "static __device__ inline float lrc_sigmoid(float x) {\n"
     "  return x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));\n"
     "}\n"
