@@ -16,6 +16,9 @@ typedef struct Emit {
   bool cuda;               /* CUDA device code (prelude names differ) */
   int io;                  /* CUDA: element type of inputs, params and
                               outputs: 0 float, 1 __nv_bfloat16, 2 __half */
+  int split_dim;           /* CUDA: a dim split over nsplit blocks per row */
+  int nsplit;              /* (1: none); k's dims hold the slice's size */
+  const long *full;        /* CUDA: each dim's size before the split */
 } Emit;
 
 void em_ind(Emit *e, int depth);

@@ -23,6 +23,7 @@
  */
 #include "../c/emit.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum { THREADS = 512, SMEM_MAX = 160 * 1024 };
@@ -45,7 +46,7 @@ static long decode(Emit *e, DimSet dims, const char *var, int depth) {
     int d = k->order[o];
     if (!(dims & (1u << d))) continue;
     em_ind(e, depth);
-    buf_printf(e->out, "const int64_t i_%s = (%s / %ld) %% %ld;\n", k->dims.data[d].name, var,
+    buf_printf(e->out, "const int i_%s = (%s / %ld) %% %ld;\n", k->dims.data[d].name, var,
                stride, k->dims.data[d].size);
     stride *= k->dims.data[d].size;
   }
@@ -56,12 +57,12 @@ static long decode(Emit *e, DimSet dims, const char *var, int depth) {
  * for every dim of `dims` decoded from p (layout order). */
 static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
   em_ind(e, depth);
-  buf_printf(e->out, "for (int64_t lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
+  buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
              extra * count_of(e->k, dims));
   long stride = decode(e, dims, "lrc_p", depth + 1);
   if (extra > 1) {
     em_ind(e, depth + 1);
-    buf_printf(e->out, "const int64_t lrc_r = lrc_p / %ld;\n", stride);
+    buf_printf(e->out, "const int lrc_r = lrc_p / %ld;\n", stride);
   }
 }
 
@@ -129,12 +130,12 @@ static int open_reduction(Emit *e, DimSet red, int depth, bool skew) {
     long n = k->dims.data[d].size;
     em_ind(e, depth + open++);
     if (skew && __builtin_popcount(red) == 1 && n > 1) {
-      buf_printf(e->out, "for (int64_t lrc_r = 0; lrc_r < %ld; lrc_r++) {\n", n);
+      buf_printf(e->out, "for (int lrc_r = 0; lrc_r < %ld; lrc_r++) {\n", n);
       em_ind(e, depth + open);
-      buf_printf(e->out, "const int64_t i_%s = (lrc_r + (threadIdx.x & 31)) %% %ld;\n", nm, n);
+      buf_printf(e->out, "const int i_%s = (lrc_r + (threadIdx.x & 31)) %% %ld;\n", nm, n);
       return -1;
     }
-    buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++)\n", nm, nm, n, nm);
+    buf_printf(e->out, "for (int i_%s = 0; i_%s < %ld; i_%s++)\n", nm, nm, n, nm);
   }
   return open;
 }
@@ -147,7 +148,7 @@ static void open_micro(Emit *e, int di, int dj, int tm, int tn, long I, long J, 
   em_ind(e, depth);
   buf_printf(e->out, "_Pragma(\"unroll\") for (int lrc_v = 0; lrc_v < %d; lrc_v++) {\n", tn);
   em_ind(e, depth + 1);
-  buf_printf(e->out, "const int64_t i_%s = lrc_ib + lrc_u * %ld, i_%s = lrc_jb + lrc_v * %ld;\n",
+  buf_printf(e->out, "const int i_%s = lrc_ib + lrc_u * %ld, i_%s = lrc_jb + lrc_v * %ld;\n",
              dt->data[di].name, I / tm, dt->data[dj].name, J / tn);
 }
 
@@ -156,10 +157,10 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
   const Kernel *k = e->k;
   long I = k->dims.data[di].size, J = k->dims.data[dj].size;
   em_ind(e, depth);
-  buf_printf(e->out, "for (int64_t lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
+  buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
              I * J / (tm * tn));
   em_ind(e, depth + 1);
-  buf_printf(e->out, "const int64_t lrc_ib = lrc_p / %ld, lrc_jb = lrc_p %% %ld;\n", J / tn, J / tn);
+  buf_printf(e->out, "const int lrc_ib = lrc_p / %ld, lrc_jb = lrc_p %% %ld;\n", J / tn, J / tn);
   em_ind(e, depth + 1);
   buf_printf(e->out, "float lrc_a[%d][%d];\n", tm, tn);
   open_micro(e, di, dj, tm, tn, I, J, depth + 1);
@@ -197,8 +198,25 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
  * shuffles, so that the block's threads share the work that a thread per
  * point would do alone. The loop over points is uniform within a warp,
  * so every lane reaches the shuffles. */
+static bool lanes_contiguous(const Kernel *k, int x, int r) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind == KE_UNARY) return lanes_contiguous(k, ex->a, r);
+  if (ex->kind == KE_BINARY) return lanes_contiguous(k, ex->a, r) && lanes_contiguous(k, ex->b, r);
+  if (ex->kind != KE_READ) return true;
+  DimSet d = k->tiles.data[ex->tile].dims;
+  int inner = kir_inner_dim(k, d);
+  if (ex->dim_a >= 0 && (d & (1u << ex->dim_a))) {
+    d = (d & ~(1u << ex->dim_a)) | (1u << ex->dim_b);
+    if (inner == ex->dim_a) inner = ex->dim_b;
+  }
+  return !(d & (1u << r)) || inner == r;
+}
+
+/* (Only where the lanes read consecutive elements: x @ S over K with S's
+ * rows 128 floats apart would put every lane in one bank.) */
 static bool warp_reduce(const Kernel *k, const KAssign *a, DimSet td, DimSet red) {
-  return a->acc != KACC_SET && count_of(k, td) * 8 <= THREADS && count_of(k, red) >= 32;
+  return a->acc != KACC_SET && count_of(k, td) * 8 <= THREADS && count_of(k, red) >= 32 &&
+         lanes_contiguous(k, a->expr, kir_inner_dim(k, red));
 }
 
 static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, int depth) {
@@ -206,13 +224,13 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
   bool max = a->acc == KACC_MAX;
   em_ind(e, depth);
   buf_printf(e->out,
-             "for (int64_t lrc_w = threadIdx.x >> 5; lrc_w < %ld; lrc_w += blockDim.x >> 5) {\n",
+             "for (int lrc_w = threadIdx.x >> 5; lrc_w < %ld; lrc_w += blockDim.x >> 5) {\n",
              count_of(k, td));
   decode(e, td, "lrc_w", depth + 1);
   em_ind(e, depth + 1);
   buf_printf(e->out, "float lrc_acc = %s;\n", max ? "-INFINITY" : "0.0f");
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int64_t lrc_q = threadIdx.x & 31; lrc_q < %ld; lrc_q += 32) {\n",
+  buf_printf(e->out, "for (int lrc_q = threadIdx.x & 31; lrc_q < %ld; lrc_q += 32) {\n",
              count_of(k, red));
   decode(e, red, "lrc_q", depth + 2);
   em_ind(e, depth + 2);
@@ -282,7 +300,7 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
           int d = k->order[o];
           if (!(red & (1u << d))) continue;
           em_ind(e, depth + 1 + open++);
-          buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++)\n", k->dims.data[d].name,
+          buf_printf(e->out, "for (int i_%s = 0; i_%s < %ld; i_%s++)\n", k->dims.data[d].name,
                      k->dims.data[d].name, k->dims.data[d].size, k->dims.data[d].name);
         }
       if (skew) open = 1;
@@ -312,7 +330,6 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
   const DimTable *dt = &k->dims;
   const Slot *sl = em_buf_slot(k, s->buf);
   bool load = s->kind == KS_LOAD, rows = s->rowdim >= 0;
-  long cnt = ir_slot_count(k->g, sl);
   em_ind(e, depth);
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 1);
@@ -327,24 +344,45 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
     em_put_idx(e, s->rowstride);
     buf_puts(e->out, ";\n");
   }
-  /* Threads over rows x the slot's elements; the element's dims decoded
-   * in the slot's declared order. */
-  long nrow = rows ? dt->data[s->rowdim].size : 1;
-  em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int64_t lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
-             nrow * cnt);
-  em_ind(e, depth + 2);
-  buf_printf(e->out, "const int64_t lrc_e = lrc_p %% %ld;\n", cnt);
-  long st = 1;
-  for (int i = sl->ndims - 1; i >= 0; i--) {
-    const DimInfo *d = &dt->data[sl->dims[i]];
-    em_ind(e, depth + 2);
-    buf_printf(e->out, "const int64_t i_%s = (lrc_e / %ld) %% %ld;\n", d->name, st, d->size);
-    st *= d->size;
+  /* Threads over rows x the slot's elements (this block's slice of a
+   * split dim); the element's dims decoded in the slot's declared order,
+   * its place in the buffer from the full sizes. */
+  long nrow = rows ? dt->data[s->rowdim].size : 1, part = 1;
+  bool sliced = false;
+  for (int i = 0; i < sl->ndims; i++) {
+    part *= dt->data[sl->dims[i]].size;
+    sliced |= sl->dims[i] == e->split_dim && e->nsplit > 1;
   }
+  if (!load && e->nsplit > 1 && !sliced) {
+    /* Every block of the row holds the same values: one stores them. */
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "if (lrc_split == 0)\n");
+  }
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
+             nrow * part);
+  em_ind(e, depth + 2);
+  buf_printf(e->out, "const int lrc_q = lrc_p %% %ld;\n", part);
+  long st = 1;
+  Buf off = {0};
+  long fs = 1;
+  for (int i = sl->ndims - 1; i >= 0; i--) {
+    int di = sl->dims[i];
+    const DimInfo *d = &dt->data[di];
+    em_ind(e, depth + 2);
+    buf_printf(e->out, "const int i_%s = (lrc_q / %ld) %% %ld;\n", d->name, st, d->size);
+    st *= d->size;
+    buf_printf(&off, "%s(i_%s", off.len ? " + " : "", d->name);
+    if (di == e->split_dim && e->nsplit > 1) buf_printf(&off, " + lrc_split * %ld", d->size);
+    buf_printf(&off, ") * %ld", fs);
+    fs *= e->full[di];
+  }
+  em_ind(e, depth + 2);
+  buf_printf(e->out, "const int64_t lrc_e = %s;\n", off.len ? off.s : "0");
+  buf_free(&off);
   if (rows) {
     em_ind(e, depth + 2);
-    buf_printf(e->out, "const int64_t i_%s = lrc_p / %ld;\n", dt->data[s->rowdim].name, cnt);
+    buf_printf(e->out, "const int i_%s = lrc_p / %ld;\n", dt->data[s->rowdim].name, part);
   }
   em_ind(e, depth + 2);
   Buf o = {0};
@@ -385,7 +423,7 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   em_ind(e, depth + 1);
   buf_puts(e->out, "float lrc_acc = 0.0f;\n");
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", c, c,
+  buf_printf(e->out, "for (int i_%s = 0; i_%s < %ld; i_%s++) {\n", c, c,
              k->dims.data[s->dim].size, c);
   em_ind(e, depth + 2);
   if (s->exclusive) {
@@ -419,13 +457,13 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   long n = k->dims.data[s->dim].size;
   open_threads(e, xd & ~(1u << s->dim), 1, depth);
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int64_t i_%s = 1; i_%s < %ld; i_%s++) {\n", ri, ri, n, ri);
+  buf_printf(e->out, "for (int i_%s = 1; i_%s < %ld; i_%s++) {\n", ri, ri, n, ri);
   em_ind(e, depth + 2);
   buf_puts(e->out, "float lrc_acc = ");
   em_put_elem(e, s->tile);
   buf_puts(e->out, ";\n");
   em_ind(e, depth + 2);
-  buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < i_%s; i_%s++) {\n", ci, ci, ri, ci);
+  buf_printf(e->out, "for (int i_%s = 0; i_%s < i_%s; i_%s++) {\n", ci, ci, ri, ci);
   /* X[j] is X's element at row j: the row dim indexed by the column loop. */
   em_ind(e, depth + 3);
   buf_puts(e->out, "lrc_acc -= ");
@@ -452,7 +490,10 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       /* The rows of the parallel loop are the grid's blocks. */
       buf_printf(e->out, "{\n");
       em_ind(e, depth + 1);
-      buf_printf(e->out, "const int64_t v_%s = blockIdx.x;\n", k->vars.data[s->var]);
+      buf_printf(e->out, "const int64_t v_%s = blockIdx.x / %d, lrc_split = blockIdx.x %% %d;\n",
+                 k->vars.data[s->var], e->nsplit, e->nsplit);
+      em_ind(e, depth + 1);
+      buf_puts(e->out, "(void)lrc_split;\n");
     } else {
       buf_printf(e->out, "for (int64_t v_%s = ", k->vars.data[s->var]);
       em_put_idx(e, s->lo);
@@ -475,7 +516,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_FILL:
     em_ind(e, depth);
-    buf_printf(e->out, "for (int64_t lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) ",
+    buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) ",
                kir_tile_count(k, s->tile));
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
@@ -486,7 +527,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_COPY:
     em_ind(e, depth);
-    buf_printf(e->out, "for (int64_t lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) ",
+    buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) ",
                kir_tile_count(k, s->tile));
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
@@ -511,7 +552,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     DimSet rest = k->tiles.data[s->tile].dims & ~(1u << s->dim);
     open_threads(e, rest | (1u << small), 1, depth);
     em_ind(e, depth + 1);
-    buf_printf(e->out, "const int64_t i_%s = i_%s * %d + %d;\n", dt->data[big].name,
+    buf_printf(e->out, "const int i_%s = i_%s * %d + %d;\n", dt->data[big].name,
                dt->data[small].name, s->nphase, s->phase);
     em_ind(e, depth + 1);
     em_put_elem(e, s->tile);
@@ -702,7 +743,8 @@ static void emit_source(Emit *e, const char *hname) {
   buf_printf(o, "extern \"C\" int %s(", k->name);
   put_params(e, true);
   buf_puts(o, ", cudaStream_t stream) {\n");
-  buf_puts(o, "  const int64_t rows = N * H;\n  if (rows <= 0) return 0;\n");
+  buf_printf(o, "  const int64_t rows = N * H, blocks = rows * %d;\n  if (rows <= 0) return 0;\n",
+             e->nsplit);
   buf_puts(o, "  float *lrc_scratch = NULL;\n  size_t smem = 0;\n");
   if (e->smem) {
     buf_printf(o, "  smem = %ld;\n", e->smem * 4);
@@ -716,10 +758,10 @@ static void emit_source(Emit *e, const char *hname) {
   if (!shared) {
     buf_printf(o,
                "  cudaError_t e = cudaMallocAsync((void **)&lrc_scratch, sizeof(float) * %ldull * "
-               "(size_t)rows, stream);\n  if (e != cudaSuccess) return (int)e;\n",
+               "(size_t)blocks, stream);\n  if (e != cudaSuccess) return (int)e;\n",
                e->scratch);
   }
-  buf_printf(o, "  %s_kernel<<<(unsigned)rows, %d, smem, stream>>>(", k->name, THREADS);
+  buf_printf(o, "  %s_kernel<<<(unsigned)blocks, %d, smem, stream>>>(", k->name, THREADS);
   for (int i = 0; i < k->bufs.len; i++) {
     buf_puts(o, i ? ", " : "");
     em_put_buf_name(e, i);
@@ -730,9 +772,89 @@ static void emit_source(Emit *e, const char *hname) {
   buf_puts(o, "  return (int)err;\n}\n");
 }
 
+/* May dim d be split across the blocks of a row (each block its slice)?
+ * Only if no statement mixes its elements: no sum or maximum over it, no
+ * running sum, solve or interleave along it, no read of a tile under
+ * another dim's index and no mask on it (they see global indices). */
+static bool expr_splittable(const Kernel *k, int x, int d) {
+  const KExpr *ex = &k->exprs.data[x];
+  switch (ex->kind) {
+  case KE_READ: return ex->dim_a < 0 || (ex->dim_a != d && ex->dim_b != d);
+  case KE_MASK: return ex->dim_a != d && ex->dim_b != d;
+  case KE_BELOW: return ex->dim_a != d;
+  case KE_UNARY: return expr_splittable(k, ex->a, d);
+  case KE_BINARY: return expr_splittable(k, ex->a, d) && expr_splittable(k, ex->b, d);
+  default: return true;
+  }
+}
+
+static bool splittable(const Kernel *k, const KBlock *b, int d) {
+  DimSet bit = 1u << d;
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    switch (s->kind) {
+    case KS_FOR:
+    case KS_IF_NULL:
+    case KS_IF_LESS:
+      if (!splittable(k, &s->body, d) || !splittable(k, &s->orelse, d)) return false;
+      break;
+    case KS_NEST:
+      for (int j = 0; j < s->assigns.len; j++) {
+        const KAssign *a = &s->assigns.data[j];
+        if (((s->space & bit) && !(k->tiles.data[a->tile].dims & bit)) ||
+            !expr_splittable(k, a->expr, d))
+          return false;
+      }
+      break;
+    case KS_CUMSUM:
+    case KS_TRISOLVE:
+    case KS_INTERLEAVE:
+      if (s->dim == d || s->dim2 == d || (s->tile2 >= 0 && (k->tiles.data[s->tile2].dims & bit) &&
+                                          s->kind == KS_TRISOLVE))
+        return false;
+      break;
+    default:
+      break;
+    }
+  }
+  return true;
+}
+
+/* Splitting a state's columns over several blocks per row multiplies the
+ * blocks (B·H rows fill few of a GPU's SMs) and shrinks each block's tiles;
+ * what does not depend on the split dim is computed in every block. The
+ * largest splittable dim of a state, into slices of LRC_CUDA_SPLIT
+ * columns; off by default: measured, it pays only where the split-off
+ * work dominates (docs/perf-cuda.md). */
+static const Kernel *split(const Kernel *k, Emit *e) {
+  long *full = arena_alloc(k->arena, sizeof(long) * (size_t)(k->dims.len + 1));
+  for (int d = 0; d < k->dims.len; d++) full[d] = k->dims.data[d].size;
+  e->full = full, e->split_dim = -1, e->nsplit = 1;
+  long cols = 0;
+  const char *env = getenv("LRC_CUDA_SPLIT");
+  if (env && *env) cols = strtol(env, NULL, 10);
+  if (cols <= 0) return k;
+  DimSet cand = 0;
+  for (int i = 0; i < k->g->states.len; i++) cand |= k->g->states.data[i].dimset;
+  int best = -1;
+  for (int d = 0; d < k->g->dims.len && d < k->dims.len; d++) {
+    long n = full[d];
+    if (!(cand & (1u << d)) || n <= cols || n % cols || !splittable(k, &k->body, d)) continue;
+    if (best < 0 || n > full[best]) best = d;
+  }
+  if (best < 0) return k;
+  Kernel *kk = arena_alloc(k->arena, sizeof *kk);
+  *kk = *k;
+  kk->dims.data = arena_alloc(k->arena, sizeof(DimInfo) * (size_t)(k->dims.len + 1));
+  memcpy(kk->dims.data, k->dims.data, sizeof(DimInfo) * (size_t)k->dims.len);
+  kk->dims.data[best].size = cols;
+  e->split_dim = best, e->nsplit = (int)(full[best] / cols);
+  return kk;
+}
+
 void cg_emit_cuda(const Kernel *k, const char *header_name, int io, Buf *cu_out, Buf *h_out) {
   Emit e = {.k = k, .cuda = true, .io = io};
-  place_tiles(&e);
+  const Kernel *ks = split(k, &e);
   if (h_out) {
     e.out = h_out;
     Buf guard = {0};
@@ -743,5 +865,7 @@ void cg_emit_cuda(const Kernel *k, const char *header_name, int io, Buf *cu_out,
     buf_free(&guard);
   }
   e.out = cu_out;
+  e.k = ks;
+  place_tiles(&e);
   emit_source(&e, header_name);
 }

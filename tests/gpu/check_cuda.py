@@ -109,10 +109,12 @@ def main():
             continue
         dims, args, refname = parse_header(refh)
         ref = build(base + "_ref.c", base + "_ref.so", False)
-        for algo, suffix in [(a, s) for a in ("recurrent", "chunk", "scan") for s in ("", "_bf16", "_f16")]:
+        for algo, suffix in [(a, s) for a in ("recurrent", "chunk", "scan")
+                             for s in ("", "_bf16", "_f16", "_split")]:
             stem = f"{base}_{algo}{suffix}"
-            io = {"": torch.float32, "_bf16": torch.bfloat16, "_f16": torch.float16}[suffix]
-            tol = 2e-4 if suffix == "" else 2e-2
+            io = {"": torch.float32, "_bf16": torch.bfloat16, "_f16": torch.float16,
+                  "_split": torch.float32}[suffix]
+            tol = 2e-2 if suffix in ("_bf16", "_f16") else 2e-4
             cu_h = stem + ".cu"
             if not os.path.exists(cu_h):
                 continue

@@ -36,6 +36,17 @@ for name in gated_deltanet gla mamba2; do
     fi
   done
 done
+# Columns split over several blocks per row (16 per block), on four of them.
+for name in gated_deltanet simple_gla kda rwkv6; do
+  for algo in recurrent chunk; do
+    if LRC_CUDA_SPLIT=16 "$LRC" emit examples/$name.lr --emit=cuda --algo=$algo \
+        -o "$OUT/${name}_${algo}_split" 2>"$OUT/${name}_split.err"; then
+      echo "$OUT/${name}_${algo}_split" >> "$OUT/list"
+    else
+      echo "cuda-compile: lrc emit with LRC_CUDA_SPLIT=16 failed for $name ($algo):" >> "$OUT/list"
+    fi
+  done
+done
 grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
 grep '^cuda-compile' "$OUT/list" && fail=1
 # Two compilers at a time: each unit for both architectures.

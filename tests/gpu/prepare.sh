@@ -1,8 +1,9 @@
 #!/bin/sh
 # prepare.sh DIR [EXAMPLE...] — for each example (default: all), the emitted
 # C recurrent kernel (the reference, NAME_ref.c/.h) and the emitted CUDA of
-# every algorithm that applies (NAME_<algo>[_bf16|_f16].cu/.h: float32,
-# bfloat16 and float16 inputs and outputs), at K=V=64 where the
+# every algorithm that applies (NAME_<algo>[_bf16|_f16|_split].cu/.h:
+# float32, bfloat16 and float16 inputs and outputs, float32 with the
+# state's columns split over blocks of 16), at K=V=64 where the
 # rnn has those dims, for tests/gpu/run.sh to carry to a GPU machine.
 set -eu
 LRC=${LRC:-build/lrc}
@@ -17,5 +18,8 @@ for name in $list; do
     for dt in bf16 f16; do
       "$LRC" emit "$f" --emit=cuda --algo=$algo --dtype=$dt -o "$DIR/${name}_${algo}_$dt"
     done
+    # State columns split over blocks of 16 (kept where a dim was split).
+    LRC_CUDA_SPLIT=16 "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$DIR/${name}_${algo}_split"
+    grep -q "lrc_split \\* " "$DIR/${name}_${algo}_split.cu" || rm -f "$DIR/${name}_${algo}_split".*
   done
 done
