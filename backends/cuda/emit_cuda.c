@@ -255,12 +255,132 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
   close_threads(e, depth);
 }
 
+/* A matrix product X[I, J] += Σ_r A[I, r] B[r, J] of two tile reads, in
+ * any of the tiles' layouts, on the tensor cores: a warp per 16 x 16 block
+ * of X, TF32 fragments of k = 8. With float32 inputs each operand is split
+ * into a TF32 part and the TF32 rounding of its rest (three products:
+ * float32 accuracy, as 2e-4 needs; one TF32 product gives about 1e-3);
+ * with bfloat16 or float16 inputs one product, well within their own
+ * rounding. */
+typedef struct Mma {
+  int ti, tj, r;           /* the target's dims and the reduced one */
+  int ta, tb;              /* the operands' tiles (A over ti, B over tj) */
+  bool a_row, b_row, x_row;   /* row-major: A's, B's, X's contiguous dim is r, tj, tj */
+  long lda, ldb, ldx;
+  int a_r, b_r;            /* the operands' own dims read as r (renamed reads) */
+} Mma;
+
+/* The operand read x over {t, r} (t a target dim): its tile, whether its
+ * contiguous dim is r, its leading dimension and its own dim for r. */
+static bool mma_operand(const Kernel *k, int x, int t, int r, int *tile, bool *r_inner, long *ld,
+                        int *own_r) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind != KE_READ) return false;
+  DimSet d = k->tiles.data[ex->tile].dims;
+  if (__builtin_popcount(d) != 2) return false;
+  int map[2], own[2], n = 0;
+  for (int q = 0; q < k->dims.len; q++)
+    if (d & (1u << q)) own[n] = q, map[n++] = ex->dim_a == q ? ex->dim_b : q;
+  int ir = map[0] == r ? 0 : map[1] == r ? 1 : -1;
+  if (ir < 0 || map[1 - ir] != t) return false;
+  int inner = kir_inner_dim(k, d);
+  *tile = ex->tile;
+  *r_inner = inner == own[ir];
+  *ld = k->dims.data[inner].size;
+  *own_r = own[ir];
+  return true;
+}
+
+static bool mma_form(const Kernel *k, const KStmt *s, const KAssign *a, Mma *m) {
+  DimSet td = k->tiles.data[a->tile].dims, red = s->space & ~td;
+  const KExpr *ex = &k->exprs.data[a->expr];
+  if (a->acc != KACC_ADD || __builtin_popcount(td) != 2 || __builtin_popcount(red) != 1 ||
+      ex->kind != KE_BINARY || ex->op != OP_MUL)
+    return false;
+  m->r = kir_inner_dim(k, red);
+  m->tj = kir_inner_dim(k, td);
+  m->ti = kir_inner_dim(k, td & ~(1u << m->tj));
+  long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
+  if (I % 16 || J % 16 || R % 8) return false;
+  m->x_row = true, m->ldx = J;
+  for (int sw = 0; sw < 2; sw++) {
+    int xa = sw ? ex->b : ex->a, xb = sw ? ex->a : ex->b;
+    bool b_rinner;
+    if (mma_operand(k, xa, m->ti, m->r, &m->ta, &m->a_row, &m->lda, &m->a_r) &&
+        mma_operand(k, xb, m->tj, m->r, &m->tb, &b_rinner, &m->ldb, &m->b_r)) {
+      m->b_row = !b_rinner;
+      return m->ta != a->tile && m->tb != a->tile && m->lda % 8 == 0 && m->ldb % 8 == 0 && m->ldx % 8 == 0;
+    }
+  }
+  return false;
+}
+
+static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
+  const Kernel *k = e->k;
+  long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
+  Buf *o = e->out;
+  em_ind(e, depth);
+  buf_printf(o, "for (int lrc_w = threadIdx.x >> 5; lrc_w < %ld; lrc_w += blockDim.x >> 5) {\n",
+             (I / 16) * (J / 16));
+  em_ind(e, depth + 1);
+  buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * 16, lrc_j0 = (lrc_w %% %ld) * 16;\n", J / 16,
+             J / 16);
+  em_ind(e, depth + 1);
+  buf_puts(o, "wmma::fragment<wmma::accumulator, 16, 16, 8, float> lrc_c;\n");
+  em_ind(e, depth + 1);
+  buf_printf(o, "float *lrc_x = ");
+  em_put_tile_name(e, a->tile);
+  buf_printf(o, " + lrc_i0 * %ld + lrc_j0;\n", m->ldx);
+  em_ind(e, depth + 1);
+  buf_printf(o, "wmma::load_matrix_sync(lrc_c, lrc_x, %ld, wmma::mem_row_major);\n", m->ldx);
+  em_ind(e, depth + 1);
+  buf_printf(o, "for (int lrc_k = 0; lrc_k < %ld; lrc_k += 8) {\n", R);
+  em_ind(e, depth + 2);
+  buf_printf(o, "wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::%s> "
+                "lrc_a, lrc_as;\n", m->a_row ? "row_major" : "col_major");
+  em_ind(e, depth + 2);
+  buf_printf(o, "wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::%s> "
+                "lrc_b, lrc_bs;\n", m->b_row ? "row_major" : "col_major");
+  em_ind(e, depth + 2);
+  buf_puts(o, "wmma::load_matrix_sync(lrc_a, ");
+  em_put_tile_name(e, m->ta);
+  if (m->a_row) buf_printf(o, " + lrc_i0 * %ld + lrc_k, %ld);\n", m->lda, m->lda);
+  else buf_printf(o, " + lrc_k * %ld + lrc_i0, %ld);\n", m->lda, m->lda);
+  em_ind(e, depth + 2);
+  buf_puts(o, "wmma::load_matrix_sync(lrc_b, ");
+  em_put_tile_name(e, m->tb);
+  if (m->b_row) buf_printf(o, " + lrc_k * %ld + lrc_j0, %ld);\n", m->ldb, m->ldb);
+  else buf_printf(o, " + lrc_j0 * %ld + lrc_k, %ld);\n", m->ldb, m->ldb);
+  em_ind(e, depth + 2);
+  buf_puts(o, "lrc_tf32_split(lrc_a, lrc_as);\n");
+  em_ind(e, depth + 2);
+  buf_puts(o, "lrc_tf32_split(lrc_b, lrc_bs);\n");
+  if (!e->io) {   /* float32 inputs: the correction terms too */
+    em_ind(e, depth + 2);
+    buf_puts(o, "wmma::mma_sync(lrc_c, lrc_as, lrc_b, lrc_c);\n");
+    em_ind(e, depth + 2);
+    buf_puts(o, "wmma::mma_sync(lrc_c, lrc_a, lrc_bs, lrc_c);\n");
+  }
+  em_ind(e, depth + 2);
+  buf_puts(o, "wmma::mma_sync(lrc_c, lrc_a, lrc_b, lrc_c);\n");
+  em_ind(e, depth + 1);
+  buf_puts(o, "}\n");
+  em_ind(e, depth + 1);
+  buf_printf(o, "wmma::store_matrix_sync(lrc_x, lrc_c, %ld, wmma::mem_row_major);\n", m->ldx);
+  close_threads(e, depth);
+}
+
 static void emit_nest(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   for (int j = 0; j < s->assigns.len; j++) {
     const KAssign *a = &s->assigns.data[j];
     DimSet td = k->tiles.data[a->tile].dims, red = s->space & ~td;
     int di, dj, tm, tn;
+    Mma m;
+    if (red && mma_form(k, s, a, &m)) {
+      emit_mma(e, a, &m, depth);
+      continue;
+    }
     if (red && warp_reduce(k, a, td, red)) {
       emit_warp_reduce(e, a, td, red, depth);
       continue;
@@ -605,12 +725,22 @@ static const char cuda_prelude[] =
     "#include <cuda_bf16.h>\n"
     "#include <cuda_fp16.h>\n"
     "#include <cuda_runtime.h>\n"
+    "#include <mma.h>\n"
     "#include <stdint.h>\n"
+    "using namespace nvcuda;\n"
     "\n"
     "#pragma nv_diag_suppress 177   /* helpers this kernel does not use */\n"
     "static __device__ inline int64_t lrc_min64(int64_t a, int64_t b) { return a < b ? a : b; }\n"
     "static __device__ inline float lrc_rsqrt(float x) { return 1.0f / sqrtf(x); }\n"
     "static __device__ inline float lrc_add(float a, float b) { return a + b; }\n"
+    "/* x = its TF32 rounding, small = the TF32 rounding of the rest. */\n"
+    "template <typename F> static __device__ inline void lrc_tf32_split(F &x, F &small) {\n"
+    "  for (int t = 0; t < x.num_elements; t++) {\n"
+    "    const float v = x.x[t], big = nvcuda::wmma::__float_to_tf32(v);\n"
+    "    x.x[t] = big;\n"
+    "    small.x[t] = nvcuda::wmma::__float_to_tf32(v - big);\n"
+    "  }\n"
+    "}\n"
     "static __device__ inline float lrc_sigmoid(float x) {\n"
     "  return x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));\n"
     "}\n"
@@ -690,14 +820,14 @@ static void count_accesses(const Kernel *k, const KBlock *b, double times, doubl
 
 /* Every tile in shared memory when they fit (SMEM_MAX); else the tiles
  * with the most accesses per element there, the rest in a global block
- * per row (16-byte aligned tiles). */
+ * per row (32-byte aligned tiles, as the tensor-core loads need). */
 static void place_tiles(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
   e->tile_off = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
   e->tile_smem = arena_alloc(k->arena, (size_t)n + 1);
   long total = 0;
-  for (int t = 0; t < n; t++) total += (kir_tile_count(k, t) + 3) & ~3L;
+  for (int t = 0; t < n; t++) total += (kir_tile_count(k, t) + 7) & ~7L;
   double *acc = arena_alloc(k->arena, sizeof(double) * (size_t)(n + 1));
   int *by = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
   count_accesses(k, &k->body, 1, acc);
@@ -710,7 +840,7 @@ static void place_tiles(Emit *e) {
     }
   for (int i = 0; i < n; i++) {
     int t = by[i];
-    long sz = (kir_tile_count(k, t) + 3) & ~3L;
+    long sz = (kir_tile_count(k, t) + 7) & ~7L;
     bool sh = total * 4 <= SMEM_MAX || (e->smem + sz) * 4 <= SMEM_MAX;
     e->tile_smem[t] = sh;
     e->tile_off[t] = sh ? e->smem : e->scratch;
@@ -730,7 +860,7 @@ static void emit_source(Emit *e, const char *hname) {
   buf_printf(o, "\nstatic __global__ void __launch_bounds__(%d) %s_kernel(", THREADS, k->name);
   put_params(e, true);
   buf_puts(o, ", float *lrc_scratch) {\n  (void)B;\n  (void)N;\n  (void)lrc_scratch;\n");
-  if (e->smem) buf_puts(o, "  extern __shared__ float lrc_smem[];\n");
+  if (e->smem) buf_puts(o, "  extern __shared__ __align__(128) float lrc_smem[];\n");
   if (!shared)
     buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)blockIdx.x * %ld;\n", e->scratch);
   for (int t = 0; t < k->tiles.len; t++) {
