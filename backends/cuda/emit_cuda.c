@@ -106,18 +106,30 @@ static bool micro_tile(const Kernel *k, const KAssign *a, DimSet td, int *di, in
  * they would all hit one (an operand whose contiguous dim is the reduced
  * one and whose other dim varies across lanes, as K in Q Kᵀ). Only then:
  * the skewed index costs integer work per step. */
-static bool strided_read(const Kernel *k, int x, int r, DimSet td) {
-  const KExpr *ex = &k->exprs.data[x];
-  if (ex->kind == KE_UNARY) return strided_read(k, ex->a, r, td);
-  if (ex->kind == KE_BINARY) return strided_read(k, ex->a, r, td) || strided_read(k, ex->b, r, td);
-  if (ex->kind != KE_READ) return false;
+/* A read's dims in the nest's terms (a renamed dim as the dim it is read
+ * as) and the one its tile holds contiguously. */
+static DimSet read_dims(const Kernel *k, const KExpr *ex, int *inner) {
   DimSet d = k->tiles.data[ex->tile].dims;
-  int inner = kir_inner_dim(k, d);
+  *inner = kir_inner_dim(k, d);
   if (ex->dim_a >= 0 && (d & (1u << ex->dim_a))) {
     d = (d & ~(1u << ex->dim_a)) | (1u << ex->dim_b);
-    if (inner == ex->dim_a) inner = ex->dim_b;
+    if (*inner == ex->dim_a) *inner = ex->dim_b;
   }
-  return inner == r && (d & td);
+  return d;
+}
+
+/* Does some tile read in expression x take reduced dim r contiguously
+ * (contig) or not (!contig), and, with `with` non-zero, also a dim of
+ * `with`? */
+static bool some_read(const Kernel *k, int x, int r, bool contig, DimSet with) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind == KE_UNARY) return some_read(k, ex->a, r, contig, with);
+  if (ex->kind == KE_BINARY)
+    return some_read(k, ex->a, r, contig, with) || some_read(k, ex->b, r, contig, with);
+  if (ex->kind != KE_READ) return false;
+  int inner;
+  DimSet d = read_dims(k, ex, &inner);
+  return (d & (1u << r)) && (inner == r) == contig && (!with || (d & with));
 }
 
 static int open_reduction(Emit *e, DimSet red, int depth, bool skew) {
@@ -171,7 +183,7 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
   em_ind(e, depth + 1);
   buf_puts(e->out, "}\n");
   int r = kir_inner_dim(k, red);
-  int open = open_reduction(e, red, depth + 1, strided_read(k, a->expr, r, k->tiles.data[a->tile].dims)), skew = open < 0;
+  int open = open_reduction(e, red, depth + 1, some_read(k, a->expr, r, true, k->tiles.data[a->tile].dims)), skew = open < 0;
   if (skew) open = 1;
   open_micro(e, di, dj, tm, tn, I, J, depth + 1 + open);
   em_ind(e, depth + 2 + open);
@@ -198,25 +210,11 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
  * shuffles, so that the block's threads share the work that a thread per
  * point would do alone. The loop over points is uniform within a warp,
  * so every lane reaches the shuffles. */
-static bool lanes_contiguous(const Kernel *k, int x, int r) {
-  const KExpr *ex = &k->exprs.data[x];
-  if (ex->kind == KE_UNARY) return lanes_contiguous(k, ex->a, r);
-  if (ex->kind == KE_BINARY) return lanes_contiguous(k, ex->a, r) && lanes_contiguous(k, ex->b, r);
-  if (ex->kind != KE_READ) return true;
-  DimSet d = k->tiles.data[ex->tile].dims;
-  int inner = kir_inner_dim(k, d);
-  if (ex->dim_a >= 0 && (d & (1u << ex->dim_a))) {
-    d = (d & ~(1u << ex->dim_a)) | (1u << ex->dim_b);
-    if (inner == ex->dim_a) inner = ex->dim_b;
-  }
-  return !(d & (1u << r)) || inner == r;
-}
-
 /* (Only where the lanes read consecutive elements: x @ S over K with S's
  * rows 128 floats apart would put every lane in one bank.) */
 static bool warp_reduce(const Kernel *k, const KAssign *a, DimSet td, DimSet red) {
   return a->acc != KACC_SET && count_of(k, td) * 8 <= THREADS && count_of(k, red) >= 32 &&
-         lanes_contiguous(k, a->expr, kir_inner_dim(k, red));
+         !some_read(k, a->expr, kir_inner_dim(k, red), false, 0);
 }
 
 static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, int depth) {
@@ -413,7 +411,7 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
       em_put_elem(e, a->tile);
       buf_puts(e->out, ";\n");
       /* (KACC_SET keeps the last term: the plain order then.) */
-      bool sk = a->acc != KACC_SET && strided_read(k, a->expr, kir_inner_dim(k, red), td);
+      bool sk = a->acc != KACC_SET && some_read(k, a->expr, kir_inner_dim(k, red), true, td);
       int open = a->acc == KACC_SET ? 0 : open_reduction(e, red, depth + 1, sk), skew = open < 0;
       if (a->acc == KACC_SET)
         for (int o = 0; o < k->dims.len; o++) {
