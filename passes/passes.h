@@ -53,8 +53,9 @@ typedef struct FProd {
  *
  *   S_t = α (I − β k kᵀ) S_{t−1} + Σ_s in_s       (without the erase: α S + Σ in)
  *
- * α is a product of state-free scalars, or, without an erase, of vectors
- * over the key dim (Diag(α) S) or over value dims (S Diag(α)); β is a
+ * α is a product of state-free scalars, or, without an erase, of values
+ * over the key dim (Diag(α) S), over value dims (S Diag(α)) or over any
+ * of the state's dims (α ⊙ S, an elementwise decay); β is a
  * product of state-free scalars, k a product of state-free
  * vectors over the key dim, each in_s a state-free product (an outer
  * product once its factors are grouped by dims). Decays after an input
@@ -64,7 +65,8 @@ typedef struct FProd {
 typedef struct StepForm {
   FProd alpha;
   DimSet ddims;            /* the decay's dims: none (scalar), the key dim
-                              (diagonal) or value dims (no erase then) */
+                              (diagonal), or, with no erase, value dims or
+                              any of the state's dims (elementwise) */
   bool erase;              /* nerase > 0 */
   int nerase;              /* erases per token: several for DeltaProduct,
                               S_t = α H_n ... H_1 S_{t-1} + ..., each
