@@ -1,6 +1,6 @@
 #!/bin/sh
-# compile.sh — emit the CUDA of every example (recurrent, and chunk where it
-# applies) and compile it with nvcc for sm_80 and sm_90a, warnings as
+# compile.sh — emit the CUDA of every example (recurrent, and chunk and scan
+# where they apply) and compile it with nvcc for sm_80 and sm_90a, warnings as
 # errors. Skips cleanly (exit 0) without nvcc. Run by `make check`.
 set -u
 LRC=${LRC:-build/lrc}
@@ -15,7 +15,7 @@ fail=0
 n=0
 for f in examples/*.lr; do
   name=$(basename "$f" .lr)
-  for algo in recurrent chunk; do
+  for algo in recurrent chunk scan; do
     if ! "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$OUT/${name}_$algo" 2>"$OUT/${name}_$algo.err"; then
       if [ $algo = recurrent ]; then
         echo "cuda-compile: lrc emit failed for $f ($algo):"; cat "$OUT/${name}_$algo.err"; fail=1
