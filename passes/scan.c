@@ -124,10 +124,17 @@ static bool analyse(Sc *c) {
                                   sl->name, pass_class_name(si->cls), si->transition));
     const StepForm *fm = si->form;
     int w = sl->value;
+    uint64_t others = w >= 0 ? c->dep[w] & ~(1ull << i) : 0;
+    for (int j = 0; others && j < g->states.len; j++)
+      if (others & (1ull << j))
+        return fail(c, arena_printf(c->arena,
+                                    "the update of state '%s' reads state '%s' (coupled states "
+                                    "have no scan form here)",
+                                    sl->name, g->states.data[j].name));
     if (!fm || fm->erase || w < 0 || g->nodes.data[w].op != OP_WRITE)
       return fail(c, arena_printf(c->arena,
-                                  "the update of state '%s' is not of the form a ⊙ %s + b with "
-                                  "a a product of state-free factors and b state-free (a sum "
+                                  "the update of state '%s' is not of the form α ⊙ %s + β with "
+                                  "α a product of state-free factors and β state-free (a sum "
                                   "of decays, or a state replaced without reading it)",
                                   sl->name, sl->name));
     ss->form = fm;

@@ -25,10 +25,11 @@ for f in examples/*.lr; do
     echo "$OUT/${name}_$algo"
   done
 done > "$OUT/list" || fail=1
-# bfloat16 and float16 inputs and outputs, on three of them.
-for name in gated_deltanet gla mamba2; do
+# bfloat16 and float16 inputs and outputs, on three chunk kernels and a scan.
+for pair in gated_deltanet:chunk gla:chunk mamba2:chunk mamba:scan; do
+  name=${pair%:*} algo=${pair#*:}
   for dt in bf16 f16; do
-    if "$LRC" emit examples/$name.lr --emit=cuda --algo=chunk --dtype=$dt -o "$OUT/${name}_$dt" \
+    if "$LRC" emit examples/$name.lr --emit=cuda --algo=$algo --dtype=$dt -o "$OUT/${name}_$dt" \
         2>"$OUT/${name}_$dt.err"; then
       echo "$OUT/${name}_$dt" >> "$OUT/list"
     else

@@ -258,10 +258,20 @@ START_TEST(plan_scan) {
   fclose(f);
   rc = t_lrc(&out, "run build/sumdecay-test.lr --algo=scan");
   ck_assert_int_eq(rc, 1);
-  ck_assert_msg(strstr(out, "--algo=scan: the update of state 'h' is not of the form a ⊙ h + b"),
+  ck_assert_msg(strstr(out, "--algo=scan: the update of state 'h' is not of the form α ⊙ h + β"),
                 "%s", out);
   free(out);
   remove("build/sumdecay-test.lr");
+  /* Coupled states (one read by the other's update). */
+  f = fopen("build/coupled-test.lr", "w");
+  fputs("rnn s {\n dim D = 4\n input x[D]\n state a[D], b[D]\n output y[D]\n"
+        " a = b\n b = a + x\n y = a * b\n}\n", f);
+  fclose(f);
+  rc = t_lrc(&out, "run build/coupled-test.lr --algo=scan");
+  ck_assert_int_eq(rc, 1);
+  ck_assert_msg(strstr(out, "the update of state 'a' reads state 'b'"), "%s", out);
+  free(out);
+  remove("build/coupled-test.lr");
   /* A decay over the key dim and another: scan yes, chunk no. */
   f = fopen("build/kvw-test.lr", "w");
   fputs(variants[7], f);
