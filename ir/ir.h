@@ -384,6 +384,12 @@ typedef enum {
   KS_TRISOLVE,   /* tile (X, dims {dim} ∪ rest) = (I + tile2)⁻¹ X, where
                     tile2 (N, dims {dim, dim2}) is strictly lower triangular:
                     forward substitution along dim */
+  KS_SCAN,       /* first-order linear recurrence along dim, in place, for
+                    the rows r < rows (the rest untouched): S = A[r] S +
+                    X[r]; X[r] = S. tile X, tile2 A (dims within X's; -1:
+                    A = 1), carry S (X's dims but dim; holds the state
+                    before the first row, then after the last), prior E
+                    (-1: none; X's dims) receives S before each row */
 } KStmtKind;
 
 struct KStmt {
@@ -402,7 +408,9 @@ struct KStmt {
                               the tile's row dim, or -1 for one block */
   int rows, rowstride;     /* index expressions: rows present (the rest load
                               as zeros and are not stored), elements between
-                              consecutive rows in the buffer */
+                              consecutive rows in the buffer; SCAN: rows */
+  int carry, prior;        /* SCAN: the carry tile S, the tile E of the
+                              values before each row (-1: none) */
   DimSet space;            /* NEST */
   struct { KAssign *data; int len, cap; } assigns;   /* NEST */
   KBlock body, orelse;

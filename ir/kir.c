@@ -137,6 +137,7 @@ KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind) {
   s->kind = kind;
   s->var = s->lo = s->hi = s->idx = s->tile = s->tile2 = s->buf = -1;
   s->dim = s->dim2 = s->rowdim = s->rows = s->rowstride = -1;
+  s->carry = s->prior = -1;
   VEC_PUSH(k->arena, *into, s);
   return s;
 }
@@ -317,6 +318,15 @@ static void print_block(const Kernel *k, const KBlock *b, int depth, Buf *out) {
       buf_printf(out, "trisolve %s = (I + %s)^-1 %s along %s, %s\n", k->tiles.data[s->tile].name,
                  k->tiles.data[s->tile2].name, k->tiles.data[s->tile].name,
                  k->dims.data[s->dim].name, k->dims.data[s->dim2].name);
+      break;
+    case KS_SCAN:
+      buf_printf(out, "scan %s along %s rows < ", k->tiles.data[s->tile].name,
+                 k->dims.data[s->dim].name);
+      print_idx(k, s->rows, out);
+      if (s->tile2 >= 0) buf_printf(out, " decay %s", k->tiles.data[s->tile2].name);
+      buf_printf(out, " from %s", k->tiles.data[s->carry].name);
+      if (s->prior >= 0) buf_printf(out, " prior %s", k->tiles.data[s->prior].name);
+      buf_puts(out, "\n");
       break;
     case KS_COPY:
       buf_printf(out, "copy %s = %s\n", k->tiles.data[s->tile].name,
@@ -525,6 +535,22 @@ static bool check_block(VCtx *v, const KBlock *b) {
       if (n != ((1u << s->dim) | (1u << s->dim2)) || !(x & (1u << s->dim)) ||
           (x & (1u << s->dim2)) || k->dims.data[s->dim].size != k->dims.data[s->dim2].size)
         return vfail(v, "trisolve needs N[row, col] and X[row, ...] with equal row and col sizes");
+      break;
+    }
+    case KS_SCAN: {
+      if (s->tile < 0 || s->tile >= k->tiles.len || s->dim < 0 || s->dim >= k->dims.len ||
+          s->carry < 0 || s->carry >= k->tiles.len || s->tile2 >= k->tiles.len ||
+          s->prior >= k->tiles.len)
+        return vfail(v, "bad scan");
+      DimSet x = k->tiles.data[s->tile].dims, d = 1u << s->dim;
+      if (!(x & d) || k->tiles.data[s->carry].dims != (x & ~d) ||
+          (s->tile2 >= 0 && (k->tiles.data[s->tile2].dims & ~x)) ||
+          (s->prior >= 0 && k->tiles.data[s->prior].dims != x) || s->carry == s->tile ||
+          s->tile2 == s->tile || s->tile2 == s->carry || s->prior == s->tile ||
+          s->prior == s->carry)
+        return vfail(v, "scan needs X[dim, ...], a decay within X's dims, a carry over X's "
+                        "other dims and a prior like X, all distinct");
+      if (!check_idx(v, s->rows)) return false;
       break;
     }
     case KS_IF_NULL:

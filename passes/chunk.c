@@ -426,6 +426,12 @@ static bool analyse(Ch *c) {
     cs->decay = fm->alpha.nf > 0;
     cs->ddims = fm->ddims;
     DimSet kd = 1u << cs->kdim;
+    if (fm->ddims && fm->ddims != kd && (fm->ddims & kd))
+      return fail(c, arena_printf(c->arena,
+                                  "the decay of state '%s' depends on its key dim and on other "
+                                  "dims (an elementwise decay): the chunk form takes a decay "
+                                  "per key or per value only; --algo=scan takes this one",
+                                  sl->name));
     int f[32];
     for (int s = 0; s < fm->nin; s++) {
       int nf = flat_factors(g, &fm->in[s], f, 32);

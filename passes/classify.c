@@ -382,12 +382,13 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
     }
   }
   if (!direct || (l->has_input && !l->in_ok)) return false;
-  /* The decay: scalars, or per key, or per value (not both). */
+  /* The decay: scalars, or over any of the state's dims (per key, per
+   * value, or per element: the scan form takes them all; the chunk form
+   * and an erase take the first two only, and check). */
   DimSet dd = 0;
   for (int i = 0; i < direct->nf; i++) dd |= c->g->nodes.data[fid(direct->f[i])].dims;
-  if (dd && dd != key && (dd & key)) return false;
+  if (dd & ~sl->dimset) return false;
   f->ddims |= dd;
-  if (f->ddims && f->ddims != key && (f->ddims & key)) return false;
   if (rank) {
     /* The erase: I − β k kᵀ next to an identity, before any input. */
     /* A per-key decay may come before the erase (KDA), not a per-value one. */

@@ -53,8 +53,9 @@ typedef struct FProd {
  *
  *   S_t = α (I − β k kᵀ) S_{t−1} + Σ_s in_s       (without the erase: α S + Σ in)
  *
- * α is a product of state-free scalars, or, without an erase, of vectors
- * over the key dim (Diag(α) S) or over value dims (S Diag(α)); β is a
+ * α is a product of state-free scalars, or, without an erase, of values
+ * over the key dim (Diag(α) S), over value dims (S Diag(α)) or over any
+ * of the state's dims (α ⊙ S, an elementwise decay); β is a
  * product of state-free scalars, k a product of state-free
  * vectors over the key dim, each in_s a state-free product (an outer
  * product once its factors are grouped by dims). Decays after an input
@@ -64,7 +65,8 @@ typedef struct FProd {
 typedef struct StepForm {
   FProd alpha;
   DimSet ddims;            /* the decay's dims: none (scalar), the key dim
-                              (diagonal) or value dims (no erase then) */
+                              (diagonal), or, with no erase, value dims or
+                              any of the state's dims (elementwise) */
   bool erase;              /* nerase > 0 */
   int nerase;              /* erases per token: several for DeltaProduct,
                               S_t = α H_n ... H_1 S_{t-1} + ..., each
@@ -101,6 +103,12 @@ const char *pass_node_text(Arena *a, const Graph *g, int id);
  * as x @ S. NULL with *why otherwise. chunk <= 0: 64. */
 Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why);
 
+/* Chunked linear scan (scan.c): the canonical graph of an rnn whose
+ * states are updated as a ⊙ S + b with state-free a and b (the classes
+ * identity, scalar, diagonal and elementwise); outputs may be any
+ * function of the states. NULL with *why otherwise. chunk <= 0: 32. */
+Kernel *pass_lower_scan(Arena *a, const Graph *g, int chunk, const char **why);
+
 /* Algorithms (the values of lrc_algo). */
 typedef enum { PLAN_AUTO, PLAN_RECURRENT, PLAN_SCAN, PLAN_CHUNK } PlanAlgo;
 
@@ -114,6 +122,10 @@ typedef struct Plan {
 /* The cost model's chunk size for g on the CPU (16, 32 or 64) and the
  * modelled speed-up of the chunk form over the recurrent one. */
 int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup);
+/* The scan's default chunk size for g, and the largest tile it allows
+ * (bytes of C tokens of one state). */
+enum { PLAN_SCAN_TILE_MAX = 4 << 20 };
+int pass_plan_scan_chunk(const Graph *g);
 /* FLOPs per token and head of the chunkwise algorithm at chunk size C
  * (ALGORITHMS.md §3.7; 2 per multiply-add). */
 double pass_plan_flops(const Graph *g, const Analysis *an, int C);

@@ -29,12 +29,18 @@ Kernel *pass_pipeline(Arena *a, const Graph *g, PlanAlgo algo, int chunk, Diags 
   Analysis *an = pass_classify(a, c);        /* linearity, transition classes */
   Plan *p = pass_plan(a, c, an, algo, chunk, d);
   if (!p) return NULL;
-  int C = p->chunk > 0 ? p->chunk : pass_plan_chunk_size(c, an, NULL);
+  /* The yardstick of lrc bench: the chunkwise algorithm's work at its
+   * chunk size, whatever the algorithm (the scan's chunk is another). */
+  int C = p->chunk > 0 && p->algo != PLAN_SCAN ? p->chunk : pass_plan_chunk_size(c, an, NULL);
   Kernel *k;
   if (p->algo == PLAN_CHUNK) {
     const char *why = NULL;
     k = pass_lower_chunk(a, c, p->chunk, &why);
     if (!k) diag_error(d, (Span){0}, "--algo=chunk: %s; use --algo=recurrent", why);
+  } else if (p->algo == PLAN_SCAN) {
+    const char *why = NULL;
+    k = pass_lower_scan(a, c, p->chunk, &why);
+    if (!k) diag_error(d, (Span){0}, "--algo=scan: %s; use --algo=recurrent", why);
   } else {
     Graph *o = pass_optimize(a, c);
     k = pass_lower_recurrent(a, o, o->name, err);

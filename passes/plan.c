@@ -3,7 +3,10 @@
  * Requires the canonical graph and its classification. Auto picks the
  * recurrent algorithm; --algo=chunk gives the chunkwise one for the
  * classes that have it here (identity, scalar and diagonal decays, the
- * delta rule and the delta product in WY form). Asking for a parallel form (auto, scan, chunk)
+ * delta rule and the delta product in WY form); --algo=scan gives the
+ * chunked linear scan for the classes whose transition is a decay of the
+ * state (identity, scalar, diagonal, elementwise). Asking for a parallel
+ * form (auto, scan, chunk)
  * of an update that is not linear in the states is an error located at
  * the expression that breaks linearity. --algo=recurrent runs any rnn.
  */
@@ -104,6 +107,53 @@ double pass_plan_flops(const Graph *g, const Analysis *an, int C) {
   return f;
 }
 
+/* The scan's chunk size: a chunk's tiles of every state (X, and A or E
+ * beside it) should stay in the L2 cache, about 256 KiB here; at most 64
+ * tokens. The time hardly depends on it otherwise: Mamba and HGRN run
+ * within the noise from C = 8 to 128 (docs/perf-cpu.md). */
+int pass_plan_scan_chunk(const Graph *g) {
+  long bytes = 0;
+  for (int i = 0; i < g->states.len; i++) bytes += 4 * ir_slot_count(g, &g->states.data[i]);
+  int C = 64;
+  while (C > 1 && 2 * C * bytes > 256 * 1024) C /= 2;
+  return C;
+}
+
+static bool is_scan_class(TransClass k) {
+  return k == TC_UNWRITTEN || k == TC_IDENTITY || k == TC_SCALAR || k == TC_DIAG ||
+         k == TC_DIAG_V || k == TC_ELEMENTWISE;
+}
+
+/* --algo=scan: every state's transition a decay of the state, and its
+ * tiles of C tokens within PLAN_SCAN_TILE_MAX. */
+static bool plan_scan(Plan *p, const Graph *g, const Analysis *an, Diags *d) {
+  for (int i = 0; i < g->states.len; i++) {
+    const StateInfo *si = &an->st[i];
+    if (is_scan_class(si->cls)) continue;
+    bool delta = si->cls == TC_DELTA || si->cls == TC_DELTA_PRODUCT;
+    diag_error(d, (Span){0},
+               "no scan form for state '%s' (%s transition: %s): products of such "
+               "transitions over several tokens are dense matrices, which a scan would carry; "
+               "use %s",
+               g->states.data[i].name, pass_class_name(si->cls), si->transition,
+               delta ? "--algo=chunk or --algo=recurrent" : "--algo=recurrent");
+    return false;
+  }
+  p->algo = PLAN_SCAN;
+  if (p->chunk <= 0) p->chunk = pass_plan_scan_chunk(g);
+  for (int i = 0; i < g->states.len; i++) {
+    double bytes = (double)p->chunk * 4 * (double)ir_slot_count(g, &g->states.data[i]);
+    if (bytes <= PLAN_SCAN_TILE_MAX) continue;
+    diag_error(d, (Span){0},
+               "--algo=scan: the tiles of state '%s' for a chunk of %d tokens would take "
+               "%.1f MiB each, above the %d MiB limit; use a smaller --chunk, --algo=chunk or "
+               "--algo=recurrent",
+               g->states.data[i].name, p->chunk, bytes / (1 << 20), PLAN_SCAN_TILE_MAX >> 20);
+    return false;
+  }
+  return true;
+}
+
 Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int chunk, Diags *d) {
   Plan *p = arena_alloc(a, sizeof *p);
   p->an = an;
@@ -127,10 +177,7 @@ Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int
               "state; --algo=recurrent runs it token by token");
   }
   if (!ok) return NULL;
-  if (algo == PLAN_SCAN) {
-    diag_error(d, (Span){0}, "--algo=scan is not implemented in this version; use --algo=recurrent");
-    return NULL;
-  }
+  if (algo == PLAN_SCAN) return plan_scan(p, g, an, d) ? p : NULL;
   if (algo == PLAN_CHUNK) {
     for (int i = 0; i < g->states.len; i++) {
       TransClass k = an->st[i].cls;
@@ -162,7 +209,7 @@ Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int
 
 void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
   buf_printf(out, "rnn %s: algo = %s", g->name, algo_name(p->algo));
-  if (p->algo == PLAN_CHUNK) buf_printf(out, "(C=%d)", p->chunk);
+  if (p->algo == PLAN_CHUNK || p->algo == PLAN_SCAN) buf_printf(out, "(C=%d)", p->chunk);
   if (p->requested != p->algo) buf_printf(out, " (asked: %s)", algo_name(p->requested));
   if (p->algo == PLAN_CHUNK && p->speedup > 0)
     buf_printf(out, "; modelled %.1fx the recurrent speed on long sequences", p->speedup);
@@ -174,6 +221,7 @@ void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
                parallel_form(si->cls), algo_name(p->algo));
     if (p->algo == PLAN_CHUNK)
       buf_printf(out, "(C=%d%s)", p->chunk, is_delta(si->cls) ? ", WY" : "");
+    if (p->algo == PLAN_SCAN) buf_printf(out, "(C=%d)", p->chunk);
     buf_puts(out, "\n");
   }
 }

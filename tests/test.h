@@ -29,6 +29,7 @@ Suite *emit_c_suite(void);
 Suite *runtime_suite(void);
 Suite *passes_suite(void);
 Suite *kir_suite(void);
+Suite *scan_suite(void);
 
 /* Compile `src` (len bytes) through the public API. Returns the rendered
  * diagnostics (errors, or warnings on success) in a static-lifetime

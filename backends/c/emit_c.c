@@ -243,6 +243,64 @@ static void emit_interleave(Emit *e, const KStmt *s, int depth) {
   buf_puts(e->out, "}\n");
 }
 
+/* S = A[r] S + X[r]; X[r] = S for the rows r < rows of the scan dim, in
+ * order; inside a row, plain loops over the other dims (independent
+ * elements, the contiguous one innermost, for the C compiler to
+ * vectorise). */
+static void emit_scan(Emit *e, const KStmt *s, int depth) {
+  const DimTable *dt = &e->k->dims;
+  DimSet xd = e->k->tiles.data[s->tile].dims;
+  const char *r = dt->data[s->dim].name;
+  em_ind(e, depth);
+  buf_puts(e->out, "{\n");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "const int64_t nrows = ");
+  em_put_idx(e, s->rows);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < nrows; i_%s++) {\n", r, r, r);
+  int open = 0;
+  for (int o = 0; o < dt->len; o++) {
+    int d = e->k->order[o];
+    if (!(xd & (1u << d)) || d == s->dim) continue;
+    em_ind(e, depth + 2 + open++);
+    buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", dt->data[d].name,
+               dt->data[d].name, dt->data[d].size, dt->data[d].name);
+  }
+  int in = depth + 2 + open;
+  if (s->prior >= 0) {
+    em_ind(e, in);
+    em_put_elem(e, s->prior);
+    buf_puts(e->out, " = ");
+    em_put_elem(e, s->carry);
+    buf_puts(e->out, ";\n");
+  }
+  em_ind(e, in);
+  buf_puts(e->out, "const float lrc_s = ");
+  if (s->tile2 >= 0) {
+    em_put_elem(e, s->tile2);
+    buf_puts(e->out, " * ");
+  }
+  em_put_elem(e, s->carry);
+  buf_puts(e->out, " + ");
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, ";\n");
+  em_ind(e, in);
+  em_put_elem(e, s->carry);
+  buf_puts(e->out, " = lrc_s;\n");
+  em_ind(e, in);
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, " = lrc_s;\n");
+  while (open--) {
+    em_ind(e, depth + 2 + open);
+    buf_puts(e->out, "}\n");
+  }
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "}\n");
+  em_ind(e, depth);
+  buf_puts(e->out, "}\n");
+}
+
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer);
 
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
@@ -303,6 +361,9 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_TRISOLVE:
     emit_trisolve(e, s, depth);
+    break;
+  case KS_SCAN:
+    emit_scan(e, s, depth);
     break;
   case KS_IF_NULL:
   case KS_IF_LESS:

@@ -875,6 +875,40 @@ static void gen_trisolve(Gen *g, const KStmt *s) {
   for (int d = 0; d < dt->len; d++) g->point[d] = NULL;
 }
 
+/* S = A[r] S + X[r]; X[r] = S along the scan dim for rows r < rows (and
+ * E[r] = S first). The row loop is outermost and the other dims are
+ * plain loops inside it, the contiguous one innermost: every element of
+ * a row is independent, so that loop vectorises; only the rows are
+ * sequential. */
+static void gen_scan(Gen *g, const KStmt *s) {
+  const DimTable *dt = &g->k->dims;
+  DimSet xd = g->k->tiles.data[s->tile].dims;
+  Loop r = loop_begin(g, ci64(g, 0), gen_idx(g, s->rows), "scan");
+  g->point[s->dim] = r.iv;
+  Loop loops[LRC_MAX_DIMS];
+  int open = 0;
+  for (int o = 0; o < dt->len; o++) {
+    int d = g->k->order[o];
+    if (!(xd & (1u << d)) || d == s->dim) continue;
+    loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[d].size), dt->data[d].name);
+    g->point[d] = loops[open++].iv;
+  }
+  LLVMValueRef sp = elem_ptr(g, s->carry), xp = elem_ptr(g, s->tile);
+  LLVMValueRef prev = LLVMBuildLoad2(g->b, g->f32, sp, "");
+  if (s->prior >= 0) LLVMBuildStore(g->b, prev, elem_ptr(g, s->prior));
+  if (s->tile2 >= 0) {
+    prev = LLVMBuildFMul(g->b, LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile2), ""), prev, "");
+    fmf(prev);
+  }
+  LLVMValueRef v = LLVMBuildFAdd(g->b, prev, LLVMBuildLoad2(g->b, g->f32, xp, ""), "");
+  fmf(v);
+  LLVMBuildStore(g->b, v, sp);
+  LLVMBuildStore(g->b, v, xp);
+  while (open--) loop_end(g, &loops[open]);
+  loop_end(g, &r);
+  for (int d = 0; d < dt->len; d++) g->point[d] = NULL;
+}
+
 static void gen_block(Gen *g, const KBlock *blk, bool outer);
 
 static void gen_stmt(Gen *g, const KStmt *s, bool outer) {
@@ -927,6 +961,9 @@ static void gen_stmt(Gen *g, const KStmt *s, bool outer) {
     break;
   case KS_TRISOLVE:
     gen_trisolve(g, s);
+    break;
+  case KS_SCAN:
+    gen_scan(g, s);
     break;
   case KS_IF_NULL:
   case KS_IF_LESS: {

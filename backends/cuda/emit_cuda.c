@@ -9,7 +9,10 @@
  *               register (no atomics), a barrier after each assignment;
  *   load/store  threads over the elements of a block of rows;
  *   cumsum      threads over the other dims, sequential along the dim;
- *   trisolve    threads over the columns of the right-hand side.
+ *   trisolve    threads over the columns of the right-hand side;
+ *   scan        threads over the state's elements, sequential along the
+ *               rows, the carry in a register (a log-step scan over the
+ *               rows is a later step).
  *
  * Tiles live in shared memory when they fit (160 KiB, within both sm_80
  * and sm_90 limits); else the most used ones (accesses per element) there
@@ -599,6 +602,48 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   close_threads(e, depth);
 }
 
+/* S = A[r] S + X[r]; X[r] = S for the rows r < rows: threads over X's
+ * other dims, each walking the rows in order with S in a register. */
+static void emit_scan(Emit *e, const KStmt *s, int depth) {
+  const Kernel *k = e->k;
+  DimSet xd = k->tiles.data[s->tile].dims;
+  const char *r = k->dims.data[s->dim].name;
+  open_threads(e, xd & ~(1u << s->dim), 1, depth);
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "float lrc_acc = ");
+  em_put_elem(e, s->carry);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "const int64_t lrc_nrows = ");
+  em_put_idx(e, s->rows);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < lrc_nrows; i_%s++) {\n", r, r, r);
+  if (s->prior >= 0) {
+    em_ind(e, depth + 2);
+    em_put_elem(e, s->prior);
+    buf_puts(e->out, " = lrc_acc;\n");
+  }
+  em_ind(e, depth + 2);
+  buf_puts(e->out, "lrc_acc = ");
+  if (s->tile2 >= 0) {
+    em_put_elem(e, s->tile2);
+    buf_puts(e->out, " * ");
+  }
+  buf_puts(e->out, "lrc_acc + ");
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 2);
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, " = lrc_acc;\n");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "}\n");
+  em_ind(e, depth + 1);
+  em_put_elem(e, s->carry);
+  buf_puts(e->out, " = lrc_acc;\n");
+  close_threads(e, depth);
+}
+
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   const Kernel *k = e->k;
   switch (s->kind) {
@@ -682,6 +727,9 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   }
   case KS_TRISOLVE:
     emit_trisolve(e, s, depth);
+    break;
+  case KS_SCAN:
+    emit_scan(e, s, depth);
     break;
   case KS_IF_NULL:
   case KS_IF_LESS:

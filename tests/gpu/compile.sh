@@ -1,6 +1,6 @@
 #!/bin/sh
-# compile.sh — emit the CUDA of every example (recurrent, and chunk where it
-# applies) and compile it with nvcc for sm_80 and sm_90a, warnings as
+# compile.sh — emit the CUDA of every example (recurrent, and chunk and scan
+# where they apply) and compile it with nvcc for sm_80 and sm_90a, warnings as
 # errors. Skips cleanly (exit 0) without nvcc. Run by `make check`.
 set -u
 LRC=${LRC:-build/lrc}
@@ -15,7 +15,7 @@ fail=0
 n=0
 for f in examples/*.lr; do
   name=$(basename "$f" .lr)
-  for algo in recurrent chunk; do
+  for algo in recurrent chunk scan; do
     if ! "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$OUT/${name}_$algo" 2>"$OUT/${name}_$algo.err"; then
       if [ $algo = recurrent ]; then
         echo "cuda-compile: lrc emit failed for $f ($algo):"; cat "$OUT/${name}_$algo.err"; fail=1
@@ -25,10 +25,11 @@ for f in examples/*.lr; do
     echo "$OUT/${name}_$algo"
   done
 done > "$OUT/list" || fail=1
-# bfloat16 and float16 inputs and outputs, on three of them.
-for name in gated_deltanet gla mamba2; do
+# bfloat16 and float16 inputs and outputs, on three chunk kernels and a scan.
+for pair in gated_deltanet:chunk gla:chunk mamba2:chunk mamba:scan; do
+  name=${pair%:*} algo=${pair#*:}
   for dt in bf16 f16; do
-    if "$LRC" emit examples/$name.lr --emit=cuda --algo=chunk --dtype=$dt -o "$OUT/${name}_$dt" \
+    if "$LRC" emit examples/$name.lr --emit=cuda --algo=$algo --dtype=$dt -o "$OUT/${name}_$dt" \
         2>"$OUT/${name}_$dt.err"; then
       echo "$OUT/${name}_$dt" >> "$OUT/list"
     else

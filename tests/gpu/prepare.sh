@@ -13,7 +13,7 @@ list=${*:-$(ls examples/*.lr | xargs -n1 basename | sed 's/\.lr$//')}
 for name in $list; do
   f=examples/$name.lr
   "$LRC" emit "$f" --emit=c --algo=recurrent -o "$DIR/${name}_ref"
-  for algo in recurrent chunk; do
+  for algo in recurrent chunk scan; do
     "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$DIR/${name}_$algo" 2>/dev/null || continue
     for dt in bf16 f16; do
       "$LRC" emit "$f" --emit=cuda --algo=$algo --dtype=$dt -o "$DIR/${name}_${algo}_$dt"

@@ -444,16 +444,20 @@ START_TEST(run_and_bench) {
   ck_assert_msg(strstr(out, "{\"rnn\": \"retnet\", \"B\": 1, \"T\": 70, \"H\": 2"), "%s", out);
   ck_assert_msg(strstr(out, "\"algo\": \"recurrent\", \"available\": true"), "%s", out);
   ck_assert_msg(strstr(out, "\"algo\": \"chunk(C=16)\", \"available\": true"), "%s", out);
-  ck_assert_msg(strstr(out, "\"algo\": \"scan\", \"available\": false, \"reason\": \"--algo=scan"), "%s", out);
-  const char *d = strstr(out, "chunk(C=16)");
-  d = d ? strstr(d, "\"max_rel_diff\": ") : NULL;
-  ck_assert_msg(d && atof(d + 16) < 1e-4, "%s", out);
+  ck_assert_msg(strstr(out, "\"algo\": \"scan(C=64)\", \"available\": true"), "%s", out);
+  static const char *algos[] = {"chunk(C=16)", "scan(C=64)"};
+  for (int i = 0; i < 2; i++) {
+    const char *d = strstr(out, algos[i]);
+    d = d ? strstr(d, "\"max_rel_diff\": ") : NULL;
+    ck_assert_msg(d && atof(d + 16) < 1e-4, "%s", out);
+  }
   free(out);
   free(err);
   ck_assert_int_eq(run2(&out, &err, "bench examples/gated_deltanet.lr --dim K=8,V=8 --shape B=1,T=40,H=1 "
                                     "--repeat 1 --chunk 16 --no-cache"), 0);
   ck_assert_msg(strstr(out, "chunk(C=16, WY)"), "%s", out);
   ck_assert_msg(strstr(out, "matrix-product reference"), "%s", out);
+  ck_assert_msg(strstr(out, "scan               not available: no scan form for state 'S'"), "%s", out);
   free(out);
   free(err);
   cleanup();

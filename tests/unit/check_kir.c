@@ -1,6 +1,7 @@
-/* check_kir.c — kernel IR statements that the chunk algorithms build on
- * (row loads and stores of a partial chunk, causal masks, cumulative sums,
- * triangular solves), through both backends, against plain C. */
+/* check_kir.c — kernel IR statements that the chunk and scan algorithms
+ * build on (row loads and stores of a partial chunk, causal masks,
+ * cumulative sums, triangular solves, linear scans), through both
+ * backends, against plain C. */
 #include "../oracle.h"
 #include "../test.h"
 #include "backends/c/backend.h"
@@ -192,6 +193,165 @@ START_TEST(math_functions) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------------- */
+/* The scan statement                                                      */
+
+enum { SK = 3, SM = 4, SC = 5 };
+
+/* Over the chunks of SC rows of each sequence, with the state s[K, M]
+ * carried from chunk to chunk (zero or loaded, stored at the end):
+ *   scan X along C rows < L [decay A] from s prior E
+ * with X the rows of x[K, M] and A those of a[K] (broadcast over M);
+ * y = X (the state after each row) and p = E (before it; without E, X
+ * again). A is loaded whether the scan reads it or not. */
+static Kernel *build_scan(bool decay, bool prior) {
+  char *d = NULL;
+  Graph *g = t_graph(&arena,
+                     "rnn t {\n dim K = 3, M = 4\n input x[K, M], a[K]\n state s[K, M]\n"
+                     " output y[K, M], p[K, M]\n p = s\n s = a * s + x\n y = s\n}\n",
+                     &d);
+  ck_assert_msg(g != NULL, "%s", d);
+  free(d);
+  Kernel *k = kir_new(&arena, g, "ks", "test");
+  int dc = kir_add_dim(k, "C", SC, true);
+  int bx = kir_buf(k, "x", KB_INPUT, KT_F32, 0, false);
+  int ba = kir_buf(k, "a", KB_INPUT, KT_F32, 1, false);
+  int by = kir_buf(k, "y", KB_OUTPUT, KT_F32, 0, false);
+  int bp = kir_buf(k, "p", KB_OUTPUT, KT_F32, 1, false);
+  int bsi = kir_buf(k, "s_in", KB_STATE_IN, KT_F32, 0, true);
+  int bso = kir_buf(k, "s_out", KB_STATE_OUT, KT_F32, 0, true);
+  int bcu = kir_buf(k, "cu_seqlens", KB_SEQLENS, KT_I64, 0, true);
+  DimSet dK = 1u << 0, dM = 1u << 1, dC = 1u << dc;
+  int X = kir_tile(k, "X", dC | dK | dM), A = kir_tile(k, "A", dC | dK);
+  int S = kir_tile(k, "S", dK | dM), E = prior ? kir_tile(k, "E", dC | dK | dM) : -1;
+  int vbh = kir_var(k, "bh"), vn = kir_var(k, "n"), vh = kir_var(k, "h"), vc = kir_var(k, "c");
+  KStmt *par = kir_stmt(k, &k->body, KS_FOR);
+  par->var = vbh, par->parallel = true, par->lo = kir_ic(k, 0);
+  int iH = kir_iarg(k, KA_H);
+  par->hi = kir_ibin(k, KI_MUL, kir_iarg(k, KA_NSEQ), iH);
+  KStmt *s = kir_stmt(k, &par->body, KS_LET);
+  s->var = vn, s->idx = kir_ibin(k, KI_DIV, kir_ivar(k, vbh), iH);
+  s = kir_stmt(k, &par->body, KS_LET);
+  s->var = vh, s->idx = kir_ibin(k, KI_MOD, kir_ivar(k, vbh), iH);
+  int nh = kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, kir_ivar(k, vn), iH), kir_ivar(k, vh));
+  s = kir_stmt(k, &par->body, KS_IF_NULL);
+  s->buf = bsi;
+  KStmt *f = kir_stmt(k, &s->body, KS_FILL);
+  f->tile = S, f->num = 0;
+  KStmt *ld = kir_stmt(k, &s->orelse, KS_LOAD);
+  ld->tile = S, ld->buf = bsi, ld->idx = kir_ibin(k, KI_MUL, nh, kir_ic(k, SK * SM));
+  int bos = kir_iseqlen(k, bcu, kir_ivar(k, vn));
+  int eos = kir_iseqlen(k, bcu, kir_ibin(k, KI_ADD, kir_ivar(k, vn), kir_ic(k, 1)));
+  KStmt *loop = kir_stmt(k, &par->body, KS_FOR);
+  loop->var = vc, loop->lo = kir_ic(k, 0);
+  loop->hi = kir_ibin(k, KI_DIV, kir_ibin(k, KI_ADD, kir_ibin(k, KI_SUB, eos, bos), kir_ic(k, SC - 1)),
+                      kir_ic(k, SC));
+  int t0 = kir_ibin(k, KI_ADD, bos, kir_ibin(k, KI_MUL, kir_ivar(k, vc), kir_ic(k, SC)));
+  int rows = kir_ibin(k, KI_MIN, kir_ic(k, SC), kir_ibin(k, KI_SUB, eos, t0));
+  int row0 = kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, t0, iH), kir_ivar(k, vh));
+  int tiles[4] = {X, A, X, prior ? E : X}, bufs[4] = {bx, ba, by, bp};
+  long cnt[4] = {SK * SM, SK, SK * SM, SK * SM};
+  for (int i = 0; i < 4; i++) {
+    if (i == 2) {
+      KStmt *sc = kir_stmt(k, &loop->body, KS_SCAN);
+      sc->tile = X, sc->tile2 = decay ? A : -1, sc->carry = S, sc->prior = prior ? E : -1;
+      sc->dim = dc, sc->rows = rows;
+    }
+    s = kir_stmt(k, &loop->body, i < 2 ? KS_LOAD : KS_STORE);
+    s->tile = tiles[i], s->buf = bufs[i], s->idx = kir_ibin(k, KI_MUL, row0, kir_ic(k, cnt[i]));
+    s->rowdim = dc, s->rows = rows, s->rowstride = kir_ibin(k, KI_MUL, iH, kir_ic(k, cnt[i]));
+  }
+  s = kir_stmt(k, &par->body, KS_IF_NULL);
+  s->buf = bso;
+  KStmt *st = kir_stmt(k, &s->orelse, KS_STORE);
+  st->tile = S, st->buf = bso, st->idx = kir_ibin(k, KI_MUL, nh, kir_ic(k, SK * SM));
+  const char *bad = kir_verify(k);
+  ck_assert_msg(bad == NULL, "%s", bad);
+  return k;
+}
+
+/* Every scan variant through both backends against the recurrence in
+ * double: sequences of a full chunk, one row, two chunks (the carry), a
+ * partial one; initial state or none. */
+START_TEST(scan_statement) {
+  enum { H = 2, NSEQ = 5, TOT = 20, NX = SK * SM };
+  int64_t cu[NSEQ + 1] = {0, 5, 6, 9, 17, 20};
+  static float x[TOT * H * NX], a[TOT * H * SK], s0[NSEQ * H * NX];
+  static float y[TOT * H * NX], p[TOT * H * NX], s1[NSEQ * H * NX];
+  static double wy[TOT * H * NX], wp[TOT * H * NX], ws[NSEQ * H * NX];
+  for (int i = 0; i < TOT * H * NX; i++) x[i] = (float)((i * 37) % 11) / 4 - 1.25f;
+  for (int i = 0; i < TOT * H * SK; i++) a[i] = (float)((i * 13) % 7) / 4 - 0.75f;
+  for (int i = 0; i < NSEQ * H * NX; i++) s0[i] = (float)((i * 5) % 9) / 8;
+  for (int v = 0; v < 8; v++) {
+    bool decay = v & 1, prior = v & 2, init = v & 4;
+    for (int n = 0; n < NSEQ; n++)
+      for (int h = 0; h < H; h++)
+        for (int e = 0; e < NX; e++) {
+          double st = init ? s0[(n * H + h) * NX + e] : 0;
+          for (int64_t t = cu[n]; t < cu[n + 1]; t++) {
+            long r = t * H + h;
+            wp[r * NX + e] = st;
+            st = (decay ? a[r * SK + e / SM] : 1) * st + x[r * NX + e];
+            wy[r * NX + e] = st;
+          }
+          ws[(n * H + h) * NX + e] = st;
+        }
+    Kernel *k = build_scan(decay, prior);
+    char msg[512];
+    void *handle = NULL, *jit = NULL;
+    void *fns[2] = {o_build_c(k, msg, sizeof msg, &handle), NULL};
+    ck_assert_msg(fns[0] != NULL, "%s", msg);
+    fns[1] = o_build_jit(k, msg, sizeof msg, &jit);
+    ck_assert_msg(fns[1] != NULL, "%s", msg);
+    for (int fi = 0; fi < 2; fi++) {
+      for (int i = 0; i < TOT * H * NX; i++) y[i] = p[i] = NAN;
+      for (int i = 0; i < NSEQ * H * NX; i++) s1[i] = NAN;
+      void *ptrs[7] = {x, a, y, p, init ? s0 : NULL, s1, cu};
+      int64_t ints[6] = {1, TOT, H, NSEQ, 0, NSEQ * H};
+      char *err = NULL;
+      ck_assert_int_eq(rt_call_kernel((void (*)(void))fns[fi], 7, ptrs, 6, ints, &err), 0);
+      const char *what = fi ? "JIT" : "emitted C";
+      for (int i = 0; i < TOT * H * NX; i++) {
+        ck_assert_msg(fabs(y[i] - wy[i]) <= 1e-5 * (1 + fabs(wy[i])),
+                      "%s, variant %d: y[%d] = %g, want %g", what, v, i, y[i], wy[i]);
+        if (prior)
+          ck_assert_msg(fabs(p[i] - wp[i]) <= 1e-5 * (1 + fabs(wp[i])),
+                        "%s, variant %d: p[%d] = %g, want %g", what, v, i, p[i], wp[i]);
+      }
+      for (int i = 0; i < NSEQ * H * NX; i++)
+        ck_assert_msg(fabs(s1[i] - ws[i]) <= 1e-5 * (1 + fabs(ws[i])),
+                      "%s, variant %d: final s[%d] = %g, want %g", what, v, i, s1[i], ws[i]);
+    }
+    dlclose(handle);
+    cg_jit_free(jit);
+    Buf b = {0};
+    kir_print(k, &b);
+    ck_assert_msg(strstr(b.s, "scan X along C rows < min(5, ") &&
+                      (!decay || strstr(b.s, " decay A from S")) &&
+                      (!prior || strstr(b.s, "from S prior E")),
+                  "%s", b.s);
+    buf_free(&b);
+  }
+  /* The verifier: a carry with the scan dim, a prior of other dims. */
+  Kernel *k = build_scan(true, true);
+  KStmt *sc = NULL;
+  KBlock *body = &k->body.data[0]->body;
+  for (int i = 0; i < body->len; i++)
+    if (body->data[i]->kind == KS_FOR)
+      for (int j = 0; j < body->data[i]->body.len; j++)
+        if (body->data[i]->body.data[j]->kind == KS_SCAN) sc = body->data[i]->body.data[j];
+  ck_assert_ptr_nonnull(sc);
+  int carry = sc->carry, prior = sc->prior;
+  sc->carry = sc->prior;
+  ck_assert_ptr_nonnull(strstr(kir_verify(k), "scan needs"));
+  sc->carry = carry;
+  sc->prior = sc->tile2;
+  ck_assert_ptr_nonnull(strstr(kir_verify(k), "scan needs"));
+  sc->prior = prior;
+  ck_assert_ptr_null(kir_verify(k));
+}
+END_TEST
+
 START_TEST(verifier) {
   Kernel *k = build(false);
   /* A trisolve whose N is not [row, col]. */
@@ -215,6 +375,7 @@ Suite *kir_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, rows_mask_cumsum_trisolve);
   tcase_add_test(tc, exclusive_cumsum);
+  tcase_add_test(tc, scan_statement);
   tcase_add_test(tc, verifier);
   tcase_add_test(tc, math_functions);
   suite_add_tcase(s, tc);
