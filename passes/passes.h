@@ -122,6 +122,8 @@ typedef struct Plan {
 /* The cost model's chunk size for g on the CPU (16, 32 or 64) and the
  * modelled speed-up of the chunk form over the recurrent one. */
 int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup);
+/* --algo=auto takes the chunk form from this modelled speed-up on. */
+#define PLAN_AUTO_CHUNK_GAIN 1.25
 /* The scan's default chunk size for g, and the largest tile it allows
  * (bytes of C tokens of one state). */
 enum { PLAN_SCAN_TILE_MAX = 4 << 20 };

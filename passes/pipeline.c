@@ -32,11 +32,17 @@ Kernel *pass_pipeline(Arena *a, const Graph *g, PlanAlgo algo, int chunk, Diags 
   /* The yardstick of lrc bench: the chunkwise algorithm's work at its
    * chunk size, whatever the algorithm (the scan's chunk is another). */
   int C = p->chunk > 0 && p->algo != PLAN_SCAN ? p->chunk : pass_plan_chunk_size(c, an, NULL);
-  Kernel *k;
+  Kernel *k = NULL;
   if (p->algo == PLAN_CHUNK) {
     const char *why = NULL;
     k = pass_lower_chunk(a, c, p->chunk, &why);
-    if (!k) diag_error(d, (Span){0}, "--algo=chunk: %s; use --algo=recurrent", why);
+    /* auto falls back to recurrent where the lowering finds no form
+     * (an output that is not a readout of the state, say). */
+    if (!k && p->requested == PLAN_AUTO) p->algo = PLAN_RECURRENT;
+    else if (!k) diag_error(d, (Span){0}, "--algo=chunk: %s; use --algo=recurrent", why);
+  }
+  if (p->algo == PLAN_CHUNK) {
+    /* lowered above */
   } else if (p->algo == PLAN_SCAN) {
     const char *why = NULL;
     k = pass_lower_scan(a, c, p->chunk, &why);

@@ -86,6 +86,12 @@ int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
        * exponentials per token) and is modelled so. */
       if (an->st[i].cls == TC_DIAG) cost += 16 * 2 * K;
       if (an->st[i].cls == TC_DIAG_V) cost += 16 * C * V;
+      /* A per-key decay before an erase (KDA): its decays leave e^±20
+       * within a chunk as soon as they are strong, and then every product
+       * with the keys (K Kᵀ, the readouts) takes the exact elementwise
+       * form, C K exponentials per token each: measured 0.4x the
+       * recurrent speed at C = 32, K = V = 128. */
+      if (delta && an->st[i].form && an->st[i].form->ddims) cost += 3 * 16 * C * K;
     }
     if (s == 0 || cost < best) best = cost, bestc = sizes[s];
   }
@@ -154,6 +160,32 @@ static bool plan_scan(Plan *p, const Graph *g, const Analysis *an, Diags *d) {
   return true;
 }
 
+/* Has every state a chunk form here? If not, says why (d may be NULL). */
+static bool chunk_form(const Graph *g, const Analysis *an, Diags *d) {
+  for (int i = 0; i < g->states.len; i++) {
+    TransClass k = an->st[i].cls;
+    if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && !is_delta(k) &&
+        k != TC_DIAG && k != TC_DIAG_V) {
+      if (d) diag_error(d, (Span){0},
+                 "--algo=chunk for state '%s' (%s transition) is not implemented in this "
+                 "version; use --algo=recurrent",
+                 g->states.data[i].name, pass_class_name(k));
+      return false;
+    }
+    if (is_delta(k) && !an->st[i].form) {
+      if (d) diag_error(d, (Span){0},
+                 "--algo=chunk for state '%s': its update is not of the form the WY chunk "
+                 "form takes, a scalar decay and then erases S + beta k (v - kᵀS)ᵀ, each "
+                 "followed by its own inputs only (a decay between erases, or a per-key "
+                 "decay with several, is not supported in this version); use "
+                 "--algo=recurrent",
+                 g->states.data[i].name);
+      return false;
+    }
+  }
+  return true;
+}
+
 Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int chunk, Diags *d) {
   Plan *p = arena_alloc(a, sizeof *p);
   p->an = an;
@@ -179,30 +211,21 @@ Plan *pass_plan(Arena *a, const Graph *g, const Analysis *an, PlanAlgo algo, int
   if (!ok) return NULL;
   if (algo == PLAN_SCAN) return plan_scan(p, g, an, d) ? p : NULL;
   if (algo == PLAN_CHUNK) {
-    for (int i = 0; i < g->states.len; i++) {
-      TransClass k = an->st[i].cls;
-      if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && !is_delta(k) &&
-          k != TC_DIAG && k != TC_DIAG_V) {
-        diag_error(d, (Span){0},
-                   "--algo=chunk for state '%s' (%s transition) is not implemented in this "
-                   "version; use --algo=recurrent",
-                   g->states.data[i].name, pass_class_name(k));
-        return NULL;
-      }
-      if (is_delta(k) && !an->st[i].form) {
-        diag_error(d, (Span){0},
-                   "--algo=chunk for state '%s': its update is not of the form the WY chunk "
-                   "form takes, a scalar decay and then erases S + beta k (v - kᵀS)ᵀ, each "
-                   "followed by its own inputs only (a decay between erases, or a per-key "
-                   "decay with several, is not supported in this version); use "
-                   "--algo=recurrent",
-                   g->states.data[i].name);
-        return NULL;
-      }
-    }
+    if (!chunk_form(g, an, d)) return NULL;
     p->algo = PLAN_CHUNK;
     int c = pass_plan_chunk_size(g, an, &p->speedup);
     if (p->chunk <= 0) p->chunk = c;
+  } else if (algo == PLAN_AUTO && chunk_form(g, an, NULL)) {
+    /* The chunk form where the model gives it a clear lead on long
+     * sequences (decode-sized T wants --algo=recurrent) and the lowering
+     * finds it (an output that is not a readout of the state has none). */
+    double speedup;
+    int c = pass_plan_chunk_size(g, an, &speedup);
+    const char *why = NULL;
+    if (speedup >= PLAN_AUTO_CHUNK_GAIN && pass_lower_chunk(a, g, chunk > 0 ? chunk : c, &why)) {
+      p->algo = PLAN_CHUNK, p->speedup = speedup;
+      if (p->chunk <= 0) p->chunk = c;
+    }
   }
   return p;
 }

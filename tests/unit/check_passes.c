@@ -241,6 +241,19 @@ START_TEST(nonlinear_updates) {
   ck_assert_int_eq(dd.nerrors, 1);
   ck_assert_msg(strstr(dd.v.data[0].msg, "a decay between erases"), "%s", dd.v.data[0].msg);
   ck_assert_ptr_nonnull(pass_plan(&arena, dpc, dpa, PLAN_RECURRENT, 0, &dd));
+  /* auto falls back to recurrent, silently, where the chunk lowering
+   * finds no form (an output that sums the state rather than reading it
+   * out along the key). */
+  Graph *fb = graph("rnn fb {\n dim K = 128, V = 128\n input q[K], k[K], v[V]\n state S[K, V]\n"
+                    " output o[V], y[V]\n S = S + outer(k, v)\n o = q @ S\n y = sum(S, K)\n}\n");
+  Diags fd;
+  diag_init(&fd, &arena);
+  const char *fwhy = NULL;
+  Kernel *fk = pass_pipeline(&arena, fb, PLAN_AUTO, 0, &fd, &fwhy);
+  ck_assert_msg(fk != NULL && fd.nerrors == 0, "%s", fwhy ? fwhy : "diagnostics");
+  ck_assert_str_eq(fk->algo, "recurrent");
+  ck_assert_ptr_null(pass_pipeline(&arena, fb, PLAN_CHUNK, 0, &fd, &fwhy));
+  ck_assert_int_ge(fd.nerrors, 1);
   /* Outputs may be anything: only state writes must be affine. */
   Graph *g = graph("rnn o {\n dim K, V\n input q[K], k[K], v[V]\n state S[K, V], n[K]\n"
                    " output h[V]\n S = S + outer(k, v)\n n = n + k\n"
@@ -262,6 +275,25 @@ START_TEST(plan_cli) {
   ck_assert_int_eq(rc, 0);
   ck_assert_msg(strstr(out, "algo = chunk(C=32, WY)"), "%s", out);
   free(out);
+  /* auto: the chunk form where the model gives it a clear lead (the
+   * delta rule at K = V = 128), recurrent where not (GLA's per-key
+   * decays, KDA's per-key decay before the erase, small states). */
+  static const struct {
+    const char *args, *want;
+  } autos[] = {
+      {"gated_deltanet.lr --dim K=128,V=128", "algo = chunk(C=32) (asked: auto)"},
+      {"simple_gla.lr --dim K=128,V=128", "algo = chunk(C=32) (asked: auto)"},
+      {"gla.lr --dim K=128,V=128", "algo = recurrent (asked: auto)"},
+      {"kda.lr --dim K=128,V=128", "algo = recurrent (asked: auto)"},
+      {"gated_deltanet.lr --dim K=16,V=16", "algo = recurrent (asked: auto)"},
+  };
+  for (size_t i = 0; i < sizeof autos / sizeof autos[0]; i++) {
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "emit examples/%s --emit=plan", autos[i].args);
+    rc = t_lrc(&out, cmd);
+    ck_assert_msg(rc == 0 && strstr(out, autos[i].want), "%s: %s", cmd, out);
+    free(out);
+  }
   rc = t_lrc(&out, "emit examples/mamba.lr --emit=plan --algo=chunk");
   ck_assert_int_eq(rc, 1);
   ck_assert_msg(strstr(out, "--algo=chunk for state 'h' (elementwise transition) is not "
