@@ -47,7 +47,7 @@ PASSES_SRC := passes/fold.c passes/cse.c passes/dce.c passes/factor.c passes/cla
 BACKEND_SRC := backends/c/emit_common.c backends/c/emit_c.c backends/c/llvm.c backends/c/jit.c \
                backends/cuda/emit_cuda.c
 RUNTIME_SRC := runtime/api.c runtime/error.c runtime/interp.c runtime/call.c runtime/tensor.c \
-               runtime/npy.c runtime/cache.c runtime/kernel.c runtime/bench.c
+               runtime/npy.c runtime/cache.c runtime/kernel.c runtime/bench.c runtime/cuda.c
 CLI_SRC := cli/main.c cli/common.c cli/check.c cli/emit.c cli/run.c cli/bench.c
 TEST_SRC := tests/check_main.c tests/oracle.c $(wildcard tests/unit/check_*.c)
 
@@ -138,6 +138,21 @@ RUN_SHAPE ?= B=2,T=2048,H=4
 run: all
 	$(Q)./$(B)/lrc run examples/gated_deltanet.lr --dim K=128,V=128 --shape $(RUN_SHAPE) --repeat 5
 
+# --- a portable build for GPU machines that lack LLVM, libffi or Check ---------
+# lrc and the test runner with those linked statically (glibc, libstdc++,
+# zlib and zstd stay shared), packed for tests/gpu/jit.sh.
+PORTABLE_LIBS = $(shell $(LLVM_CONFIG) --ldflags 2>/dev/null) \
+  $(shell $(LLVM_CONFIG) --link-static --libs orcjit native passes 2>/dev/null) \
+  -Wl,-Bstatic -lffi -lcheck -lsubunit -Wl,-Bdynamic -l:libzstd.so.1 -lz -lstdc++ -lrt -ldl \
+  -lpthread -lm
+$(B)/portable.tar.xz: $(CLI_OBJ) $(TEST_OBJ) $(B)/liblrc.a
+	@mkdir -p $(B)/portable
+	@$(if $(Q),echo "  LD      $(B)/portable/lrc $(B)/portable/check_lrc")
+	$(Q)$(CC) -s -o $(B)/portable/lrc $(CLI_OBJ) $(B)/liblrc.a $(PORTABLE_LIBS)
+	$(Q)$(CC) -s -o $(B)/portable/check_lrc $(TEST_OBJ) $(B)/liblrc.a $(PORTABLE_LIBS)
+	$(Q)tar -C $(B) -cJf $@ portable/lrc portable/check_lrc
+portable: $(B)/portable.tar.xz
+
 # --- benchmark: lrc's JIT kernel against a hand-written C loop -------------
 $(B)/bench/gdn_baseline.o: bench/gdn_baseline.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
@@ -185,6 +200,6 @@ fuzz: build/fuzz/fuzz_frontend
 clean:
 	rm -rf build
 
-.PHONY: all check run bench fuzz clean hosts
+.PHONY: all check run bench fuzz clean hosts portable
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -10,6 +10,11 @@
  * machine's own rate at the same small matrix products measured in the
  * same run, and the largest relative difference of the outputs from the
  * recurrent kernel's. --json prints the same as one JSON object.
+ *
+ * --target=cuda: the same on GPU 0, each run timed on the device (inputs
+ * copied there once), rates against the device-to-device copy rate
+ * measured in the same run (GB/s of inputs and outputs) instead of the
+ * CPU's matrix-product rate.
  */
 #include "cli.h"
 
@@ -20,9 +25,9 @@
 #include <string.h>
 
 static const char help[] =
-    "usage: lrc bench FILE.lr [--rnn NAME] [--dim K=..,V=..] [--target=cpu]\n"
+    "usage: lrc bench FILE.lr [--rnn NAME] [--dim K=..,V=..] [--target=cpu|cuda]\n"
     "                 [--shape B=..,T=..,H=..] [--chunk=C] [--threads N] [--repeat N]\n"
-    "                 [--seed N] [--json] [--no-cache]\n"
+    "                 [--dtype=f32|bf16|f16] [--seed N] [--json] [--no-cache]\n"
     "\n"
     "Runs every algorithm that applies to the rnn (recurrent, chunk, scan) on the\n"
     "same random inputs (default B=2,T=2048,H=4; --repeat 10) and prints, per\n"
@@ -30,7 +35,10 @@ static const char help[] =
     "the chunkwise algorithm's work (the same count for every algorithm), that\n"
     "rate as a share of this machine's rate at 64x128x128 float32 matrix products\n"
     "measured in the same run, and the largest relative difference of the outputs\n"
-    "from the recurrent kernel's.\n";
+    "from the recurrent kernel's.\n"
+    "--target=cuda: the same on GPU 0 (--dtype: the kernels' I/O type there), each\n"
+    "run timed on the device, with GB/s of inputs and outputs against the\n"
+    "device-to-device copy rate measured in the same run.\n";
 
 enum { NALGO = 3 };
 static const char *const algos[NALGO] = {"recurrent", "chunk", "scan"};
@@ -85,7 +93,7 @@ int cmd_bench(int argc, char **argv) {
     }
   Args a = {.cmd = "bench"};
   int code = cli_parse(&a, argc, argv, 2,
-                       "rnn dim target chunk shape seed threads repeat json no-cache");
+                       "rnn dim target chunk shape seed threads repeat json no-cache dtype");
   lrc_ctx *ctx = NULL;
   Run runs[NALGO] = {{0}};
   lrc_tensor *ins = NULL;
@@ -100,13 +108,14 @@ int cmd_bench(int argc, char **argv) {
     goto done;
   if (a.repeat && (code = cli_parse_long("bench", "--repeat", a.repeat, 1, 100000, &repeat)))
     goto done;
-  if (a.target && strcmp(a.target, "cpu") != 0) {
-    if (strcmp(a.target, "cuda") == 0) {
-      fprintf(stderr, "lrc bench: --target=cuda is not implemented in this version\n");
-      code = EXIT_INTERNAL;
-    } else {
-      code = cli_usage_error("bench", "bad --target '%s': expected cpu or cuda", a.target);
-    }
+  bool cuda = a.target && strcmp(a.target, "cuda") == 0;
+  if (a.target && !cuda && strcmp(a.target, "cpu") != 0) {
+    code = cli_usage_error("bench", "bad --target '%s': expected cpu or cuda", a.target);
+    goto done;
+  }
+  lrc_dtype io = LRC_F32;
+  if (a.dtype && cli_dtype("bench", a.dtype, &io)) {
+    code = EXIT_USER;
     goto done;
   }
   ctx = lrc_ctx_new();
@@ -144,6 +153,7 @@ int cmd_bench(int argc, char **argv) {
     runs[i].times = calloc((size_t)repeat, sizeof(double));
   }
   unsigned long long rng = (unsigned long long)seed * 0x9E3779B97F4A7C15ull + 1;
+  double io_bytes = 0;
   for (int s = 0; s < nslots; s++) {
     lrc_kernel_slot(k0, s, &info[s]);
     const lrc_slot_info *si = &info[s];
@@ -157,12 +167,14 @@ int cmd_bench(int argc, char **argv) {
         p[e] = (float)(2 * ((double)(rng >> 11) / 9007199254740992.0) - 1);
       }
       bin[nin] = (lrc_binding){si->name, ins[nin]};
+      io_bytes += (double)lrc_tensor_numel(&ins[nin]) * (io == LRC_F32 ? 4 : 2);
       nin++;
     } else if (si->kind == LRC_OUTPUT) {
       for (int i = 0; i < NALGO; i++) {
         if ((code = cli_alloc_for(si, lead, 3, LRC_F32, &runs[i].outs[nout]))) goto done;
         bout[i * nslots + nout] = (lrc_binding){si->name, runs[i].outs[nout]};
       }
+      io_bytes += (double)lrc_tensor_numel(&runs[0].outs[nout]) * (io == LRC_F32 ? 4 : 2);
       nout++;
     }
   }
@@ -176,8 +188,20 @@ int cmd_bench(int argc, char **argv) {
     args[i].nthreads = (int)threads;
   }
 
-  /* One warm-up run each, then the timed runs, interleaved. */
-  for (long r = -1; r < repeat; r++)
+  /* GPU: a warm-up run, then the timed runs on the device, one algorithm
+   * after the other (the device is not shared with the timer). */
+  for (int i = 0; cuda && i < NALGO; i++) {
+    lrc_error *err = NULL;
+    if (!runs[i].k) continue;
+    if (lrc_kernel_run(runs[i].k, &args[i], &err) != LRC_OK ||
+        lrc_kernel_time(runs[i].k, &args[i], (int)repeat, runs[i].times, &err) != LRC_OK) {
+      code = cli_report(err);
+      lrc_error_free(err);
+      goto done;
+    }
+  }
+  /* CPU: one warm-up run each, then the timed runs, interleaved. */
+  for (long r = -1; !cuda && r < repeat; r++)
     for (int i = 0; i < NALGO; i++) {
       if (!runs[i].k) continue;
       lrc_error *err = NULL;
@@ -196,7 +220,9 @@ int cmd_bench(int argc, char **argv) {
     runs[i].diff = max_diff(runs[i].outs, runs[0].outs, nout);
   }
   lrc_error *err = NULL;
-  double mm = lrc_matmul_gflops((int)threads, 0.3, &err);
+  char device[256] = "";
+  double mm = cuda ? lrc_cuda_copy_gbps(ctx, 0.2, device, sizeof device, &err)
+                   : lrc_matmul_gflops((int)threads, 0.3, &err);
   if (mm < 0) {
     code = cli_report(err);
     lrc_error_free(err);
@@ -210,9 +236,16 @@ int cmd_bench(int argc, char **argv) {
   if (a.json) {
     printf("{\"rnn\": ");
     json_str(name);
-    printf(", \"B\": %ld, \"T\": %ld, \"H\": %ld, \"dtype\": \"float32\", \"threads\": %d, "
-           "\"repeat\": %ld, \"flops_per_token\": %.6g, \"matmul_gflops\": %.4g, \"results\": [",
-           B, T, H, nthreads, repeat, fpt, mm);
+    printf(", \"target\": \"%s\", \"B\": %ld, \"T\": %ld, \"H\": %ld, \"dtype\": \"%s\", ",
+           cuda ? "cuda" : "cpu", B, T, H, lrc_dtype_name(io));
+    if (cuda) {
+      printf("\"device\": ");
+      json_str(device);
+      printf(", \"copy_gbps\": %.4g, \"io_bytes\": %.6g, ", mm, io_bytes);
+    } else {
+      printf("\"threads\": %d, \"matmul_gflops\": %.4g, ", nthreads, mm);
+    }
+    printf("\"repeat\": %ld, \"flops_per_token\": %.6g, \"results\": [", repeat, fpt);
     for (int i = 0; i < NALGO; i++) {
       printf("%s{\"algo\": ", i ? ", " : "");
       if (!runs[i].k) {
@@ -224,18 +257,33 @@ int cmd_bench(int argc, char **argv) {
       }
       json_str(lrc_kernel_algorithm(runs[i].k));
       double gf = work / (runs[i].median * 1e6);
-      printf(", \"available\": true, \"median_ms\": %.6g, \"speedup\": %.4g, \"gflops\": %.4g, "
-             "\"matmul_fraction\": %.4g, \"max_rel_diff\": %.3g}",
-             runs[i].median, runs[0].median / runs[i].median, gf, gf / mm, runs[i].diff);
+      printf(", \"available\": true, \"median_ms\": %.6g, \"speedup\": %.4g, \"gflops\": %.4g, ",
+             runs[i].median, runs[0].median / runs[i].median, gf);
+      if (cuda) {
+        double gb = io_bytes / (runs[i].median * 1e6);
+        printf("\"gbps\": %.4g, \"copy_fraction\": %.4g, ", gb, gb / mm);
+      } else {
+        printf("\"matmul_fraction\": %.4g, ", gf / mm);
+      }
+      printf("\"max_rel_diff\": %.3g}", runs[i].diff);
     }
     printf("]}\n");
     goto done;
   }
-  printf("%s: B=%ld T=%ld H=%ld, float32, %s thread%s, median of %ld runs\n", name, B, T, H,
-         nthreads ? a.threads : "all", nthreads == 1 ? "" : "s", repeat);
+  if (cuda)
+    printf("%s: B=%ld T=%ld H=%ld, %s I/O, %s, median of %ld runs\n", name, B, T, H,
+           lrc_dtype_name(io), device, repeat);
+  else
+    printf("%s: B=%ld T=%ld H=%ld, float32, %s thread%s, median of %ld runs\n", name, B, T, H,
+           nthreads ? a.threads : "all", nthreads == 1 ? "" : "s", repeat);
   printf("FLOPs counted as the chunkwise algorithm's work: %.1f KFLOP per token and head\n",
          fpt / 1e3);
-  printf("matrix-product reference (64x128 by 128x128, float32, in cache): %.1f GFLOP/s\n\n", mm);
+  if (cuda)
+    printf("device-to-device copy (bytes read + written): %.0f GB/s; inputs and outputs: %.1f MB"
+           "\n\n", mm, io_bytes / 1e6);
+  else
+    printf("matrix-product reference (64x128 by 128x128, float32, in cache): %.1f GFLOP/s\n\n",
+           mm);
   bool finite = true;
   for (int o = 0; o < nout && finite; o++) {
     const float *x = runs[0].outs[o].data;
@@ -245,15 +293,19 @@ int cmd_bench(int argc, char **argv) {
     printf("note: the outputs overflow on these uniform [-1, 1) inputs (a decay above 1?): the\n"
            "times stand, the differences between algorithms mean nothing\n\n");
   printf("  %-18s %10s %9s %9s %12s %13s\n", "algorithm", "median ms", "speed-up", "GFLOP/s",
-         "of matmul", "max rel diff");
+         cuda ? "GB/s (copy)" : "of matmul", "max rel diff");
   for (int i = 0; i < NALGO; i++) {
     if (!runs[i].k) {
       printf("  %-18s not available: %s\n", algos[i], runs[i].why);
       continue;
     }
-    double gf = work / (runs[i].median * 1e6);
-    printf("  %-18s %10.3f %8.2fx %9.1f %11.0f%% %13.1e\n", lrc_kernel_algorithm(runs[i].k),
-           runs[i].median, runs[0].median / runs[i].median, gf, 100 * gf / mm, runs[i].diff);
+    double gf = work / (runs[i].median * 1e6), gb = io_bytes / (runs[i].median * 1e6);
+    if (cuda)
+      printf("  %-18s %10.3f %8.2fx %9.1f %6.0f (%2.0f%%) %13.1e\n", lrc_kernel_algorithm(runs[i].k),
+             runs[i].median, runs[0].median / runs[i].median, gf, gb, 100 * gb / mm, runs[i].diff);
+    else
+      printf("  %-18s %10.3f %8.2fx %9.1f %11.0f%% %13.1e\n", lrc_kernel_algorithm(runs[i].k),
+             runs[i].median, runs[0].median / runs[i].median, gf, 100 * gf / mm, runs[i].diff);
   }
 
 done:

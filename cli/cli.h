@@ -35,6 +35,9 @@ typedef struct Args {
 /* Fill lrc_options from the parsed flags (algo, target, chunk, cache). */
 int cli_options(const Args *a, lrc_options *o);
 
+/* --dtype f32, bf16 or f16; else a usage error (EXIT_USER). */
+int cli_dtype(const char *cmd, const char *s, lrc_dtype *d);
+
 /* Report a usage error for the sub-command and return EXIT_USER. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

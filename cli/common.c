@@ -279,7 +279,23 @@ int cli_options(const Args *a, lrc_options *o) {
                              a->chunk);
     o->chunk = (int)c;
   }
+  if (a->dtype && strcmp(a->cmd, "emit") != 0) {
+    lrc_dtype d;
+    if (cli_dtype(a->cmd, a->dtype, &d)) return EXIT_USER;
+    if (o->target != LRC_TARGET_CUDA)
+      return cli_usage_error(a->cmd, "--dtype applies to --target=cuda (CPU kernels compute in "
+                                     "float32 and take tensors of any dtype)");
+    o->io_dtype = d;
+  }
   o->no_cache = a->no_cache;
+  return 0;
+}
+
+int cli_dtype(const char *cmd, const char *s, lrc_dtype *d) {
+  if (strcmp(s, "f32") == 0) *d = LRC_F32;
+  else if (strcmp(s, "bf16") == 0) *d = LRC_BF16;
+  else if (strcmp(s, "f16") == 0) *d = LRC_F16;
+  else return cli_usage_error(cmd, "bad --dtype '%s': expected f32, bf16 or f16", s);
   return 0;
 }
 

@@ -47,9 +47,8 @@ static int emit_c(lrc_module *m, const Args *a, bool cuda) {
   snprintf(hname, sizeof hname, "%s.h", slash ? slash + 1 : base);
   char *c = NULL, *h = NULL;
   lrc_error *err = NULL;
-  lrc_dtype io = !a->dtype || strcmp(a->dtype, "f32") == 0 ? LRC_F32
-                 : strcmp(a->dtype, "bf16") == 0       ? LRC_BF16
-                                                       : LRC_F16;
+  lrc_dtype io = LRC_F32;
+  if (a->dtype) cli_dtype("emit", a->dtype, &io);   /* checked by cmd_emit */
   lrc_status st = cuda ? lrc_emit_cuda(m, a->rnn, out ? hname : NULL, io, &c, &h, &err)
                        : lrc_emit_c(m, a->rnn, out ? hname : NULL, &c, &h, &err);
   if (st != LRC_OK) {
@@ -89,9 +88,9 @@ int cmd_emit(int argc, char **argv) {
   Args a = {.cmd = "emit"};
   int code = cli_parse(&a, argc, argv, 2, "rnn dim emit o algo chunk dtype");
   if (code) goto done;
-  if (a.dtype && strcmp(a.dtype, "f32") != 0 && strcmp(a.dtype, "bf16") != 0 &&
-      strcmp(a.dtype, "f16") != 0) {
-    code = cli_usage_error("emit", "bad --dtype '%s': expected f32, bf16 or f16", a.dtype);
+  lrc_dtype io;
+  if (a.dtype && cli_dtype("emit", a.dtype, &io)) {
+    code = EXIT_USER;
     goto done;
   }
   if (a.dtype && (!a.emit || strcmp(a.emit, "cuda") != 0)) {

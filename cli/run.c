@@ -1,4 +1,4 @@
-/* run.c — `lrc run FILE.lr`: run a recurrence on the CPU.
+/* run.c — `lrc run FILE.lr`: run a recurrence on the CPU or a CUDA GPU.
  *
  * Without --in: draws random inputs of --shape, runs the kernel, checks a
  * sample of (sequence, head) rows against the float64 reference and
@@ -21,14 +21,19 @@ static const char help[] =
     "               [--in NAME=PATH.npy ...] [--out NAME=PATH.npy ...]\n"
     "               [--state-in NAME=PATH.npy ...] [--state-out NAME=PATH.npy ...]\n"
     "               [--cu-seqlens PATH.npy] [--shape B=..,T=..,H=..] [--seed N]\n"
-    "               [--threads N] [--repeat N] [--no-cache]\n"
+    "               [--dtype=f32|bf16|f16] [--threads N] [--repeat N] [--no-cache]\n"
     "\n"
     "Without --in: random inputs of --shape (default B=2,T=256,H=4, uniform in\n"
     "[-1, 1) from --seed), a run, and a check of the first and last (sequence,\n"
     "head) rows against the float64 reference interpreter. Exit 2 if they differ.\n"
     "With --in: every input and param comes from a .npy file ([B, T, H, dims...],\n"
     "params [H, dims...], states [N, H, dims...]); outputs named by --out and\n"
-    "final states named by --state-out are written as float32 .npy files.\n";
+    "final states named by --state-out are written as float32 .npy files.\n"
+    "--target=cuda compiles the kernel with NVRTC and runs it on GPU 0 (host\n"
+    "tensors are copied there and back); --dtype sets its inputs', params' and\n"
+    "outputs' type on the device (states stay f32). With bf16 or f16 the random\n"
+    "inputs lie on a grid the dtype holds exactly, so the reference sees the\n"
+    "kernel's inputs; the tolerance is then 2e-2.\n";
 
 /* The NaN pattern that marks reference elements not computed. */
 #define RT_UNSET 0x7ff8dead0000beefull
@@ -77,7 +82,7 @@ int cmd_run(int argc, char **argv) {
   Args a = {.cmd = "run"};
   int code = cli_parse(&a, argc, argv, 2,
                        "rnn dim target algo chunk in out state-in state-out cu-seqlens shape "
-                       "seed threads repeat no-cache");
+                       "seed threads repeat no-cache dtype");
   lrc_ctx *ctx = NULL;
   lrc_module *m = NULL;
   lrc_error *err = NULL;
@@ -92,6 +97,15 @@ int cmd_run(int argc, char **argv) {
   if (a.threads && (code = cli_parse_long("run", "--threads", a.threads, 1, 1024, &threads))) goto done;
   if (a.repeat && (code = cli_parse_long("run", "--repeat", a.repeat, 1, 100000, &repeat))) goto done;
   bool files = a.nin > 0;
+  bool cuda = a.target && strcmp(a.target, "cuda") == 0;
+  lrc_dtype io = LRC_F32;
+  if (a.dtype && cli_dtype("run", a.dtype, &io)) {
+    code = EXIT_USER;
+    goto done;
+  }
+  /* Random values on a grid of 2^-7 (bfloat16) or 2^-10 (float16) steps
+   * are exact in the kernel's dtype. */
+  double grid = io == LRC_BF16 ? 128 : io == LRC_F16 ? 1024 : 0;
   if (!files && (a.nout || a.nstate_in || a.cu_seqlens)) {
     code = cli_usage_error("run", "--out, --state-in and --cu-seqlens need inputs from --in");
     goto done;
@@ -175,7 +189,10 @@ int cmd_run(int argc, char **argv) {
                             LRC_F32, &tens[s])))
         goto done;
       float *p = tens[s].data;
-      for (int64_t i = 0; i < lrc_tensor_numel(&tens[s]); i++) p[i] = (float)(2 * uniform() - 1);
+      for (int64_t i = 0; i < lrc_tensor_numel(&tens[s]); i++) {
+        double x = 2 * uniform() - 1;
+        p[i] = (float)(grid ? floor(x * grid) / grid : x);
+      }
       bin[args.ninputs++] = (lrc_binding){si->name, tens[s]};
     }
   }
@@ -217,7 +234,12 @@ int cmd_run(int argc, char **argv) {
 
   /* Run (repeat times; report the median). */
   double *times = calloc((size_t)repeat, sizeof *times);
-  for (long r = 0; r < repeat && !code; r++) {
+  if (cuda) {
+    /* Device time of each run, the copies to and from the device once,
+     * outside the timed runs. */
+    if (lrc_kernel_time(k, &args, (int)repeat, times, &err) != LRC_OK) code = cli_report(err);
+  }
+  for (long r = 0; !cuda && r < repeat && !code; r++) {
     double t0 = cli_now_ms();
     if (lrc_kernel_run(k, &args, &err) != LRC_OK) code = cli_report(err);
     times[r] = cli_now_ms() - t0;
@@ -292,13 +314,15 @@ int cmd_run(int argc, char **argv) {
       snprintf(line + used, sizeof line - used, "%s%s %.1e", j ? ", " : "", b->name, e);
     }
   }
-  double tol = T > 4096 ? 1e-3 : 2e-4;
+  double tol = io != LRC_F32 ? 2e-2 : T > 4096 ? 1e-3 : 2e-4;
   if (!rc) {
-    printf("%s: %s, B=%ld T=%ld H=%ld\n", a.rnn ? a.rnn : lrc_module_rnn_name(m, 0),
-           lrc_kernel_algorithm(k), B, T, H);
+    printf("%s: %s, B=%ld T=%ld H=%ld%s%s\n", a.rnn ? a.rnn : lrc_module_rnn_name(m, 0),
+           lrc_kernel_algorithm(k), B, T, H, cuda ? ", CUDA, I/O " : "",
+           cuda ? lrc_dtype_name(io) : "");
     printf("  compile  %8.1f ms%s\n", lrc_kernel_compile_ms(k),
            lrc_kernel_from_cache(k) ? " (from the kernel cache)" : "");
-    printf("  run      %8.3f ms%s\n", median, repeat > 1 ? " (median)" : "");
+    printf("  run      %8.3f ms%s%s\n", median, cuda ? " on the device" : "",
+           repeat > 1 ? " (median)" : "");
     printf("  check    %s against the float64 reference (%.0f ms): %s\n",
            rows > 1 ? "rows 0 and last" : "row 0", ref_ms, line);
     if (nonfinite) {

@@ -88,7 +88,7 @@ typedef enum lrc_algo {
 
 typedef enum lrc_target {
   LRC_TARGET_CPU = 0,       /* LLVM JIT for the host CPU */
-  LRC_TARGET_CUDA,          /* NVIDIA GPU (not in this version) */
+  LRC_TARGET_CUDA,          /* NVIDIA GPU: NVRTC and the driver, loaded at run time */
 } lrc_target;
 
 /* Element types of tensors (and of the emitted CUDA's I/O). */
@@ -107,6 +107,9 @@ typedef struct lrc_options {
   const char *cache_dir;    /* kernel cache; NULL: $LRC_CACHE_DIR, else
                                $XDG_CACHE_HOME/lrc, else ~/.cache/lrc */
   int no_cache;             /* non-zero: neither read nor write the cache */
+  lrc_dtype io_dtype;       /* LRC_TARGET_CUDA: the dtype of inputs, params and
+                               outputs on the device: LRC_F32 (default),
+                               LRC_BF16 or LRC_F16; states stay float32 */
 } lrc_options;
 
 LRC_API void lrc_options_init(lrc_options *opts);
@@ -197,6 +200,17 @@ typedef struct lrc_args {
   int nstate_out;
   const lrc_tensor *cu_seqlens;   /* int32 or int64 [N + 1], or NULL */
   int nthreads;             /* 0: one per core */
+  /* CUDA kernels only. device = 0: the tensors are in host memory; they
+   * are copied to the device (converted to the kernel's dtypes) and the
+   * results back, and the call returns when they are. device != 0: every
+   * tensor's data (cu_seqlens's too) is a device pointer of the kernel's
+   * context (the caller's current one when the kernel was made, else
+   * device 0's primary context), contiguous, in the kernel's I/O dtype
+   * (lrc_options.io_dtype; states float32, cu_seqlens int32 or int64);
+   * the kernel is launched on `stream` (a CUstream / cudaStream_t, NULL:
+   * the default stream) and the call returns once it is launched. */
+  int device;
+  void *stream;
 } lrc_args;
 
 LRC_API void lrc_args_init(lrc_args *a);
@@ -207,6 +221,14 @@ LRC_API void lrc_args_init(lrc_args *a);
  * threads at once. */
 LRC_API lrc_kernel *lrc_kernel_get(lrc_module *m, const char *rnn, lrc_error **err);
 LRC_API int lrc_kernel_run(lrc_kernel *k, const lrc_args *a, lrc_error **err);
+
+/* Run k `repeat` times on the same arguments and store each run's time
+ * in milliseconds in times[0..repeat). CPU kernels: each lrc_kernel_run,
+ * timed on the host. CUDA kernels (host tensors only): the tensors are
+ * copied to the device once, each run is timed on the device with
+ * events, the results are copied back after the last. */
+LRC_API int lrc_kernel_time(lrc_kernel *k, const lrc_args *a, int repeat, double *times,
+                            lrc_error **err);
 
 /* The float64 reference interpreter on the same arguments (any dtype;
  * results are converted to the output tensors' dtype). Slow; for tests. */
@@ -243,6 +265,14 @@ LRC_API double lrc_kernel_flops_per_token(const lrc_kernel *k);
  * nthreads threads (<= 0: one per core), measured for about `seconds`.
  * Negative on failure (*err says why). */
 LRC_API double lrc_matmul_gflops(int nthreads, double seconds, lrc_error **err);
+
+/* The CUDA device of ctx (the one its CUDA kernels use): its
+ * device-to-device copy rate in GB/s (bytes read plus written, a 256 MiB
+ * copy repeated for about `seconds`), the memory-bound ceiling of lrc
+ * bench --target=cuda; and "NAME (sm_XY)" in name[0..len). Negative
+ * with *err ("no CUDA device: ...") where there is none. */
+LRC_API double lrc_cuda_copy_gbps(lrc_ctx *ctx, double seconds, char *name, int len,
+                                  lrc_error **err);
 
 /* ---- .npy files --------------------------------------------------------- */
 

@@ -12,7 +12,12 @@
 
 lrc_ctx *lrc_ctx_new(void) { return calloc(1, sizeof(lrc_ctx)); }
 
-void lrc_ctx_free(lrc_ctx *ctx) { free(ctx); }
+void lrc_ctx_free(lrc_ctx *ctx) {
+  if (!ctx) return;
+  rt_cuda_free(ctx->cuda);
+  rt_nvrtc_free(ctx->nvrtc);
+  free(ctx);
+}
 
 const char *lrc_version(void) { return LRC_VERSION_STRING; }
 
@@ -90,6 +95,13 @@ static bool read_options(lrc_module *m, const lrc_options *opts, DimBinding **bi
     m->target = opts->target;
     m->cache_dir = opts->cache_dir ? arena_strdup(&m->arena, opts->cache_dir) : NULL;
     m->no_cache = opts->no_cache != 0;
+  }
+  if (opts->size >= offsetof(lrc_options, io_dtype) + sizeof opts->io_dtype) {
+    if (opts->io_dtype != LRC_F32 && opts->io_dtype != LRC_BF16 && opts->io_dtype != LRC_F16) {
+      rt_error(err, LRC_ERR_USAGE, "lrc_options: io_dtype must be LRC_F32, LRC_BF16 or LRC_F16");
+      return false;
+    }
+    m->io_dtype = opts->io_dtype;
   }
   return true;
 }
@@ -365,6 +377,16 @@ Kernel *rt_build_kernel(lrc_module *m, const Graph *g, lrc_error **err) {
   Diags d;
   diag_init(&d, &m->arena);
   const char *why = NULL;
+  /* On a GPU the chunk form wins wherever it exists (one block per row
+   * runs the token loop serially: the recurrent kernels measured 2.8x
+   * (Gated DeltaNet) to 4x (simple GLA) slower at T = 4096,
+   * docs/perf-cuda.md); decode-sized T wants --algo=recurrent. */
+  if (m->target == LRC_TARGET_CUDA && m->algo == LRC_ALGO_AUTO) {
+    Kernel *k = pass_pipeline(&m->arena, g, PLAN_CHUNK, m->chunk, &d, &why);
+    if (k) return k;
+    diag_init(&d, &m->arena);
+    why = NULL;
+  }
   Kernel *k = pass_pipeline(&m->arena, g, (PlanAlgo)m->algo, m->chunk, &d, &why);
   if (k) return k;
   if (why) rt_error(err, LRC_ERR_USAGE, "%s", why);

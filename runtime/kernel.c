@@ -1,7 +1,7 @@
-/* kernel.c — lrc_kernel: compiling a module's rnn for the CPU (through the
- * kernel cache), binding the caller's tensors by name, running the kernel
- * on threads over the (sequence, head) rows, and the float64 reference on
- * the same arguments.
+/* kernel.c — lrc_kernel: compiling a module's rnn for the CPU or a CUDA
+ * device (through the kernel cache), binding the caller's tensors by name,
+ * running the kernel (on threads over the (sequence, head) rows, or on the
+ * GPU through cuda.c), and the float64 reference on the same arguments.
  */
 #include "rt.h"
 #include "../backends/c/backend.h"
@@ -20,6 +20,7 @@ struct lrc_kernel {
   Kernel *kir;
   CgJit *jit;
   void (*fn)(void);
+  RtGpuKernel *gpu;        /* LRC_TARGET_CUDA */
   const char *algo;
   double compile_ms;
   bool from_cache;
@@ -42,6 +43,7 @@ void rt_kernels_free(lrc_kernel *k) {
   while (k) {
     lrc_kernel *next = k->next;
     cg_jit_free(k->jit);
+    rt_cuda_kernel_free(k->gpu);
     free(k);
     k = next;
   }
@@ -106,8 +108,8 @@ lrc_kernel *lrc_kernel_get(lrc_module *m, const char *rnn, lrc_error **err) {
   if (!g) return NULL;
   for (lrc_kernel *c = m->kernels; c; c = c->next)
     if (c->g == g) return c;
-  if (m->target == LRC_TARGET_CUDA) {
-    rt_error(err, LRC_ERR_UNSUPPORTED, "--target=cuda is not implemented in this version");
+  if (m->target == LRC_TARGET_CUDA && !m->ctx) {
+    rt_error(err, LRC_ERR_USAGE, "CUDA kernels need the module to be compiled with a context");
     return NULL;
   }
   lrc_kernel *volatile k = calloc(1, sizeof *k);
@@ -132,7 +134,17 @@ lrc_kernel *lrc_kernel_get(lrc_module *m, const char *rnn, lrc_error **err) {
     return NULL;
   }
   k->algo = k->kir->algo;
-  int rc = compile(k, err);
+  int rc = LRC_OK;
+  if (m->target == LRC_TARGET_CUDA) {
+    double t0 = now_ms();
+    bool cached = false;
+    k->gpu = rt_cuda_load(m, k->kir, g->name, m->io_dtype, &cached, err);
+    k->from_cache = cached;
+    k->compile_ms = now_ms() - t0;
+    if (!k->gpu) rc = err && *err ? (*err)->code : LRC_ERR_INTERNAL;
+  } else {
+    rc = compile(k, err);
+  }
   ir_guard_pop(&guard);
   if (rc != LRC_OK) {
     rt_kernels_free(k);
@@ -394,32 +406,82 @@ static int default_threads(void) {
   return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
 
+/* The caller's tensor of each kernel buffer (NULL: absent, or cu_seqlens). */
+static const lrc_tensor **buffer_views(const lrc_kernel *k, const Bound *bd) {
+  const Kernel *kir = k->kir;
+  const Graph *g = k->g;
+  const lrc_tensor **views = calloc((size_t)kir->bufs.len + 1, sizeof *views);
+  for (int b = 0; views && b < kir->bufs.len; b++) {
+    const KBuf *kb = &kir->bufs.data[b];
+    switch (kb->role) {
+    case KB_INPUT: views[b] = bd->slot[kb->slot]; break;
+    case KB_PARAM: views[b] = bd->slot[g->inputs.len + kb->slot]; break;
+    case KB_STATE_IN: views[b] = bd->slot[g->inputs.len + g->params.len + kb->slot]; break;
+    case KB_STATE_OUT: views[b] = bd->state_out[kb->slot]; break;
+    case KB_OUTPUT:
+      views[b] = bd->slot[g->inputs.len + g->params.len + g->states.len + kb->slot];
+      break;
+    case KB_SEQLENS: break;
+    }
+  }
+  return views;
+}
+
+/* A CUDA kernel's run (repeat timed runs with times). Device tensors are
+ * bound like host ones, except that cu_seqlens is read from the device
+ * first so that bind can check it. */
+static int run_cuda(lrc_kernel *k, const lrc_args *a, int repeat, double *times,
+                    lrc_error **err) {
+  lrc_args copy;
+  lrc_tensor cu = {0};
+  if (a && a->size >= sizeof(lrc_args) && a->device && a->cu_seqlens) {
+    const lrc_tensor *c = a->cu_seqlens;
+    if (c->ndim != 1 || c->shape[0] < 2 || (c->dtype != LRC_I32 && c->dtype != LRC_I64) ||
+        !rt_is_contiguous(c))
+      return rt_error(err, LRC_ERR_USAGE,
+                      "cu_seqlens must be a contiguous 1-D int32 or int64 tensor of N+1 offsets");
+    int rc = lrc_tensor_alloc(&cu, c->dtype, 1, c->shape, err);
+    if (!rc)
+      rc = rt_cuda_to_host(k->m->ctx->cuda, cu.data, c->data,
+                           rt_dtype_size(c->dtype) * (size_t)c->shape[0], err);
+    if (rc) {
+      lrc_tensor_free(&cu);
+      return rc;
+    }
+    copy = *a;
+    copy.cu_seqlens = &cu;
+    a = &copy;
+  }
+  Bound bd;
+  int rc = bind(k, a, &bd, err);
+  const lrc_tensor **views = rc ? NULL : buffer_views(k, &bd);
+  if (!rc && !views) rc = rt_error(err, LRC_ERR_NOMEM, "out of memory");
+  if (!rc) {
+    RtCudaRun r = {bd.B, bd.T, bd.H, bd.N, views, bd.cu, a->device != 0, a->stream};
+    rc = rt_cuda_run(k->gpu, k->kir, &r, repeat, times, err);
+  }
+  free(views);
+  unbind(&bd);
+  lrc_tensor_free(&cu);
+  return rc;
+}
+
 int lrc_kernel_run(lrc_kernel *k, const lrc_args *a, lrc_error **err) {
   if (err) *err = NULL;
   if (!k) return rt_error(err, LRC_ERR_USAGE, "lrc_kernel_run: kernel is NULL");
+  if (k->gpu) return run_cuda(k, a, 1, NULL, err);
   Bound bd;
   int rc = bind(k, a, &bd, err);
   const Kernel *kir = k->kir;
-  const Graph *g = k->g;
   int nb = kir->bufs.len;
   void **ptrs = calloc((size_t)nb + 1, sizeof *ptrs);
   void **temps = calloc((size_t)nb + 1, sizeof *temps);   /* packed copies */
-  const lrc_tensor **views = calloc((size_t)nb + 1, sizeof *views);
+  const lrc_tensor **views = rc ? NULL : buffer_views(k, &bd);
   if (!rc && (!ptrs || !temps || !views)) rc = rt_error(err, LRC_ERR_NOMEM, "out of memory");
   for (int b = 0; !rc && b < nb; b++) {
     const KBuf *kb = &kir->bufs.data[b];
-    const lrc_tensor *t = NULL;
-    switch (kb->role) {
-    case KB_INPUT: t = bd.slot[kb->slot]; break;
-    case KB_PARAM: t = bd.slot[g->inputs.len + kb->slot]; break;
-    case KB_STATE_IN: t = bd.slot[g->inputs.len + g->params.len + kb->slot]; break;
-    case KB_STATE_OUT: t = bd.state_out[kb->slot]; break;
-    case KB_OUTPUT:
-      t = bd.slot[g->inputs.len + g->params.len + g->states.len + kb->slot];
-      break;
-    case KB_SEQLENS: ptrs[b] = bd.cu; continue;
-    }
-    views[b] = t;
+    const lrc_tensor *t = views[b];
+    if (kb->role == KB_SEQLENS) ptrs[b] = bd.cu;
     if (!t) continue;
     if (t->dtype == LRC_F32 && rt_is_contiguous(t)) {
       ptrs[b] = t->data;
@@ -465,7 +527,7 @@ int lrc_kernel_run(lrc_kernel *k, const lrc_args *a, lrc_error **err) {
     free(jobs);
     free(th);
   }
-  for (int b = 0; b < nb; b++) {
+  for (int b = 0; temps && b < nb; b++) {
     const KBuf *kb = &kir->bufs.data[b];
     if (!rc && temps[b] && (kb->role == KB_OUTPUT || kb->role == KB_STATE_OUT))
       rt_unpack(views[b], temps[b], LRC_F32);
@@ -476,6 +538,35 @@ int lrc_kernel_run(lrc_kernel *k, const lrc_args *a, lrc_error **err) {
   free(views);
   unbind(&bd);
   return rc;
+}
+
+int lrc_kernel_time(lrc_kernel *k, const lrc_args *a, int repeat, double *times,
+                    lrc_error **err) {
+  if (err) *err = NULL;
+  if (!k || !times || repeat < 1)
+    return rt_error(err, LRC_ERR_USAGE, "lrc_kernel_time: needs a kernel, repeat >= 1 and times");
+  if (k->gpu) return run_cuda(k, a, repeat, times, err);
+  for (int i = 0; i < repeat; i++) {
+    double t0 = now_ms();
+    int rc = lrc_kernel_run(k, a, err);
+    if (rc) return rc;
+    times[i] = now_ms() - t0;
+  }
+  return LRC_OK;
+}
+
+double lrc_cuda_copy_gbps(lrc_ctx *ctx, double seconds, char *name, int len, lrc_error **err) {
+  if (err) *err = NULL;
+  if (!ctx) return rt_error(err, LRC_ERR_USAGE, "lrc_cuda_copy_gbps: ctx is NULL"), -1;
+  RtCuda *c = rt_cuda_driver(ctx, err);
+  if (!c) return -1;
+  if (name && len > 0) {
+    char dev[200];
+    int major, minor;
+    rt_cuda_device(c, dev, sizeof dev, &major, &minor);
+    snprintf(name, (size_t)len, "%s (sm_%d%d)", dev, major, minor);
+  }
+  return rt_cuda_copy_gbps(ctx, seconds, err);
 }
 
 int lrc_kernel_reference_rows(lrc_kernel *k, const lrc_args *a, int64_t row_begin,

@@ -17,8 +17,13 @@ struct lrc_error {
   int line, col;
 };
 
+typedef struct RtCuda RtCuda;     /* the CUDA driver, loaded (cuda.c) */
+typedef struct RtNvrtc RtNvrtc;   /* NVRTC, loaded */
+typedef struct RtGpuKernel RtGpuKernel;
+
 struct lrc_ctx {
-  int unused;              /* grows with the kernel cache and JIT (later) */
+  RtCuda *cuda;            /* loaded on first use; NULL until then */
+  RtNvrtc *nvrtc;
 };
 
 struct lrc_module {
@@ -26,6 +31,7 @@ struct lrc_module {
   lrc_algo algo;           /* options for kernels */
   int chunk;
   lrc_target target;
+  lrc_dtype io_dtype;      /* CUDA: inputs, params and outputs on the device */
   char *cache_dir;         /* in the arena; NULL: default */
   bool no_cache;
   lrc_kernel *kernels;     /* compiled so far (kernel.c) */
@@ -86,6 +92,36 @@ uint64_t rt_checksum(const void *p, size_t n);
 struct Kernel *rt_build_kernel(lrc_module *m, const Graph *g, lrc_error **err);
 /* An LRC_ERR_SOURCE error holding the rendered diagnostics. */
 lrc_status rt_diag_error(lrc_error **err, const Diags *d);
+
+/* cuda.c: the driver with a device ready, or NULL and LRC_ERR_UNSUPPORTED
+ * ("no CUDA device: ..."); NVRTC, or NULL and why. Loaded once per ctx. */
+RtCuda *rt_cuda_driver(lrc_ctx *ctx, lrc_error **err);
+RtNvrtc *rt_nvrtc(lrc_ctx *ctx, lrc_error **err);
+void rt_cuda_free(RtCuda *c);
+void rt_nvrtc_free(RtNvrtc *n);
+void rt_nvrtc_version(const RtNvrtc *n, int *major, int *minor);
+void rt_cuda_device(const RtCuda *c, char *name, int len, int *major, int *minor);
+/* CUDA source to a cubin for sm_<major><minor> (malloc'd). */
+int rt_nvrtc_compile(RtNvrtc *n, const char *src, const char *name, int major, int minor,
+                     void **cubin, size_t *len, lrc_error **err);
+/* Compile (or find in the cache) and load the kernel for the module's
+ * device; io: the dtype of inputs, params and outputs there. */
+RtGpuKernel *rt_cuda_load(lrc_module *m, const struct Kernel *kir, const char *rnn,
+                          lrc_dtype io, bool *from_cache, lrc_error **err);
+void rt_cuda_kernel_free(RtGpuKernel *g);
+typedef struct RtCudaRun {
+  int64_t B, T, H, N;
+  const lrc_tensor *const *views;   /* per kernel buffer (NULL: absent) */
+  const int64_t *cu;                /* cu_seqlens, validated, on the host; or NULL */
+  bool device;                      /* views hold device pointers */
+  void *stream;                     /* CUstream for device runs */
+} RtCudaRun;
+/* Run once (times NULL), or `repeat` times with each run's device time in
+ * times[] (host tensors only, copied once). */
+int rt_cuda_run(RtGpuKernel *g, const struct Kernel *kir, const RtCudaRun *r, int repeat,
+                double *times, lrc_error **err);
+int rt_cuda_to_host(RtCuda *c, void *dst, const void *src, size_t bytes, lrc_error **err);
+double rt_cuda_copy_gbps(lrc_ctx *ctx, double seconds, lrc_error **err);
 
 /* Store a new error in *err (if err is not NULL). Returns `code`. */
 lrc_status rt_error(lrc_error **err, lrc_status code, const char *fmt, ...)

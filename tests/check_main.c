@@ -93,6 +93,7 @@ int main(void) {
   Suite *suites[] = {
       support_suite(), lexer_suite(), parser_suite(), sema_suite(), ir_suite(),
       printer_suite(), api_suite(),   cli_suite(),    corpus_suite(), interp_suite(), emit_c_suite(), runtime_suite(), passes_suite(), kir_suite(), scan_suite(),
+      cuda_suite(),
   };
   SRunner *sr = srunner_create(suites[0]);
   for (size_t i = 1; i < sizeof suites / sizeof suites[0]; i++) srunner_add_suite(sr, suites[i]);

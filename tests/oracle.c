@@ -107,13 +107,25 @@ static double rel_l2(const float *x, const double *ref, long n) {
   return sqrt(num / den);
 }
 
+static int run_cpu(void *fn, int nb, void **ptrs, const long *count, const int64_t *ints,
+                   char **err) {
+  (void)count;
+  return rt_call_kernel((void (*)(void))fn, nb, ptrs, 6, ints, err);
+}
+
 double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, char *msg,
                   size_t msglen) {
+  return o_run_case_on(g, k, run_cpu, fn, c, msg, msglen);
+}
+
+double o_run_case_on(const Graph *g, const Kernel *k, ORunner run, void *ctx, const OCase *c,
+                     char *msg, size_t msglen) {
   int nseq = c->nseq ? c->nseq : c->B;
   long ntok = (long)c->B * c->T;
   unsigned long long seed = (c->seed + o_seed_base()) * 2654435761ull + 12345;
   int nb = k->bufs.len;
   void **ptrs = calloc((size_t)nb, sizeof *ptrs);
+  long *count = calloc((size_t)nb, sizeof *count);
   /* Oracle arrays by slot. */
   int ni = g->inputs.len, np = g->params.len, ns = g->states.len, no = g->outputs.len;
   double **din = calloc((size_t)ni + 1, sizeof(double *));
@@ -140,9 +152,10 @@ double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, cha
     case KB_OUTPUT: sl = &g->outputs.data[kb->slot]; rows = ntok * c->H; break;
     case KB_STATE_IN:
     case KB_STATE_OUT: sl = &g->states.data[kb->slot]; rows = (long)nseq * c->H; break;
-    case KB_SEQLENS: ptrs[b] = cu64; continue;
+    case KB_SEQLENS: ptrs[b] = cu64, count[b] = c->nseq ? nseq + 1 : 0; continue;
     }
     long n = rows * ir_slot_count(g, sl);
+    count[b] = n;
     if (kb->role == KB_STATE_IN && !c->init_state) continue;
     if (kb->role == KB_STATE_OUT && !c->final_state) continue;
     float *f = malloc(sizeof(float) * (size_t)(n ? n : 1));
@@ -157,6 +170,7 @@ double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, cha
     if (kb->role == KB_STATE_IN) lo = 0, hi = 1;
     for (long i = 0; i < n; i++) {
       f[i] = fill ? (float)(lo + (hi - lo) * urand(&seed)) : NAN;   /* poison */
+      if (fill && c->grid > 0 && kb->role != KB_STATE_IN) f[i] = (float)(round(f[i] * c->grid) / c->grid);
       d[i] = f[i];
     }
     ptrs[b] = f;
@@ -179,7 +193,7 @@ double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, cha
     snprintf(msg, msglen, "oracle failed: %s", err);
   } else {
     int64_t ints[6] = {c->B, c->T, c->H, nseq, 0, (int64_t)nseq * c->H};
-    if (rt_call_kernel((void (*)(void))fn, nb, ptrs, 6, ints, &err) != 0) {
+    if (run(ctx, nb, ptrs, count, ints, &err) != 0) {
       snprintf(msg, msglen, "kernel failed: %s", err);
     } else {
       worst = 0;
@@ -210,7 +224,7 @@ double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, cha
   for (int i = 0; i < ns; i++) free(dsin[i]), free(dsout[i]);
   for (int i = 0; i < no; i++) free(dout[i]);
   free(din), free(dpar), free(dsin), free(dsout), free(dout), free(fout), free(fsout);
-  free(ptrs), free(cu), free(cu64);
+  free(ptrs), free(count), free(cu), free(cu64);
   return worst;
 }
 

@@ -16,7 +16,15 @@ typedef struct OCase {
   bool init_state, final_state;
   unsigned seed;
   double lo, hi;
+  double grid;             /* > 0: inputs and params on multiples of 1/grid
+                              (exact in a kernel's bfloat16 or float16) */
 } OCase;
+
+/* Runs a kernel on float32 host buffers (ptrs[b] for kernel buffer b,
+ * count[b] elements; NULL where absent; cu_seqlens as int64) with
+ * ints = {B, T, H, N, first row, end row}. 0 or -1 with *err (malloc'd). */
+typedef int (*ORunner)(void *ctx, int nb, void **ptrs, const long *count, const int64_t *ints,
+                       char **err);
 
 /* The base of the input seeds (LRC_TEST_SEED, else the clock). */
 unsigned long long o_seed_base(void);
@@ -42,5 +50,8 @@ void *o_build_jit(const Kernel *k, char *msg, size_t msglen, void **jit);
  * that tensor), or -1 when something failed (msg says what). */
 double o_run_case(const Graph *g, const Kernel *k, void *fn, const OCase *c, char *msg,
                   size_t msglen);
+/* The same through a runner (a GPU, say). */
+double o_run_case_on(const Graph *g, const Kernel *k, ORunner run, void *ctx, const OCase *c,
+                     char *msg, size_t msglen);
 
 #endif

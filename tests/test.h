@@ -30,6 +30,14 @@ Suite *runtime_suite(void);
 Suite *passes_suite(void);
 Suite *kir_suite(void);
 Suite *scan_suite(void);
+Suite *cuda_suite(void);
+
+/* rnn sources beyond examples/ (check_emit_c.c): shapes of the language
+ * the lowering must get right, and variants that have a chunk form. */
+extern const char *const t_variants[];
+extern const int t_nvariants;
+extern const char *const t_chunk_variants[];
+extern const int t_nchunk_variants;
 
 /* Compile `src` (len bytes) through the public API. Returns the rendered
  * diagnostics (errors, or warnings on success) in a static-lifetime

@@ -18,6 +18,19 @@ void cg_emit_c(const Kernel *k, const char *header_name, Buf *c_out, Buf *h_out)
  * (0 float, 1 bfloat16, 2 float16); states and arithmetic are float. */
 void cg_emit_cuda(const Kernel *k, const char *header_name, int io, Buf *cu_out, Buf *h_out);
 
+/* The kernel alone as CUDA for NVRTC (no launcher, no host headers): an
+ * extern "C" __global__ function `launch->entry` taking the kernel's
+ * buffers (device pointers, in kernel-IR order), B, T, H, N (int64) and a
+ * float scratch pointer, launched as below. */
+typedef struct CgCudaLaunch {
+  Buf entry;               /* the __global__ function's name */
+  int threads;             /* per block */
+  long smem_bytes;         /* dynamic shared memory per block */
+  long scratch_floats;     /* global scratch per block (0: none) */
+  int blocks_per_row;      /* blocks per (sequence, head) row */
+} CgCudaLaunch;
+void cg_emit_cuda_jit(const Kernel *k, int io, Buf *out, CgCudaLaunch *launch);
+
 /* Optimised LLVM IR of the kernel for the host CPU (malloc'd text), or
  * NULL with *err (malloc'd). */
 char *cg_llvm_ir(const Kernel *k, char **err);

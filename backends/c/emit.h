@@ -14,6 +14,7 @@ typedef struct Emit {
   bool *tile_smem;         /* CUDA: the tile is in shared memory */
   long smem;               /* CUDA: floats of shared memory */
   bool cuda;               /* CUDA device code (prelude names differ) */
+  bool jit;                /* CUDA: the kernel alone, for NVRTC */
   int io;                  /* CUDA: element type of inputs, params and
                               outputs: 0 float, 1 __nv_bfloat16, 2 __half */
   int split_dim;           /* CUDA: a dim split over nsplit blocks per row */

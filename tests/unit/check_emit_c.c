@@ -17,7 +17,7 @@
  * right (transposed declarations, states read after being replaced, a
  * state swapped with another, non-affine updates, outputs that are the
  * old state, reductions, broadcasting). */
-static const char *variants[] = {
+const char *const t_variants[] = {
     "rnn transposed {\n dim K, V\n input k[K], v[V], beta\n state S[V, K]\n output o[V]\n"
     " S = S + beta * outer(k, v - k @ S)\n o = k @ S\n}\n",
     "rnn swap {\n dim D\n input x[D]\n state a[D], b[D]\n output y[D]\n"
@@ -38,7 +38,7 @@ static const char *variants[] = {
 
 /* Variants that have a chunk form, none of them an example: the
  * derivation must get them from the algebra alone. */
-static const char *chunk_variants[] = {
+const char *const t_chunk_variants[] = {
     /* decay after the erase: the inputs decay too */
     "rnn decay_after {\n dim K, V\n input q[K], k[K], v[V], b, g\n state S[K, V]\n output o[V]\n"
     " kn = l2norm(k)\n S = S + sigmoid(b) * outer(kn, v - kn @ S)\n S = exp(-softplus(g)) * S\n"
@@ -91,6 +91,9 @@ static const char *chunk_variants[] = {
     " S = S + sigmoid(-b) * outer(k3n, v - k3n @ S)\n z = 0.9 * z + relu(k)\n"
     " o = (q @ S) / (1 + abs(q @ z))\n}\n",
 };
+
+const int t_nvariants = (int)(sizeof t_variants / sizeof t_variants[0]);
+const int t_nchunk_variants = (int)(sizeof t_chunk_variants / sizeof t_chunk_variants[0]);
 
 static Arena arena;
 static void setup(void) { arena_init(&arena); }
@@ -175,7 +178,7 @@ static void check_source(const char *label, const char *src) {
 START_TEST(variant) {
   char label[32];
   snprintf(label, sizeof label, "variant %d", _i);
-  check_source(label, variants[_i]);
+  check_source(label, t_variants[_i]);
 }
 END_TEST
 
@@ -259,7 +262,7 @@ END_TEST
  * and 16 across chunk boundaries. */
 START_TEST(variant_chunk) {
   char *diags = NULL;
-  Graph *g = t_graph(&arena, chunk_variants[_i], &diags);
+  Graph *g = t_graph(&arena, t_chunk_variants[_i], &diags);
   ck_assert_msg(g != NULL, "chunk variant %d does not compile:\n%s", _i, diags);
   free(diags);
   for (int wide = 0; wide < 2; wide++) {
@@ -295,11 +298,11 @@ Suite *emit_c_suite(void) {
   TCase *tc = tcase_create("oracle");
   tcase_set_timeout(tc, 120);
   tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_add_loop_test(tc, variant, 0, (int)(sizeof variants / sizeof variants[0]));
+  tcase_add_loop_test(tc, variant, 0, t_nvariants);
   tcase_add_loop_test(tc, example, 0, nexamples);
   tcase_add_loop_test(tc, example_chunk, 0, nexamples);
   tcase_add_loop_test(tc, example_chunk_wide, 0, nexamples);
-  tcase_add_loop_test(tc, variant_chunk, 0, (int)(sizeof chunk_variants / sizeof chunk_variants[0]));
+  tcase_add_loop_test(tc, variant_chunk, 0, t_nchunk_variants);
   tcase_add_test(tc, examples_exist);
   suite_add_tcase(s, tc);
   return s;

@@ -1,0 +1,505 @@
+/* check_cuda.c — CUDA kernels through the run-time JIT (runtime/cuda.c).
+ *
+ * Wherever NVRTC is installed: the source the JIT compiles, for every
+ * example and variant and every algorithm that applies, compiles for
+ * sm_80 and sm_90a-class devices. Without a GPU: asking for a CUDA kernel
+ * is the error "no CUDA device" (exit 1 from lrc run), never a crash.
+ * With a GPU: every example and variant x algorithm x {float32, bfloat16}
+ * I/O against the float64 oracle at T = 1, 63, 65, 300, with packed
+ * sequences and initial and final states (host tensors), and runs on the
+ * caller's device pointers on a stream.
+ */
+#include "../oracle.h"
+#include "../test.h"
+#include "backends/c/backend.h"
+#include "passes/passes.h"
+#include "runtime/rt.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static Arena arena;
+static lrc_ctx *ctx;
+static void setup(void) {
+  arena_init(&arena);
+  ctx = lrc_ctx_new();
+}
+static void teardown(void) {
+  lrc_ctx_free(ctx);
+  arena_fini(&arena);
+}
+
+/* Sources: the examples (sorted), then t_variants, then t_chunk_variants. */
+static char **example_files;
+static int nexamples;
+
+static int cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void list_examples(void) {
+  DIR *d = opendir("examples");
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n < 4 || strcmp(e->d_name + n - 3, ".lr") != 0) continue;
+    example_files = realloc(example_files, sizeof(char *) * (size_t)(nexamples + 1));
+    example_files[nexamples++] = strdup(e->d_name);
+  }
+  closedir(d);
+  qsort(example_files, (size_t)nexamples, sizeof(char *), cmp);
+}
+
+static int nsources(void) { return nexamples + t_nvariants + t_nchunk_variants; }
+
+/* Source i's text (malloc'd) and a label. */
+static char *source(int i, char *label, size_t len) {
+  if (i < nexamples) {
+    snprintf(label, len, "examples/%s", example_files[i]);
+    return t_read(label, NULL);
+  }
+  i -= nexamples;
+  if (i < t_nvariants) {
+    snprintf(label, len, "variant %d", i);
+    return strdup(t_variants[i]);
+  }
+  i -= t_nvariants;
+  snprintf(label, len, "chunk variant %d", i);
+  return strdup(t_chunk_variants[i]);
+}
+
+static const PlanAlgo algos[] = {PLAN_RECURRENT, PLAN_CHUNK, PLAN_SCAN};
+
+/* The kernel of algorithm `algo` (NULL where it does not apply). */
+static Kernel *kernel_for(Graph *g, PlanAlgo algo) {
+  const char *why = NULL;
+  Diags d;
+  diag_init(&d, &arena);
+  return pass_pipeline(&arena, g, algo, algo == PLAN_CHUNK ? 16 : 0, &d, &why);
+}
+
+static Graph *graph_of(const char *label, const char *src) {
+  char *diags = NULL;
+  Graph *g = t_graph(&arena, src, &diags);
+  ck_assert_msg(g != NULL, "%s does not compile:\n%s", label, diags);
+  free(diags);
+  return g;
+}
+
+/* ---------------------------------------------------------------------- */
+/* NVRTC: the JIT's source compiles (no device needed)                      */
+
+START_TEST(nvrtc_compiles) {
+  lrc_error *err = NULL;
+  RtNvrtc *n = rt_nvrtc(ctx, &err);
+  if (!n) {
+    if (_i == 0) printf("cuda: NVRTC not found; JIT compile checks skipped (%s)\n",
+                        lrc_error_message(err));
+    lrc_error_free(err);
+    return;
+  }
+  char label[300];
+  char *src = source(_i, label, sizeof label);
+  ck_assert_msg(src != NULL, "cannot read %s", label);
+  Graph *g = graph_of(label, src);
+  if (ir_unbound_dim(g)) o_bind_wide_dims(g);
+  int built = 0;
+  for (int a = 0; a < 3; a++) {
+    Kernel *k = kernel_for(g, algos[a]);
+    if (!k) continue;
+    /* float32 I/O everywhere, bfloat16 and float16 for the chunk form;
+     * sm_80 and sm_90 in turn. */
+    for (int io = 0; io < (algos[a] == PLAN_CHUNK ? 3 : 1); io++) {
+      Buf cu = {0};
+      CgCudaLaunch launch = {0};
+      cg_emit_cuda_jit(k, io, &cu, &launch);
+      ck_assert_int_eq(launch.threads > 0 && launch.blocks_per_row >= 1, 1);
+      void *cubin = NULL;
+      size_t len = 0;
+      int major = (_i + a + io) % 2 ? 8 : 9;
+      int rc = rt_nvrtc_compile(n, cu.s, "t.cu", major, 0, &cubin, &len, &err);
+      ck_assert_msg(rc == LRC_OK, "%s, %s, io %d, sm_%d0: %s", label, k->algo, io, major,
+                    lrc_error_message(err));
+      ck_assert_msg(len > 1000 && memcmp(cubin, "\177ELF", 4) == 0, "%s: no cubin", label);
+      free(cubin);
+      buf_free(&cu);
+      buf_free(&launch.entry);
+      built++;
+    }
+  }
+  ck_assert_msg(built > 0, "%s: no kernel at all", label);
+  free(src);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* Without a device                                                         */
+
+static bool have_device(void) {
+  lrc_error *err = NULL;
+  lrc_ctx *c = lrc_ctx_new();
+  bool ok = rt_cuda_driver(c, &err) != NULL;
+  lrc_error_free(err);
+  lrc_ctx_free(c);
+  return ok;
+}
+
+START_TEST(no_device_is_an_error) {
+  if (have_device()) return;
+  lrc_options o;
+  lrc_options_init(&o);
+  o.target = LRC_TARGET_CUDA;
+  o.io_dtype = LRC_BF16;
+  const char *src = "rnn ema {\n dim D = 8\n input x[D]\n state h[D]\n output y[D]\n"
+                    " h = 0.9 * h + x\n y = h\n}\n";
+  lrc_error *err = NULL;
+  lrc_module *m = lrc_compile(ctx, src, &o, &err);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_ptr_null(lrc_kernel_get(m, NULL, &err));
+  ck_assert_int_eq(lrc_error_code(err), LRC_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(lrc_error_message(err), "CUDA") != NULL, "%s", lrc_error_message(err));
+  lrc_error_free(err);
+  /* Asked again: the same answer (the driver is not tried twice). */
+  ck_assert_ptr_null(lrc_kernel_get(m, NULL, &err));
+  ck_assert_int_eq(lrc_error_code(err), LRC_ERR_UNSUPPORTED);
+  lrc_error_free(err);
+  char name[64];
+  ck_assert(lrc_cuda_copy_gbps(ctx, 0.1, name, sizeof name, &err) < 0);
+  ck_assert_int_eq(lrc_error_code(err), LRC_ERR_UNSUPPORTED);
+  lrc_error_free(err);
+  lrc_module_free(m);
+
+  char *out = NULL;
+  int rc = t_lrc(&out, "run examples/gated_deltanet.lr --target=cuda --dtype=bf16");
+  ck_assert_msg(rc == 1 && strstr(out, "no CUDA device"), "exit %d: %s", rc, out);
+  free(out);
+  rc = t_lrc(&out, "bench examples/gated_deltanet.lr --target=cuda --repeat 1");
+  ck_assert_msg(rc == 1 && strstr(out, "no CUDA device"), "exit %d: %s", rc, out);
+  free(out);
+}
+END_TEST
+
+/* Flags that are wrong whether or not there is a device. */
+START_TEST(cuda_flags) {
+  char *out = NULL;
+  int rc = t_lrc(&out, "run examples/gated_deltanet.lr --dtype=bf16");
+  ck_assert_msg(rc == 1 && strstr(out, "--dtype applies to --target=cuda"), "%d: %s", rc, out);
+  free(out);
+  rc = t_lrc(&out, "run examples/gated_deltanet.lr --target=cuda --dtype=f64");
+  ck_assert_msg(rc == 1 && strstr(out, "bad --dtype 'f64'"), "%d: %s", rc, out);
+  free(out);
+  rc = t_lrc(&out, "bench examples/gated_deltanet.lr --target=gpu");
+  ck_assert_msg(rc == 1 && strstr(out, "--target 'gpu'"), "%d: %s", rc, out);
+  free(out);
+  lrc_options o;
+  lrc_options_init(&o);
+  o.target = LRC_TARGET_CUDA;
+  o.io_dtype = LRC_F64;
+  lrc_error *err = NULL;
+  ck_assert_ptr_null(lrc_compile(ctx, "rnn r {\n input x\n state h\n output y\n h = h + x\n"
+                                      " y = h\n}\n", &o, &err));
+  ck_assert_int_eq(lrc_error_code(err), LRC_ERR_USAGE);
+  ck_assert_ptr_nonnull(strstr(lrc_error_message(err), "io_dtype"));
+  lrc_error_free(err);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* On a GPU: against the oracle                                             */
+
+typedef struct GpuRun {
+  RtGpuKernel *g;
+  const Kernel *k;
+} GpuRun;
+
+static int run_gpu(void *p, int nb, void **ptrs, const long *count, const int64_t *ints,
+                   char **err) {
+  GpuRun *gr = p;
+  lrc_tensor *t = calloc((size_t)nb, sizeof *t);
+  const lrc_tensor **views = calloc((size_t)nb, sizeof *views);
+  const int64_t *cu = NULL;
+  for (int b = 0; b < nb; b++) {
+    if (gr->k->bufs.data[b].role == KB_SEQLENS) {
+      if (count[b]) cu = ptrs[b];
+      continue;
+    }
+    if (!ptrs[b]) continue;
+    t[b] = (lrc_tensor){.data = ptrs[b], .dtype = LRC_F32, .ndim = 1, .shape = {count[b]}};
+    views[b] = &t[b];
+  }
+  RtCudaRun r = {ints[0], ints[1], ints[2], ints[3], views, cu, false, NULL};
+  lrc_error *e = NULL;
+  int rc = rt_cuda_run(gr->g, gr->k, &r, 1, NULL, &e);
+  if (rc) *err = strdup(lrc_error_message(e));
+  lrc_error_free(e);
+  free(t);
+  free(views);
+  return rc ? -1 : 0;
+}
+
+static const OCase cases[] = {
+    {.B = 2, .T = 1, .H = 2, .seed = 1, .lo = -1, .hi = 1, .final_state = true},
+    {.B = 1, .T = 63, .H = 2, .seed = 2, .lo = -1, .hi = 1, .init_state = true},
+    {.B = 2, .T = 65, .H = 1, .seed = 3, .lo = -1, .hi = 1, .init_state = true,
+     .final_state = true},
+    {.B = 1, .T = 300, .H = 2, .seed = 4, .lo = -1, .hi = 1, .final_state = true},
+    {.B = 1, .T = 200, .H = 2, .nseq = 3, .cu = {0, 1, 64, 200}, .seed = 5, .lo = -1, .hi = 1,
+     .init_state = true, .final_state = true},
+};
+
+START_TEST(gpu_oracle) {
+  if (!have_device()) {
+    if (_i == 0) printf("cuda: skipped: no CUDA device\n");
+    return;
+  }
+  char label[300];
+  char *src = source(_i, label, sizeof label);
+  ck_assert_msg(src != NULL, "cannot read %s", label);
+  Graph *g = graph_of(label, src);
+  lrc_options o;
+  lrc_options_init(&o);
+  o.no_cache = 1;
+  o.target = LRC_TARGET_CUDA;
+  lrc_error *err = NULL;
+  lrc_module *m = lrc_compile(ctx, "rnn r {\n input x\n state h\n output y\n h = h + x\n"
+                                   " y = h\n}\n", &o, &err);
+  ck_assert_ptr_nonnull(m);   /* its context and cache options */
+  /* Small dims (5, 7, 3, ...) for the generic paths in float32; wide ones
+   * (multiples of 16) for the tensor-core paths in float32 and bfloat16. */
+  for (int wide = 0; wide < 2; wide++) {
+    if (wide) o_bind_wide_dims(g);
+    else o_bind_small_dims(g);
+    for (int a = 0; a < 3; a++) {
+      Kernel *k = kernel_for(g, algos[a]);
+      if (!k) continue;
+      for (int io = 0; io < (wide ? 2 : 1); io++) {
+        lrc_dtype dt = io ? LRC_BF16 : LRC_F32;
+        bool cached = false;
+        GpuRun gr = {rt_cuda_load(m, k, g->name, dt, &cached, &err), k};
+        ck_assert_msg(gr.g != NULL, "%s, %s: %s", label, k->algo, lrc_error_message(err));
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+          OCase oc = cases[c];
+          oc.grid = io ? 128 : 0;
+          char msg[200];
+          double e = o_run_case_on(g, k, run_gpu, &gr, &oc, msg, sizeof msg);
+          double tol = io ? 2e-2 : 2e-4;
+          ck_assert_msg(e >= 0 && e <= tol,
+                        "%s (%s dims), %s, %s I/O, case %zu (B=%d T=%d H=%d%s): %s: "
+                        "relative error %.3g > %g (seed base %llu)",
+                        label, wide ? "wide" : "small", k->algo, io ? "bf16" : "f32", c, oc.B,
+                        oc.T, oc.H, oc.nseq ? ", packed" : "", msg, e, tol, o_seed_base());
+        }
+        rt_cuda_kernel_free(gr.g);
+      }
+    }
+  }
+  lrc_module_free(m);
+  free(src);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* On a GPU: the caller's device pointers, through the public API          */
+
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+static struct {
+  CUresult (*init)(unsigned);
+  CUresult (*device_get)(int *, int);
+  CUresult (*retain)(void **, int);
+  CUresult (*set_current)(void *);
+  CUresult (*alloc)(CUdeviceptr *, size_t);
+  CUresult (*free)(CUdeviceptr);
+  CUresult (*htod)(CUdeviceptr, const void *, size_t);
+  CUresult (*dtoh)(void *, CUdeviceptr, size_t);
+  CUresult (*stream_create)(void **, unsigned);
+  CUresult (*stream_sync)(void *);
+} cu;
+
+/* The caller's side: its own driver handle and context, as a framework
+ * would have. */
+static bool load_driver(void) {
+  void *h = dlopen("libcuda.so.1", RTLD_NOW);
+  if (!h) return false;
+  void *f[] = {dlsym(h, "cuInit"), dlsym(h, "cuDeviceGet"), dlsym(h, "cuDevicePrimaryCtxRetain"),
+               dlsym(h, "cuCtxSetCurrent"), dlsym(h, "cuMemAlloc_v2"), dlsym(h, "cuMemFree_v2"),
+               dlsym(h, "cuMemcpyHtoD_v2"), dlsym(h, "cuMemcpyDtoH_v2"),
+               dlsym(h, "cuStreamCreate"), dlsym(h, "cuStreamSynchronize")};
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+    if (!f[i]) return false;
+  memcpy(&cu, f, sizeof f);
+  int dev;
+  void *c;
+  return cu.init(0) == 0 && cu.device_get(&dev, 0) == 0 && cu.retain(&c, dev) == 0 &&
+         cu.set_current(c) == 0;
+}
+
+static CUdeviceptr upload(const lrc_tensor *t) {
+  size_t bytes = (size_t)lrc_tensor_numel(t) * (t->dtype == LRC_F32 || t->dtype == LRC_I32 ? 4 : 8);
+  CUdeviceptr p = 0;
+  ck_assert_int_eq(cu.alloc(&p, bytes), 0);
+  ck_assert_int_eq(cu.htod(p, t->data, bytes), 0);
+  return p;
+}
+
+START_TEST(gpu_device_pointers) {
+  if (!have_device()) return;
+  ck_assert_msg(load_driver(), "the driver loads for lrc but not for the test");
+  lrc_options o;
+  lrc_options_init(&o);
+  o.no_cache = 1;
+  o.target = LRC_TARGET_CUDA;
+  o.algo = LRC_ALGO_CHUNK;
+  lrc_dim dims[] = {{"K", 32}, {"V", 48}};
+  o.dims = dims;
+  o.ndims = 2;
+  size_t len;
+  char *src = t_read("examples/gated_deltanet.lr", &len);
+  lrc_error *err = NULL;
+  lrc_module *m = lrc_compile_buffer(ctx, src, len, &o, &err);
+  ck_assert_ptr_nonnull(m);
+  lrc_kernel *k = lrc_kernel_get(m, NULL, &err);
+  ck_assert_msg(k != NULL, "%s", lrc_error_message(err));
+  int ns = lrc_kernel_slot_count(k);
+  /* Packed sequences of 1, 70 and 129 tokens, initial and final states. */
+  int32_t cuv[] = {0, 1, 71, 200};
+  const int64_t T = 200, H = 3, N = 3;
+  lrc_tensor host_in[16], host_out[16], dev_out[16], sin[4], sout[4], dsout[4];
+  lrc_binding bin[16], bout[16], dbin[16], dbout[16], bsin[4], bsout[4], dbsin[4], dbsout[4];
+  CUdeviceptr dptr[40];
+  int nin = 0, nout = 0, nst = 0, nd = 0;
+  unsigned long long rng = o_seed_base() * 977 + 1;
+  for (int s = 0; s < ns; s++) {
+    lrc_slot_info si;
+    lrc_kernel_slot(k, s, &si);
+    int64_t shape[LRC_MAX_NDIM];
+    int nl = si.kind == LRC_PARAM ? 1 : si.kind == LRC_STATE ? 2 : 3;
+    int64_t lead[3] = {1, T, H};
+    if (si.kind == LRC_PARAM) lead[0] = H;
+    if (si.kind == LRC_STATE) lead[0] = N, lead[1] = H;
+    for (int i = 0; i < nl; i++) shape[i] = lead[i];
+    for (int d = 0; d < si.ndims; d++) shape[nl + d] = si.dim_sizes[d];
+    lrc_tensor *t = si.kind == LRC_OUTPUT ? &host_out[nout]
+                    : si.kind == LRC_STATE ? &sin[nst]
+                                           : &host_in[nin];
+    ck_assert_int_eq(lrc_tensor_alloc(t, LRC_F32, nl + si.ndims, shape, &err), 0);
+    float *p = t->data;
+    for (int64_t i = 0; i < lrc_tensor_numel(t); i++) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      p[i] = (float)((double)(rng >> 11) / 9007199254740992.0) * 2 - 1;
+    }
+    lrc_tensor d = *t;
+    if (si.kind == LRC_OUTPUT) {
+      ck_assert_int_eq(lrc_tensor_alloc(&dev_out[nout], LRC_F32, t->ndim, t->shape, &err), 0);
+      bout[nout] = (lrc_binding){si.name, *t};
+      d.data = (void *)(uintptr_t)(dptr[nd++] = upload(t));
+      dbout[nout++] = (lrc_binding){si.name, d};
+    } else if (si.kind == LRC_STATE) {
+      ck_assert_int_eq(lrc_tensor_alloc(&sout[nst], LRC_F32, t->ndim, t->shape, &err), 0);
+      ck_assert_int_eq(lrc_tensor_alloc(&dsout[nst], LRC_F32, t->ndim, t->shape, &err), 0);
+      bsin[nst] = (lrc_binding){si.name, *t};
+      bsout[nst] = (lrc_binding){si.name, sout[nst]};
+      d.data = (void *)(uintptr_t)(dptr[nd++] = upload(t));
+      dbsin[nst] = (lrc_binding){si.name, d};
+      d.data = (void *)(uintptr_t)(dptr[nd++] = upload(t));
+      dbsout[nst++] = (lrc_binding){si.name, d};
+    } else {
+      bin[nin] = (lrc_binding){si.name, *t};
+      d.data = (void *)(uintptr_t)(dptr[nd++] = upload(t));
+      dbin[nin++] = (lrc_binding){si.name, d};
+    }
+  }
+  lrc_tensor cut = {.data = cuv, .dtype = LRC_I32, .ndim = 1, .shape = {4}};
+  lrc_tensor dcut = cut;
+  dcut.data = (void *)(uintptr_t)(dptr[nd++] = upload(&cut));
+  /* Host tensors. */
+  lrc_args a;
+  lrc_args_init(&a);
+  a.inputs = bin, a.ninputs = nin, a.outputs = bout, a.noutputs = nout;
+  a.state_in = bsin, a.nstate_in = nst, a.state_out = bsout, a.nstate_out = nst;
+  a.cu_seqlens = &cut;
+  ck_assert_msg(lrc_kernel_run(k, &a, &err) == 0, "%s", lrc_error_message(err));
+  /* The same on device pointers, on a stream of the caller's. */
+  void *stream = NULL;
+  ck_assert_int_eq(cu.stream_create(&stream, 0), 0);
+  lrc_args da = a;
+  da.inputs = dbin, da.outputs = dbout, da.state_in = dbsin, da.state_out = dbsout;
+  da.cu_seqlens = &dcut;
+  da.device = 1;
+  da.stream = stream;
+  ck_assert_msg(lrc_kernel_run(k, &da, &err) == 0, "%s", lrc_error_message(err));
+  ck_assert_int_eq(cu.stream_sync(stream), 0);
+  for (int i = 0; i < nout; i++) {
+    size_t bytes = (size_t)lrc_tensor_numel(&dev_out[i]) * 4;
+    ck_assert_int_eq(cu.dtoh(dev_out[i].data, (CUdeviceptr)(uintptr_t)dbout[i].tensor.data, bytes), 0);
+    ck_assert_msg(memcmp(dev_out[i].data, host_out[i].data, bytes) == 0,
+                  "output %s differs between device pointers and host tensors", bout[i].name);
+  }
+  for (int i = 0; i < nst; i++) {
+    size_t bytes = (size_t)lrc_tensor_numel(&dsout[i]) * 4;
+    ck_assert_int_eq(cu.dtoh(dsout[i].data, (CUdeviceptr)(uintptr_t)dbsout[i].tensor.data, bytes), 0);
+    ck_assert_msg(memcmp(dsout[i].data, sout[i].data, bytes) == 0, "final state differs");
+  }
+  /* And the host run against the reference. */
+  lrc_tensor ref[16];
+  lrc_binding bref[16];
+  for (int i = 0; i < nout; i++) {
+    ck_assert_int_eq(lrc_tensor_alloc(&ref[i], LRC_F64, host_out[i].ndim, host_out[i].shape, &err), 0);
+    bref[i] = (lrc_binding){bout[i].name, ref[i]};
+  }
+  lrc_args ra = a;
+  ra.outputs = bref;
+  ra.state_out = NULL, ra.nstate_out = 0;
+  ck_assert_int_eq(lrc_kernel_reference(k, &ra, &err), 0);
+  for (int i = 0; i < nout; i++) {
+    const float *x = host_out[i].data;
+    const double *r = ref[i].data;
+    double num = 0, den = 0;
+    for (int64_t j = 0; j < lrc_tensor_numel(&ref[i]); j++)
+      num += (x[j] - r[j]) * (x[j] - r[j]), den += r[j] * r[j];
+    ck_assert_msg(sqrt(num / den) < 2e-4, "%s: relative error %g", bout[i].name, sqrt(num / den));
+    lrc_tensor_free(&ref[i]);
+  }
+  /* A device tensor of the wrong dtype is named. */
+  dbin[0].tensor.dtype = LRC_BF16;
+  ck_assert_int_ne(lrc_kernel_run(k, &da, &err), 0);
+  ck_assert_int_eq(lrc_error_code(err), LRC_ERR_USAGE);
+  ck_assert_msg(strstr(lrc_error_message(err), "float32"), "%s", lrc_error_message(err));
+  lrc_error_free(err);
+  /* Timed runs. */
+  double times[3];
+  ck_assert_msg(lrc_kernel_time(k, &a, 3, times, &err) == 0, "%s", lrc_error_message(err));
+  ck_assert(times[0] > 0 && times[2] > 0);
+  char name[128];
+  double gbps = lrc_cuda_copy_gbps(ctx, 0.05, name, sizeof name, &err);
+  ck_assert_msg(gbps > 10, "copy rate %g: %s", gbps, err ? lrc_error_message(err) : "");
+  printf("cuda: %s, device-to-device copy %.0f GB/s\n", name, gbps);
+  for (int i = 0; i < nd; i++) cu.free(dptr[i]);
+  for (int i = 0; i < nin; i++) lrc_tensor_free(&host_in[i]);
+  for (int i = 0; i < nout; i++) lrc_tensor_free(&host_out[i]), lrc_tensor_free(&dev_out[i]);
+  for (int i = 0; i < nst; i++)
+    lrc_tensor_free(&sin[i]), lrc_tensor_free(&sout[i]), lrc_tensor_free(&dsout[i]);
+  lrc_module_free(m);
+  free(src);
+}
+END_TEST
+
+Suite *cuda_suite(void) {
+  if (!nexamples) list_examples();
+  Suite *s = suite_create("cuda");
+  TCase *tc = tcase_create("jit");
+  tcase_set_timeout(tc, 600);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_loop_test(tc, nvrtc_compiles, 0, nsources());
+  tcase_add_test(tc, no_device_is_an_error);
+  tcase_add_test(tc, cuda_flags);
+  tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
+  tcase_add_test(tc, gpu_device_pointers);
+  suite_add_tcase(s, tc);
+  return s;
+}
