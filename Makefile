@@ -129,7 +129,8 @@ hosts: $(B)/host/jit_host $(B)/host/standalone_host
 check: all $(B)/check_lrc hosts
 	$(Q)./$(B)/host/jit_host
 	$(Q)./$(B)/host/standalone_host
-	$(Q)LRC_BIN=$(B)/lrc LRC_SAN=$(SAN) LRC_CACHE_DIR=$(CURDIR)/$(B)/test-cache ./$(B)/check_lrc
+	$(Q)LRC_BIN=$(B)/lrc LRC_SAN=$(SAN) LRC_CACHE_DIR=$(CURDIR)/$(B)/test-cache \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ./$(B)/check_lrc
 	$(Q)$(if $(filter 1,$(SAN)),true,LRC=$(B)/lrc OUT=$(B)/cuda-compile sh tests/gpu/compile.sh)
 
 # The main job: JIT-compile Gated DeltaNet from examples/ for this CPU, run

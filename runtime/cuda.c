@@ -285,7 +285,8 @@ void rt_cuda_free(RtCuda *c) {
 
 void rt_nvrtc_free(RtNvrtc *n) {
   if (!n) return;
-  if (n->lib) dlclose(n->lib);
+  /* NVRTC stays loaded too: it keeps allocations (its C++ runtime's) for
+   * the life of the process, and other contexts may use it. */
   free(n->why);
   free(n->include);
   free(n);

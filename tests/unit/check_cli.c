@@ -1,5 +1,5 @@
 /* check_cli.c — the lrc command: sub-commands, flags, exit statuses (0
- * success, 1 user error, 2 internal or not implemented), never a signal. */
+ * success, 1 user error, 2 internal), never a signal. */
 #include "../test.h"
 
 #include <stdarg.h>
@@ -429,7 +429,8 @@ START_TEST(run_and_bench) {
   char args[256];
   snprintf(args, sizeof args, "run %s --dim D=2,K=3,V=2", two);
   expect(args, 1, "has 2 rnn blocks (first, second); choose one with --rnn");
-  expect("run examples/gla.lr --target=cuda --dim K=8,V=4", 1, "not implemented");
+  expect("run examples/gla.lr --target=cpu --dtype=f16 --dim K=8,V=4", 1,
+         "--dtype applies to --target=cuda");
   expect("run examples/gla.lr --shape B=0", 1, "bad --shape B '0'");
   expect("run examples/gla.lr --emit=ir", 1, "unknown option '--emit=ir'");
   expect("bench", 1, "lrc bench: no input file");
@@ -441,7 +442,8 @@ START_TEST(run_and_bench) {
    * why. */
   ck_assert_int_eq(run2(&out, &err, "bench examples/retnet.lr --dim K=16,V=8 --shape B=1,T=70,H=2 "
                                     "--repeat 2 --threads 1 --json --no-cache"), 0);
-  ck_assert_msg(strstr(out, "{\"rnn\": \"retnet\", \"B\": 1, \"T\": 70, \"H\": 2"), "%s", out);
+  ck_assert_msg(strstr(out, "{\"rnn\": \"retnet\", \"target\": \"cpu\", \"B\": 1, \"T\": 70, \"H\": 2"),
+                "%s", out);
   ck_assert_msg(strstr(out, "\"algo\": \"recurrent\", \"available\": true"), "%s", out);
   ck_assert_msg(strstr(out, "\"algo\": \"chunk(C=16)\", \"available\": true"), "%s", out);
   ck_assert_msg(strstr(out, "\"algo\": \"scan(C=64)\", \"available\": true"), "%s", out);
