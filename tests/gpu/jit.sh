@@ -16,7 +16,19 @@ mkdir -p build
 tar -C build -xJf "$TAR"
 LRC=build/portable/lrc
 export LRC_CACHE_DIR=${LRC_CACHE_DIR:-$(mktemp -d)}
-CK_RUN_SUITE=cuda LRC_BIN=$LRC build/portable/check_lrc
+# The cuda suite in 8 shards at once (NVRTC's compiles dominate).
+n=8
+for s in $(seq 0 $((n - 1))); do
+  CK_RUN_SUITE=cuda LRC_BIN=$LRC LRC_TEST_SHARD=$s/$n build/portable/check_lrc \
+    > build/jit-shard-$s.log 2>&1 &
+done
+fail=0
+wait || true
+for s in $(seq 0 $((n - 1))); do
+  grep -q "^100%: Checks" build/jit-shard-$s.log || fail=1
+  grep -v "^Running suite" build/jit-shard-$s.log | sed "s/^/shard $s: /"
+done
+[ $fail -eq 0 ] || { echo "gpu: the cuda suite failed"; exit 1; }
 SHAPE=${SHAPE:-B=8,T=4096,H=16}
 for ex in gated_deltanet simple_gla gla deltanet kda mamba2; do
   [ -f examples/$ex.lr ] || continue

@@ -73,6 +73,16 @@ static char *source(int i, char *label, size_t len) {
   return strdup(t_chunk_variants[i]);
 }
 
+/* LRC_TEST_SHARD=k/n: this process takes sources k, k+n, ... only (and
+ * the single tests in shard 0), so that tests/gpu/jit.sh can run n at
+ * once on the GPU machine's cores. */
+static bool in_shard(int i) {
+  const char *env = getenv("LRC_TEST_SHARD");
+  int k = 0, n = 1;
+  if (env && sscanf(env, "%d/%d", &k, &n) == 2 && n > 0) return i % n == k;
+  return true;
+}
+
 static const PlanAlgo algos[] = {PLAN_RECURRENT, PLAN_CHUNK, PLAN_SCAN};
 
 /* The kernel of algorithm `algo` (NULL where it does not apply). */
@@ -95,6 +105,7 @@ static Graph *graph_of(const char *label, const char *src) {
 /* NVRTC: the JIT's source compiles (no device needed)                      */
 
 START_TEST(nvrtc_compiles) {
+  if (!in_shard(_i)) return;
   lrc_error *err = NULL;
   RtNvrtc *n = rt_nvrtc(ctx, &err);
   if (!n) {
@@ -150,7 +161,7 @@ static bool have_device(void) {
 }
 
 START_TEST(no_device_is_an_error) {
-  if (have_device()) return;
+  if (have_device() || !in_shard(0)) return;
   lrc_options o;
   lrc_options_init(&o);
   o.target = LRC_TARGET_CUDA;
@@ -253,6 +264,7 @@ static const OCase cases[] = {
 };
 
 START_TEST(gpu_oracle) {
+  if (!in_shard(_i)) return;
   if (!have_device()) {
     if (_i == 0) printf("cuda: skipped: no CUDA device\n");
     return;
@@ -348,7 +360,7 @@ static CUdeviceptr upload(const lrc_tensor *t) {
 }
 
 START_TEST(gpu_device_pointers) {
-  if (!have_device()) return;
+  if (!have_device() || !in_shard(0)) return;
   ck_assert_msg(load_driver(), "the driver loads for lrc but not for the test");
   lrc_options o;
   lrc_options_init(&o);
