@@ -2,6 +2,7 @@
  * select, CK_FORK=no runs in one process for debugging. */
 #include "test.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,30 @@ int t_lrc(char **out, const char *fmt, ...) {
     return rc;
   }
   return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int t_examples(char ***names) {
+  static char **files;
+  static int n = -1;
+  if (n < 0) {
+    n = 0;
+    DIR *d = opendir("examples");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      size_t len = strlen(e->d_name);
+      if (len < 4 || strcmp(e->d_name + len - 3, ".lr") != 0) continue;
+      files = realloc(files, sizeof(char *) * (size_t)(n + 1));
+      files[n++] = strdup(e->d_name);
+    }
+    if (d) closedir(d);
+    qsort(files, (size_t)n, sizeof(char *), cmp_names);
+  }
+  *names = files;
+  return n;
 }
 
 int main(void) {

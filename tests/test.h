@@ -58,6 +58,10 @@ int t_lrc(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 /* Read a whole file (malloc'd, NUL-terminated); NULL if unreadable. */
 char *t_read(const char *path, size_t *len);
 
+/* The names of the .lr files in examples/ (without the directory),
+ * sorted and listed once; returns how many there are. */
+int t_examples(char ***names);
+
 /* The lrc binary to run. */
 const char *t_bin(void);
 

@@ -15,7 +15,6 @@
 #include "passes/passes.h"
 #include "runtime/rt.h"
 
-#include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -36,24 +35,6 @@ static void teardown(void) {
 /* Sources: the examples (sorted), then t_variants, then t_chunk_variants. */
 static char **example_files;
 static int nexamples;
-
-static int cmp(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void list_examples(void) {
-  DIR *d = opendir("examples");
-  if (!d) return;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    size_t n = strlen(e->d_name);
-    if (n < 4 || strcmp(e->d_name + n - 3, ".lr") != 0) continue;
-    example_files = realloc(example_files, sizeof(char *) * (size_t)(nexamples + 1));
-    example_files[nexamples++] = strdup(e->d_name);
-  }
-  closedir(d);
-  qsort(example_files, (size_t)nexamples, sizeof(char *), cmp);
-}
 
 static int nsources(void) { return nexamples + t_nvariants + t_nchunk_variants; }
 
@@ -502,7 +483,7 @@ START_TEST(gpu_device_pointers) {
 END_TEST
 
 Suite *cuda_suite(void) {
-  if (!nexamples) list_examples();
+  if (!nexamples) nexamples = t_examples(&example_files);
   Suite *s = suite_create("cuda");
   TCase *tc = tcase_create("jit");
   tcase_set_timeout(tc, 600);

@@ -7,7 +7,6 @@
 #include "backends/c/backend.h"
 #include "passes/passes.h"
 
-#include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,24 +185,6 @@ END_TEST
 static char **example_files;
 static int nexamples;
 
-static int cmp(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void list_examples(void) {
-  DIR *d = opendir("examples");
-  if (!d) return;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    size_t n = strlen(e->d_name);
-    if (n < 4 || strcmp(e->d_name + n - 3, ".lr") != 0) continue;
-    example_files = realloc(example_files, sizeof(char *) * (size_t)(nexamples + 1));
-    example_files[nexamples++] = strdup(e->d_name);
-  }
-  closedir(d);
-  qsort(example_files, (size_t)nexamples, sizeof(char *), cmp);
-}
-
 START_TEST(example) {
   char path[512];
   snprintf(path, sizeof path, "examples/%s", example_files[_i]);
@@ -293,7 +274,7 @@ START_TEST(examples_exist) {
 END_TEST
 
 Suite *emit_c_suite(void) {
-  list_examples();
+  nexamples = t_examples(&example_files);
   Suite *s = suite_create("emit_c");
   TCase *tc = tcase_create("oracle");
   tcase_set_timeout(tc, 120);

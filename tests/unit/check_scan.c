@@ -10,7 +10,6 @@
 #include "backends/c/backend.h"
 #include "passes/passes.h"
 
-#include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,24 +137,6 @@ END_TEST
 /* Every examples/NAME.lr (loop index into the sorted listing). */
 static char **example_files;
 static int nexamples;
-
-static int cmp(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void list_examples(void) {
-  DIR *d = opendir("examples");
-  if (!d) return;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    size_t n = strlen(e->d_name);
-    if (n < 4 || strcmp(e->d_name + n - 3, ".lr") != 0) continue;
-    example_files = realloc(example_files, sizeof(char *) * (size_t)(nexamples + 1));
-    example_files[nexamples++] = strdup(e->d_name);
-  }
-  closedir(d);
-  qsort(example_files, (size_t)nexamples, sizeof(char *), cmp);
-}
 
 /* Each example whose classes allow a scan: mamba and HGRN (elementwise),
  * GLA, HGRN2, RWKV6 (diagonal), the scalar decays and linear attention.
@@ -289,7 +270,7 @@ START_TEST(plan_scan) {
 END_TEST
 
 Suite *scan_suite(void) {
-  list_examples();
+  nexamples = t_examples(&example_files);
   Suite *s = suite_create("scan");
   TCase *tc = tcase_create("oracle");
   tcase_set_timeout(tc, 120);
