@@ -3,8 +3,9 @@
 (FLA) on the same GPU, in one run: bfloat16 inputs and outputs, forward.
 
 DIR holds NAME_chunk_bf16.cu/.h and NAME_recurrent_bf16.cu/.h emitted by
-`lrc emit --emit=cuda --dtype=bf16` for gated_deltanet, simple_gla, gla
-and deltanet at the dims of the benchmark. FLA is imported from
+tests/gpu/prepare_bench.sh (`lrc emit --emit=cuda --dtype=bf16` for
+gated_deltanet, simple_gla, gla and deltanet at the dims of the
+benchmark). FLA is imported from
 $FLA_PATH (a checkout of its sources, put there by whoever runs this; lrc
 does not ship or build it); without it only lrc's figures print.
 
