@@ -33,6 +33,41 @@ enum { THREADS = 512, SMEM_MAX = 160 * 1024 };
 
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer);
 
+/* Is the emit-time switch `name` set to `value` (LRC_CUDA_...=off: a change
+ * turned off for A/B timing)? */
+static bool env_is(const char *name, const char *value) {
+  const char *v = getenv(name);
+  return v && !strcmp(v, value);
+}
+
+/* "for (int VAR = FIRST; VAR < n; VAR += step)" without its body: the
+ * points of a statement over the block's threads (step THREADS), its
+ * warps (THREADS / 32) or a warp's lanes (32). The block has exactly
+ * THREADS threads, so the trip count is known here: constant bounds (a
+ * bound check only where step does not divide n), unrolled (fully up to 4
+ * trips, else by 4: fully unrolled 32-trip loads of a state spilled
+ * registers), so that the loads of several trips are in flight together.
+ * With LRC_CUDA_UNROLL=off the generic strided loop (dyn the step in terms
+ * of blockDim). */
+static void put_strided(Emit *e, const char *var, const char *first, long n, long step,
+                        const char *dyn) {
+  if (env_is("LRC_CUDA_UNROLL", "off")) {
+    buf_printf(e->out, "for (int %s = %s; %s < %ld; %s += %s) ", var, first, var, n, var, dyn);
+    return;
+  }
+  long trips = (n + step - 1) / step;
+  if (trips <= 1) {   /* one point per thread at most */
+    if (n < step) buf_printf(e->out, "if ((%s) < %ld) ", first, n);
+    buf_printf(e->out, "for (int %s = %s, %s_t = 0; %s_t < 1; %s_t++) ", var, first, var, var,
+               var);
+    return;
+  }
+  buf_printf(e->out, "_Pragma(\"unroll%s\") ", trips <= 4 ? "" : " 4");
+  buf_printf(e->out, "for (int %s_t = 0, %s = %s; %s_t < %ld; %s_t++, %s += %ld) ", var, var, first,
+             var, trips, var, var, step);
+  if (n % step) buf_printf(e->out, "if (%s < %ld) ", var, n);
+}
+
 static long count_of(const Kernel *k, DimSet dims) {
   long n = 1;
   for (int d = 0; d < k->dims.len; d++)
@@ -60,8 +95,8 @@ static long decode(Emit *e, DimSet dims, const char *var, int depth) {
  * for every dim of `dims` decoded from p (layout order). */
 static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
   em_ind(e, depth);
-  buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
-             extra * count_of(e->k, dims));
+  put_strided(e, "lrc_p", "threadIdx.x", extra * count_of(e->k, dims), THREADS, "blockDim.x");
+  buf_puts(e->out, "{\n");
   long stride = decode(e, dims, "lrc_p", depth + 1);
   if (extra > 1) {
     em_ind(e, depth + 1);
@@ -172,8 +207,8 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
   const Kernel *k = e->k;
   long I = k->dims.data[di].size, J = k->dims.data[dj].size;
   em_ind(e, depth);
-  buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
-             I * J / (tm * tn));
+  put_strided(e, "lrc_p", "threadIdx.x", I * J / (tm * tn), THREADS, "blockDim.x");
+  buf_puts(e->out, "{\n");
   em_ind(e, depth + 1);
   buf_printf(e->out, "const int lrc_ib = lrc_p / %ld, lrc_jb = lrc_p %% %ld;\n", J / tn, J / tn);
   em_ind(e, depth + 1);
@@ -224,15 +259,14 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
   const Kernel *k = e->k;
   bool max = a->acc == KACC_MAX;
   em_ind(e, depth);
-  buf_printf(e->out,
-             "for (int lrc_w = threadIdx.x >> 5; lrc_w < %ld; lrc_w += blockDim.x >> 5) {\n",
-             count_of(k, td));
+  put_strided(e, "lrc_w", "threadIdx.x >> 5", count_of(k, td), THREADS / 32, "blockDim.x >> 5");
+  buf_puts(e->out, "{\n");
   decode(e, td, "lrc_w", depth + 1);
   em_ind(e, depth + 1);
   buf_printf(e->out, "float lrc_acc = %s;\n", max ? "-INFINITY" : "0.0f");
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int lrc_q = threadIdx.x & 31; lrc_q < %ld; lrc_q += 32) {\n",
-             count_of(k, red));
+  put_strided(e, "lrc_q", "threadIdx.x & 31", count_of(k, red), 32, "32");
+  buf_puts(e->out, "{\n");
   decode(e, red, "lrc_q", depth + 2);
   em_ind(e, depth + 2);
   buf_puts(e->out, max ? "lrc_acc = fmaxf(lrc_acc, " : "lrc_acc += ");
@@ -321,8 +355,8 @@ static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
   long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
   Buf *o = e->out;
   em_ind(e, depth);
-  buf_printf(o, "for (int lrc_w = threadIdx.x >> 5; lrc_w < %ld; lrc_w += blockDim.x >> 5) {\n",
-             (I / 16) * (J / 16));
+  put_strided(e, "lrc_w", "threadIdx.x >> 5", (I / 16) * (J / 16), THREADS / 32, "blockDim.x >> 5");
+  buf_puts(o, "{\n");
   em_ind(e, depth + 1);
   buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * 16, lrc_j0 = (lrc_w %% %ld) * 16;\n", J / 16,
              J / 16);
@@ -480,8 +514,8 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
     buf_puts(e->out, "if (lrc_split == 0)\n");
   }
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
-             nrow * part);
+  put_strided(e, "lrc_p", "threadIdx.x", nrow * part, THREADS, "blockDim.x");
+  buf_puts(e->out, "{\n");
   em_ind(e, depth + 2);
   buf_printf(e->out, "const int lrc_q = lrc_p %% %ld;\n", part);
   long st = 1;
@@ -679,8 +713,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_FILL:
     em_ind(e, depth);
-    buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) ",
-               kir_tile_count(k, s->tile));
+    put_strided(e, "lrc_p", "threadIdx.x", kir_tile_count(k, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_float(e->out, s->num);
@@ -690,8 +723,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_COPY:
     em_ind(e, depth);
-    buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) ",
-               kir_tile_count(k, s->tile));
+    put_strided(e, "lrc_p", "threadIdx.x", kir_tile_count(k, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_tile_name(e, s->tile2);
