@@ -6,7 +6,8 @@
  *
  *   nest        one assignment at a time, threads over the points of its
  *               target tile, the reduced dims looped by each thread into a
- *               register (no atomics), a barrier after each assignment;
+ *               register (no atomics), a barrier before an assignment
+ *               that depends on the ones since the last (sync_before);
  *   load/store  threads over the elements of a block of rows;
  *   cumsum      threads over the other dims, sequential along the dim;
  *   trisolve    threads over the columns of the right-hand side;
@@ -107,8 +108,80 @@ static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
 static void close_threads(Emit *e, int depth) {
   em_ind(e, depth);
   buf_puts(e->out, "}\n");
+}
+
+/* Barriers by dependency. A statement's threads touch other threads'
+ * elements in general (its mapping of points to threads differs from the
+ * last one's), so a barrier must separate two statements where one
+ * writes memory the other reads or writes (RAW, WAR, WAW), and is needed
+ * nowhere else. e->pend holds what was read and written since the last
+ * barrier; before each statement (each assignment of a nest), a barrier
+ * if it conflicts with that. Two tiles conflict where their memory
+ * overlaps (tiles may share space, see place_tiles); the caller's
+ * buffers count as one (they might alias). Serial loops and branches
+ * start and end with no access pending. LRC_CUDA_SYNC=all: a barrier
+ * after every statement. */
+static bool same_memory(const Emit *e, int t, int u) {
+  int nt = e->k->tiles.len;
+  if (t == u) return true;
+  if (t == nt || u == nt || e->tile_smem[t] != e->tile_smem[u]) return false;
+  return e->tile_off[t] < e->tile_off[u] + e->tile_len[u] &&
+         e->tile_off[u] < e->tile_off[t] + e->tile_len[t];
+}
+
+static void flush(Emit *e, int depth) {
+  int nt = e->k->tiles.len;
+  bool any = false;
+  for (int t = 0; t <= nt; t++) any |= e->pend[t] != 0;
+  if (!any) return;
   em_ind(e, depth);
   buf_puts(e->out, "__syncthreads();\n");
+  memset(e->pend, 0, (size_t)nt + 1);
+}
+
+/* Before a statement that reads and writes `use` (per tile: 1, 2). */
+static void sync_before(Emit *e, const unsigned char *use, int depth) {
+  int nt = e->k->tiles.len;
+  bool clash = false;
+  for (int t = 0; t <= nt && !clash; t++) {
+    if (!use[t]) continue;
+    for (int u = 0; u <= nt && !clash; u++)
+      clash = e->pend[u] && ((use[t] | e->pend[u]) & 2) && same_memory(e, t, u);
+  }
+  if (clash || e->sync_all) flush(e, depth);
+  for (int t = 0; t <= nt; t++) e->pend[t] |= use[t];
+}
+
+static unsigned char *use_new(Emit *e) {
+  return arena_alloc(e->k->arena, (size_t)e->k->tiles.len + 1);
+}
+
+static void use_expr(const Kernel *k, int x, unsigned char *use) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind == KE_READ) use[ex->tile] |= 1;
+  if (ex->kind == KE_UNARY || ex->kind == KE_BINARY) use_expr(k, ex->a, use);
+  if (ex->kind == KE_BINARY) use_expr(k, ex->b, use);
+}
+
+/* What a statement other than a nest, loop or branch reads and writes. */
+static void use_stmt(const Kernel *k, const KStmt *s, unsigned char *use) {
+  int nt = k->tiles.len;
+  switch (s->kind) {
+  case KS_LOAD: use[s->tile] |= 2, use[nt] |= 1; break;
+  case KS_STORE: use[s->tile] |= 1, use[nt] |= 2; break;
+  case KS_FILL: use[s->tile] |= 2; break;
+  case KS_COPY: use[s->tile] |= 2, use[s->tile2] |= 1; break;
+  case KS_INTERLEAVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
+  case KS_CUMSUM: use[s->tile] |= 3; break;
+  case KS_TRISOLVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
+  case KS_SCAN:
+    use[s->tile] |= 3, use[s->carry] |= 3;
+    if (s->tile2 >= 0) use[s->tile2] |= 1;
+    if (s->prior >= 0) use[s->prior] |= 2;
+    break;
+  case KS_IF_LESS: use[s->tile] |= 1; break;
+  default: break;
+  }
 }
 
 /* A sum into a two-dim tile [I, J] (a matrix product, or any reduction):
@@ -411,6 +484,10 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     const KAssign *a = &s->assigns.data[j];
     DimSet td = k->tiles.data[a->tile].dims, red = s->space & ~td;
     int di, dj, tm, tn;
+    unsigned char *use = use_new(e);
+    use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
+    use_expr(k, a->expr, use);
+    sync_before(e, use, depth);
     Mma m;
     if (red && mma_form(k, s, a, &m)) {
       emit_mma(e, a, &m, depth);
@@ -680,8 +757,15 @@ static void emit_scan(Emit *e, const KStmt *s, int depth) {
 
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   const Kernel *k = e->k;
+  if (s->kind != KS_FOR && s->kind != KS_LET && s->kind != KS_NEST && s->kind != KS_IF_NULL &&
+      s->kind != KS_IF_LESS) {
+    unsigned char *use = use_new(e);
+    use_stmt(k, s, use);
+    sync_before(e, use, depth);
+  }
   switch (s->kind) {
   case KS_FOR:
+    flush(e, depth);
     em_ind(e, depth);
     if (s->parallel && outer) {
       /* The rows of the parallel loop are the grid's blocks. */
@@ -699,6 +783,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       buf_printf(e->out, "; v_%s++) {\n", k->vars.data[s->var]);
     }
     emit_block(e, &s->body, depth + 1, false);
+    if (!(s->parallel && outer)) flush(e, depth + 1);   /* the next trip */
     em_ind(e, depth);
     buf_puts(e->out, "}\n");
     break;
@@ -718,8 +803,6 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     buf_puts(e->out, "[lrc_p] = ");
     em_put_float(e->out, s->num);
     buf_puts(e->out, ";\n");
-    em_ind(e, depth);
-    buf_puts(e->out, "__syncthreads();\n");
     break;
   case KS_COPY:
     em_ind(e, depth);
@@ -728,8 +811,6 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     buf_puts(e->out, "[lrc_p] = ");
     em_put_tile_name(e, s->tile2);
     buf_puts(e->out, "[lrc_p];\n");
-    em_ind(e, depth);
-    buf_puts(e->out, "__syncthreads();\n");
     break;
   case KS_LOAD:
   case KS_STORE:
@@ -766,14 +847,18 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   case KS_IF_NULL:
   case KS_IF_LESS:
     /* Uniform across the block: a kernel argument, or a shared scalar
-     * written before the last barrier. */
+     * written before the last barrier (and read by every thread before a
+     * branch may write it). */
+    flush(e, depth);
     em_ind(e, depth);
     em_put_if(e, s);
-    emit_block(e, &s->body, depth + 1, false);
-    em_ind(e, depth);
-    buf_puts(e->out, "} else {\n");
-    emit_block(e, &s->orelse, depth + 1, false);
-    em_ind(e, depth);
+    for (int br = 0; br < 2; br++) {
+      if (s->kind == KS_IF_LESS) e->pend[s->tile] |= 1;
+      emit_block(e, br ? &s->orelse : &s->body, depth + 1, false);
+      flush(e, depth + 1);
+      em_ind(e, depth);
+      if (!br) buf_puts(e->out, "} else {\n");
+    }
     buf_puts(e->out, "}\n");
     break;
   }
@@ -917,6 +1002,9 @@ static void place_tiles(Emit *e) {
   int n = k->tiles.len;
   e->tile_off = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
   e->tile_smem = arena_alloc(k->arena, (size_t)n + 1);
+  e->tile_len = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
+  e->pend = arena_alloc(k->arena, (size_t)n + 1);
+  e->sync_all = env_is("LRC_CUDA_SYNC", "all");
   long total = 0;
   for (int t = 0; t < n; t++) total += (kir_tile_count(k, t) + 7) & ~7L;
   double *acc = arena_alloc(k->arena, sizeof(double) * (size_t)(n + 1));
@@ -934,6 +1022,7 @@ static void place_tiles(Emit *e) {
     long sz = (kir_tile_count(k, t) + 7) & ~7L;
     bool sh = total * 4 <= SMEM_MAX || (e->smem + sz) * 4 <= SMEM_MAX;
     e->tile_smem[t] = sh;
+    e->tile_len[t] = sz;
     e->tile_off[t] = sh ? e->smem : e->scratch;
     if (sh) e->smem += sz;
     else e->scratch += sz;
