@@ -994,9 +994,143 @@ static void count_accesses(const Kernel *k, const KBlock *b, double times, doubl
   }
 }
 
-/* Every tile in shared memory when they fit (SMEM_MAX); else the tiles
- * with the most accesses per element there, the rest in a global block
- * per row (32-byte aligned tiles, as the tensor-core loads need). */
+/* Lifetimes, for tiles to share memory. Statements are numbered in
+ * program order (a nest as one); a tile lives from its first access to
+ * its last, and through the whole of a serial loop where an iteration
+ * may read it before writing all of it (a state, a tile carried to the
+ * next chunk, one written before the loop and read in it). Only a full
+ * write in the loop's own body (not under a branch or an inner loop)
+ * counts as writing all of it. Tiles whose lifetimes are disjoint may
+ * take the same memory. */
+typedef struct Life {
+  int *first, *last;       /* per tile: statement numbers (-1: unused) */
+  int pos;                 /* the next statement's number */
+} Life;
+
+/* The tile statement s writes whole, or -1 (assignment j of a nest). */
+static int full_write(const Kernel *k, const KStmt *s, int j) {
+  switch (s->kind) {
+  case KS_NEST: return s->assigns.data[j].acc == KACC_SET ? s->assigns.data[j].tile : -1;
+  case KS_FILL:
+  case KS_COPY: return s->tile;
+  case KS_LOAD: {   /* rows beyond those present load as zeros */
+    const Slot *sl = em_buf_slot(k, s->buf);
+    long n = s->rowdim >= 0 ? k->dims.data[s->rowdim].size : 1;
+    for (int i = 0; i < sl->ndims; i++) n *= k->dims.data[sl->dims[i]].size;
+    return n == kir_tile_count(k, s->tile) ? s->tile : -1;
+  }
+  default: return -1;
+  }
+}
+
+/* What statement s (assignment j of a nest) reads and writes. */
+static void use_of(const Kernel *k, const KStmt *s, int j, unsigned char *use) {
+  memset(use, 0, (size_t)k->tiles.len + 1);
+  if (s->kind != KS_NEST) {
+    use_stmt(k, s, use);
+    return;
+  }
+  const KAssign *a = &s->assigns.data[j];
+  use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
+  use_expr(k, a->expr, use);
+}
+
+static int nparts(const KStmt *s) { return s->kind == KS_NEST ? s->assigns.len : 1; }
+
+/* Mark in `exp` the tiles that block b reads before writing them whole
+ * (`killed`: written whole so far; only `top` statements kill). */
+static void exposed(const Kernel *k, const KBlock *b, unsigned char *killed, unsigned char *exp,
+                    unsigned char *use, bool top) {
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    if (s->kind == KS_LET) continue;
+    if (s->kind == KS_FOR || s->kind == KS_IF_NULL || s->kind == KS_IF_LESS) {
+      if (s->kind == KS_IF_LESS && !killed[s->tile]) exp[s->tile] = 1;
+      exposed(k, &s->body, killed, exp, use, false);
+      exposed(k, &s->orelse, killed, exp, use, false);
+      continue;
+    }
+    for (int j = 0; j < nparts(s); j++) {
+      use_of(k, s, j, use);
+      for (int t = 0; t < k->tiles.len; t++)
+        if ((use[t] & 1) && !killed[t]) exp[t] = 1;
+      int w = full_write(k, s, j);
+      if (top && w >= 0) killed[w] = 1;
+    }
+  }
+}
+
+static void life_at(Life *l, int t) {
+  if (l->first[t] < 0) l->first[t] = l->pos;
+  l->last[t] = l->pos;
+}
+
+static void lifetimes(const Kernel *k, const KBlock *b, Life *l, bool outer) {
+  int nt = k->tiles.len;
+  unsigned char *use = arena_alloc(k->arena, (size_t)nt + 1);
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    switch (s->kind) {
+    case KS_LET: break;
+    case KS_FOR: {
+      int lo = l->pos;
+      lifetimes(k, &s->body, l, false);
+      if (s->parallel && outer) break;   /* the grid's rows: no loop here */
+      unsigned char *killed = arena_alloc(k->arena, (size_t)nt + 1);
+      unsigned char *exp = arena_alloc(k->arena, (size_t)nt + 1);
+      exposed(k, &s->body, killed, exp, use, true);
+      for (int t = 0; t < nt; t++) {
+        if (!exp[t]) continue;
+        if (l->first[t] < 0 || l->first[t] > lo) l->first[t] = lo;
+        if (l->last[t] < l->pos) l->last[t] = l->pos;
+      }
+      l->pos++;
+      break;
+    }
+    case KS_IF_NULL:
+    case KS_IF_LESS:
+      if (s->kind == KS_IF_LESS) life_at(l, s->tile);
+      l->pos++;
+      lifetimes(k, &s->body, l, false);
+      lifetimes(k, &s->orelse, l, false);
+      break;
+    default:
+      for (int j = 0; j < nparts(s); j++) {
+        use_of(k, s, j, use);
+        for (int t = 0; t < nt; t++)
+          if (use[t]) life_at(l, t);
+      }
+      l->pos++;
+      break;
+    }
+  }
+}
+
+/* The lowest offset at which `len` floats of tile t overlap no placed
+ * tile in the same memory whose lifetime meets t's. */
+static long first_fit(const Emit *e, const Life *l, const bool *placed, int t, bool sh, long len) {
+  const Kernel *k = e->k;
+  long off = 0;
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (int u = 0; u < k->tiles.len; u++) {
+      if (!placed[u] || e->tile_smem[u] != sh || l->last[u] < l->first[t] ||
+          l->last[t] < l->first[u])
+        continue;
+      if (off < e->tile_off[u] + e->tile_len[u] && e->tile_off[u] < off + len) {
+        off = e->tile_off[u] + e->tile_len[u];
+        moved = true;
+      }
+    }
+  }
+  return off;
+}
+
+/* The tiles with the most accesses per element in shared memory, as many
+ * as fit in SMEM_MAX, the rest in a global block per row (32-byte aligned
+ * tiles, as the tensor-core loads need); in either, tiles whose
+ * lifetimes are disjoint share space. LRC_CUDA_REUSE=off: every tile its
+ * own space. */
 static void place_tiles(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
@@ -1005,10 +1139,18 @@ static void place_tiles(Emit *e) {
   e->tile_len = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
   e->pend = arena_alloc(k->arena, (size_t)n + 1);
   e->sync_all = env_is("LRC_CUDA_SYNC", "all");
-  long total = 0;
-  for (int t = 0; t < n; t++) total += (kir_tile_count(k, t) + 7) & ~7L;
+  Life l = {arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)),
+            arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)), 0};
+  for (int t = 0; t < n; t++) l.first[t] = l.last[t] = -1;
+  lifetimes(k, &k->body, &l, true);
+  bool reuse = !env_is("LRC_CUDA_REUSE", "off");
+  for (int t = 0; t < n; t++) {
+    if (!reuse) l.first[t] = 0, l.last[t] = l.pos;
+    else if (l.first[t] < 0) l.first[t] = l.last[t] = l.pos + 1;   /* unused */
+  }
   double *acc = arena_alloc(k->arena, sizeof(double) * (size_t)(n + 1));
   int *by = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
+  bool *placed = arena_alloc(k->arena, (size_t)n + 1);
   count_accesses(k, &k->body, 1, acc);
   for (int t = 0; t < n; t++) by[t] = t;
   for (int i = 1; i < n; i++)   /* densest first (insertion sort: few tiles) */
@@ -1020,13 +1162,23 @@ static void place_tiles(Emit *e) {
   for (int i = 0; i < n; i++) {
     int t = by[i];
     long sz = (kir_tile_count(k, t) + 7) & ~7L;
-    bool sh = total * 4 <= SMEM_MAX || (e->smem + sz) * 4 <= SMEM_MAX;
+    long off = first_fit(e, &l, placed, t, true, sz);
+    bool sh = (off + sz) * 4 <= SMEM_MAX;
+    if (!sh) off = first_fit(e, &l, placed, t, false, sz);
     e->tile_smem[t] = sh;
     e->tile_len[t] = sz;
-    e->tile_off[t] = sh ? e->smem : e->scratch;
-    if (sh) e->smem += sz;
-    else e->scratch += sz;
+    e->tile_off[t] = off;
+    placed[t] = true;
+    if (sh && e->smem < off + sz) e->smem = off + sz;
+    if (!sh && e->scratch < off + sz) e->scratch = off + sz;
   }
+}
+
+/* Does tile t share memory with another (then no __restrict__)? */
+static bool shares(const Emit *e, int t) {
+  for (int u = 0; u < e->k->tiles.len; u++)
+    if (u != t && same_memory(e, t, u)) return true;
+  return false;
 }
 
 static void emit_source(Emit *e, const char *hname) {
@@ -1046,7 +1198,7 @@ static void emit_source(Emit *e, const char *hname) {
   if (!shared)
     buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)blockIdx.x * %ld;\n", e->scratch);
   for (int t = 0; t < k->tiles.len; t++) {
-    buf_puts(o, "  float *__restrict__ ");
+    buf_puts(o, shares(e, t) ? "  float *" : "  float *__restrict__ ");
     em_put_tile_name(e, t);
     buf_printf(o, " = %s + %ld;\n", e->tile_smem[t] ? "lrc_smem" : "lrc_mem", e->tile_off[t]);
   }
