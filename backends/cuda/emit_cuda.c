@@ -681,21 +681,28 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
 }
 
 /* X = (I + N)^-1 X: threads over X's columns (its dims other than the
- * row dim), forward substitution down each column. */
+ * row dim), forward substitution down each column. Up to 32 rows (the
+ * WY and UT solves of a chunk) the row loop is unrolled, so that each
+ * row's sum has a constant length, its loop unrolled by 4: the loads of
+ * N and X then issue ahead of the dependent chain of multiply-adds.
+ * LRC_CUDA_SOLVE=off: the plain loops. */
 static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   DimSet xd = k->tiles.data[s->tile].dims;
   const char *ri = k->dims.data[s->dim].name, *ci = k->dims.data[s->dim2].name;
   long n = k->dims.data[s->dim].size;
+  bool unroll = n <= 32 && !env_is("LRC_CUDA_SOLVE", "off");
   open_threads(e, xd & ~(1u << s->dim), 1, depth);
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int i_%s = 1; i_%s < %ld; i_%s++) {\n", ri, ri, n, ri);
+  buf_printf(e->out, "%sfor (int i_%s = 1; i_%s < %ld; i_%s++) {\n",
+             unroll ? "_Pragma(\"unroll\") " : "", ri, ri, n, ri);
   em_ind(e, depth + 2);
   buf_puts(e->out, "float lrc_acc = ");
   em_put_elem(e, s->tile);
   buf_puts(e->out, ";\n");
   em_ind(e, depth + 2);
-  buf_printf(e->out, "for (int i_%s = 0; i_%s < i_%s; i_%s++) {\n", ci, ci, ri, ci);
+  buf_printf(e->out, "%sfor (int i_%s = 0; i_%s < i_%s; i_%s++) {\n",
+             unroll ? "_Pragma(\"unroll 4\") " : "", ci, ci, ri, ci);
   /* X[j] is X's element at row j: the row dim indexed by the column loop. */
   em_ind(e, depth + 3);
   buf_puts(e->out, "lrc_acc -= ");
