@@ -25,6 +25,9 @@ typedef struct Emit {
                               tiles.len: 1 read, 2 written by some thread
                               since the last barrier */
   bool sync_all;           /* CUDA: a barrier after every statement */
+  long *tile_ld;           /* per tile: floats between the rows of a 2-D
+                              tile, where its rows are padded (0: dense;
+                              NULL: every tile dense) */
 } Emit;
 
 void em_ind(Emit *e, int depth);

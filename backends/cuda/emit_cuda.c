@@ -378,10 +378,25 @@ typedef struct Mma {
   int a_r, b_r;            /* the operands' own dims read as r (renamed reads) */
 } Mma;
 
+/* Floats between the rows of a 2-D tile (its rows padded or not). */
+static long row_pitch(const Emit *e, int t) {
+  if (e->tile_ld && e->tile_ld[t]) return e->tile_ld[t];
+  return e->k->dims.data[kir_inner_dim(e->k, e->k->tiles.data[t].dims)].size;
+}
+
+/* Floats from a tile's first element to its last, padding included. */
+static long tile_extent(const Emit *e, int t) {
+  long n = kir_tile_count(e->k, t);
+  if (e->tile_ld && e->tile_ld[t])
+    n = n / e->k->dims.data[kir_inner_dim(e->k, e->k->tiles.data[t].dims)].size * e->tile_ld[t];
+  return n;
+}
+
 /* The operand read x over {t, r} (t a target dim): its tile, whether its
  * contiguous dim is r, its leading dimension and its own dim for r. */
-static bool mma_operand(const Kernel *k, int x, int t, int r, int *tile, bool *r_inner, long *ld,
+static bool mma_operand(const Emit *e, int x, int t, int r, int *tile, bool *r_inner, long *ld,
                         int *own_r) {
+  const Kernel *k = e->k;
   const KExpr *ex = &k->exprs.data[x];
   if (ex->kind != KE_READ) return false;
   DimSet d = k->tiles.data[ex->tile].dims;
@@ -394,12 +409,16 @@ static bool mma_operand(const Kernel *k, int x, int t, int r, int *tile, bool *r
   int inner = kir_inner_dim(k, d);
   *tile = ex->tile;
   *r_inner = inner == own[ir];
-  *ld = k->dims.data[inner].size;
+  *ld = row_pitch(e, ex->tile);
   *own_r = own[ir];
   return true;
 }
 
-static bool mma_form(const Kernel *k, const KStmt *s, const KAssign *a, Mma *m) {
+/* (The fragments' leading dimensions must be multiples of 4 floats; the
+ * pointers, 32-byte aligned, are as every offset used is a multiple of 8
+ * rows or columns of a tile that starts 32-byte aligned.) */
+static bool mma_form(const Emit *e, const KStmt *s, const KAssign *a, Mma *m) {
+  const Kernel *k = e->k;
   DimSet td = k->tiles.data[a->tile].dims, red = s->space & ~td;
   const KExpr *ex = &k->exprs.data[a->expr];
   if (a->acc != KACC_ADD || __builtin_popcount(td) != 2 || __builtin_popcount(red) != 1 ||
@@ -410,14 +429,15 @@ static bool mma_form(const Kernel *k, const KStmt *s, const KAssign *a, Mma *m) 
   m->ti = kir_inner_dim(k, td & ~(1u << m->tj));
   long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
   if (I % 16 || J % 16 || R % 8) return false;
-  m->x_row = true, m->ldx = J;
+  m->x_row = true, m->ldx = row_pitch(e, a->tile);
   for (int sw = 0; sw < 2; sw++) {
     int xa = sw ? ex->b : ex->a, xb = sw ? ex->a : ex->b;
     bool b_rinner;
-    if (mma_operand(k, xa, m->ti, m->r, &m->ta, &m->a_row, &m->lda, &m->a_r) &&
-        mma_operand(k, xb, m->tj, m->r, &m->tb, &b_rinner, &m->ldb, &m->b_r)) {
+    if (mma_operand(e, xa, m->ti, m->r, &m->ta, &m->a_row, &m->lda, &m->a_r) &&
+        mma_operand(e, xb, m->tj, m->r, &m->tb, &b_rinner, &m->ldb, &m->b_r)) {
       m->b_row = !b_rinner;
-      return m->ta != a->tile && m->tb != a->tile && m->lda % 8 == 0 && m->ldb % 8 == 0 && m->ldx % 8 == 0;
+      return m->ta != a->tile && m->tb != a->tile && m->lda % 4 == 0 && m->ldb % 4 == 0 &&
+             m->ldx % 4 == 0;
     }
   }
   return false;
@@ -489,7 +509,7 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     use_expr(k, a->expr, use);
     sync_before(e, use, depth);
     Mma m;
-    if (red && mma_form(k, s, a, &m)) {
+    if (red && mma_form(e, s, a, &m)) {
       emit_mma(e, a, &m, depth);
       continue;
     }
@@ -803,17 +823,27 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   case KS_NEST:
     emit_nest(e, s, depth);
     break;
-  case KS_FILL:
+  case KS_FILL:   /* (a padded tile's padding too) */
     em_ind(e, depth);
-    put_strided(e, "lrc_p", "threadIdx.x", kir_tile_count(k, s->tile), THREADS, "blockDim.x");
+    put_strided(e, "lrc_p", "threadIdx.x", tile_extent(e, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_float(e->out, s->num);
     buf_puts(e->out, ";\n");
     break;
   case KS_COPY:
+    if (row_pitch(e, s->tile) != row_pitch(e, s->tile2)) {   /* one padded, the other not */
+      open_threads(e, k->tiles.data[s->tile].dims, 1, depth);
+      em_ind(e, depth + 1);
+      em_put_elem(e, s->tile);
+      buf_puts(e->out, " = ");
+      em_put_elem(e, s->tile2);
+      buf_puts(e->out, ";\n");
+      close_threads(e, depth);
+      break;
+    }
     em_ind(e, depth);
-    put_strided(e, "lrc_p", "threadIdx.x", kir_tile_count(k, s->tile), THREADS, "blockDim.x");
+    put_strided(e, "lrc_p", "threadIdx.x", tile_extent(e, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_tile_name(e, s->tile2);
@@ -1166,12 +1196,23 @@ static void place_tiles(Emit *e) {
       if (acc[a] / (double)kir_tile_count(k, a) >= acc[b] / (double)kir_tile_count(k, b)) break;
       by[j - 1] = b, by[j] = a;
     }
+  e->tile_ld = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
+  bool pad = !env_is("LRC_CUDA_PAD", "off");
   for (int i = 0; i < n; i++) {
     int t = by[i];
     long sz = (kir_tile_count(k, t) + 7) & ~7L;
-    long off = first_fit(e, &l, placed, t, true, sz);
-    bool sh = (off + sz) * 4 <= SMEM_MAX;
-    if (!sh) off = first_fit(e, &l, placed, t, false, sz);
+    /* In shared memory, the rows of a 2-D tile padded by 4 floats: a
+     * warp reading down a column (a tensor-core fragment, a row-major
+     * operand of a sum) then spreads over the banks instead of hitting
+     * one. Still a multiple of 4 floats, as the fragments need. */
+    DimSet td = k->tiles.data[t].dims;
+    long inner = k->dims.data[kir_inner_dim(k, td)].size;
+    if (pad && __builtin_popcount(td) == 2 && inner % 8 == 0) e->tile_ld[t] = inner + 4;
+    long ssz = e->tile_ld[t] ? (tile_extent(e, t) + 7) & ~7L : sz;
+    long off = first_fit(e, &l, placed, t, true, ssz);
+    bool sh = (off + ssz) * 4 <= SMEM_MAX;
+    if (sh) sz = ssz;
+    else e->tile_ld[t] = 0, off = first_fit(e, &l, placed, t, false, sz);
     e->tile_smem[t] = sh;
     e->tile_len[t] = sz;
     e->tile_off[t] = off;
