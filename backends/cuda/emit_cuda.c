@@ -18,7 +18,8 @@
  * Tiles live in shared memory when they fit (160 KiB, within both sm_80
  * and sm_90 limits); else the most used ones (accesses per element) there
  * and the rest in a global scratch block per row allocated by
- * the launcher on the caller's stream. This is the portable, correct
+ * the launcher on the caller's stream; tiles whose lifetimes are disjoint
+ * share space (place_tiles). This is the portable, correct
  * first form of every algorithm; tensor-core products are the next step.
  *
  *   extern "C" int NAME(device pointers..., B, T, H, N, cudaStream_t)
