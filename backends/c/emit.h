@@ -20,6 +20,14 @@ typedef struct Emit {
   int split_dim;           /* CUDA: a dim split over nsplit blocks per row */
   int nsplit;              /* (1: none); k's dims hold the slice's size */
   const long *full;        /* CUDA: each dim's size before the split */
+  long *tile_len;          /* CUDA: floats each tile occupies */
+  unsigned char *pend;     /* CUDA: per tile, and for the buffers at index
+                              tiles.len: 1 read, 2 written by some thread
+                              since the last barrier */
+  bool sync_all;           /* CUDA: a barrier after every statement */
+  long *tile_ld;           /* per tile: floats between the rows of a 2-D
+                              tile, where its rows are padded (0: dense;
+                              NULL: every tile dense) */
 } Emit;
 
 void em_ind(Emit *e, int depth);

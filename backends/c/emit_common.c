@@ -84,6 +84,7 @@ void em_put_elem_as(Emit *e, int tile, int from, int to) {
     if (stride == 1) buf_printf(&tmp, "i_%s", iv);
     else buf_printf(&tmp, "i_%s * %ld", iv, stride);
     stride *= dt->data[d].size;
+    if (!any && e->tile_ld && e->tile_ld[tile]) stride = e->tile_ld[tile];   /* padded rows */
     any = true;
   }
   buf_puts(e->out, any ? tmp.s : "0");

@@ -6,7 +6,8 @@
  *
  *   nest        one assignment at a time, threads over the points of its
  *               target tile, the reduced dims looped by each thread into a
- *               register (no atomics), a barrier after each assignment;
+ *               register (no atomics), a barrier before an assignment
+ *               that depends on the ones since the last (sync_before);
  *   load/store  threads over the elements of a block of rows;
  *   cumsum      threads over the other dims, sequential along the dim;
  *   trisolve    threads over the columns of the right-hand side;
@@ -17,7 +18,8 @@
  * Tiles live in shared memory when they fit (160 KiB, within both sm_80
  * and sm_90 limits); else the most used ones (accesses per element) there
  * and the rest in a global scratch block per row allocated by
- * the launcher on the caller's stream. This is the portable, correct
+ * the launcher on the caller's stream; tiles whose lifetimes are disjoint
+ * share space (place_tiles). This is the portable, correct
  * first form of every algorithm; tensor-core products are the next step.
  *
  *   extern "C" int NAME(device pointers..., B, T, H, N, cudaStream_t)
@@ -32,6 +34,41 @@
 enum { THREADS = 512, SMEM_MAX = 160 * 1024 };
 
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer);
+
+/* Is the emit-time switch `name` set to `value` (LRC_CUDA_...=off: a change
+ * turned off for A/B timing)? */
+static bool env_is(const char *name, const char *value) {
+  const char *v = getenv(name);
+  return v && !strcmp(v, value);
+}
+
+/* "for (int VAR = FIRST; VAR < n; VAR += step)" without its body: the
+ * points of a statement over the block's threads (step THREADS), its
+ * warps (THREADS / 32) or a warp's lanes (32). The block has exactly
+ * THREADS threads, so the trip count is known here: constant bounds (a
+ * bound check only where step does not divide n), unrolled (fully up to 4
+ * trips, else by 4: fully unrolled 32-trip loads of a state spilled
+ * registers), so that the loads of several trips are in flight together.
+ * With LRC_CUDA_UNROLL=off the generic strided loop (dyn the step in terms
+ * of blockDim). */
+static void put_strided(Emit *e, const char *var, const char *first, long n, long step,
+                        const char *dyn) {
+  if (env_is("LRC_CUDA_UNROLL", "off")) {
+    buf_printf(e->out, "for (int %s = %s; %s < %ld; %s += %s) ", var, first, var, n, var, dyn);
+    return;
+  }
+  long trips = (n + step - 1) / step;
+  if (trips <= 1) {   /* one point per thread at most */
+    if (n < step) buf_printf(e->out, "if ((%s) < %ld) ", first, n);
+    buf_printf(e->out, "for (int %s = %s, %s_t = 0; %s_t < 1; %s_t++) ", var, first, var, var,
+               var);
+    return;
+  }
+  buf_printf(e->out, "_Pragma(\"unroll%s\") ", trips <= 4 ? "" : " 4");
+  buf_printf(e->out, "for (int %s_t = 0, %s = %s; %s_t < %ld; %s_t++, %s += %ld) ", var, var, first,
+             var, trips, var, var, step);
+  if (n % step) buf_printf(e->out, "if (%s < %ld) ", var, n);
+}
 
 static long count_of(const Kernel *k, DimSet dims) {
   long n = 1;
@@ -60,8 +97,8 @@ static long decode(Emit *e, DimSet dims, const char *var, int depth) {
  * for every dim of `dims` decoded from p (layout order). */
 static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
   em_ind(e, depth);
-  buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
-             extra * count_of(e->k, dims));
+  put_strided(e, "lrc_p", "threadIdx.x", extra * count_of(e->k, dims), THREADS, "blockDim.x");
+  buf_puts(e->out, "{\n");
   long stride = decode(e, dims, "lrc_p", depth + 1);
   if (extra > 1) {
     em_ind(e, depth + 1);
@@ -72,8 +109,80 @@ static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
 static void close_threads(Emit *e, int depth) {
   em_ind(e, depth);
   buf_puts(e->out, "}\n");
+}
+
+/* Barriers by dependency. A statement's threads touch other threads'
+ * elements in general (its mapping of points to threads differs from the
+ * last one's), so a barrier must separate two statements where one
+ * writes memory the other reads or writes (RAW, WAR, WAW), and is needed
+ * nowhere else. e->pend holds what was read and written since the last
+ * barrier; before each statement (each assignment of a nest), a barrier
+ * if it conflicts with that. Two tiles conflict where their memory
+ * overlaps (tiles may share space, see place_tiles); the caller's
+ * buffers count as one (they might alias). Serial loops and branches
+ * start and end with no access pending. LRC_CUDA_SYNC=all: a barrier
+ * after every statement. */
+static bool same_memory(const Emit *e, int t, int u) {
+  int nt = e->k->tiles.len;
+  if (t == u) return true;
+  if (t == nt || u == nt || e->tile_smem[t] != e->tile_smem[u]) return false;
+  return e->tile_off[t] < e->tile_off[u] + e->tile_len[u] &&
+         e->tile_off[u] < e->tile_off[t] + e->tile_len[t];
+}
+
+static void flush(Emit *e, int depth) {
+  int nt = e->k->tiles.len;
+  bool any = false;
+  for (int t = 0; t <= nt; t++) any |= e->pend[t] != 0;
+  if (!any) return;
   em_ind(e, depth);
   buf_puts(e->out, "__syncthreads();\n");
+  memset(e->pend, 0, (size_t)nt + 1);
+}
+
+/* Before a statement that reads and writes `use` (per tile: 1, 2). */
+static void sync_before(Emit *e, const unsigned char *use, int depth) {
+  int nt = e->k->tiles.len;
+  bool clash = false;
+  for (int t = 0; t <= nt && !clash; t++) {
+    if (!use[t]) continue;
+    for (int u = 0; u <= nt && !clash; u++)
+      clash = e->pend[u] && ((use[t] | e->pend[u]) & 2) && same_memory(e, t, u);
+  }
+  if (clash || e->sync_all) flush(e, depth);
+  for (int t = 0; t <= nt; t++) e->pend[t] |= use[t];
+}
+
+static unsigned char *use_new(Emit *e) {
+  return arena_alloc(e->k->arena, (size_t)e->k->tiles.len + 1);
+}
+
+static void use_expr(const Kernel *k, int x, unsigned char *use) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind == KE_READ) use[ex->tile] |= 1;
+  if (ex->kind == KE_UNARY || ex->kind == KE_BINARY) use_expr(k, ex->a, use);
+  if (ex->kind == KE_BINARY) use_expr(k, ex->b, use);
+}
+
+/* What a statement other than a nest, loop or branch reads and writes. */
+static void use_stmt(const Kernel *k, const KStmt *s, unsigned char *use) {
+  int nt = k->tiles.len;
+  switch (s->kind) {
+  case KS_LOAD: use[s->tile] |= 2, use[nt] |= 1; break;
+  case KS_STORE: use[s->tile] |= 1, use[nt] |= 2; break;
+  case KS_FILL: use[s->tile] |= 2; break;
+  case KS_COPY: use[s->tile] |= 2, use[s->tile2] |= 1; break;
+  case KS_INTERLEAVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
+  case KS_CUMSUM: use[s->tile] |= 3; break;
+  case KS_TRISOLVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
+  case KS_SCAN:
+    use[s->tile] |= 3, use[s->carry] |= 3;
+    if (s->tile2 >= 0) use[s->tile2] |= 1;
+    if (s->prior >= 0) use[s->prior] |= 2;
+    break;
+  case KS_IF_LESS: use[s->tile] |= 1; break;
+  default: break;
+  }
 }
 
 /* A sum into a two-dim tile [I, J] (a matrix product, or any reduction):
@@ -172,8 +281,8 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
   const Kernel *k = e->k;
   long I = k->dims.data[di].size, J = k->dims.data[dj].size;
   em_ind(e, depth);
-  buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
-             I * J / (tm * tn));
+  put_strided(e, "lrc_p", "threadIdx.x", I * J / (tm * tn), THREADS, "blockDim.x");
+  buf_puts(e->out, "{\n");
   em_ind(e, depth + 1);
   buf_printf(e->out, "const int lrc_ib = lrc_p / %ld, lrc_jb = lrc_p %% %ld;\n", J / tn, J / tn);
   em_ind(e, depth + 1);
@@ -224,15 +333,14 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
   const Kernel *k = e->k;
   bool max = a->acc == KACC_MAX;
   em_ind(e, depth);
-  buf_printf(e->out,
-             "for (int lrc_w = threadIdx.x >> 5; lrc_w < %ld; lrc_w += blockDim.x >> 5) {\n",
-             count_of(k, td));
+  put_strided(e, "lrc_w", "threadIdx.x >> 5", count_of(k, td), THREADS / 32, "blockDim.x >> 5");
+  buf_puts(e->out, "{\n");
   decode(e, td, "lrc_w", depth + 1);
   em_ind(e, depth + 1);
   buf_printf(e->out, "float lrc_acc = %s;\n", max ? "-INFINITY" : "0.0f");
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int lrc_q = threadIdx.x & 31; lrc_q < %ld; lrc_q += 32) {\n",
-             count_of(k, red));
+  put_strided(e, "lrc_q", "threadIdx.x & 31", count_of(k, red), 32, "32");
+  buf_puts(e->out, "{\n");
   decode(e, red, "lrc_q", depth + 2);
   em_ind(e, depth + 2);
   buf_puts(e->out, max ? "lrc_acc = fmaxf(lrc_acc, " : "lrc_acc += ");
@@ -271,10 +379,25 @@ typedef struct Mma {
   int a_r, b_r;            /* the operands' own dims read as r (renamed reads) */
 } Mma;
 
+/* Floats between the rows of a 2-D tile (its rows padded or not). */
+static long row_pitch(const Emit *e, int t) {
+  if (e->tile_ld && e->tile_ld[t]) return e->tile_ld[t];
+  return e->k->dims.data[kir_inner_dim(e->k, e->k->tiles.data[t].dims)].size;
+}
+
+/* Floats from a tile's first element to its last, padding included. */
+static long tile_extent(const Emit *e, int t) {
+  long n = kir_tile_count(e->k, t);
+  if (e->tile_ld && e->tile_ld[t])
+    n = n / e->k->dims.data[kir_inner_dim(e->k, e->k->tiles.data[t].dims)].size * e->tile_ld[t];
+  return n;
+}
+
 /* The operand read x over {t, r} (t a target dim): its tile, whether its
  * contiguous dim is r, its leading dimension and its own dim for r. */
-static bool mma_operand(const Kernel *k, int x, int t, int r, int *tile, bool *r_inner, long *ld,
+static bool mma_operand(const Emit *e, int x, int t, int r, int *tile, bool *r_inner, long *ld,
                         int *own_r) {
+  const Kernel *k = e->k;
   const KExpr *ex = &k->exprs.data[x];
   if (ex->kind != KE_READ) return false;
   DimSet d = k->tiles.data[ex->tile].dims;
@@ -287,12 +410,16 @@ static bool mma_operand(const Kernel *k, int x, int t, int r, int *tile, bool *r
   int inner = kir_inner_dim(k, d);
   *tile = ex->tile;
   *r_inner = inner == own[ir];
-  *ld = k->dims.data[inner].size;
+  *ld = row_pitch(e, ex->tile);
   *own_r = own[ir];
   return true;
 }
 
-static bool mma_form(const Kernel *k, const KStmt *s, const KAssign *a, Mma *m) {
+/* (The fragments' leading dimensions must be multiples of 4 floats; the
+ * pointers, 32-byte aligned, are as every offset used is a multiple of 8
+ * rows or columns of a tile that starts 32-byte aligned.) */
+static bool mma_form(const Emit *e, const KStmt *s, const KAssign *a, Mma *m) {
+  const Kernel *k = e->k;
   DimSet td = k->tiles.data[a->tile].dims, red = s->space & ~td;
   const KExpr *ex = &k->exprs.data[a->expr];
   if (a->acc != KACC_ADD || __builtin_popcount(td) != 2 || __builtin_popcount(red) != 1 ||
@@ -303,14 +430,15 @@ static bool mma_form(const Kernel *k, const KStmt *s, const KAssign *a, Mma *m) 
   m->ti = kir_inner_dim(k, td & ~(1u << m->tj));
   long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
   if (I % 16 || J % 16 || R % 8) return false;
-  m->x_row = true, m->ldx = J;
+  m->x_row = true, m->ldx = row_pitch(e, a->tile);
   for (int sw = 0; sw < 2; sw++) {
     int xa = sw ? ex->b : ex->a, xb = sw ? ex->a : ex->b;
     bool b_rinner;
-    if (mma_operand(k, xa, m->ti, m->r, &m->ta, &m->a_row, &m->lda, &m->a_r) &&
-        mma_operand(k, xb, m->tj, m->r, &m->tb, &b_rinner, &m->ldb, &m->b_r)) {
+    if (mma_operand(e, xa, m->ti, m->r, &m->ta, &m->a_row, &m->lda, &m->a_r) &&
+        mma_operand(e, xb, m->tj, m->r, &m->tb, &b_rinner, &m->ldb, &m->b_r)) {
       m->b_row = !b_rinner;
-      return m->ta != a->tile && m->tb != a->tile && m->lda % 8 == 0 && m->ldb % 8 == 0 && m->ldx % 8 == 0;
+      return m->ta != a->tile && m->tb != a->tile && m->lda % 4 == 0 && m->ldb % 4 == 0 &&
+             m->ldx % 4 == 0;
     }
   }
   return false;
@@ -321,8 +449,8 @@ static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
   long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
   Buf *o = e->out;
   em_ind(e, depth);
-  buf_printf(o, "for (int lrc_w = threadIdx.x >> 5; lrc_w < %ld; lrc_w += blockDim.x >> 5) {\n",
-             (I / 16) * (J / 16));
+  put_strided(e, "lrc_w", "threadIdx.x >> 5", (I / 16) * (J / 16), THREADS / 32, "blockDim.x >> 5");
+  buf_puts(o, "{\n");
   em_ind(e, depth + 1);
   buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * 16, lrc_j0 = (lrc_w %% %ld) * 16;\n", J / 16,
              J / 16);
@@ -377,8 +505,12 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     const KAssign *a = &s->assigns.data[j];
     DimSet td = k->tiles.data[a->tile].dims, red = s->space & ~td;
     int di, dj, tm, tn;
+    unsigned char *use = use_new(e);
+    use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
+    use_expr(k, a->expr, use);
+    sync_before(e, use, depth);
     Mma m;
-    if (red && mma_form(k, s, a, &m)) {
+    if (red && mma_form(e, s, a, &m)) {
       emit_mma(e, a, &m, depth);
       continue;
     }
@@ -480,8 +612,8 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
     buf_puts(e->out, "if (lrc_split == 0)\n");
   }
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) {\n",
-             nrow * part);
+  put_strided(e, "lrc_p", "threadIdx.x", nrow * part, THREADS, "blockDim.x");
+  buf_puts(e->out, "{\n");
   em_ind(e, depth + 2);
   buf_printf(e->out, "const int lrc_q = lrc_p %% %ld;\n", part);
   long st = 1;
@@ -570,21 +702,28 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
 }
 
 /* X = (I + N)^-1 X: threads over X's columns (its dims other than the
- * row dim), forward substitution down each column. */
+ * row dim), forward substitution down each column. Up to 32 rows (the
+ * WY and UT solves of a chunk) the row loop is unrolled, so that each
+ * row's sum has a constant length, its loop unrolled by 4: the loads of
+ * N and X then issue ahead of the dependent chain of multiply-adds.
+ * LRC_CUDA_SOLVE=off: the plain loops. */
 static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   DimSet xd = k->tiles.data[s->tile].dims;
   const char *ri = k->dims.data[s->dim].name, *ci = k->dims.data[s->dim2].name;
   long n = k->dims.data[s->dim].size;
+  bool unroll = n <= 32 && !env_is("LRC_CUDA_SOLVE", "off");
   open_threads(e, xd & ~(1u << s->dim), 1, depth);
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int i_%s = 1; i_%s < %ld; i_%s++) {\n", ri, ri, n, ri);
+  buf_printf(e->out, "%sfor (int i_%s = 1; i_%s < %ld; i_%s++) {\n",
+             unroll ? "_Pragma(\"unroll\") " : "", ri, ri, n, ri);
   em_ind(e, depth + 2);
   buf_puts(e->out, "float lrc_acc = ");
   em_put_elem(e, s->tile);
   buf_puts(e->out, ";\n");
   em_ind(e, depth + 2);
-  buf_printf(e->out, "for (int i_%s = 0; i_%s < i_%s; i_%s++) {\n", ci, ci, ri, ci);
+  buf_printf(e->out, "%sfor (int i_%s = 0; i_%s < i_%s; i_%s++) {\n",
+             unroll ? "_Pragma(\"unroll 4\") " : "", ci, ci, ri, ci);
   /* X[j] is X's element at row j: the row dim indexed by the column loop. */
   em_ind(e, depth + 3);
   buf_puts(e->out, "lrc_acc -= ");
@@ -646,8 +785,15 @@ static void emit_scan(Emit *e, const KStmt *s, int depth) {
 
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   const Kernel *k = e->k;
+  if (s->kind != KS_FOR && s->kind != KS_LET && s->kind != KS_NEST && s->kind != KS_IF_NULL &&
+      s->kind != KS_IF_LESS) {
+    unsigned char *use = use_new(e);
+    use_stmt(k, s, use);
+    sync_before(e, use, depth);
+  }
   switch (s->kind) {
   case KS_FOR:
+    flush(e, depth);
     em_ind(e, depth);
     if (s->parallel && outer) {
       /* The rows of the parallel loop are the grid's blocks. */
@@ -665,6 +811,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       buf_printf(e->out, "; v_%s++) {\n", k->vars.data[s->var]);
     }
     emit_block(e, &s->body, depth + 1, false);
+    if (!(s->parallel && outer)) flush(e, depth + 1);   /* the next trip */
     em_ind(e, depth);
     buf_puts(e->out, "}\n");
     break;
@@ -677,27 +824,31 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   case KS_NEST:
     emit_nest(e, s, depth);
     break;
-  case KS_FILL:
+  case KS_FILL:   /* (a padded tile's padding too) */
     em_ind(e, depth);
-    buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) ",
-               kir_tile_count(k, s->tile));
+    put_strided(e, "lrc_p", "threadIdx.x", tile_extent(e, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_float(e->out, s->num);
     buf_puts(e->out, ";\n");
-    em_ind(e, depth);
-    buf_puts(e->out, "__syncthreads();\n");
     break;
   case KS_COPY:
+    if (row_pitch(e, s->tile) != row_pitch(e, s->tile2)) {   /* one padded, the other not */
+      open_threads(e, k->tiles.data[s->tile].dims, 1, depth);
+      em_ind(e, depth + 1);
+      em_put_elem(e, s->tile);
+      buf_puts(e->out, " = ");
+      em_put_elem(e, s->tile2);
+      buf_puts(e->out, ";\n");
+      close_threads(e, depth);
+      break;
+    }
     em_ind(e, depth);
-    buf_printf(e->out, "for (int lrc_p = threadIdx.x; lrc_p < %ld; lrc_p += blockDim.x) ",
-               kir_tile_count(k, s->tile));
+    put_strided(e, "lrc_p", "threadIdx.x", tile_extent(e, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_tile_name(e, s->tile2);
     buf_puts(e->out, "[lrc_p];\n");
-    em_ind(e, depth);
-    buf_puts(e->out, "__syncthreads();\n");
     break;
   case KS_LOAD:
   case KS_STORE:
@@ -734,14 +885,18 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   case KS_IF_NULL:
   case KS_IF_LESS:
     /* Uniform across the block: a kernel argument, or a shared scalar
-     * written before the last barrier. */
+     * written before the last barrier (and read by every thread before a
+     * branch may write it). */
+    flush(e, depth);
     em_ind(e, depth);
     em_put_if(e, s);
-    emit_block(e, &s->body, depth + 1, false);
-    em_ind(e, depth);
-    buf_puts(e->out, "} else {\n");
-    emit_block(e, &s->orelse, depth + 1, false);
-    em_ind(e, depth);
+    for (int br = 0; br < 2; br++) {
+      if (s->kind == KS_IF_LESS) e->pend[s->tile] |= 1;
+      emit_block(e, br ? &s->orelse : &s->body, depth + 1, false);
+      flush(e, depth + 1);
+      em_ind(e, depth);
+      if (!br) buf_puts(e->out, "} else {\n");
+    }
     buf_puts(e->out, "}\n");
     break;
   }
@@ -877,18 +1032,163 @@ static void count_accesses(const Kernel *k, const KBlock *b, double times, doubl
   }
 }
 
-/* Every tile in shared memory when they fit (SMEM_MAX); else the tiles
- * with the most accesses per element there, the rest in a global block
- * per row (32-byte aligned tiles, as the tensor-core loads need). */
+/* Lifetimes, for tiles to share memory. Statements are numbered in
+ * program order (a nest as one); a tile lives from its first access to
+ * its last, and through the whole of a serial loop where an iteration
+ * may read it before writing all of it (a state, a tile carried to the
+ * next chunk, one written before the loop and read in it). Only a full
+ * write in the loop's own body (not under a branch or an inner loop)
+ * counts as writing all of it. Tiles whose lifetimes are disjoint may
+ * take the same memory. */
+typedef struct Life {
+  int *first, *last;       /* per tile: statement numbers (-1: unused) */
+  int pos;                 /* the next statement's number */
+} Life;
+
+/* The tile statement s writes whole, or -1 (assignment j of a nest). */
+static int full_write(const Kernel *k, const KStmt *s, int j) {
+  switch (s->kind) {
+  case KS_NEST: return s->assigns.data[j].acc == KACC_SET ? s->assigns.data[j].tile : -1;
+  case KS_FILL:
+  case KS_COPY: return s->tile;
+  case KS_LOAD: {   /* rows beyond those present load as zeros */
+    const Slot *sl = em_buf_slot(k, s->buf);
+    long n = s->rowdim >= 0 ? k->dims.data[s->rowdim].size : 1;
+    for (int i = 0; i < sl->ndims; i++) n *= k->dims.data[sl->dims[i]].size;
+    return n == kir_tile_count(k, s->tile) ? s->tile : -1;
+  }
+  default: return -1;
+  }
+}
+
+/* What statement s (assignment j of a nest) reads and writes. */
+static void use_of(const Kernel *k, const KStmt *s, int j, unsigned char *use) {
+  memset(use, 0, (size_t)k->tiles.len + 1);
+  if (s->kind != KS_NEST) {
+    use_stmt(k, s, use);
+    return;
+  }
+  const KAssign *a = &s->assigns.data[j];
+  use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
+  use_expr(k, a->expr, use);
+}
+
+static int nparts(const KStmt *s) { return s->kind == KS_NEST ? s->assigns.len : 1; }
+
+/* Mark in `exp` the tiles that block b reads before writing them whole
+ * (`killed`: written whole so far; only `top` statements kill). */
+static void exposed(const Kernel *k, const KBlock *b, unsigned char *killed, unsigned char *exp,
+                    unsigned char *use, bool top) {
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    if (s->kind == KS_LET) continue;
+    if (s->kind == KS_FOR || s->kind == KS_IF_NULL || s->kind == KS_IF_LESS) {
+      if (s->kind == KS_IF_LESS && !killed[s->tile]) exp[s->tile] = 1;
+      exposed(k, &s->body, killed, exp, use, false);
+      exposed(k, &s->orelse, killed, exp, use, false);
+      continue;
+    }
+    for (int j = 0; j < nparts(s); j++) {
+      use_of(k, s, j, use);
+      for (int t = 0; t < k->tiles.len; t++)
+        if ((use[t] & 1) && !killed[t]) exp[t] = 1;
+      int w = full_write(k, s, j);
+      if (top && w >= 0) killed[w] = 1;
+    }
+  }
+}
+
+static void life_at(Life *l, int t) {
+  if (l->first[t] < 0) l->first[t] = l->pos;
+  l->last[t] = l->pos;
+}
+
+static void lifetimes(const Kernel *k, const KBlock *b, Life *l, bool outer) {
+  int nt = k->tiles.len;
+  unsigned char *use = arena_alloc(k->arena, (size_t)nt + 1);
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    switch (s->kind) {
+    case KS_LET: break;
+    case KS_FOR: {
+      int lo = l->pos;
+      lifetimes(k, &s->body, l, false);
+      if (s->parallel && outer) break;   /* the grid's rows: no loop here */
+      unsigned char *killed = arena_alloc(k->arena, (size_t)nt + 1);
+      unsigned char *exp = arena_alloc(k->arena, (size_t)nt + 1);
+      exposed(k, &s->body, killed, exp, use, true);
+      for (int t = 0; t < nt; t++) {
+        if (!exp[t]) continue;
+        if (l->first[t] < 0 || l->first[t] > lo) l->first[t] = lo;
+        if (l->last[t] < l->pos) l->last[t] = l->pos;
+      }
+      l->pos++;
+      break;
+    }
+    case KS_IF_NULL:
+    case KS_IF_LESS:
+      if (s->kind == KS_IF_LESS) life_at(l, s->tile);
+      l->pos++;
+      lifetimes(k, &s->body, l, false);
+      lifetimes(k, &s->orelse, l, false);
+      break;
+    default:
+      for (int j = 0; j < nparts(s); j++) {
+        use_of(k, s, j, use);
+        for (int t = 0; t < nt; t++)
+          if (use[t]) life_at(l, t);
+      }
+      l->pos++;
+      break;
+    }
+  }
+}
+
+/* The lowest offset at which `len` floats of tile t overlap no placed
+ * tile in the same memory whose lifetime meets t's. */
+static long first_fit(const Emit *e, const Life *l, const bool *placed, int t, bool sh, long len) {
+  const Kernel *k = e->k;
+  long off = 0;
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (int u = 0; u < k->tiles.len; u++) {
+      if (!placed[u] || e->tile_smem[u] != sh || l->last[u] < l->first[t] ||
+          l->last[t] < l->first[u])
+        continue;
+      if (off < e->tile_off[u] + e->tile_len[u] && e->tile_off[u] < off + len) {
+        off = e->tile_off[u] + e->tile_len[u];
+        moved = true;
+      }
+    }
+  }
+  return off;
+}
+
+/* The tiles with the most accesses per element in shared memory, as many
+ * as fit in SMEM_MAX, the rest in a global block per row (32-byte aligned
+ * tiles, as the tensor-core loads need); in either, tiles whose
+ * lifetimes are disjoint share space. LRC_CUDA_REUSE=off: every tile its
+ * own space. */
 static void place_tiles(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
   e->tile_off = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
   e->tile_smem = arena_alloc(k->arena, (size_t)n + 1);
-  long total = 0;
-  for (int t = 0; t < n; t++) total += (kir_tile_count(k, t) + 7) & ~7L;
+  e->tile_len = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
+  e->pend = arena_alloc(k->arena, (size_t)n + 1);
+  e->sync_all = env_is("LRC_CUDA_SYNC", "all");
+  Life l = {arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)),
+            arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)), 0};
+  for (int t = 0; t < n; t++) l.first[t] = l.last[t] = -1;
+  lifetimes(k, &k->body, &l, true);
+  bool reuse = !env_is("LRC_CUDA_REUSE", "off");
+  for (int t = 0; t < n; t++) {
+    if (!reuse) l.first[t] = 0, l.last[t] = l.pos;
+    else if (l.first[t] < 0) l.first[t] = l.last[t] = l.pos + 1;   /* unused */
+  }
   double *acc = arena_alloc(k->arena, sizeof(double) * (size_t)(n + 1));
   int *by = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
+  bool *placed = arena_alloc(k->arena, (size_t)n + 1);
   count_accesses(k, &k->body, 1, acc);
   for (int t = 0; t < n; t++) by[t] = t;
   for (int i = 1; i < n; i++)   /* densest first (insertion sort: few tiles) */
@@ -897,15 +1197,37 @@ static void place_tiles(Emit *e) {
       if (acc[a] / (double)kir_tile_count(k, a) >= acc[b] / (double)kir_tile_count(k, b)) break;
       by[j - 1] = b, by[j] = a;
     }
+  e->tile_ld = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
+  bool pad = !env_is("LRC_CUDA_PAD", "off");
   for (int i = 0; i < n; i++) {
     int t = by[i];
     long sz = (kir_tile_count(k, t) + 7) & ~7L;
-    bool sh = total * 4 <= SMEM_MAX || (e->smem + sz) * 4 <= SMEM_MAX;
+    /* In shared memory, the rows of a 2-D tile padded by 4 floats: a
+     * warp reading down a column (a tensor-core fragment, a row-major
+     * operand of a sum) then spreads over the banks instead of hitting
+     * one. Still a multiple of 4 floats, as the fragments need. */
+    DimSet td = k->tiles.data[t].dims;
+    long inner = k->dims.data[kir_inner_dim(k, td)].size;
+    if (pad && __builtin_popcount(td) == 2 && inner % 8 == 0) e->tile_ld[t] = inner + 4;
+    long ssz = e->tile_ld[t] ? (tile_extent(e, t) + 7) & ~7L : sz;
+    long off = first_fit(e, &l, placed, t, true, ssz);
+    bool sh = (off + ssz) * 4 <= SMEM_MAX;
+    if (sh) sz = ssz;
+    else e->tile_ld[t] = 0, off = first_fit(e, &l, placed, t, false, sz);
     e->tile_smem[t] = sh;
-    e->tile_off[t] = sh ? e->smem : e->scratch;
-    if (sh) e->smem += sz;
-    else e->scratch += sz;
+    e->tile_len[t] = sz;
+    e->tile_off[t] = off;
+    placed[t] = true;
+    if (sh && e->smem < off + sz) e->smem = off + sz;
+    if (!sh && e->scratch < off + sz) e->scratch = off + sz;
   }
+}
+
+/* Does tile t share memory with another (then no __restrict__)? */
+static bool shares(const Emit *e, int t) {
+  for (int u = 0; u < e->k->tiles.len; u++)
+    if (u != t && same_memory(e, t, u)) return true;
+  return false;
 }
 
 static void emit_source(Emit *e, const char *hname) {
@@ -925,7 +1247,7 @@ static void emit_source(Emit *e, const char *hname) {
   if (!shared)
     buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)blockIdx.x * %ld;\n", e->scratch);
   for (int t = 0; t < k->tiles.len; t++) {
-    buf_puts(o, "  float *__restrict__ ");
+    buf_puts(o, shares(e, t) ? "  float *" : "  float *__restrict__ ");
     em_put_tile_name(e, t);
     buf_printf(o, " = %s + %ld;\n", e->tile_smem[t] ? "lrc_smem" : "lrc_mem", e->tile_off[t]);
   }

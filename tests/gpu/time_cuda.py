@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """time_cuda.py DIR NAME B T H — median time (CUDA events) of every kernel
 NAME_<algo>.cu prepared in DIR, on random inputs of that shape, with the
-copy-bandwidth ceiling measured in the same run."""
+copy-bandwidth ceiling measured in the same run. DIR and NAME may be
+comma-separated lists (every NAME in every DIR: versions side by side). Inputs, params and outputs
+in the kernel's I/O type (float32, or bfloat16 or float16 as its header
+says), states float32."""
 import os, sys
 
 import torch
@@ -11,7 +14,7 @@ from check_cuda import build, parse_header, run, shape_of, RANGES  # noqa: E402
 
 
 def main():
-    d, name = sys.argv[1], sys.argv[2]
+    dirs, names = sys.argv[1].split(","), sys.argv[2].split(",")
     B, T, H = (int(x) for x in sys.argv[3:6])
     N = B
     # Copy ceiling: a 1 GiB device-to-device copy, bytes read + written.
@@ -28,23 +31,26 @@ def main():
     bw = 2 * x.numel() * 4 * 10 / (s.elapsed_time(e) / 1e3) / 1e9
     del x, y
     print(f"copy ceiling: {bw:.0f} GB/s")
-    for algo in ("recurrent", "chunk"):
+    for name, d, algo in [(n, d, a) for n in names for d in dirs for a in ("recurrent", "chunk")]:
         stem = os.path.join(d, f"{name}_{algo}")
         if not os.path.exists(stem + ".cu"):
             continue
         dims, args, func = parse_header(stem + ".h")
+        text = open(stem + ".h").read()
+        io = (torch.bfloat16 if "outputs bfloat16" in text else
+              torch.float16 if "outputs float16" in text else torch.float32)
         lib = build(stem + ".cu", stem + ".so", True)
         gpu, nbytes = {}, 0
         for a, role, shape in args:
             shp = shape_of(role, shape, dims, B, T, H, N)
             if role in ("input", "param"):
                 lo, hi = RANGES.get(a, (-1.0, 1.0))
-                gpu[a] = torch.rand(shp, device="cuda") * (hi - lo) + lo
+                gpu[a] = (torch.rand(shp, device="cuda") * (hi - lo) + lo).to(io)
             elif role == "output":
-                gpu[a] = torch.empty(shp, device="cuda")
+                gpu[a] = torch.empty(shp, device="cuda", dtype=io)
             else:
                 continue
-            nbytes += gpu[a].numel() * 4
+            nbytes += gpu[a].numel() * gpu[a].element_size()
         stream = torch.cuda.current_stream().cuda_stream
         for _ in range(3):
             run(lib, func, args, gpu, B, T, H, N, None, stream)
@@ -57,7 +63,7 @@ def main():
             times.append(s.elapsed_time(e))
         times.sort()
         ms = times[len(times) // 2]
-        print(f"{name} {algo}: B={B} T={T} H={H} {dims}: {ms:.3f} ms, "
+        print(f"{d}: {name} {algo} {str(io)[6:]}: B={B} T={T} H={H} {dims}: {ms:.3f} ms, "
               f"{nbytes / (ms / 1e3) / 1e9:.0f} GB/s of input+output ({100 * nbytes / (ms / 1e3) / 1e9 / bw:.1f}% of copy)")
 
 
