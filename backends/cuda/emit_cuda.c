@@ -783,6 +783,15 @@ static void emit_scan(Emit *e, const KStmt *s, int depth) {
   close_threads(e, depth);
 }
 
+/* One thread's element of s->tile set from the same element of s->tile2. */
+static void put_elem_copy(Emit *e, const KStmt *s, int depth) {
+  em_ind(e, depth);
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, " = ");
+  em_put_elem(e, s->tile2);
+  buf_puts(e->out, ";\n");
+}
+
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   const Kernel *k = e->k;
   if (s->kind != KS_FOR && s->kind != KS_LET && s->kind != KS_NEST && s->kind != KS_IF_NULL &&
@@ -835,11 +844,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   case KS_COPY:
     if (row_pitch(e, s->tile) != row_pitch(e, s->tile2)) {   /* one padded, the other not */
       open_threads(e, k->tiles.data[s->tile].dims, 1, depth);
-      em_ind(e, depth + 1);
-      em_put_elem(e, s->tile);
-      buf_puts(e->out, " = ");
-      em_put_elem(e, s->tile2);
-      buf_puts(e->out, ";\n");
+      put_elem_copy(e, s, depth + 1);
       close_threads(e, depth);
       break;
     }
@@ -868,11 +873,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     em_ind(e, depth + 1);
     buf_printf(e->out, "const int i_%s = i_%s * %d + %d;\n", dt->data[big].name,
                dt->data[small].name, s->nphase, s->phase);
-    em_ind(e, depth + 1);
-    em_put_elem(e, s->tile);
-    buf_puts(e->out, " = ");
-    em_put_elem(e, s->tile2);
-    buf_puts(e->out, ";\n");
+    put_elem_copy(e, s, depth + 1);
     close_threads(e, depth);
     break;
   }
