@@ -458,6 +458,11 @@ KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind);
 void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr);
 
 long kir_tile_count(const Kernel *k, int tile);
+/* What an expression or a statement reads (bit 1) and writes (bit 2), per
+ * tile, and in use[tiles.len] the caller's buffers; a statement's own
+ * blocks (loops, branches) are not included. */
+void kir_use_expr(const Kernel *k, int x, unsigned char *use);
+void kir_use_stmt(const Kernel *k, const KStmt *s, unsigned char *use);
 /* Add a dim of the kernel's own (e.g. a chunk of C tokens); its id. An
  * outer dim goes before the graph's dims in the layout (after earlier
  * outer ones): a chunk's token dim, so a tile [C, K] holds rows of tokens

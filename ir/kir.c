@@ -148,6 +148,40 @@ void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr) {
   VEC_PUSH(k->arena, nest->assigns, a);
 }
 
+void kir_use_expr(const Kernel *k, int x, unsigned char *use) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind == KE_READ) use[ex->tile] |= 1;
+  if (ex->kind == KE_UNARY || ex->kind == KE_BINARY) kir_use_expr(k, ex->a, use);
+  if (ex->kind == KE_BINARY) kir_use_expr(k, ex->b, use);
+}
+
+void kir_use_stmt(const Kernel *k, const KStmt *s, unsigned char *use) {
+  int nt = k->tiles.len;
+  switch (s->kind) {
+  case KS_NEST:
+    for (int j = 0; j < s->assigns.len; j++) {
+      const KAssign *a = &s->assigns.data[j];
+      use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
+      kir_use_expr(k, a->expr, use);
+    }
+    break;
+  case KS_LOAD: use[s->tile] |= 2, use[nt] |= 1; break;
+  case KS_STORE: use[s->tile] |= 1, use[nt] |= 2; break;
+  case KS_FILL: use[s->tile] |= 2; break;
+  case KS_COPY: use[s->tile] |= 2, use[s->tile2] |= 1; break;
+  case KS_INTERLEAVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
+  case KS_CUMSUM: use[s->tile] |= 3; break;
+  case KS_TRISOLVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
+  case KS_SCAN:
+    use[s->tile] |= 3, use[s->carry] |= 3;
+    if (s->tile2 >= 0) use[s->tile2] |= 1;
+    if (s->prior >= 0) use[s->prior] |= 2;
+    break;
+  case KS_IF_LESS: use[s->tile] |= 1; break;
+  default: break;
+  }
+}
+
 long kir_tile_count(const Kernel *k, int tile) {
   long n = 1;
   DimSet s = k->tiles.data[tile].dims;

@@ -109,6 +109,10 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why);
  * function of the states. NULL with *why otherwise. chunk <= 0: 32. */
 Kernel *pass_lower_scan(Arena *a, const Graph *g, int chunk, const char **why);
 
+/* Element-wise nests folded into the nests that read them, in place
+ * (kfuse.c): fewer passes over the chunk's tiles. */
+void pass_kir_fuse(Kernel *k);
+
 /* Algorithms (the values of lrc_algo). */
 typedef enum { PLAN_AUTO, PLAN_RECURRENT, PLAN_SCAN, PLAN_CHUNK } PlanAlgo;
 

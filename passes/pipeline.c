@@ -51,6 +51,7 @@ Kernel *pass_pipeline(Arena *a, const Graph *g, PlanAlgo algo, int chunk, Diags 
     Graph *o = pass_optimize(a, c);
     k = pass_lower_recurrent(a, o, o->name, err);
   }
+  if (k && p->algo != PLAN_RECURRENT) pass_kir_fuse(k);   /* the recurrent lowering fuses */
   if (k) k->work_flops = pass_plan_flops(c, an, C);
   return k;
 }

@@ -157,34 +157,6 @@ static unsigned char *use_new(Emit *e) {
   return arena_alloc(e->k->arena, (size_t)e->k->tiles.len + 1);
 }
 
-static void use_expr(const Kernel *k, int x, unsigned char *use) {
-  const KExpr *ex = &k->exprs.data[x];
-  if (ex->kind == KE_READ) use[ex->tile] |= 1;
-  if (ex->kind == KE_UNARY || ex->kind == KE_BINARY) use_expr(k, ex->a, use);
-  if (ex->kind == KE_BINARY) use_expr(k, ex->b, use);
-}
-
-/* What a statement other than a nest, loop or branch reads and writes. */
-static void use_stmt(const Kernel *k, const KStmt *s, unsigned char *use) {
-  int nt = k->tiles.len;
-  switch (s->kind) {
-  case KS_LOAD: use[s->tile] |= 2, use[nt] |= 1; break;
-  case KS_STORE: use[s->tile] |= 1, use[nt] |= 2; break;
-  case KS_FILL: use[s->tile] |= 2; break;
-  case KS_COPY: use[s->tile] |= 2, use[s->tile2] |= 1; break;
-  case KS_INTERLEAVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
-  case KS_CUMSUM: use[s->tile] |= 3; break;
-  case KS_TRISOLVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
-  case KS_SCAN:
-    use[s->tile] |= 3, use[s->carry] |= 3;
-    if (s->tile2 >= 0) use[s->tile2] |= 1;
-    if (s->prior >= 0) use[s->prior] |= 2;
-    break;
-  case KS_IF_LESS: use[s->tile] |= 1; break;
-  default: break;
-  }
-}
-
 /* A sum into a two-dim tile [I, J] (a matrix product, or any reduction):
  * each thread keeps a micro-tile of tm x tn outputs in registers, rows
  * I/tm apart and columns J/tn apart (a warp's threads take consecutive
@@ -507,7 +479,7 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     int di, dj, tm, tn;
     unsigned char *use = use_new(e);
     use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
-    use_expr(k, a->expr, use);
+    kir_use_expr(k, a->expr, use);
     sync_before(e, use, depth);
     Mma m;
     if (red && mma_form(e, s, a, &m)) {
@@ -797,7 +769,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   if (s->kind != KS_FOR && s->kind != KS_LET && s->kind != KS_NEST && s->kind != KS_IF_NULL &&
       s->kind != KS_IF_LESS) {
     unsigned char *use = use_new(e);
-    use_stmt(k, s, use);
+    kir_use_stmt(k, s, use);
     sync_before(e, use, depth);
   }
   switch (s->kind) {
@@ -1066,12 +1038,12 @@ static int full_write(const Kernel *k, const KStmt *s, int j) {
 static void use_of(const Kernel *k, const KStmt *s, int j, unsigned char *use) {
   memset(use, 0, (size_t)k->tiles.len + 1);
   if (s->kind != KS_NEST) {
-    use_stmt(k, s, use);
+    kir_use_stmt(k, s, use);
     return;
   }
   const KAssign *a = &s->assigns.data[j];
   use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
-  use_expr(k, a->expr, use);
+  kir_use_expr(k, a->expr, use);
 }
 
 static int nparts(const KStmt *s) { return s->kind == KS_NEST ? s->assigns.len : 1; }

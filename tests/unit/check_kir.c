@@ -1,7 +1,7 @@
 /* check_kir.c — kernel IR statements that the chunk and scan algorithms
  * build on (row loads and stores of a partial chunk, causal masks,
- * cumulative sums, triangular solves, linear scans), through both
- * backends, against plain C. */
+ * cumulative sums, triangular solves, linear scans), and the fusion of
+ * element-wise nests, through both backends, against plain C. */
 #include "../oracle.h"
 #include "../test.h"
 #include "backends/c/backend.h"
@@ -352,6 +352,94 @@ START_TEST(scan_statement) {
 }
 END_TEST
 
+/* pass_kir_fuse on a kernel that exercises its rules, per (sequence,
+ * head) row of one token (K values):
+ *   A = exp(X)        read twice by one nest: too dear to inline twice
+ *   B = X * 2         read once: inlined into Z, and its tile dropped
+ *   D = X + 1         read by nothing: dropped
+ *   Z = B + A * A     inlined B; Z itself reads X, written before Y
+ *   F = X * 3         read by Y after X changes: stays
+ *   X = X + 1
+ *   Y = Z + F         so y = 2x + exp(x)^2 + 3x
+ * The result through both backends, and the printed kernel. */
+START_TEST(fuse_elementwise) {
+  char *d = NULL;
+  Graph *g = t_graph(&arena, "rnn t {\n dim K = 3\n input x[K]\n output y[K]\n y = x\n}\n", &d);
+  ck_assert_msg(g != NULL, "%s", d);
+  free(d);
+  Kernel *k = kir_new(&arena, g, "kf", "test");
+  int bx = kir_buf(k, "x", KB_INPUT, KT_F32, 0, false);
+  int by = kir_buf(k, "y", KB_OUTPUT, KT_F32, 0, false);
+  DimSet dK = 1u << 0;
+  int X = kir_tile(k, "X", dK), A = kir_tile(k, "A", dK), B = kir_tile(k, "B", dK);
+  int D = kir_tile(k, "D", dK), Z = kir_tile(k, "Z", dK), F = kir_tile(k, "F", dK);
+  int Y = kir_tile(k, "Y", dK);
+  int vbh = kir_var(k, "bh"), vn = kir_var(k, "n"), vh = kir_var(k, "h");
+  int iH = kir_iarg(k, KA_H);
+  KStmt *par = kir_stmt(k, &k->body, KS_FOR);
+  par->var = vbh, par->parallel = true, par->lo = kir_ic(k, 0);
+  par->hi = kir_ibin(k, KI_MUL, kir_iarg(k, KA_NSEQ), iH);
+  KStmt *s = kir_stmt(k, &par->body, KS_LET);
+  s->var = vn, s->idx = kir_ibin(k, KI_DIV, kir_ivar(k, vbh), iH);
+  s = kir_stmt(k, &par->body, KS_LET);
+  s->var = vh, s->idx = kir_ibin(k, KI_MOD, kir_ivar(k, vbh), iH);
+  /* token 0 of sequence n: ((n T) H + h) K */
+  int tok = kir_ibin(k, KI_MUL, kir_ivar(k, vn), kir_iarg(k, KA_T));
+  int off = kir_ibin(k, KI_MUL, kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, tok, iH), kir_ivar(k, vh)),
+                     kir_ic(k, K));
+  s = kir_stmt(k, &par->body, KS_LOAD);
+  s->tile = X, s->buf = bx, s->idx = off;
+#define NEST(t, e)                             \
+  s = kir_stmt(k, &par->body, KS_NEST);        \
+  s->space = dK;                               \
+  kir_assign(k, s, t, KACC_SET, e)
+  NEST(A, kir_eunary(k, OP_EXP, kir_eread(k, X)));
+  NEST(B, kir_ebinary(k, OP_MUL, kir_eread(k, X), kir_econst(k, 2)));
+  NEST(D, kir_ebinary(k, OP_ADD, kir_eread(k, X), kir_econst(k, 1)));
+  NEST(Z, kir_ebinary(k, OP_ADD, kir_eread(k, B),
+                      kir_ebinary(k, OP_MUL, kir_eread(k, A), kir_eread(k, A))));
+  NEST(F, kir_ebinary(k, OP_MUL, kir_eread(k, X), kir_econst(k, 3)));
+  NEST(X, kir_ebinary(k, OP_ADD, kir_eread(k, X), kir_econst(k, 1)));
+  NEST(Y, kir_ebinary(k, OP_ADD, kir_eread(k, Z), kir_eread(k, F)));
+#undef NEST
+  s = kir_stmt(k, &par->body, KS_STORE);
+  s->tile = Y, s->buf = by, s->idx = off;
+  ck_assert_ptr_null(kir_verify(k));
+  pass_kir_fuse(k);
+  ck_assert_ptr_null(kir_verify(k));
+  Buf b = {0};
+  kir_print(k, &b);
+  ck_assert_msg(k->tiles.len == 5 && !strstr(b.s, "B =") && !strstr(b.s, "D =") &&
+                    strstr(b.s, "A = exp(X)") && strstr(b.s, "Z = ((X * 2) + (A * A))") &&
+                    strstr(b.s, "F = (X * 3)") && strstr(b.s, "Y = (Z + F)"),
+                "%d tiles:\n%s", k->tiles.len, b.s);
+  buf_free(&b);
+  char msg[512];
+  void *handle = NULL, *jit = NULL;
+  void *fns[2] = {o_build_c(k, msg, sizeof msg, &handle), NULL};
+  ck_assert_msg(fns[0] != NULL, "%s", msg);
+  fns[1] = o_build_jit(k, msg, sizeof msg, &jit);
+  ck_assert_msg(fns[1] != NULL, "%s", msg);
+  enum { H = 2, NSEQ = 3, NX = NSEQ * H * K };
+  float x[NX], y[NX];
+  for (int i = 0; i < NX; i++) x[i] = (float)((i * 7) % 5) * 0.25f - 0.5f;
+  for (int f = 0; f < 2; f++) {
+    for (int i = 0; i < NX; i++) y[i] = NAN;
+    void *ptrs[2] = {x, y};
+    int64_t ints[6] = {NSEQ, 1, H, NSEQ, 0, NSEQ * H};
+    char *err = NULL;
+    ck_assert_int_eq(rt_call_kernel((void (*)(void))fns[f], 2, ptrs, 6, ints, &err), 0);
+    for (int i = 0; i < NX; i++) {
+      double want = 5.0 * x[i] + exp(2.0 * x[i]);
+      ck_assert_msg(fabs(y[i] - want) <= 1e-5 * (1 + fabs(want)), "%s: y[%d] = %g, want %g",
+                    f ? "JIT" : "emitted C", i, y[i], want);
+    }
+  }
+  dlclose(handle);
+  cg_jit_free(jit);
+}
+END_TEST
+
 START_TEST(verifier) {
   Kernel *k = build(false);
   /* A trisolve whose N is not [row, col]. */
@@ -377,6 +465,7 @@ Suite *kir_suite(void) {
   tcase_add_test(tc, exclusive_cumsum);
   tcase_add_test(tc, scan_statement);
   tcase_add_test(tc, verifier);
+  tcase_add_test(tc, fuse_elementwise);
   tcase_add_test(tc, math_functions);
   suite_add_tcase(s, tc);
   return s;
