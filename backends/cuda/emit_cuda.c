@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { THREADS = 512, SMEM_MAX = 160 * 1024 };
+enum { THREADS = 512, SMEM_MAX = 160 * 1024, SMEM_PER_SM_MAX = 228 * 1024 };
 
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer);
 
@@ -1276,8 +1276,15 @@ static void emit_source(Emit *e, const char *hname) {
   buf_puts(o, e->jit ? jit_includes : cuda_includes);
   buf_puts(o, cuda_prelude);
   if (e->jit) buf_puts(o, jit_prelude);
-  buf_printf(o, "\n%s __global__ void __launch_bounds__(%d) %s_kernel(",
-             e->jit ? "extern \"C\"" : "static", THREADS, k->name);
+  /* A block whose shared memory is more than half of the most an SM has
+   * (H100, H200) runs alone on its SM on any GPU. Told so, ptxas gives
+   * it up to the 128 registers that 512 threads allow; left to guess,
+   * NVRTC's ptxas sometimes aims at two blocks per SM (64 registers) and
+   * spills (MLSTM's and RWKV-6's chunk kernels). The JIT's source only;
+   * LRC_CUDA_ONE_BLOCK=off to leave it out. */
+  bool alone = e->jit && e->smem * 4 > SMEM_PER_SM_MAX / 2 && !env_is("LRC_CUDA_ONE_BLOCK", "off");
+  buf_printf(o, "\n%s __global__ void __launch_bounds__(%d%s) %s_kernel(",
+             e->jit ? "extern \"C\"" : "static", THREADS, alone ? ", 1" : "", k->name);
   put_params(e, true);
   buf_puts(o, ", float *lrc_scratch) {\n  (void)B;\n  (void)N;\n  (void)lrc_scratch;\n");
   if (fresh_tid(e)) buf_puts(o, "  const unsigned lrc_tid = threadIdx.x;\n");
