@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { THREADS = 512, SMEM_MAX = 160 * 1024 };
+enum { THREADS = 512, SMEM_MAX = 160 * 1024, SMEM_PER_SM_MAX = 228 * 1024 };
 
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer);
 
@@ -70,6 +70,23 @@ static void put_strided(Emit *e, const char *var, const char *first, long n, lon
   if (n % step) buf_printf(e->out, "if (%s < %ld) ", var, n);
 }
 
+/* Does the source read the thread's index anew on each trip of a serial
+ * loop (see jit_prelude)? The JIT's source only; LRC_CUDA_FRESH_TID=off
+ * for threadIdx.x throughout, as nvcc's source has it. */
+static bool fresh_tid(const Emit *e) {
+  return e->jit && !env_is("LRC_CUDA_FRESH_TID", "off");
+}
+
+/* The thread's index in the block (TID), its warp (TID_WARP) or lane
+ * (TID_LANE): lrc_tid where fresh_tid. */
+enum { TID, TID_WARP, TID_LANE };
+static const char *tid(const Emit *e, int part) {
+  static const char *const names[2][3] = {
+      {"threadIdx.x", "threadIdx.x >> 5", "threadIdx.x & 31"},
+      {"lrc_tid", "lrc_tid >> 5", "lrc_tid & 31"}};
+  return names[fresh_tid(e)][part];
+}
+
 static long count_of(const Kernel *k, DimSet dims) {
   long n = 1;
   for (int d = 0; d < k->dims.len; d++)
@@ -97,7 +114,7 @@ static long decode(Emit *e, DimSet dims, const char *var, int depth) {
  * for every dim of `dims` decoded from p (layout order). */
 static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
   em_ind(e, depth);
-  put_strided(e, "lrc_p", "threadIdx.x", extra * count_of(e->k, dims), THREADS, "blockDim.x");
+  put_strided(e, "lrc_p", tid(e, TID), extra * count_of(e->k, dims), THREADS, "blockDim.x");
   buf_puts(e->out, "{\n");
   long stride = decode(e, dims, "lrc_p", depth + 1);
   if (extra > 1) {
@@ -228,7 +245,7 @@ static int open_reduction(Emit *e, DimSet red, int depth, bool skew) {
     if (skew && __builtin_popcount(red) == 1 && n > 1) {
       buf_printf(e->out, "for (int lrc_r = 0; lrc_r < %ld; lrc_r++) {\n", n);
       em_ind(e, depth + open);
-      buf_printf(e->out, "const int i_%s = (lrc_r + (threadIdx.x & 31)) %% %ld;\n", nm, n);
+      buf_printf(e->out, "const int i_%s = (lrc_r + (%s)) %% %ld;\n", nm, tid(e, TID_LANE), n);
       return -1;
     }
     buf_printf(e->out, "for (int i_%s = 0; i_%s < %ld; i_%s++)\n", nm, nm, n, nm);
@@ -253,7 +270,7 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
   const Kernel *k = e->k;
   long I = k->dims.data[di].size, J = k->dims.data[dj].size;
   em_ind(e, depth);
-  put_strided(e, "lrc_p", "threadIdx.x", I * J / (tm * tn), THREADS, "blockDim.x");
+  put_strided(e, "lrc_p", tid(e, TID), I * J / (tm * tn), THREADS, "blockDim.x");
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 1);
   buf_printf(e->out, "const int lrc_ib = lrc_p / %ld, lrc_jb = lrc_p %% %ld;\n", J / tn, J / tn);
@@ -305,13 +322,13 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
   const Kernel *k = e->k;
   bool max = a->acc == KACC_MAX;
   em_ind(e, depth);
-  put_strided(e, "lrc_w", "threadIdx.x >> 5", count_of(k, td), THREADS / 32, "blockDim.x >> 5");
+  put_strided(e, "lrc_w", tid(e, TID_WARP), count_of(k, td), THREADS / 32, "blockDim.x >> 5");
   buf_puts(e->out, "{\n");
   decode(e, td, "lrc_w", depth + 1);
   em_ind(e, depth + 1);
   buf_printf(e->out, "float lrc_acc = %s;\n", max ? "-INFINITY" : "0.0f");
   em_ind(e, depth + 1);
-  put_strided(e, "lrc_q", "threadIdx.x & 31", count_of(k, red), 32, "32");
+  put_strided(e, "lrc_q", tid(e, TID_LANE), count_of(k, red), 32, "32");
   buf_puts(e->out, "{\n");
   decode(e, red, "lrc_q", depth + 2);
   em_ind(e, depth + 2);
@@ -326,7 +343,7 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
              "__shfl_xor_sync(0xffffffffu, lrc_acc, lrc_o));\n",
              max ? "fmaxf" : "lrc_add");
   em_ind(e, depth + 1);
-  buf_puts(e->out, "if ((threadIdx.x & 31) == 0) ");
+  buf_printf(e->out, "if ((%s) == 0) ", tid(e, TID_LANE));
   em_put_elem(e, a->tile);
   buf_puts(e->out, max ? " = fmaxf(" : " += lrc_acc;\n");
   if (max) {
@@ -421,7 +438,7 @@ static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
   long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
   Buf *o = e->out;
   em_ind(e, depth);
-  put_strided(e, "lrc_w", "threadIdx.x >> 5", (I / 16) * (J / 16), THREADS / 32, "blockDim.x >> 5");
+  put_strided(e, "lrc_w", tid(e, TID_WARP), (I / 16) * (J / 16), THREADS / 32, "blockDim.x >> 5");
   buf_puts(o, "{\n");
   em_ind(e, depth + 1);
   buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * 16, lrc_j0 = (lrc_w %% %ld) * 16;\n", J / 16,
@@ -584,7 +601,7 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
     buf_puts(e->out, "if (lrc_split == 0)\n");
   }
   em_ind(e, depth + 1);
-  put_strided(e, "lrc_p", "threadIdx.x", nrow * part, THREADS, "blockDim.x");
+  put_strided(e, "lrc_p", tid(e, TID), nrow * part, THREADS, "blockDim.x");
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 2);
   buf_printf(e->out, "const int lrc_q = lrc_p %% %ld;\n", part);
@@ -790,6 +807,10 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       buf_printf(e->out, "; v_%s < ", k->vars.data[s->var]);
       em_put_idx(e, s->hi);
       buf_printf(e->out, "; v_%s++) {\n", k->vars.data[s->var]);
+      if (fresh_tid(e)) {
+        em_ind(e, depth + 1);
+        buf_puts(e->out, "const unsigned lrc_tid = lrc_tid_fresh();\n");
+      }
     }
     emit_block(e, &s->body, depth + 1, false);
     if (!(s->parallel && outer)) flush(e, depth + 1);   /* the next trip */
@@ -807,7 +828,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_FILL:   /* (a padded tile's padding too) */
     em_ind(e, depth);
-    put_strided(e, "lrc_p", "threadIdx.x", tile_extent(e, s->tile), THREADS, "blockDim.x");
+    put_strided(e, "lrc_p", tid(e, TID), tile_extent(e, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_float(e->out, s->num);
@@ -821,7 +842,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       break;
     }
     em_ind(e, depth);
-    put_strided(e, "lrc_p", "threadIdx.x", tile_extent(e, s->tile), THREADS, "blockDim.x");
+    put_strided(e, "lrc_p", tid(e, TID), tile_extent(e, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_tile_name(e, s->tile2);
@@ -938,6 +959,20 @@ static const char cuda_prelude[] =
     "static __device__ inline float lrc_silu(float x) { return x * lrc_sigmoid(x); }\n"
     "static __device__ inline float lrc_elu(float x) { return x > 0.0f ? x : expm1f(x); }\n"
     "static __device__ inline float lrc_relu(float x) { return x > 0.0f ? x : 0.0f; }\n";
+
+/* The JIT's thread index, read anew on each trip of a serial loop (the
+ * chunk or time loop): NVRTC, unlike nvcc, gives pointers into shared
+ * memory 64 bits, and would hoist every thread's addresses into the
+ * shared block out of the loop (they do not change from trip to trip),
+ * two registers each: in KDA's chunk kernel that is more than the 128
+ * registers that 512 threads allow, and ptxas spills. An index that may
+ * change from trip to trip keeps them in the trip that uses them. */
+static const char jit_prelude[] =
+    "static __device__ inline unsigned lrc_tid_fresh(void) {\n"
+    "  unsigned t;\n"
+    "  asm volatile(\"mov.u32 %0, %%tid.x;\" : \"=r\"(t));\n"
+    "  return t;\n"
+    "}\n";
 
 static void emit_header(Emit *e, const char *guard) {
   const Kernel *k = e->k;
@@ -1212,10 +1247,19 @@ static void emit_source(Emit *e, const char *hname) {
   if (hname) buf_printf(o, "#include \"%s\"\n", hname);
   buf_puts(o, e->jit ? jit_includes : cuda_includes);
   buf_puts(o, cuda_prelude);
-  buf_printf(o, "\n%s __global__ void __launch_bounds__(%d) %s_kernel(",
-             e->jit ? "extern \"C\"" : "static", THREADS, k->name);
+  if (e->jit) buf_puts(o, jit_prelude);
+  /* A block whose shared memory is more than half of the most an SM has
+   * (H100, H200) runs alone on its SM on any GPU. Told so, ptxas gives
+   * it up to the 128 registers that 512 threads allow; left to guess,
+   * NVRTC's ptxas sometimes aims at two blocks per SM (64 registers) and
+   * spills (MLSTM's and RWKV-6's chunk kernels). The JIT's source only;
+   * LRC_CUDA_ONE_BLOCK=off to leave it out. */
+  bool alone = e->jit && e->smem * 4 > SMEM_PER_SM_MAX / 2 && !env_is("LRC_CUDA_ONE_BLOCK", "off");
+  buf_printf(o, "\n%s __global__ void __launch_bounds__(%d%s) %s_kernel(",
+             e->jit ? "extern \"C\"" : "static", THREADS, alone ? ", 1" : "", k->name);
   put_params(e, true);
   buf_puts(o, ", float *lrc_scratch) {\n  (void)B;\n  (void)N;\n  (void)lrc_scratch;\n");
+  if (fresh_tid(e)) buf_puts(o, "  const unsigned lrc_tid = threadIdx.x;\n");
   if (e->smem) buf_puts(o, "  extern __shared__ __align__(128) float lrc_smem[];\n");
   if (!shared)
     buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)blockIdx.x * %ld;\n", e->scratch);
