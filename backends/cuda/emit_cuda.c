@@ -71,10 +71,12 @@ static void put_strided(Emit *e, const char *var, const char *first, long n, lon
 }
 
 /* Does the source read the thread's index anew on each trip of a serial
- * loop (see jit_prelude)? The JIT's source only; LRC_CUDA_FRESH_TID=off
- * for threadIdx.x throughout, as nvcc's source has it. */
+ * loop (see tid_prelude)? Yes, for NVRTC and nvcc alike (nvcc's code does
+ * not spill either way, but DeltaProduct's chunk kernel ran 1.1x faster
+ * so); LRC_CUDA_FRESH_TID=off for threadIdx.x throughout. */
 static bool fresh_tid(const Emit *e) {
-  return e->jit && !env_is("LRC_CUDA_FRESH_TID", "off");
+  (void)e;
+  return !env_is("LRC_CUDA_FRESH_TID", "off");
 }
 
 /* The thread's index in the block (TID), its warp (TID_WARP) or lane
@@ -960,14 +962,14 @@ static const char cuda_prelude[] =
     "static __device__ inline float lrc_elu(float x) { return x > 0.0f ? x : expm1f(x); }\n"
     "static __device__ inline float lrc_relu(float x) { return x > 0.0f ? x : 0.0f; }\n";
 
-/* The JIT's thread index, read anew on each trip of a serial loop (the
- * chunk or time loop): NVRTC, unlike nvcc, gives pointers into shared
+/* The thread index, read anew on each trip of a serial loop (the chunk or
+ * time loop): NVRTC, unlike nvcc, gives pointers into shared
  * memory 64 bits, and would hoist every thread's addresses into the
  * shared block out of the loop (they do not change from trip to trip),
  * two registers each: in KDA's chunk kernel that is more than the 128
  * registers that 512 threads allow, and ptxas spills. An index that may
  * change from trip to trip keeps them in the trip that uses them. */
-static const char jit_prelude[] =
+static const char tid_prelude[] =
     "static __device__ inline unsigned lrc_tid_fresh(void) {\n"
     "  unsigned t;\n"
     "  asm volatile(\"mov.u32 %0, %%tid.x;\" : \"=r\"(t));\n"
@@ -1247,14 +1249,14 @@ static void emit_source(Emit *e, const char *hname) {
   if (hname) buf_printf(o, "#include \"%s\"\n", hname);
   buf_puts(o, e->jit ? jit_includes : cuda_includes);
   buf_puts(o, cuda_prelude);
-  if (e->jit) buf_puts(o, jit_prelude);
+  if (fresh_tid(e)) buf_puts(o, tid_prelude);
   /* A block whose shared memory is more than half of the most an SM has
    * (H100, H200) runs alone on its SM on any GPU. Told so, ptxas gives
    * it up to the 128 registers that 512 threads allow; left to guess,
    * NVRTC's ptxas sometimes aims at two blocks per SM (64 registers) and
-   * spills (MLSTM's and RWKV-6's chunk kernels). The JIT's source only;
-   * LRC_CUDA_ONE_BLOCK=off to leave it out. */
-  bool alone = e->jit && e->smem * 4 > SMEM_PER_SM_MAX / 2 && !env_is("LRC_CUDA_ONE_BLOCK", "off");
+   * spills (MLSTM's and RWKV-6's chunk kernels). LRC_CUDA_ONE_BLOCK=off
+   * to leave it out. */
+  bool alone = !env_is("LRC_CUDA_ONE_BLOCK", "off") && e->smem * 4 > SMEM_PER_SM_MAX / 2;
   buf_printf(o, "\n%s __global__ void __launch_bounds__(%d%s) %s_kernel(",
              e->jit ? "extern \"C\"" : "static", THREADS, alone ? ", 1" : "", k->name);
   put_params(e, true);
