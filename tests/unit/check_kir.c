@@ -65,6 +65,15 @@ static Kernel *build(bool exclusive) {
   return k;
 }
 
+/* Kernel k as emitted C (fns[0]) and as JIT code (fns[1]). */
+static void build_both(const Kernel *k, void *fns[2], void **handle, void **jit) {
+  char msg[512];
+  fns[0] = o_build_c(k, msg, sizeof msg, handle);
+  ck_assert_msg(fns[0] != NULL, "%s", msg);
+  fns[1] = o_build_jit(k, msg, sizeof msg, jit);
+  ck_assert_msg(fns[1] != NULL, "%s", msg);
+}
+
 static void expected(const float *x, float *y, const int64_t *cu, int nseq, int H, bool exclusive) {
   for (int n = 0; n < nseq; n++)
     for (int h = 0; h < H; h++) {
@@ -88,12 +97,8 @@ static void expected(const float *x, float *y, const int64_t *cu, int nseq, int 
 
 static void run_both(bool exclusive) {
   Kernel *k = build(exclusive);
-  char msg[512];
-  void *handle = NULL, *jit = NULL;
-  void *fns[2] = {o_build_c(k, msg, sizeof msg, &handle), NULL};
-  ck_assert_msg(fns[0] != NULL, "%s", msg);
-  fns[1] = o_build_jit(k, msg, sizeof msg, &jit);
-  ck_assert_msg(fns[1] != NULL, "%s", msg);
+  void *handle = NULL, *jit = NULL, *fns[2];
+  build_both(k, fns, &handle, &jit);
   enum { H = 2, TOT = 12, NSEQ = 4 };
   int64_t cu[NSEQ + 1] = {0, 5, 6, 9, 12};   /* a full chunk, 1, 3 and 3 rows */
   float x[TOT * H * K], y[TOT * H * K], want[TOT * H * K];
@@ -297,12 +302,8 @@ START_TEST(scan_statement) {
           ws[(n * H + h) * NX + e] = st;
         }
     Kernel *k = build_scan(decay, prior);
-    char msg[512];
-    void *handle = NULL, *jit = NULL;
-    void *fns[2] = {o_build_c(k, msg, sizeof msg, &handle), NULL};
-    ck_assert_msg(fns[0] != NULL, "%s", msg);
-    fns[1] = o_build_jit(k, msg, sizeof msg, &jit);
-    ck_assert_msg(fns[1] != NULL, "%s", msg);
+    void *handle = NULL, *jit = NULL, *fns[2];
+    build_both(k, fns, &handle, &jit);
     for (int fi = 0; fi < 2; fi++) {
       for (int i = 0; i < TOT * H * NX; i++) y[i] = p[i] = NAN;
       for (int i = 0; i < NSEQ * H * NX; i++) s1[i] = NAN;
@@ -414,12 +415,8 @@ START_TEST(fuse_elementwise) {
                     strstr(b.s, "F = (X * 3)") && strstr(b.s, "Y = (Z + F)"),
                 "%d tiles:\n%s", k->tiles.len, b.s);
   buf_free(&b);
-  char msg[512];
-  void *handle = NULL, *jit = NULL;
-  void *fns[2] = {o_build_c(k, msg, sizeof msg, &handle), NULL};
-  ck_assert_msg(fns[0] != NULL, "%s", msg);
-  fns[1] = o_build_jit(k, msg, sizeof msg, &jit);
-  ck_assert_msg(fns[1] != NULL, "%s", msg);
+  void *handle = NULL, *jit = NULL, *fns[2];
+  build_both(k, fns, &handle, &jit);
   enum { H = 2, NSEQ = 3, NX = NSEQ * H * K };
   float x[NX], y[NX];
   for (int i = 0; i < NX; i++) x[i] = (float)((i * 7) % 5) * 0.25f - 0.5f;
