@@ -44,7 +44,7 @@ GEN_SRC := $(B)/gen/lexer.c $(B)/gen/parser.c
 IR_SRC := ir/support.c ir/diag.c ir/graph.c ir/print.c ir/verify.c ir/kir.c
 PASSES_SRC := passes/fold.c passes/cse.c passes/dce.c passes/factor.c passes/classify.c \
               passes/plan.c passes/recurrent.c passes/chunk.c passes/scan.c passes/kfuse.c \
-              passes/pipeline.c
+              passes/phases.c passes/pipeline.c
 BACKEND_SRC := backends/c/emit_common.c backends/c/emit_c.c backends/c/llvm.c backends/c/jit.c \
                backends/cuda/emit_cuda.c
 RUNTIME_SRC := runtime/api.c runtime/error.c runtime/interp.c runtime/call.c runtime/tensor.c \

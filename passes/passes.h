@@ -113,6 +113,19 @@ Kernel *pass_lower_scan(Arena *a, const Graph *g, int chunk, const char **why);
  * (kfuse.c): fewer passes over the chunk's tiles. */
 void pass_kir_fuse(Kernel *k);
 
+/* The statements of a chunk kernel's chunk loop by their relation to the
+ * carried state (phases.c; docs/design-cuda-phases.md). */
+enum { PH_FREE, PH_CHAIN, PH_READOUT };
+enum { PH_CARRIED = 1, PH_FREE_CHAIN = 2, PH_FREE_READOUT = 4, PH_CHAIN_READOUT = 8 };
+typedef struct ChunkPhases {
+  const KBlock *loop;      /* the chunk loop's body */
+  unsigned char *phase;    /* per statement of loop: PH_FREE, PH_CHAIN, PH_READOUT */
+  unsigned char *cross;    /* per tile: PH_CARRIED and the boundaries it crosses */
+  int count[3];            /* statements per phase */
+  int versions;            /* state versions the readouts read per chunk */
+} ChunkPhases;
+bool pass_chunk_phases(const Kernel *k, ChunkPhases *out, const char **why);
+
 /* Algorithms (the values of lrc_algo). */
 typedef enum { PLAN_AUTO, PLAN_RECURRENT, PLAN_SCAN, PLAN_CHUNK } PlanAlgo;
 

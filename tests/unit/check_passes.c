@@ -356,6 +356,103 @@ START_TEST(plan_cli) {
 }
 END_TEST
 
+/* The chunk loop's statements by phase (phases.c), on every example with
+ * a chunk form and the chunk variants: the state's writes are in the
+ * chain, the output stores are readouts, nothing free reads the state,
+ * and the boundaries of Gated DeltaNet are the ones its algebra has. */
+static int tile_named(const Kernel *k, const char *name) {
+  for (int t = 0; t < k->tiles.len; t++)
+    if (!strcmp(k->tiles.data[t].name, name)) return t;
+  return -1;
+}
+
+static void check_phases(const char *label, const Kernel *k) {
+  ChunkPhases p;
+  const char *why = NULL;
+  ck_assert_msg(pass_chunk_phases(k, &p, &why), "%s: %s", label, why);
+  ck_assert_msg(p.count[PH_FREE] > 0 && p.count[PH_CHAIN] > 0 && p.count[PH_READOUT] > 0 &&
+                    p.versions >= 1,
+                "%s: %d free, %d chain, %d readout, %d versions", label, p.count[PH_FREE],
+                p.count[PH_CHAIN], p.count[PH_READOUT], p.versions);
+  int nt = k->tiles.len;
+  unsigned char *use = arena_alloc(&arena, (size_t)nt + 1);
+  for (int i = 0; i < p.loop->len; i++) {
+    const KStmt *st = p.loop->data[i];
+    memset(use, 0, (size_t)nt + 1);
+    kir_use_stmt(k, st, use);
+    for (int t = 0; t < nt; t++) {
+      bool carried = p.cross[t] & PH_CARRIED;
+      ck_assert_msg(!(carried && (use[t] & 2)) || p.phase[i] == PH_CHAIN,
+                    "%s: statement %d writes state %s outside the chain", label, i,
+                    k->tiles.data[t].name);
+      ck_assert_msg(!(carried && (use[t] & 1)) || p.phase[i] != PH_FREE,
+                    "%s: free statement %d reads state %s", label, i, k->tiles.data[t].name);
+    }
+    if (st->kind == KS_STORE)
+      ck_assert_msg(p.phase[i] == PH_READOUT, "%s: store %d in phase %d", label, i, p.phase[i]);
+  }
+}
+
+START_TEST(chunk_phases) {
+  char **names;
+  int n = t_examples(&names), checked = 0;
+  for (int i = 0; i <= n + t_nchunk_variants; i++) {
+    char label[300];
+    char *src;
+    if (i < n) {
+      snprintf(label, sizeof label, "examples/%s", names[i]);
+      src = t_read(label, NULL);
+    } else if (i < n + t_nchunk_variants) {
+      snprintf(label, sizeof label, "chunk variant %d", i - n);
+      src = strdup(t_chunk_variants[i - n]);
+    } else {
+      break;
+    }
+    ck_assert_msg(src != NULL, "cannot read %s", label);
+    char *diags = NULL;
+    Graph *g = t_graph(&arena, src, &diags);
+    ck_assert_msg(g != NULL, "%s: %s", label, diags);
+    free(diags);
+    Diags d;
+    diag_init(&d, &arena);
+    const char *why = NULL;
+    Kernel *k = ir_unbound_dim(g) ? NULL : pass_pipeline(&arena, g, PLAN_CHUNK, 16, &d, &why);
+    if (k) {
+      check_phases(label, k);
+      checked++;
+    }
+    /* The same three chain statements where the free part computes the
+     * gated keys in branches (KDA's safe-gate test) or interleaves two
+     * erases per token (DeltaProduct). */
+    if (k && i < n && (!strcmp(names[i], "kda.lr") || !strcmp(names[i], "deltaproduct.lr"))) {
+      ChunkPhases p;
+      ck_assert(pass_chunk_phases(k, &p, &why));
+      ck_assert_msg(p.count[PH_CHAIN] == 3, "%s: %d chain statements", label, p.count[PH_CHAIN]);
+    }
+    if (k && i < n && !strcmp(names[i], "gated_deltanet.lr")) {
+      ChunkPhases p;
+      ck_assert(pass_chunk_phases(k, &p, &why));
+      /* chain: v0 += W S, S = e^GL S, S += (K e^(GL-G))ᵀ v0; readouts:
+       * r0 = q̃ S, r0 *= e^G, r0 += A v0, the store of o. */
+      ck_assert_int_eq(p.count[PH_CHAIN], 3);
+      ck_assert_int_eq(p.count[PH_READOUT], 4);
+      int S = tile_named(k, "S"), W = tile_named(k, "W_S"), kd = tile_named(k, "kd0_0");
+      int A = tile_named(k, "A"), v = tile_named(k, "v0_0"), GL = tile_named(k, "GL_S");
+      ck_assert(S >= 0 && W >= 0 && kd >= 0 && A >= 0 && v >= 0 && GL >= 0);
+      ck_assert_int_eq(p.cross[S], PH_CARRIED);
+      ck_assert_int_eq(p.cross[W], PH_FREE_CHAIN);
+      ck_assert_int_eq(p.cross[kd], PH_FREE_CHAIN);
+      ck_assert_int_eq(p.cross[GL], PH_FREE_CHAIN);
+      ck_assert_int_eq(p.cross[A], PH_FREE_READOUT);
+      ck_assert_int_eq(p.cross[v], PH_FREE_CHAIN | PH_CHAIN_READOUT);
+      ck_assert_int_eq(p.versions, 1);   /* o reads the chunk-start state */
+    }
+    free(src);
+  }
+  ck_assert_int_ge(checked, 15);
+}
+END_TEST
+
 Suite *passes_suite(void) {
   Suite *s = suite_create("passes");
   TCase *tc = tcase_create("core");
@@ -369,6 +466,7 @@ Suite *passes_suite(void) {
   tcase_add_test(tc, classes_of_new_variants);
   tcase_add_test(tc, nonlinear_updates);
   tcase_add_test(tc, plan_cli);
+  tcase_add_test(tc, chunk_phases);
   suite_add_tcase(s, tc);
   return s;
 }
