@@ -462,6 +462,7 @@ long kir_tile_count(const Kernel *k, int tile);
  * tile, and in use[tiles.len] the caller's buffers; a statement's own
  * blocks (loops, branches) are not included. */
 void kir_use_expr(const Kernel *k, int x, unsigned char *use);
+void kir_use_assign(const Kernel *k, const KAssign *a, unsigned char *use);
 void kir_use_stmt(const Kernel *k, const KStmt *s, unsigned char *use);
 /* Add a dim of the kernel's own (e.g. a chunk of C tokens); its id. An
  * outer dim goes before the graph's dims in the layout (after earlier

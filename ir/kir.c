@@ -155,15 +155,16 @@ void kir_use_expr(const Kernel *k, int x, unsigned char *use) {
   if (ex->kind == KE_BINARY) kir_use_expr(k, ex->b, use);
 }
 
+void kir_use_assign(const Kernel *k, const KAssign *a, unsigned char *use) {
+  use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
+  kir_use_expr(k, a->expr, use);
+}
+
 void kir_use_stmt(const Kernel *k, const KStmt *s, unsigned char *use) {
   int nt = k->tiles.len;
   switch (s->kind) {
   case KS_NEST:
-    for (int j = 0; j < s->assigns.len; j++) {
-      const KAssign *a = &s->assigns.data[j];
-      use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
-      kir_use_expr(k, a->expr, use);
-    }
+    for (int j = 0; j < s->assigns.len; j++) kir_use_assign(k, &s->assigns.data[j], use);
     break;
   case KS_LOAD: use[s->tile] |= 2, use[nt] |= 1; break;
   case KS_STORE: use[s->tile] |= 1, use[nt] |= 2; break;

@@ -74,19 +74,16 @@ static void put_strided(Emit *e, const char *var, const char *first, long n, lon
  * loop (see tid_prelude)? Yes, for NVRTC and nvcc alike (nvcc's code does
  * not spill either way, but DeltaProduct's chunk kernel ran 1.1x faster
  * so); LRC_CUDA_FRESH_TID=off for threadIdx.x throughout. */
-static bool fresh_tid(const Emit *e) {
-  (void)e;
-  return !env_is("LRC_CUDA_FRESH_TID", "off");
-}
+static bool fresh_tid(void) { return !env_is("LRC_CUDA_FRESH_TID", "off"); }
 
 /* The thread's index in the block (TID), its warp (TID_WARP) or lane
  * (TID_LANE): lrc_tid where fresh_tid. */
 enum { TID, TID_WARP, TID_LANE };
-static const char *tid(const Emit *e, int part) {
+static const char *tid(int part) {
   static const char *const names[2][3] = {
       {"threadIdx.x", "threadIdx.x >> 5", "threadIdx.x & 31"},
       {"lrc_tid", "lrc_tid >> 5", "lrc_tid & 31"}};
-  return names[fresh_tid(e)][part];
+  return names[fresh_tid()][part];
 }
 
 static long count_of(const Kernel *k, DimSet dims) {
@@ -116,7 +113,7 @@ static long decode(Emit *e, DimSet dims, const char *var, int depth) {
  * for every dim of `dims` decoded from p (layout order). */
 static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
   em_ind(e, depth);
-  put_strided(e, "lrc_p", tid(e, TID), extra * count_of(e->k, dims), THREADS, "blockDim.x");
+  put_strided(e, "lrc_p", tid(TID), extra * count_of(e->k, dims), THREADS, "blockDim.x");
   buf_puts(e->out, "{\n");
   long stride = decode(e, dims, "lrc_p", depth + 1);
   if (extra > 1) {
@@ -247,7 +244,7 @@ static int open_reduction(Emit *e, DimSet red, int depth, bool skew) {
     if (skew && __builtin_popcount(red) == 1 && n > 1) {
       buf_printf(e->out, "for (int lrc_r = 0; lrc_r < %ld; lrc_r++) {\n", n);
       em_ind(e, depth + open);
-      buf_printf(e->out, "const int i_%s = (lrc_r + (%s)) %% %ld;\n", nm, tid(e, TID_LANE), n);
+      buf_printf(e->out, "const int i_%s = (lrc_r + (%s)) %% %ld;\n", nm, tid(TID_LANE), n);
       return -1;
     }
     buf_printf(e->out, "for (int i_%s = 0; i_%s < %ld; i_%s++)\n", nm, nm, n, nm);
@@ -272,7 +269,7 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
   const Kernel *k = e->k;
   long I = k->dims.data[di].size, J = k->dims.data[dj].size;
   em_ind(e, depth);
-  put_strided(e, "lrc_p", tid(e, TID), I * J / (tm * tn), THREADS, "blockDim.x");
+  put_strided(e, "lrc_p", tid(TID), I * J / (tm * tn), THREADS, "blockDim.x");
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 1);
   buf_printf(e->out, "const int lrc_ib = lrc_p / %ld, lrc_jb = lrc_p %% %ld;\n", J / tn, J / tn);
@@ -324,13 +321,13 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
   const Kernel *k = e->k;
   bool max = a->acc == KACC_MAX;
   em_ind(e, depth);
-  put_strided(e, "lrc_w", tid(e, TID_WARP), count_of(k, td), THREADS / 32, "blockDim.x >> 5");
+  put_strided(e, "lrc_w", tid(TID_WARP), count_of(k, td), THREADS / 32, "blockDim.x >> 5");
   buf_puts(e->out, "{\n");
   decode(e, td, "lrc_w", depth + 1);
   em_ind(e, depth + 1);
   buf_printf(e->out, "float lrc_acc = %s;\n", max ? "-INFINITY" : "0.0f");
   em_ind(e, depth + 1);
-  put_strided(e, "lrc_q", tid(e, TID_LANE), count_of(k, red), 32, "32");
+  put_strided(e, "lrc_q", tid(TID_LANE), count_of(k, red), 32, "32");
   buf_puts(e->out, "{\n");
   decode(e, red, "lrc_q", depth + 2);
   em_ind(e, depth + 2);
@@ -345,7 +342,7 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
              "__shfl_xor_sync(0xffffffffu, lrc_acc, lrc_o));\n",
              max ? "fmaxf" : "lrc_add");
   em_ind(e, depth + 1);
-  buf_printf(e->out, "if ((%s) == 0) ", tid(e, TID_LANE));
+  buf_printf(e->out, "if ((%s) == 0) ", tid(TID_LANE));
   em_put_elem(e, a->tile);
   buf_puts(e->out, max ? " = fmaxf(" : " += lrc_acc;\n");
   if (max) {
@@ -440,7 +437,7 @@ static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
   long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
   Buf *o = e->out;
   em_ind(e, depth);
-  put_strided(e, "lrc_w", tid(e, TID_WARP), (I / 16) * (J / 16), THREADS / 32, "blockDim.x >> 5");
+  put_strided(e, "lrc_w", tid(TID_WARP), (I / 16) * (J / 16), THREADS / 32, "blockDim.x >> 5");
   buf_puts(o, "{\n");
   em_ind(e, depth + 1);
   buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * 16, lrc_j0 = (lrc_w %% %ld) * 16;\n", J / 16,
@@ -497,8 +494,7 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     DimSet td = k->tiles.data[a->tile].dims, red = s->space & ~td;
     int di, dj, tm, tn;
     unsigned char *use = use_new(e);
-    use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
-    kir_use_expr(k, a->expr, use);
+    kir_use_assign(k, a, use);
     sync_before(e, use, depth);
     Mma m;
     if (red && mma_form(e, s, a, &m)) {
@@ -603,7 +599,7 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
     buf_puts(e->out, "if (lrc_split == 0)\n");
   }
   em_ind(e, depth + 1);
-  put_strided(e, "lrc_p", tid(e, TID), nrow * part, THREADS, "blockDim.x");
+  put_strided(e, "lrc_p", tid(TID), nrow * part, THREADS, "blockDim.x");
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 2);
   buf_printf(e->out, "const int lrc_q = lrc_p %% %ld;\n", part);
@@ -809,7 +805,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       buf_printf(e->out, "; v_%s < ", k->vars.data[s->var]);
       em_put_idx(e, s->hi);
       buf_printf(e->out, "; v_%s++) {\n", k->vars.data[s->var]);
-      if (fresh_tid(e)) {
+      if (fresh_tid()) {
         em_ind(e, depth + 1);
         buf_puts(e->out, "const unsigned lrc_tid = lrc_tid_fresh();\n");
       }
@@ -830,7 +826,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_FILL:   /* (a padded tile's padding too) */
     em_ind(e, depth);
-    put_strided(e, "lrc_p", tid(e, TID), tile_extent(e, s->tile), THREADS, "blockDim.x");
+    put_strided(e, "lrc_p", tid(TID), tile_extent(e, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_float(e->out, s->num);
@@ -844,7 +840,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       break;
     }
     em_ind(e, depth);
-    put_strided(e, "lrc_p", tid(e, TID), tile_extent(e, s->tile), THREADS, "blockDim.x");
+    put_strided(e, "lrc_p", tid(TID), tile_extent(e, s->tile), THREADS, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_tile_name(e, s->tile2);
@@ -1078,9 +1074,7 @@ static void use_of(const Kernel *k, const KStmt *s, int j, unsigned char *use) {
     kir_use_stmt(k, s, use);
     return;
   }
-  const KAssign *a = &s->assigns.data[j];
-  use[a->tile] |= a->acc == KACC_SET ? 2 : 3;
-  kir_use_expr(k, a->expr, use);
+  kir_use_assign(k, &s->assigns.data[j], use);
 }
 
 static int nparts(const KStmt *s) { return s->kind == KS_NEST ? s->assigns.len : 1; }
@@ -1249,7 +1243,7 @@ static void emit_source(Emit *e, const char *hname) {
   if (hname) buf_printf(o, "#include \"%s\"\n", hname);
   buf_puts(o, e->jit ? jit_includes : cuda_includes);
   buf_puts(o, cuda_prelude);
-  if (fresh_tid(e)) buf_puts(o, tid_prelude);
+  if (fresh_tid()) buf_puts(o, tid_prelude);
   /* A block whose shared memory is more than half of the most an SM has
    * (H100, H200) runs alone on its SM on any GPU. Told so, ptxas gives
    * it up to the 128 registers that 512 threads allow; left to guess,
@@ -1261,7 +1255,7 @@ static void emit_source(Emit *e, const char *hname) {
              e->jit ? "extern \"C\"" : "static", THREADS, alone ? ", 1" : "", k->name);
   put_params(e, true);
   buf_puts(o, ", float *lrc_scratch) {\n  (void)B;\n  (void)N;\n  (void)lrc_scratch;\n");
-  if (fresh_tid(e)) buf_puts(o, "  const unsigned lrc_tid = threadIdx.x;\n");
+  if (fresh_tid()) buf_puts(o, "  const unsigned lrc_tid = threadIdx.x;\n");
   if (e->smem) buf_puts(o, "  extern __shared__ __align__(128) float lrc_smem[];\n");
   if (!shared)
     buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)blockIdx.x * %ld;\n", e->scratch);

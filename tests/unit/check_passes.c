@@ -396,17 +396,15 @@ static void check_phases(const char *label, const Kernel *k) {
 START_TEST(chunk_phases) {
   char **names;
   int n = t_examples(&names), checked = 0;
-  for (int i = 0; i <= n + t_nchunk_variants; i++) {
+  for (int i = 0; i < n + t_nchunk_variants; i++) {
     char label[300];
     char *src;
     if (i < n) {
       snprintf(label, sizeof label, "examples/%s", names[i]);
       src = t_read(label, NULL);
-    } else if (i < n + t_nchunk_variants) {
+    } else {
       snprintf(label, sizeof label, "chunk variant %d", i - n);
       src = strdup(t_chunk_variants[i - n]);
-    } else {
-      break;
     }
     ck_assert_msg(src != NULL, "cannot read %s", label);
     char *diags = NULL;
