@@ -433,6 +433,22 @@ typedef struct Kernel {
   struct { KExpr *data; int len, cap; } exprs;
   struct { const char **data; int len, cap; } vars;   /* variable names */
   KBlock body;
+  /* The phased form (passes/phases.c, docs/design-cuda-phases.md): the
+   * chunk loop's body holds first its lets and free statements
+   * (phase_nfree of them: nothing of the state in their past), then the
+   * chain and the readouts. The tiles with phase_at[t] >= 0 carry the
+   * free part's values to the rest: a backend that runs the free part of
+   * all chunks at once keeps them in a record of phase_rec floats per
+   * chunk and head, tile t at element phase_at[t] (an index expression
+   * over the loop's variables: ((t0 / C + n) * H + h) * phase_rec + its
+   * offset; records of sequence n start at chunk bos / C + n, so that
+   * B·T/C + N records hold every chunk of a packed batch). phase_loop
+   * NULL: no phased form. */
+  const KStmt *phase_loop;
+  int phase_nfree;
+  int *phase_at;           /* per tile: index expression, or -1 */
+  long phase_rec;
+  int phase_chunk;         /* C, tokens per chunk */
   double work_flops;       /* per token and head: the chunkwise algorithm's
                               work (ALGORITHMS.md §3.7), the yardstick of
                               lrc bench whatever this kernel's algorithm */

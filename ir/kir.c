@@ -294,6 +294,15 @@ static void print_block(const Kernel *k, const KBlock *b, int depth, Buf *out) {
   static const char *acc[] = {"=", "+=", "max="};
   for (int i = 0; i < b->len; i++) {
     const KStmt *s = b->data[i];
+    if (k->phase_loop && b == &k->phase_loop->body && i == k->phase_nfree) {
+      /* The phased form's seam (passes/phases.c). */
+      indent(out, depth);
+      buf_printf(out, "// the chain and readouts; from the free part (%ld floats per chunk):",
+                 k->phase_rec);
+      for (int t = 0; t < k->tiles.len; t++)
+        if (k->phase_at[t] >= 0) buf_printf(out, " %s", k->tiles.data[t].name);
+      buf_puts(out, "\n");
+    }
     indent(out, depth);
     switch (s->kind) {
     case KS_FOR:

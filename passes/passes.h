@@ -125,6 +125,13 @@ typedef struct ChunkPhases {
   int versions;            /* state versions the readouts read per chunk */
 } ChunkPhases;
 bool pass_chunk_phases(const Kernel *k, ChunkPhases *out, const char **why);
+/* The chunk loop's body reordered as the phased form (lets, free
+ * statements, then the chain and readouts) and the tiles crossing from
+ * the free part recorded (Kernel.phase_*). With poison (tests), the free
+ * part's other tiles are filled with NaN before the rest, as if it ran in
+ * another kernel. false with *why (what the kernel computes unchanged) where the
+ * reordering would change what a statement reads. */
+bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why);
 
 /* Algorithms (the values of lrc_algo). */
 typedef enum { PLAN_AUTO, PLAN_RECURRENT, PLAN_SCAN, PLAN_CHUNK } PlanAlgo;

@@ -160,3 +160,195 @@ bool pass_chunk_phases(const Kernel *k, ChunkPhases *out, const char **why) {
   for (int i = 0; i < n; i++) out->count[ph[i]]++;
   return true;
 }
+
+static int find_var(const Kernel *k, const char *name) {
+  for (int v = k->vars.len - 1; v >= 0; v--)
+    if (strcmp(k->vars.data[v], name) == 0) return v;
+  return -1;
+}
+
+static int find_dim(const Kernel *k, const char *name) {
+  for (int d = 0; d < k->dims.len; d++)
+    if (strcmp(k->dims.data[d].name, name) == 0) return d;
+  return -1;
+}
+
+/* Does s write tile t whole (no read of it, no rows left as they were)? */
+static bool kills(const KStmt *s, const unsigned char *use, int t) {
+  if (use[t] != 2) return false;
+  return s->kind == KS_FILL || s->kind == KS_LOAD || s->kind == KS_COPY || s->kind == KS_NEST;
+}
+
+/* Expression x with reads of tile `from` made reads of `to` (a copy where
+ * anything changes). */
+static int rename_expr(Kernel *k, int x, int from, int to) {
+  KExpr e = k->exprs.data[x];
+  bool changed = false;
+  if (e.kind == KE_READ && e.tile == from) e.tile = to, changed = true;
+  if (e.kind == KE_UNARY || e.kind == KE_BINARY) {
+    int a = rename_expr(k, e.a, from, to);
+    int b2 = e.kind == KE_BINARY ? rename_expr(k, e.b, from, to) : e.b;
+    changed |= a != e.a || b2 != e.b;
+    e.a = a, e.b = b2;
+  }
+  if (!changed) return x;
+  VEC_PUSH(k->arena, k->exprs, e);
+  return k->exprs.len - 1;
+}
+
+/* A copy of s (and its blocks) with tile `from` named `to`. */
+static KStmt *rename_stmt(Kernel *k, const KStmt *s, int from, int to) {
+  KStmt *c = arena_alloc(k->arena, sizeof *c);
+  *c = *s;
+#define RN(f) if (c->f == from) c->f = to
+  RN(tile);
+  RN(tile2);
+  RN(carry);
+  RN(prior);
+#undef RN
+  if (s->kind == KS_NEST) {
+    c->assigns.data = arena_alloc(k->arena, sizeof(KAssign) * (size_t)(s->assigns.len + 1));
+    c->assigns.cap = s->assigns.len + 1;
+    for (int j = 0; j < s->assigns.len; j++) {
+      KAssign a = s->assigns.data[j];
+      if (a.tile == from) a.tile = to;
+      a.expr = rename_expr(k, a.expr, from, to);
+      c->assigns.data[j] = a;
+    }
+  }
+  const KBlock *src[2] = {&s->body, &s->orelse};
+  KBlock *dst[2] = {&c->body, &c->orelse};
+  for (int j = 0; j < 2; j++) {
+    if (!src[j]->len) continue;
+    dst[j]->data = arena_alloc(k->arena, sizeof(KStmt *) * (size_t)src[j]->len);
+    dst[j]->cap = src[j]->len;
+    for (int i = 0; i < src[j]->len; i++) dst[j]->data[i] = rename_stmt(k, src[j]->data[i], from, to);
+  }
+  return c;
+}
+
+bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why) {
+  ChunkPhases ph;
+  if (!pass_chunk_phases(k, &ph, why)) return false;
+  KStmt *loop = (KStmt *)chunk_loop(&k->body);
+  KBlock *b = &loop->body;
+  int n = b->len, nt = k->tiles.len;
+  int v_n = find_var(k, "n"), v_h = find_var(k, "h"), v_t0 = find_var(k, "t0");
+  int dC = find_dim(k, "C");
+  if (v_n < 0 || v_h < 0 || v_t0 < 0 || dC < 0) {
+    *why = "the chunk loop is not the chunk lowering's";
+    return false;
+  }
+  unsigned char **use = arena_alloc(k->arena, sizeof *use * (size_t)(n + 1));
+  unsigned char *rest = arena_alloc(k->arena, (size_t)n + 1);   /* 1: after the free part */
+  int nlets = 0;
+  for (int i = 0; i < n && b->data[i]->kind == KS_LET; i++) nlets++;
+  for (int i = nlets; i < n; i++)
+    if (b->data[i]->kind == KS_LET) {
+      *why = "a let after the chunk loop's first statement";
+      return false;
+    }
+  /* Moving the free statements before the rest must not move a read or a
+   * write of a tile across a write of it. A tile the free part writes
+   * whole again after the rest used it (one scratch tile serving several
+   * states' readouts) is renamed from that write on, and the uses are
+   * read again. */
+  for (int round = 0;; round++) {
+    nt = k->tiles.len;
+    unsigned char *freeread = arena_alloc(k->arena, (size_t)nt + 1);
+    for (int i = 0; i < n; i++) {
+      use[i] = arena_alloc(k->arena, (size_t)nt + 1);
+      uses(k, b->data[i], use[i]);
+      rest[i] = i >= nlets && ph.phase[i] != PH_FREE;
+      if (i >= nlets && !rest[i])
+        for (int t = 0; t < nt; t++)
+          if (use[i][t] & 1) freeread[t] = 1;
+    }
+    /* A fill that nothing free reads goes with its readers rather than
+     * crossing (a zeroed accumulator of the readout). */
+    for (int i = nlets; i < n; i++)
+      if (b->data[i]->kind == KS_FILL && !freeread[b->data[i]->tile]) rest[i] = 1;
+    int hi = -1, hj = -1, ht = -1;
+    for (int i = nlets; i < n && hi < 0; i++) {
+      if (!rest[i]) continue;
+      for (int j = i + 1; j < n && hi < 0; j++) {
+        if (rest[j]) continue;
+        for (int t = 0; t < nt; t++)
+          if (((use[i][t] & 2) && use[j][t]) || ((use[i][t] & 1) && (use[j][t] & 2))) {
+            hi = i, hj = j, ht = t;
+            break;
+          }
+      }
+    }
+    if (hi < 0) break;
+    if (!kills(b->data[hj], use[hj], ht) || round > 4 * n) {
+      *why = arena_printf(k->arena, "tile %s is used by the chain before a free statement writes it",
+                          k->tiles.data[ht].name);
+      return false;
+    }
+    KTile copy = k->tiles.data[ht];
+    int t2 = kir_tile(k, arena_printf(k->arena, "%s_%d", copy.name, hj), copy.dims);
+    k->tiles.data[t2].type = copy.type;
+    for (int q = hj; q < n; q++) b->data[q] = rename_stmt(k, b->data[q], ht, t2);
+  }
+  /* The tiles the rest reads before writing them whole, from the free
+   * part (not the state: nothing free writes it). */
+  unsigned char *killed = arena_alloc(k->arena, (size_t)nt + 1);
+  unsigned char *crossing = arena_alloc(k->arena, (size_t)nt + 1);
+  unsigned char *freewritten = arena_alloc(k->arena, (size_t)nt + 1);
+  for (int i = nlets; i < n; i++)
+    if (!rest[i])
+      for (int t = 0; t < nt; t++)
+        if (use[i][t] & 2) freewritten[t] = 1;
+  for (int i = nlets; i < n; i++) {
+    if (!rest[i]) continue;
+    for (int t = 0; t < nt; t++) {
+      if ((use[i][t] & 1) && !killed[t] && freewritten[t]) crossing[t] = 1;
+      if (kills(b->data[i], use[i], t)) killed[t] = 1;
+    }
+  }
+  /* The body reordered: lets, free, rest. */
+  KStmt **order = arena_alloc(k->arena, sizeof *order * (size_t)(n + nt + 1));
+  int m = 0, nfree;
+  for (int i = 0; i < nlets; i++) order[m++] = b->data[i];
+  for (int i = nlets; i < n; i++)
+    if (!rest[i]) order[m++] = b->data[i];
+  nfree = m;
+  if (poison) {
+    /* Tests: what the free part leaves that does not cross, made NaN, as
+     * if the rest ran in another kernel. */
+    for (int t = 0; t < nt; t++) {
+      if (!freewritten[t] || crossing[t]) continue;
+      KBlock one = {0};
+      KStmt *f = kir_stmt(k, &one, KS_FILL);
+      f->tile = t;
+      f->num = __builtin_nan("");
+      order[m++] = f;
+    }
+  }
+  for (int i = nlets; i < n; i++)
+    if (rest[i]) order[m++] = b->data[i];
+  b->data = order;
+  b->len = b->cap = m;
+  /* The record of a chunk and head. */
+  int *at = arena_alloc(k->arena, sizeof(int) * (size_t)(nt + 1));
+  long C = k->dims.data[dC].size, rec = 0;
+  for (int t = 0; t < nt; t++) rec += crossing[t] ? kir_tile_count(k, t) : 0;
+  int iH = kir_iarg(k, KA_H);
+  int slot = kir_ibin(k, KI_ADD, kir_ibin(k, KI_DIV, kir_ivar(k, v_t0), kir_ic(k, C)), kir_ivar(k, v_n));
+  int base = kir_ibin(k, KI_MUL, kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, slot, iH), kir_ivar(k, v_h)),
+                      kir_ic(k, rec));
+  long off = 0;
+  for (int t = 0; t < nt; t++) {
+    at[t] = -1;
+    if (!crossing[t]) continue;
+    at[t] = off ? kir_ibin(k, KI_ADD, base, kir_ic(k, off)) : base;
+    off += kir_tile_count(k, t);
+  }
+  k->phase_loop = loop;
+  k->phase_nfree = nfree;
+  k->phase_at = at;
+  k->phase_rec = rec;
+  k->phase_chunk = (int)C;
+  return true;
+}

@@ -2,6 +2,9 @@
  * kernel, in one place so the order reads in one screen. */
 #include "passes.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 Graph *pass_canonicalize(Arena *a, const Graph *in) {
   Graph *g = pass_fold(a, in);               /* constants, dims, identities */
   g = pass_cse(a, g);                        /* one node per distinct value */
@@ -52,6 +55,14 @@ Kernel *pass_pipeline(Arena *a, const Graph *g, PlanAlgo algo, int chunk, Diags 
     k = pass_lower_recurrent(a, o, o->name, err);
   }
   if (k && p->algo != PLAN_RECURRENT) pass_kir_fuse(k);   /* the recurrent lowering fuses */
+  if (k && p->algo == PLAN_CHUNK) {
+    /* The free statements first, for a GPU to run them over all chunks;
+     * where that would change a value, the kernel stays as it is.
+     * LRC_PHASE_CHECK=1 (the tests) fills what the free part does not
+     * hand over with NaN before the rest runs. */
+    const char *why = NULL, *chk = getenv("LRC_PHASE_CHECK");
+    pass_chunk_phase_order(k, chk && strcmp(chk, "1") == 0, &why);
+  }
   if (k) k->work_flops = pass_plan_flops(c, an, C);
   return k;
 }

@@ -342,7 +342,7 @@ int rt_nvrtc_compile(RtNvrtc *n, const char *src, const char *name, int major, i
 struct RtGpuKernel {
   RtCuda *cu;
   CUmodule mod;
-  CUfunction fn;
+  CUfunction fn[3];        /* the kernel, the phased form's parts */
   CgCudaLaunch launch;
   lrc_dtype io;
 };
@@ -373,7 +373,7 @@ RtGpuKernel *rt_cuda_load(lrc_module *m, const Kernel *kir, const char *rnn, lrc
   Buf key = {0};
   RtNvrtc *n = NULL;
   int rc = LRC_OK;
-  if (src.oom || !g->launch.entry.s) {
+  if (src.oom || !g->launch.part[0].entry.s) {
     rc = rt_error(err, LRC_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -403,16 +403,18 @@ RtGpuKernel *rt_cuda_load(lrc_module *m, const Kernel *kir, const char *rnn, lrc
   CUcontext prev;
   if ((rc = cu_check(c, c->cuCtxPushCurrent(c->ctx), "cuCtxPushCurrent", err))) goto done;
   rc = cu_check(c, c->cuModuleLoadData(&g->mod, cubin), "loading the kernel's module", err);
-  if (!rc)
-    rc = cu_check(c, c->cuModuleGetFunction(&g->fn, g->mod, g->launch.entry.s),
+  for (int i = 0; i < 3 && !rc; i++) {
+    const CgCudaEntry *en = &g->launch.part[i];
+    if (!en->entry.s) continue;
+    rc = cu_check(c, c->cuModuleGetFunction(&g->fn[i], g->mod, en->entry.s),
                   "finding the kernel in its module", err);
-  if (!rc && g->launch.smem_bytes > 48 * 1024) {
-    if (g->launch.smem_bytes > c->smem_optin)
+    if (rc || en->smem_bytes <= 48 * 1024) continue;
+    if (en->smem_bytes > c->smem_optin)
       rc = rt_error(err, LRC_ERR_UNSUPPORTED,
                     "rnn '%s' needs %ld bytes of shared memory per block; this GPU (sm_%d%d) "
-                    "allows %d", rnn, g->launch.smem_bytes, c->major, c->minor, c->smem_optin);
+                    "allows %d", rnn, en->smem_bytes, c->major, c->minor, c->smem_optin);
     else
-      rc = cu_check(c, c->cuFuncSetAttribute(g->fn, CU_FUNC_MAX_DYN_SMEM, (int)g->launch.smem_bytes),
+      rc = cu_check(c, c->cuFuncSetAttribute(g->fn[i], CU_FUNC_MAX_DYN_SMEM, (int)en->smem_bytes),
                     "allowing the kernel's shared memory", err);
   }
   c->cuCtxPopCurrent(&prev);
@@ -437,7 +439,7 @@ void rt_cuda_kernel_free(RtGpuKernel *g) {
       g->cu->cuCtxPopCurrent(&prev);
     }
   }
-  buf_free(&g->launch.entry);
+  for (int i = 0; i < 3; i++) buf_free(&g->launch.part[i].entry);
   free(g);
 }
 
@@ -451,34 +453,68 @@ static lrc_dtype buf_dtype(const RtGpuKernel *g, const KBuf *b) {
   }
 }
 
+/* Does this run take the phased form? LRC_CUDA_PHASED=on or off decides;
+ * else cg_cuda_phased. */
+static bool take_phased(const RtGpuKernel *g, const RtCudaRun *r) {
+  if (!g->launch.phased) return false;
+  const char *env = getenv("LRC_CUDA_PHASED");
+  if (env && !strcmp(env, "on")) return true;
+  if (env && !strcmp(env, "off")) return false;
+  return cg_cuda_phased((long long)(r->N * r->H * g->launch.part[0].blocks_per_row),
+                        (long long)(r->B * r->T), (long long)r->N, g->launch.phase_chunk);
+}
+
 static int launch(RtGpuKernel *g, const Kernel *kir, CUdeviceptr *ptrs, const RtCudaRun *r,
                   CUstream stream, lrc_error **err) {
   RtCuda *c = g->cu;
-  int64_t rows = r->N * r->H, blocks = rows * g->launch.blocks_per_row;
+  int64_t rows = r->N * r->H;
   if (rows <= 0) return LRC_OK;
-  if (blocks > 0x7fffffff)
-    return rt_error(err, LRC_ERR_USAGE, "N·H = %lld rows is more than one launch can hold",
-                    (long long)rows);
-  CUdeviceptr scratch = 0;
+  bool phased = take_phased(g, r);
+  int64_t slots = phased ? r->B * r->T / g->launch.phase_chunk + r->N : 0;
+  /* (part, grid x, grid y) in order */
+  int parts[2] = {phased ? 1 : 0, 2};
+  int64_t gx[2] = {phased ? slots : rows * g->launch.part[0].blocks_per_row,
+                   rows * g->launch.part[2].blocks_per_row};
+  int64_t gy[2] = {phased ? r->H : 1, 1};
+  int nlaunch = phased ? 2 : 1;
+  size_t scratch_bytes = 0;
+  for (int i = 0; i < nlaunch; i++) {
+    if (gx[i] > 0x7fffffff || gy[i] > 65535)
+      return rt_error(err, LRC_ERR_USAGE, "N·H = %lld rows of %lld tokens are more than one launch can hold",
+                      (long long)rows, (long long)(r->B * r->T));
+    size_t b = sizeof(float) * (size_t)g->launch.part[parts[i]].scratch_floats * (size_t)(gx[i] * gy[i]);
+    if (b > scratch_bytes) scratch_bytes = b;
+  }
+  CUdeviceptr scratch = 0, records = 0;
   int rc = LRC_OK;
-  if (g->launch.scratch_floats > 0) {
-    size_t bytes = sizeof(float) * (size_t)g->launch.scratch_floats * (size_t)blocks;
-    if ((rc = cu_check(c, c->cuMemAllocAsync(&scratch, bytes, stream), "allocating scratch", err)))
-      return rc;
+  if (scratch_bytes &&
+      (rc = cu_check(c, c->cuMemAllocAsync(&scratch, scratch_bytes, stream), "allocating scratch", err)))
+    return rc;
+  if (phased) {
+    size_t bytes = sizeof(float) * (size_t)g->launch.phase_rec * (size_t)(slots * r->H);
+    rc = cu_check(c, c->cuMemAllocAsync(&records, bytes ? bytes : 4, stream),
+                  "allocating the chunk records", err);
   }
   int nb = kir->bufs.len;
-  void **params = calloc((size_t)nb + 5, sizeof *params);
+  void **params = calloc((size_t)nb + 6, sizeof *params);
   int64_t dims[4] = {r->B, r->T, r->H, r->N};
-  if (!params) rc = rt_error(err, LRC_ERR_NOMEM, "out of memory");
+  if (!rc && !params) rc = rt_error(err, LRC_ERR_NOMEM, "out of memory");
   if (!rc) {
     for (int b = 0; b < nb; b++) params[b] = &ptrs[b];
     for (int i = 0; i < 4; i++) params[nb + i] = &dims[i];
     params[nb + 4] = &scratch;
-    rc = cu_check(c, c->cuLaunchKernel(g->fn, (unsigned)blocks, 1, 1, (unsigned)g->launch.threads,
-                                       1, 1, (unsigned)g->launch.smem_bytes, stream, params, NULL),
+    params[nb + 5] = &records;
+  }
+  for (int i = 0; !rc && i < nlaunch; i++) {
+    const CgCudaEntry *en = &g->launch.part[parts[i]];
+    rc = cu_check(c, c->cuLaunchKernel(g->fn[parts[i]], (unsigned)gx[i], (unsigned)gy[i], 1,
+                                       (unsigned)en->threads, 1, 1, (unsigned)en->smem_bytes,
+                                       stream, params, NULL),
                   "launching the kernel", err);
+    if (!phased) break;
   }
   if (scratch) c->cuMemFreeAsync(scratch, stream);
+  if (records) c->cuMemFreeAsync(records, stream);
   free(params);
   return rc;
 }

@@ -18,17 +18,36 @@ void cg_emit_c(const Kernel *k, const char *header_name, Buf *c_out, Buf *h_out)
  * (0 float, 1 bfloat16, 2 float16); states and arithmetic are float. */
 void cg_emit_cuda(const Kernel *k, const char *header_name, int io, Buf *cu_out, Buf *h_out);
 
-/* The kernel alone as CUDA for NVRTC (no launcher, no host headers): an
- * extern "C" __global__ function `launch->entry` taking the kernel's
- * buffers (device pointers, in kernel-IR order), B, T, H, N (int64) and a
- * float scratch pointer, launched as below. */
-typedef struct CgCudaLaunch {
+/* The kernel alone as CUDA for NVRTC (no launcher, no host headers):
+ * extern "C" __global__ functions taking the kernel's buffers (device
+ * pointers, in kernel-IR order), B, T, H, N (int64) and a float scratch
+ * pointer: part[0] the kernel (a block per (sequence, head) row, times
+ * blocks_per_row); with `phased`, also the parts of its phased form
+ * (Kernel.phase_loop), which take the chunk records as one more float
+ * pointer (phase_rec floats per record and head, B·T/phase_chunk + N
+ * records): part[1] the free part on a grid of (records, H) blocks, then
+ * part[2] the rest on rows times its blocks_per_row. */
+typedef struct CgCudaEntry {
   Buf entry;               /* the __global__ function's name */
-  int threads;             /* per block */
   long smem_bytes;         /* dynamic shared memory per block */
   long scratch_floats;     /* global scratch per block (0: none) */
-  int blocks_per_row;      /* blocks per (sequence, head) row */
+  int blocks_per_row;
+  int threads;             /* per block */
+} CgCudaEntry;
+typedef struct CgCudaLaunch {
+  CgCudaEntry part[3];
+  bool phased;
+  long phase_rec;
+  int phase_chunk;
 } CgCudaLaunch;
+/* Does the phased form pay for rows (sequence, head) rows of the kernel's
+ * blocks_per_row blocks and `tokens` tokens in all (the launchers'
+ * choice)? Where the rows fill the GPU's SMs, or the sequences are a few
+ * chunks long, the kernel alone does. */
+enum { CG_PHASED_MAX_BLOCKS = 512, CG_PHASED_MIN_CHUNKS = 8 };
+static inline bool cg_cuda_phased(long long blocks, long long tokens, long long nseq, int chunk) {
+  return blocks <= CG_PHASED_MAX_BLOCKS && tokens >= (long long)CG_PHASED_MIN_CHUNKS * chunk * nseq;
+}
 void cg_emit_cuda_jit(const Kernel *k, int io, Buf *out, CgCudaLaunch *launch);
 
 /* Optimised LLVM IR of the kernel for the host CPU (malloc'd text), or

@@ -28,7 +28,16 @@ typedef struct Emit {
   long *tile_ld;           /* per tile: floats between the rows of a 2-D
                               tile, where its rows are padded (0: dense;
                               NULL: every tile dense) */
+  int threads;             /* CUDA: per block */
+  int phase;               /* CUDA: 0 the kernel whole, PHASE_FREE or
+                              PHASE_REST of its phased form */
+  const KStmt *grid_loop;  /* CUDA, PHASE_FREE: the chunk loop whose trips
+                              are the grid's blocks */
 } Emit;
+
+/* The phased form's parts (emit_cuda.c), and its per-chunk records as
+ * the buffer of loads and stores between them. */
+enum { PHASE_FREE = 1, PHASE_REST = 2, PHASE_BUF = -2 };
 
 void em_ind(Emit *e, int depth);
 /* C identifiers for DSL names (already [A-Za-z_][A-Za-z0-9_]*), prefixed so

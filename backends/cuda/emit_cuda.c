@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { THREADS = 512, SMEM_MAX = 160 * 1024, SMEM_PER_SM_MAX = 228 * 1024 };
+enum { THREADS = 512 /* per block, unless the part sets its own (Emit.threads) */, SMEM_MAX = 160 * 1024, SMEM_PER_SM_MAX = 228 * 1024 };
 
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer);
 
@@ -113,7 +113,7 @@ static long decode(Emit *e, DimSet dims, const char *var, int depth) {
  * for every dim of `dims` decoded from p (layout order). */
 static void open_threads(Emit *e, DimSet dims, long extra, int depth) {
   em_ind(e, depth);
-  put_strided(e, "lrc_p", tid(TID), extra * count_of(e->k, dims), THREADS, "blockDim.x");
+  put_strided(e, "lrc_p", tid(TID), extra * count_of(e->k, dims), e->threads, "blockDim.x");
   buf_puts(e->out, "{\n");
   long stride = decode(e, dims, "lrc_p", depth + 1);
   if (extra > 1) {
@@ -179,7 +179,7 @@ static unsigned char *use_new(Emit *e) {
  * columns), so that each operand read serves tn or tm multiply-adds once
  * the unrolled loops share it. Picks the largest micro-tile that leaves a
  * block's threads busy; false (the plain form) below that. */
-static bool micro_tile(const Kernel *k, const KAssign *a, DimSet td, int *di, int *dj, int *tm,
+static bool micro_tile(const Kernel *k, int threads, const KAssign *a, DimSet td, int *di, int *dj, int *tm,
                        int *tn) {
   if (a->acc != KACC_ADD || __builtin_popcount(td) != 2) return false;
   *di = *dj = -1;
@@ -192,7 +192,7 @@ static bool micro_tile(const Kernel *k, const KAssign *a, DimSet td, int *di, in
   long I = k->dims.data[*di].size, J = k->dims.data[*dj].size;
   static const int m[][2] = {{4, 4}, {2, 4}, {4, 2}, {2, 2}, {1, 2}, {2, 1}};
   for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
-    if (I % m[i][0] || J % m[i][1] || I * J / (m[i][0] * m[i][1]) < THREADS) continue;
+    if (I % m[i][0] || J % m[i][1] || I * J / (m[i][0] * m[i][1]) < threads) continue;
     *tm = m[i][0], *tn = m[i][1];
     return true;
   }
@@ -269,7 +269,7 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
   const Kernel *k = e->k;
   long I = k->dims.data[di].size, J = k->dims.data[dj].size;
   em_ind(e, depth);
-  put_strided(e, "lrc_p", tid(TID), I * J / (tm * tn), THREADS, "blockDim.x");
+  put_strided(e, "lrc_p", tid(TID), I * J / (tm * tn), e->threads, "blockDim.x");
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 1);
   buf_printf(e->out, "const int lrc_ib = lrc_p / %ld, lrc_jb = lrc_p %% %ld;\n", J / tn, J / tn);
@@ -312,8 +312,8 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
  * so every lane reaches the shuffles. */
 /* (Only where the lanes read consecutive elements: x @ S over K with S's
  * rows 128 floats apart would put every lane in one bank.) */
-static bool warp_reduce(const Kernel *k, const KAssign *a, DimSet td, DimSet red) {
-  return a->acc != KACC_SET && count_of(k, td) * 8 <= THREADS && count_of(k, red) >= 32 &&
+static bool warp_reduce(const Kernel *k, int threads, const KAssign *a, DimSet td, DimSet red) {
+  return a->acc != KACC_SET && count_of(k, td) * 8 <= threads && count_of(k, red) >= 32 &&
          !some_read(k, a->expr, kir_inner_dim(k, red), false, 0);
 }
 
@@ -321,7 +321,7 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
   const Kernel *k = e->k;
   bool max = a->acc == KACC_MAX;
   em_ind(e, depth);
-  put_strided(e, "lrc_w", tid(TID_WARP), count_of(k, td), THREADS / 32, "blockDim.x >> 5");
+  put_strided(e, "lrc_w", tid(TID_WARP), count_of(k, td), e->threads / 32, "blockDim.x >> 5");
   buf_puts(e->out, "{\n");
   decode(e, td, "lrc_w", depth + 1);
   em_ind(e, depth + 1);
@@ -437,7 +437,7 @@ static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
   long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
   Buf *o = e->out;
   em_ind(e, depth);
-  put_strided(e, "lrc_w", tid(TID_WARP), (I / 16) * (J / 16), THREADS / 32, "blockDim.x >> 5");
+  put_strided(e, "lrc_w", tid(TID_WARP), (I / 16) * (J / 16), e->threads / 32, "blockDim.x >> 5");
   buf_puts(o, "{\n");
   em_ind(e, depth + 1);
   buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * 16, lrc_j0 = (lrc_w %% %ld) * 16;\n", J / 16,
@@ -501,11 +501,11 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
       emit_mma(e, a, &m, depth);
       continue;
     }
-    if (red && warp_reduce(k, a, td, red)) {
+    if (red && warp_reduce(k, e->threads, a, td, red)) {
       emit_warp_reduce(e, a, td, red, depth);
       continue;
     }
-    if (red && micro_tile(k, a, td, &di, &dj, &tm, &tn)) {
+    if (red && micro_tile(k, e->threads, a, td, &di, &dj, &tm, &tn)) {
       emit_micro(e, a, red, di, dj, tm, tn, depth);
       continue;
     }
@@ -565,7 +565,12 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
 /* A block of rows between a tile and a buffer (the slot's declared dim
  * order, contiguous); rows beyond `rows` load as zeros and are not
  * stored. */
+static void emit_phase_transfer(Emit *e, const KStmt *s, int depth);
 static void emit_transfer(Emit *e, const KStmt *s, int depth) {
+  if (s->buf == PHASE_BUF) {
+    emit_phase_transfer(e, s, depth);
+    return;
+  }
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
   const Slot *sl = em_buf_slot(k, s->buf);
@@ -599,7 +604,7 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
     buf_puts(e->out, "if (lrc_split == 0)\n");
   }
   em_ind(e, depth + 1);
-  put_strided(e, "lrc_p", tid(TID), nrow * part, THREADS, "blockDim.x");
+  put_strided(e, "lrc_p", tid(TID), nrow * part, e->threads, "blockDim.x");
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 2);
   buf_printf(e->out, "const int lrc_q = lrc_p %% %ld;\n", part);
@@ -649,6 +654,52 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
     buf_puts(e->out, ");\n");
   }
   buf_free(&o);
+  close_threads(e, depth + 1);
+  em_ind(e, depth);
+  buf_puts(e->out, "}\n");
+}
+
+/* A tile to or from its place in the chunk's record of the phased form
+ * (the tile's own layout, full size; a split tile's slice at its
+ * columns). */
+static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
+  const Kernel *k = e->k;
+  const DimTable *dt = &k->dims;
+  DimSet td = k->tiles.data[s->tile].dims;
+  /* Matrices in the I/O type (the records' traffic is the phased form's
+   * price), in the first half of their place; vectors and scalars (the
+   * gates' running sums) in float32. */
+  static const char *io_types[] = {"float", "__nv_bfloat16", "__half"};
+  static const char *to_f[] = {"", "__bfloat162float", "__half2float"};
+  static const char *from_f[] = {"", "__float2bfloat16", "__float2half"};
+  int io = __builtin_popcount(td) >= 2 ? e->io : 0;
+  em_ind(e, depth);
+  buf_puts(e->out, "{\n");
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "%s *__restrict__ lrc_rec = (%s *)(lrc_phase + ", io_types[io], io_types[io]);
+  em_put_idx(e, s->idx);
+  buf_puts(e->out, ");\n");
+  open_threads(e, td, 1, depth + 1);
+  Buf off = {0};
+  long fs = 1;
+  for (int o = dt->len - 1; o >= 0; o--) {
+    int d = k->order[o];
+    if (!(td & (1u << d))) continue;
+    buf_printf(&off, "%s(i_%s", off.len ? " + " : "", dt->data[d].name);
+    if (d == e->split_dim && e->nsplit > 1) buf_printf(&off, " + lrc_split * %ld", dt->data[d].size);
+    buf_printf(&off, ") * %ld", fs);
+    fs *= e->full[d];
+  }
+  em_ind(e, depth + 2);
+  if (s->kind == KS_LOAD) {
+    em_put_elem(e, s->tile);
+    buf_printf(e->out, " = %s(lrc_rec[%s]);\n", to_f[io], off.len ? off.s : "0");
+  } else {
+    buf_printf(e->out, "lrc_rec[%s] = %s(", off.len ? off.s : "0", from_f[io]);
+    em_put_elem(e, s->tile);
+    buf_puts(e->out, ");\n");
+  }
+  buf_free(&off);
   close_threads(e, depth + 1);
   em_ind(e, depth);
   buf_puts(e->out, "}\n");
@@ -779,6 +830,23 @@ static void put_elem_copy(Emit *e, const KStmt *s, int depth) {
   buf_puts(e->out, ";\n");
 }
 
+/* The first token of sequence `n` (a C expression): cu_seqlens[n], or
+ * n * T for fixed length (in the arena). */
+static const char *seq_start(Emit *e, const char *n) {
+  const Kernel *k = e->k;
+  for (int b = 0; b < k->bufs.len; b++)
+    if (k->bufs.data[b].role == KB_SEQLENS) {
+      Buf nm = {0};
+      Emit sub = *e;
+      sub.out = &nm;
+      em_put_buf_name(&sub, b);
+      const char *r = arena_printf(k->arena, "(%s ? %s[%s] : %s * T)", nm.s, nm.s, n, n);
+      buf_free(&nm);
+      return r;
+    }
+  return arena_printf(k->arena, "(%s * T)", n);
+}
+
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   const Kernel *k = e->k;
   if (s->kind != KS_FOR && s->kind != KS_LET && s->kind != KS_NEST && s->kind != KS_IF_NULL &&
@@ -791,7 +859,40 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   case KS_FOR:
     flush(e, depth);
     em_ind(e, depth);
-    if (s->parallel && outer) {
+    if (s->parallel && outer && e->phase == PHASE_FREE) {
+      /* The free part: a block per chunk record (grid x) and head (grid
+       * y); the record's sequence found by bisection (sequence n's
+       * records start at bos / C + n). */
+      buf_puts(e->out, "{\n");
+      em_ind(e, depth + 1);
+      buf_puts(e->out, "const int64_t lrc_g = blockIdx.x;\n");
+      em_ind(e, depth + 1);
+      buf_puts(e->out, "int64_t lrc_lo = 0, lrc_hi = N;\n");
+      em_ind(e, depth + 1);
+      buf_printf(e->out,
+                 "while (lrc_hi - lrc_lo > 1) {\n"
+                 "%*s  const int64_t lrc_m = (lrc_lo + lrc_hi) / 2;\n"
+                 "%*s  if (%s / %d + lrc_m <= lrc_g) lrc_lo = lrc_m; else lrc_hi = lrc_m;\n"
+                 "%*s}\n",
+                 2 * (depth + 1), "", 2 * (depth + 1), "", seq_start(e, "lrc_m"), k->phase_chunk,
+                 2 * (depth + 1), "");
+      em_ind(e, depth + 1);
+      buf_printf(e->out, "const int64_t v_%s = lrc_lo * H + blockIdx.y;\n", k->vars.data[s->var]);
+      em_ind(e, depth + 1);
+      buf_puts(e->out, "const int lrc_split = 0;\n");
+      em_ind(e, depth + 1);
+      buf_puts(e->out, "(void)lrc_split;\n");
+    } else if (s == e->grid_loop) {
+      /* This block's chunk of the sequence, if it has that many. */
+      buf_puts(e->out, "{\n");
+      em_ind(e, depth + 1);
+      buf_printf(e->out, "const int64_t v_%s = lrc_g - (%s / %d + lrc_lo);\n", k->vars.data[s->var],
+                 seq_start(e, "lrc_lo"), k->phase_chunk);
+      em_ind(e, depth + 1);
+      buf_printf(e->out, "if (v_%s >= ", k->vars.data[s->var]);
+      em_put_idx(e, s->hi);
+      buf_puts(e->out, ") return;\n");
+    } else if (s->parallel && outer) {
       /* The rows of the parallel loop are the grid's blocks. */
       buf_printf(e->out, "{\n");
       em_ind(e, depth + 1);
@@ -811,7 +912,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       }
     }
     emit_block(e, &s->body, depth + 1, false);
-    if (!(s->parallel && outer)) flush(e, depth + 1);   /* the next trip */
+    if (!(s->parallel && outer) && s != e->grid_loop) flush(e, depth + 1);   /* the next trip */
     em_ind(e, depth);
     buf_puts(e->out, "}\n");
     break;
@@ -826,7 +927,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     break;
   case KS_FILL:   /* (a padded tile's padding too) */
     em_ind(e, depth);
-    put_strided(e, "lrc_p", tid(TID), tile_extent(e, s->tile), THREADS, "blockDim.x");
+    put_strided(e, "lrc_p", tid(TID), tile_extent(e, s->tile), e->threads, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_float(e->out, s->num);
@@ -840,7 +941,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       break;
     }
     em_ind(e, depth);
-    put_strided(e, "lrc_p", tid(TID), tile_extent(e, s->tile), THREADS, "blockDim.x");
+    put_strided(e, "lrc_p", tid(TID), tile_extent(e, s->tile), e->threads, "blockDim.x");
     em_put_tile_name(e, s->tile);
     buf_puts(e->out, "[lrc_p] = ");
     em_put_tile_name(e, s->tile2);
@@ -1058,6 +1159,7 @@ static int full_write(const Kernel *k, const KStmt *s, int j) {
   case KS_FILL:
   case KS_COPY: return s->tile;
   case KS_LOAD: {   /* rows beyond those present load as zeros */
+    if (s->buf == PHASE_BUF) return s->tile;
     const Slot *sl = em_buf_slot(k, s->buf);
     long n = s->rowdim >= 0 ? k->dims.data[s->rowdim].size : 1;
     for (int i = 0; i < sl->ndims; i++) n *= k->dims.data[sl->dims[i]].size;
@@ -1186,13 +1288,13 @@ static void place_tiles(Emit *e) {
   for (int t = 0; t < n; t++) l.first[t] = l.last[t] = -1;
   lifetimes(k, &k->body, &l, true);
   bool reuse = !env_is("LRC_CUDA_REUSE", "off");
+  bool *placed = arena_alloc(k->arena, (size_t)n + 1);
   for (int t = 0; t < n; t++) {
-    if (!reuse) l.first[t] = 0, l.last[t] = l.pos;
-    else if (l.first[t] < 0) l.first[t] = l.last[t] = l.pos + 1;   /* unused */
+    if (l.first[t] < 0) placed[t] = true;   /* unused (here): no space */
+    else if (!reuse) l.first[t] = 0, l.last[t] = l.pos;
   }
   double *acc = arena_alloc(k->arena, sizeof(double) * (size_t)(n + 1));
   int *by = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
-  bool *placed = arena_alloc(k->arena, (size_t)n + 1);
   count_accesses(k, &k->body, 1, acc);
   for (int t = 0; t < n; t++) by[t] = t;
   for (int i = 1; i < n; i++)   /* densest first (insertion sort: few tiles) */
@@ -1205,6 +1307,7 @@ static void place_tiles(Emit *e) {
   bool pad = !env_is("LRC_CUDA_PAD", "off");
   for (int i = 0; i < n; i++) {
     int t = by[i];
+    if (placed[t]) continue;
     long sz = (kir_tile_count(k, t) + 7) & ~7L;
     /* In shared memory, the rows of a 2-D tile padded by 4 floats: a
      * warp reading down a column (a tensor-core fragment, a row-major
@@ -1234,16 +1337,12 @@ static bool shares(const Emit *e, int t) {
   return false;
 }
 
-static void emit_source(Emit *e, const char *hname) {
+/* One __global__ function: the kernel, or a part of its phased form
+ * (which also takes the chunk records, lrc_phase). */
+static void emit_function(Emit *e, const char *suffix) {
   const Kernel *k = e->k;
   Buf *o = e->out;
   bool shared = e->scratch == 0;
-  buf_printf(o, "/* %s.cu — generated by lrc %s: rnn %s, algorithm %s. */\n", k->name,
-             LRC_VERSION_STRING_INTERNAL, k->g->name, k->algo);
-  if (hname) buf_printf(o, "#include \"%s\"\n", hname);
-  buf_puts(o, e->jit ? jit_includes : cuda_includes);
-  buf_puts(o, cuda_prelude);
-  if (fresh_tid()) buf_puts(o, tid_prelude);
   /* A block whose shared memory is more than half of the most an SM has
    * (H100, H200) runs alone on its SM on any GPU. Told so, ptxas gives
    * it up to the 128 registers that 512 threads allow; left to guess,
@@ -1251,53 +1350,116 @@ static void emit_source(Emit *e, const char *hname) {
    * spills (MLSTM's and RWKV-6's chunk kernels). LRC_CUDA_ONE_BLOCK=off
    * to leave it out. */
   bool alone = !env_is("LRC_CUDA_ONE_BLOCK", "off") && e->smem * 4 > SMEM_PER_SM_MAX / 2;
-  buf_printf(o, "\n%s __global__ void __launch_bounds__(%d%s) %s_kernel(",
-             e->jit ? "extern \"C\"" : "static", THREADS, alone ? ", 1" : "", k->name);
+  buf_printf(o, "\n%s __global__ void __launch_bounds__(%d%s) %s_%s(",
+             e->jit ? "extern \"C\"" : "static", e->threads, alone ? ", 1" : "", k->name, suffix);
   put_params(e, true);
-  buf_puts(o, ", float *lrc_scratch) {\n  (void)B;\n  (void)N;\n  (void)lrc_scratch;\n");
+  buf_puts(o, ", float *lrc_scratch");
+  if (e->phase) buf_puts(o, ", float *lrc_phase");
+  buf_puts(o, ") {\n  (void)B;\n  (void)N;\n  (void)lrc_scratch;\n");
   if (fresh_tid()) buf_puts(o, "  const unsigned lrc_tid = threadIdx.x;\n");
   if (e->smem) buf_puts(o, "  extern __shared__ __align__(128) float lrc_smem[];\n");
   if (!shared)
-    buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)blockIdx.x * %ld;\n", e->scratch);
+    buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)(blockIdx.y * gridDim.x + blockIdx.x) * %ld;\n",
+               e->scratch);
   for (int t = 0; t < k->tiles.len; t++) {
+    if (!e->tile_len[t]) continue;   /* not in this part */
     buf_puts(o, shares(e, t) ? "  float *" : "  float *__restrict__ ");
     em_put_tile_name(e, t);
     buf_printf(o, " = %s + %ld;\n", e->tile_smem[t] ? "lrc_smem" : "lrc_mem", e->tile_off[t]);
   }
   emit_block(e, &k->body, 1, true);
   buf_puts(o, "}\n");
+}
+
+/* The launcher's lines that let function `fn` have its shared memory. */
+static void put_smem_attr(Emit *e, const char *fn) {
+  if (e->smem * 4 <= 48 * 1024) return;
+  buf_printf(e->out,
+             "    if ((err = cudaFuncSetAttribute(%s_%s, cudaFuncAttributeMaxDynamicSharedMemorySize, "
+             "%ld)) != cudaSuccess)\n      return (int)err;\n",
+             e->k->name, fn, e->smem * 4);
+}
+
+static void put_launch(Emit *e, const char *fn, const char *grid, bool phase) {
+  const Kernel *k = e->k;
+  buf_printf(e->out, "    %s_%s<<<%s, %d, %ld, stream>>>(", k->name, fn, grid, e->threads, e->smem * 4);
+  for (int i = 0; i < k->bufs.len; i++) {
+    buf_puts(e->out, i ? ", " : "");
+    em_put_buf_name(e, i);
+  }
+  buf_printf(e->out, ", B, T, H, N, lrc_scratch%s);\n", phase ? ", lrc_phase" : "");
+}
+
+/* The source: the kernel, and with ef and er the two parts of its phased
+ * form, then (not for the JIT) the launcher, which takes the phased form
+ * where it pays (cg_cuda_phased; -DLRC_PHASED=0 or 1 decides instead). */
+static void emit_source(Emit *e, Emit *ef, Emit *er, const char *hname) {
+  const Kernel *k = e->k;
+  Buf *o = e->out;
+  buf_printf(o, "/* %s.cu — generated by lrc %s: rnn %s, algorithm %s. */\n", k->name,
+             LRC_VERSION_STRING_INTERNAL, k->g->name, k->algo);
+  if (hname) buf_printf(o, "#include \"%s\"\n", hname);
+  buf_puts(o, e->jit ? jit_includes : cuda_includes);
+  buf_puts(o, cuda_prelude);
+  if (fresh_tid()) buf_puts(o, tid_prelude);
+  emit_function(e, "kernel");
+  if (ef) {
+    emit_function(ef, "free");
+    emit_function(er, "rest");
+  }
   if (e->jit) return;   /* the runtime launches it (runtime/cuda.c) */
   buf_puts(o, "\n");
   buf_printf(o, "extern \"C\" int %s(", k->name);
   put_params(e, true);
   buf_puts(o, ", cudaStream_t stream) {\n");
-  buf_printf(o, "  const int64_t rows = N * H, blocks = rows * %d;\n  if (rows <= 0) return 0;\n",
-             e->nsplit);
-  buf_puts(o, "  float *lrc_scratch = NULL;\n  size_t smem = 0;\n");
-  if (e->smem) {
-    buf_printf(o, "  smem = %ld;\n", e->smem * 4);
+  buf_puts(o, "  const int64_t rows = N * H;\n  if (rows <= 0) return 0;\n"
+              "  cudaError_t err = cudaSuccess;\n"
+              "  float *lrc_scratch = NULL;\n");
+  if (ef) {
     buf_printf(o,
-               "  if (smem > 48 * 1024) {\n"
-               "    cudaError_t e = cudaFuncSetAttribute(%s_kernel, "
-               "cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);\n"
-               "    if (e != cudaSuccess) return (int)e;\n  }\n",
-               k->name);
-  }
-  if (!shared) {
+               "#ifdef LRC_PHASED\n  const bool phased = LRC_PHASED;\n#else\n"
+               "  const bool phased = rows * %d <= %d && B * T >= %dll * %d * N;\n#endif\n",
+               e->nsplit, CG_PHASED_MAX_BLOCKS, CG_PHASED_MIN_CHUNKS, k->phase_chunk);
+    buf_printf(o, "  if (phased) {\n    const int64_t slots = B * T / %d + N;\n    float *lrc_phase = NULL;\n",
+               k->phase_chunk);
+    put_smem_attr(ef, "free");
+    put_smem_attr(er, "rest");
     buf_printf(o,
-               "  cudaError_t e = cudaMallocAsync((void **)&lrc_scratch, sizeof(float) * %ldull * "
-               "(size_t)blocks, stream);\n  if (e != cudaSuccess) return (int)e;\n",
-               e->scratch);
+               "    size_t scratch = sizeof(float) * %ldull * (size_t)(slots * H);\n"
+               "    if (scratch < sizeof(float) * %ldull * (size_t)(rows * %d))\n"
+               "      scratch = sizeof(float) * %ldull * (size_t)(rows * %d);\n",
+               ef->scratch, er->scratch, er->nsplit, er->scratch, er->nsplit);
+    buf_printf(o,
+               "    if ((err = cudaMallocAsync((void **)&lrc_phase, sizeof(float) * %ldull * "
+               "(size_t)(slots * H), stream)) != cudaSuccess)\n      return (int)err;\n",
+               k->phase_rec);
+    buf_puts(o, "    if (scratch && (err = cudaMallocAsync((void **)&lrc_scratch, scratch, stream)) != "
+                "cudaSuccess) {\n      cudaFreeAsync(lrc_phase, stream);\n      return (int)err;\n    }\n");
+    put_launch(ef, "free", "dim3((unsigned)slots, (unsigned)H)", true);
+    buf_printf(o, "    if ((err = cudaGetLastError()) == cudaSuccess)\n  ");
+    Buf g = {0};
+    buf_printf(&g, "(unsigned)(rows * %d)", er->nsplit);
+    put_launch(er, "rest", g.s, true);
+    buf_free(&g);
+    buf_puts(o, "    if (err == cudaSuccess) err = cudaGetLastError();\n"
+                "    cudaFreeAsync(lrc_phase, stream);\n"
+                "    if (lrc_scratch) cudaFreeAsync(lrc_scratch, stream);\n"
+                "    return (int)err;\n  }\n");
   }
-  buf_printf(o, "  %s_kernel<<<(unsigned)blocks, %d, smem, stream>>>(", k->name, THREADS);
-  for (int i = 0; i < k->bufs.len; i++) {
-    buf_puts(o, i ? ", " : "");
-    em_put_buf_name(e, i);
-  }
-  buf_puts(o, ", B, T, H, N, lrc_scratch);\n");
-  buf_puts(o, "  cudaError_t err = cudaGetLastError();\n");
-  if (!shared) buf_puts(o, "  cudaFreeAsync(lrc_scratch, stream);\n");
-  buf_puts(o, "  return (int)err;\n}\n");
+  buf_puts(o, "  {\n");
+  put_smem_attr(e, "kernel");
+  if (e->scratch)
+    buf_printf(o,
+               "    if ((err = cudaMallocAsync((void **)&lrc_scratch, sizeof(float) * %ldull * "
+               "(size_t)(rows * %d), stream)) != cudaSuccess)\n      return (int)err;\n",
+               e->scratch, e->nsplit);
+  Buf g = {0};
+  buf_printf(&g, "(unsigned)(rows * %d)", e->nsplit);
+  put_launch(e, "kernel", g.s, false);
+  buf_free(&g);
+  buf_puts(o, "    err = cudaGetLastError();\n");
+  if (e->scratch) buf_puts(o, "    cudaFreeAsync(lrc_scratch, stream);\n");
+  buf_puts(o, "    return (int)err;\n  }\n}\n");
 }
 
 /* May dim d be split across the blocks of a row (each block its slice)?
@@ -1354,13 +1516,15 @@ static bool splittable(const Kernel *k, const KBlock *b, int d) {
  * largest splittable dim of a state, into slices of LRC_CUDA_SPLIT
  * columns; off by default: measured, it pays only where the split-off
  * work dominates (docs/perf-cuda.md). */
-static const Kernel *split(const Kernel *k, Emit *e) {
+static long env_long(const char *name, long dflt) {
+  const char *env = getenv(name);
+  return env && *env ? strtol(env, NULL, 10) : dflt;
+}
+
+static const Kernel *split(const Kernel *k, Emit *e, long cols) {
   long *full = arena_alloc(k->arena, sizeof(long) * (size_t)(k->dims.len + 1));
   for (int d = 0; d < k->dims.len; d++) full[d] = k->dims.data[d].size;
   e->full = full, e->split_dim = -1, e->nsplit = 1;
-  long cols = 0;
-  const char *env = getenv("LRC_CUDA_SPLIT");
-  if (env && *env) cols = strtol(env, NULL, 10);
   if (cols <= 0) return k;
   DimSet cand = 0;
   for (int i = 0; i < k->g->states.len; i++) cand |= k->g->states.data[i].dimset;
@@ -1380,9 +1544,104 @@ static const Kernel *split(const Kernel *k, Emit *e) {
   return kk;
 }
 
+/* What s and the statements of its blocks read (1) and write (2). */
+static void uses_all(const Kernel *k, const KStmt *s, unsigned char *use) {
+  kir_use_stmt(k, s, use);
+  for (int i = 0; i < s->body.len; i++) uses_all(k, s->body.data[i], use);
+  for (int i = 0; i < s->orelse.len; i++) uses_all(k, s->orelse.data[i], use);
+}
+
+static KStmt *stmt_shell(Arena *a, const KStmt *s) {
+  KStmt *c = arena_alloc(a, sizeof *c);
+  *c = *s;
+  c->body = (KBlock){0};
+  c->orelse = (KBlock){0};
+  return c;
+}
+
+/* The two parts of k's phased form (Kernel.phase_loop) as kernels of their
+ * own, sharing k's tiles, indices and expressions: the free part (the
+ * row's statements before the chunk loop that it needs, its free
+ * statements, the stores of the tiles that cross) with one block per
+ * chunk; the rest (the row's statements, the chunk loop with the loads
+ * of the crossing tiles, the chain and the readouts). false where k has
+ * no phased form this backend can take. */
+static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt **grid) {
+  if (!k->phase_loop || env_is("LRC_CUDA_PHASED", "off") || k->body.len != 1) return false;
+  const KStmt *par = k->body.data[0];
+  if (par->kind != KS_FOR || !par->parallel) return false;
+  int ci = -1;
+  for (int i = 0; i < par->body.len; i++)
+    if (par->body.data[i] == k->phase_loop) ci = i;
+  if (ci < 0) return false;
+  Arena *a = k->arena;
+  const KBlock *lb = &k->phase_loop->body;
+  int nt = k->tiles.len, nlets = 0, nfree = k->phase_nfree;
+  while (nlets < lb->len && lb->data[nlets]->kind == KS_LET) nlets++;
+  Kernel *f = arena_alloc(a, sizeof *f), *r = arena_alloc(a, sizeof *r);
+  *f = *k, *r = *k;
+  f->body = (KBlock){0}, r->body = (KBlock){0};
+  KStmt *fpar = stmt_shell(a, par), *rpar = stmt_shell(a, par);
+  VEC_PUSH(a, f->body, fpar);
+  VEC_PUSH(a, r->body, rpar);
+  /* The free part: what its statements read, back through the row's. */
+  unsigned char *live = arena_alloc(a, (size_t)nt + 1), *use = arena_alloc(a, (size_t)nt + 1);
+  for (int i = 0; i < nfree; i++) {
+    memset(use, 0, (size_t)nt + 1);
+    uses_all(k, lb->data[i], use);
+    for (int t = 0; t < nt; t++) live[t] |= use[t] & 1;
+  }
+  bool *keep = arena_alloc(a, (size_t)ci + 1);
+  for (int i = ci - 1; i >= 0; i--) {
+    const KStmt *s = par->body.data[i];
+    memset(use, 0, (size_t)nt + 1);
+    uses_all(k, s, use);
+    keep[i] = s->kind == KS_LET;
+    for (int t = 0; t < nt; t++) keep[i] |= (use[t] & 2) && live[t];
+    if (keep[i])
+      for (int t = 0; t < nt; t++) live[t] |= use[t] & 1;
+  }
+  for (int i = 0; i < ci; i++)
+    if (keep[i]) VEC_PUSH(a, fpar->body, par->body.data[i]);
+  KStmt *floop = stmt_shell(a, k->phase_loop), *rloop = stmt_shell(a, k->phase_loop);
+  VEC_PUSH(a, fpar->body, floop);
+  for (int i = 0; i < nfree; i++) VEC_PUSH(a, floop->body, lb->data[i]);
+  for (int i = 0; i < nlets; i++) VEC_PUSH(a, rloop->body, lb->data[i]);
+  for (int t = 0; t < nt; t++) {
+    if (k->phase_at[t] < 0) continue;
+    KStmt *st = kir_stmt(f, &floop->body, KS_STORE), *ld = kir_stmt(r, &rloop->body, KS_LOAD);
+    st->tile = ld->tile = t;
+    st->buf = ld->buf = PHASE_BUF;
+    st->idx = ld->idx = k->phase_at[t];
+  }
+  for (int i = nfree; i < lb->len; i++) VEC_PUSH(a, rloop->body, lb->data[i]);
+  for (int i = 0; i < par->body.len; i++)
+    VEC_PUSH(a, rpar->body, i == ci ? rloop : par->body.data[i]);
+  *pf = f, *pr = r, *grid = floop;
+  return true;
+}
+
+/* The parts of the phased form set up for emission (the rest's state
+ * columns split over LRC_CUDA_PHASE_SPLIT-wide slices, 32 unless set). */
+static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
+  Kernel *f, *r;
+  const KStmt *grid;
+  if (!phase_parts(k, &f, &r, &grid)) return false;
+  *ef = *e, *er = *e;
+  ef->phase = PHASE_FREE, er->phase = PHASE_REST;
+  ef->smem = ef->scratch = er->smem = er->scratch = 0;
+  ef->grid_loop = grid;
+  er->threads = (int)env_long("LRC_CUDA_PHASE_THREADS", THREADS);
+  ef->k = split(f, ef, 0);
+  er->k = split(r, er, env_long("LRC_CUDA_PHASE_SPLIT", 32));
+  place_tiles(ef);
+  place_tiles(er);
+  return true;
+}
+
 void cg_emit_cuda(const Kernel *k, const char *header_name, int io, Buf *cu_out, Buf *h_out) {
-  Emit e = {.k = k, .cuda = true, .io = io};
-  const Kernel *ks = split(k, &e);
+  Emit e = {.k = k, .cuda = true, .io = io, .threads = THREADS};
+  const Kernel *ks = split(k, &e, env_long("LRC_CUDA_SPLIT", 0));
   if (h_out) {
     e.out = h_out;
     Buf guard = {0};
@@ -1395,17 +1654,30 @@ void cg_emit_cuda(const Kernel *k, const char *header_name, int io, Buf *cu_out,
   e.out = cu_out;
   e.k = ks;
   place_tiles(&e);
-  emit_source(&e, header_name);
+  Emit ef, er;
+  bool phased = phase_emits(k, &e, &ef, &er);
+  emit_source(&e, phased ? &ef : NULL, phased ? &er : NULL, header_name);
 }
 
 void cg_emit_cuda_jit(const Kernel *k, int io, Buf *out, CgCudaLaunch *launch) {
-  Emit e = {.k = k, .cuda = true, .jit = true, .io = io, .out = out};
-  e.k = split(k, &e);
+  Emit e = {.k = k, .cuda = true, .jit = true, .io = io, .out = out, .threads = THREADS};
+  e.k = split(k, &e, env_long("LRC_CUDA_SPLIT", 0));
   place_tiles(&e);
-  emit_source(&e, NULL);
-  buf_printf(&launch->entry, "%s_kernel", k->name);
-  launch->threads = THREADS;
-  launch->smem_bytes = e.smem * 4;
-  launch->scratch_floats = e.scratch;
-  launch->blocks_per_row = e.nsplit;
+  Emit ef, er;
+  bool phased = phase_emits(k, &e, &ef, &er);
+  emit_source(&e, phased ? &ef : NULL, phased ? &er : NULL, NULL);
+  const Emit *parts[3] = {&e, phased ? &ef : NULL, phased ? &er : NULL};
+  static const char *suffix[3] = {"kernel", "free", "rest"};
+  for (int i = 0; i < 3; i++) {
+    CgCudaEntry *en = &launch->part[i];
+    if (!parts[i]) continue;
+    buf_printf(&en->entry, "%s_%s", k->name, suffix[i]);
+    en->smem_bytes = parts[i]->smem * 4;
+    en->scratch_floats = parts[i]->scratch;
+    en->blocks_per_row = parts[i]->nsplit;
+    en->threads = parts[i]->threads;
+  }
+  launch->phased = phased;
+  launch->phase_rec = phased ? k->phase_rec : 0;
+  launch->phase_chunk = phased ? k->phase_chunk : 0;
 }

@@ -3,7 +3,8 @@
 # C recurrent kernel (the reference, NAME_ref.c/.h) and the emitted CUDA of
 # every algorithm that applies (NAME_<algo>[_bf16|_f16|_split].cu/.h:
 # float32, bfloat16 and float16 inputs and outputs, float32 with the
-# state's columns split over blocks of 16), at K=V=64 where the
+# state's columns split over blocks of 16, float32 and bfloat16 in the
+# phased form: NAME_chunk[_bf16]_phased), at K=V=64 where the
 # rnn has those dims, for tests/gpu/run.sh to carry to a GPU machine.
 set -eu
 LRC=${LRC:-build/lrc}
@@ -21,5 +22,13 @@ for name in $list; do
     # State columns split over blocks of 16 (kept where a dim was split).
     LRC_CUDA_SPLIT=16 "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$DIR/${name}_${algo}_split"
     grep -q "lrc_split \\* " "$DIR/${name}_${algo}_split.cu" || rm -f "$DIR/${name}_${algo}_split".*
+    # The phased form (free part over all chunks, then the rest), taken
+    # whatever the size (the launcher's own choice skips it on small ones).
+    for v in "" _bf16; do
+      s="$DIR/${name}_${algo}$v"
+      grep -q "_free(" "$s.cu" || continue
+      { echo "#define LRC_PHASED 1"; cat "$s.cu"; } > "${s}_phased.cu"
+      cp "$s.h" "${s}_phased.h"
+    done
   done
 done

@@ -110,7 +110,12 @@ START_TEST(nvrtc_compiles) {
       Buf cu = {0};
       CgCudaLaunch launch = {0};
       cg_emit_cuda_jit(k, io, &cu, &launch);
-      ck_assert_int_eq(launch.threads > 0 && launch.blocks_per_row >= 1, 1);
+      ck_assert_int_eq(launch.part[0].threads > 0 && launch.part[0].blocks_per_row >= 1, 1);
+      /* Every chunk kernel has the phased form too (passes/phases.c). */
+      if (algos[a] == PLAN_CHUNK)
+        ck_assert_msg(launch.phased && launch.phase_rec > 0 && launch.part[1].entry.s &&
+                          launch.part[2].blocks_per_row >= 1,
+                      "%s: no phased form", label);
       void *cubin = NULL;
       size_t len = 0;
       int major = (_i + a + io) % 2 ? 8 : 9;
@@ -120,7 +125,7 @@ START_TEST(nvrtc_compiles) {
       ck_assert_msg(len > 1000 && memcmp(cubin, "\177ELF", 4) == 0, "%s: no cubin", label);
       free(cubin);
       buf_free(&cu);
-      buf_free(&launch.entry);
+      for (int p = 0; p < 3; p++) buf_free(&launch.part[p].entry);
       built++;
     }
   }

@@ -390,7 +390,25 @@ static void check_phases(const char *label, const Kernel *k) {
     }
     if (st->kind == KS_STORE)
       ck_assert_msg(p.phase[i] == PH_READOUT, "%s: store %d in phase %d", label, i, p.phase[i]);
+    /* The phased order: lets and free statements, then the rest (fills
+     * of the readouts' accumulators go with them). */
+    bool first = i < k->phase_nfree;
+    ck_assert_msg(first ? st->kind == KS_LET || p.phase[i] == PH_FREE
+                        : st->kind != KS_LET && (p.phase[i] != PH_FREE || st->kind == KS_FILL),
+                  "%s: statement %d (phase %d) on the wrong side of the free part's %d", label, i,
+                  p.phase[i], k->phase_nfree);
   }
+  ck_assert_msg(k->phase_loop && &k->phase_loop->body == p.loop,
+                "%s: no phased form", label);
+  /* What crosses: written by the free part, read by the rest; never a
+   * state. */
+  long rec = 0;
+  for (int t = 0; t < nt; t++) {
+    if (k->phase_at[t] < 0) continue;
+    rec += kir_tile_count(k, t);
+    ck_assert_msg(!(p.cross[t] & PH_CARRIED), "%s: state %s crosses", label, k->tiles.data[t].name);
+  }
+  ck_assert_int_eq(rec, k->phase_rec);
 }
 
 START_TEST(chunk_phases) {
@@ -444,6 +462,16 @@ START_TEST(chunk_phases) {
       ck_assert_int_eq(p.cross[A], PH_FREE_READOUT);
       ck_assert_int_eq(p.cross[v], PH_FREE_CHAIN | PH_CHAIN_READOUT);
       ck_assert_int_eq(p.versions, 1);   /* o reads the chunk-start state */
+      /* Handed from the free part to the rest: q̃ (t8), A, the gate's
+       * cumsum and total, v0 (= U), W and the decayed keys; not the state
+       * nor r0 (zeroed by the rest). */
+      int G = tile_named(k, "G_S"), r0 = tile_named(k, "r0"), qn = tile_named(k, "t8");
+      int in[] = {qn, A, G, GL, v, W, kd};
+      for (int j = 0; j < 7; j++) ck_assert_msg(k->phase_at[in[j]] >= 0, "tile %d", in[j]);
+      ck_assert(k->phase_at[S] < 0 && k->phase_at[r0] < 0);
+      int crossing = 0;
+      for (int t = 0; t < k->tiles.len; t++) crossing += k->phase_at[t] >= 0;
+      ck_assert_int_eq(crossing, 7);
     }
     free(src);
   }
