@@ -441,7 +441,8 @@ typedef struct Kernel {
    * all chunks at once keeps them in a record of phase_rec floats per
    * chunk and head, tile t at element phase_at[t] (an index expression
    * over the loop's variables: ((t0 / C + n) * H + h) * phase_rec + its
-   * offset; records of sequence n start at chunk bos / C + n, so that
+   * offset, a multiple of 8; records of sequence n start at chunk
+   * bos / C + n, so that
    * B·T/C + N records hold every chunk of a packed batch). phase_loop
    * NULL: no phased form. */
   const KStmt *phase_loop;

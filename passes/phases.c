@@ -333,7 +333,8 @@ bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why) {
   /* The record of a chunk and head. */
   int *at = arena_alloc(k->arena, sizeof(int) * (size_t)(nt + 1));
   long C = k->dims.data[dC].size, rec = 0;
-  for (int t = 0; t < nt; t++) rec += crossing[t] ? kir_tile_count(k, t) : 0;
+  /* Each place 32-byte aligned (vector loads and stores of it). */
+  for (int t = 0; t < nt; t++) rec += crossing[t] ? (kir_tile_count(k, t) + 7) & ~7L : 0;
   int iH = kir_iarg(k, KA_H);
   int slot = kir_ibin(k, KI_ADD, kir_ibin(k, KI_DIV, kir_ivar(k, v_t0), kir_ic(k, C)), kir_ivar(k, v_n));
   int base = kir_ibin(k, KI_MUL, kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, slot, iH), kir_ivar(k, v_h)),
@@ -343,7 +344,7 @@ bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why) {
     at[t] = -1;
     if (!crossing[t]) continue;
     at[t] = off ? kir_ibin(k, KI_ADD, base, kir_ic(k, off)) : base;
-    off += kir_tile_count(k, t);
+    off += (kir_tile_count(k, t) + 7) & ~7L;
   }
   k->phase_loop = loop;
   k->phase_nfree = nfree;

@@ -562,9 +562,115 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
   }
 }
 
+/* The loop of a transfer (emit_transfer), vw elements at a time along
+ * the slot's last dim (1, or 16 bytes: 4 floats or 8 16-bit values). */
+static void put_transfer_loop(Emit *e, const KStmt *s, long vw, int depth) {
+  const Kernel *k = e->k;
+  const DimTable *dt = &k->dims;
+  const Slot *sl = em_buf_slot(k, s->buf);
+  bool load = s->kind == KS_LOAD, rows = s->rowdim >= 0;
+  long nrow = rows ? dt->data[s->rowdim].size : 1, part = 1;
+  for (int i = 0; i < sl->ndims; i++) part *= dt->data[sl->dims[i]].size;
+  em_ind(e, depth);
+  put_strided(e, "lrc_v", tid(TID), nrow * part / vw, e->threads, "blockDim.x");
+  buf_puts(e->out, "{\n");
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "const int lrc_p = lrc_v * %ld, lrc_q = lrc_p %% %ld;\n", vw, part);
+  long st = 1;
+  Buf off = {0};
+  long fs = 1;
+  for (int i = sl->ndims - 1; i >= 0; i--) {
+    int di = sl->dims[i];
+    const DimInfo *d = &dt->data[di];
+    em_ind(e, depth + 1);
+    buf_printf(e->out, "const int i_%s = (lrc_q / %ld) %% %ld;\n", d->name, st, d->size);
+    st *= d->size;
+    buf_printf(&off, "%s(i_%s", off.len ? " + " : "", d->name);
+    if (di == e->split_dim && e->nsplit > 1) buf_printf(&off, " + lrc_split * %ld", d->size);
+    buf_printf(&off, ") * %ld", fs);
+    fs *= e->full[di];
+  }
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "const int64_t lrc_e = %s;\n", off.len ? off.s : "0");
+  buf_free(&off);
+  const char *row = rows ? dt->data[s->rowdim].name : NULL;
+  if (rows) {
+    em_ind(e, depth + 1);
+    buf_printf(e->out, "const int i_%s = lrc_p / %ld;\n", row, part);
+  }
+  Buf o = {0};
+  if (rows) buf_printf(&o, "lrc_base + i_%s * lrc_rstride + lrc_e", row);
+  else buf_puts(&o, "lrc_base + lrc_e");
+  /* Inputs, params and outputs in the I/O type; states always float. */
+  KBufRole role = k->bufs.data[s->buf].role;
+  int io = role == KB_STATE_IN || role == KB_STATE_OUT ? 0 : e->io;
+  static const char *to_f[] = {"", "__bfloat162float", "__half2float"};
+  static const char *from_f[] = {"", "__float2bfloat16", "__float2half"};
+  static const char *pair[] = {"", "__nv_bfloat162", "__half2"};
+  static const char *to_f2[] = {"", "__bfloat1622float2", "__half22float2"};
+  static const char *from_f2[] = {"", "__floats2bfloat162_rn", "__floats2half2_rn"};
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "float *lrc_t = &");
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 1);
+  Buf nm = {0};
+  {
+    Emit sub = *e;
+    sub.out = &nm;
+    em_put_buf_name(&sub, s->buf);
+  }
+  if (vw == 1) {
+    if (load) {
+      buf_puts(e->out, "*lrc_t = ");
+      if (rows) buf_printf(e->out, "i_%s < lrc_nrows ? ", row);
+      buf_printf(e->out, "%s(%s[%s])%s;\n", to_f[io], nm.s, o.s, rows ? " : 0.0f" : "");
+    } else {
+      if (rows) buf_printf(e->out, "if (i_%s < lrc_nrows) ", row);
+      buf_printf(e->out, "%s[%s] = %s(*lrc_t);\n", nm.s, o.s, from_f[io]);
+    }
+  } else if (load) {
+    /* Absent rows as zeros. */
+    buf_printf(e->out, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
+    em_ind(e, depth + 1);
+    if (rows) buf_printf(e->out, "if (i_%s < lrc_nrows) ", row);
+    buf_printf(e->out, "lrc_x = *(const uint4 *)(%s + %s);\n", nm.s, o.s);
+    em_ind(e, depth + 1);
+    if (io == 0)
+      buf_puts(e->out, "lrc_t[0] = __uint_as_float(lrc_x.x), lrc_t[1] = __uint_as_float(lrc_x.y), "
+                       "lrc_t[2] = __uint_as_float(lrc_x.z), lrc_t[3] = __uint_as_float(lrc_x.w);\n");
+    else
+      buf_printf(e->out,
+                 "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
+                 "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
+                 "  lrc_t[2 * lrc_j] = lrc_f.x, lrc_t[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
+                 2 * (depth + 1), "", to_f2[io], pair[io], 2 * (depth + 1), "", 2 * (depth + 1), "");
+  } else {
+    buf_printf(e->out, "uint4 lrc_x;\n");
+    em_ind(e, depth + 1);
+    if (io == 0)
+      buf_puts(e->out, "lrc_x = make_uint4(__float_as_uint(lrc_t[0]), __float_as_uint(lrc_t[1]), "
+                       "__float_as_uint(lrc_t[2]), __float_as_uint(lrc_t[3]));\n");
+    else
+      buf_printf(e->out,
+                 "for (int lrc_j = 0; lrc_j < 4; lrc_j++)\n%*s"
+                 "  ((%s *)&lrc_x)[lrc_j] = %s(lrc_t[2 * lrc_j], lrc_t[2 * lrc_j + 1]);\n",
+                 2 * (depth + 1), "", pair[io], from_f2[io]);
+    em_ind(e, depth + 1);
+    if (rows) buf_printf(e->out, "if (i_%s < lrc_nrows) ", row);
+    buf_printf(e->out, "*(uint4 *)(%s + %s) = lrc_x;\n", nm.s, o.s);
+  }
+  buf_free(&nm);
+  buf_free(&o);
+  close_threads(e, depth);
+}
+
 /* A block of rows between a tile and a buffer (the slot's declared dim
  * order, contiguous); rows beyond `rows` load as zeros and are not
- * stored. */
+ * stored. 16 bytes at a time where the slot's last dim is the tile's
+ * inner one and holds whole vectors, the rows and the block start on
+ * 16 bytes (a check at run time: the caller's pointers may be views);
+ * else element by element. */
 static void emit_phase_transfer(Emit *e, const KStmt *s, int depth);
 static void emit_transfer(Emit *e, const KStmt *s, int depth) {
   if (s->buf == PHASE_BUF) {
@@ -589,72 +695,36 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
     em_put_idx(e, s->rowstride);
     buf_puts(e->out, ";\n");
   }
-  /* Threads over rows x the slot's elements (this block's slice of a
-   * split dim); the element's dims decoded in the slot's declared order,
-   * its place in the buffer from the full sizes. */
-  long nrow = rows ? dt->data[s->rowdim].size : 1, part = 1;
   bool sliced = false;
-  for (int i = 0; i < sl->ndims; i++) {
-    part *= dt->data[sl->dims[i]].size;
-    sliced |= sl->dims[i] == e->split_dim && e->nsplit > 1;
-  }
+  for (int i = 0; i < sl->ndims; i++) sliced |= sl->dims[i] == e->split_dim && e->nsplit > 1;
   if (!load && e->nsplit > 1 && !sliced) {
     /* Every block of the row holds the same values: one stores them. */
     em_ind(e, depth + 1);
     buf_puts(e->out, "if (lrc_split == 0)\n");
   }
-  em_ind(e, depth + 1);
-  put_strided(e, "lrc_p", tid(TID), nrow * part, e->threads, "blockDim.x");
-  buf_puts(e->out, "{\n");
-  em_ind(e, depth + 2);
-  buf_printf(e->out, "const int lrc_q = lrc_p %% %ld;\n", part);
-  long st = 1;
-  Buf off = {0};
-  long fs = 1;
-  for (int i = sl->ndims - 1; i >= 0; i--) {
-    int di = sl->dims[i];
-    const DimInfo *d = &dt->data[di];
-    em_ind(e, depth + 2);
-    buf_printf(e->out, "const int i_%s = (lrc_q / %ld) %% %ld;\n", d->name, st, d->size);
-    st *= d->size;
-    buf_printf(&off, "%s(i_%s", off.len ? " + " : "", d->name);
-    if (di == e->split_dim && e->nsplit > 1) buf_printf(&off, " + lrc_split * %ld", d->size);
-    buf_printf(&off, ") * %ld", fs);
-    fs *= e->full[di];
-  }
-  em_ind(e, depth + 2);
-  buf_printf(e->out, "const int64_t lrc_e = %s;\n", off.len ? off.s : "0");
-  buf_free(&off);
-  if (rows) {
-    em_ind(e, depth + 2);
-    buf_printf(e->out, "const int i_%s = lrc_p / %ld;\n", dt->data[s->rowdim].name, part);
-  }
-  em_ind(e, depth + 2);
-  Buf o = {0};
-  if (rows) buf_printf(&o, "lrc_base + i_%s * lrc_rstride + lrc_e", dt->data[s->rowdim].name);
-  else buf_puts(&o, "lrc_base + lrc_e");
-  /* Inputs, params and outputs in the I/O type; states always float. */
   KBufRole role = k->bufs.data[s->buf].role;
   int io = role == KB_STATE_IN || role == KB_STATE_OUT ? 0 : e->io;
-  static const char *to_f[] = {"", "__bfloat162float", "__half2float"};
-  static const char *from_f[] = {"", "__float2bfloat16", "__float2half"};
-  if (load) {
-    em_put_elem(e, s->tile);
-    buf_puts(e->out, " = ");
-    if (rows) buf_printf(e->out, "i_%s < lrc_nrows ? ", dt->data[s->rowdim].name);
-    buf_printf(e->out, "%s(", to_f[io]);
+  long vw = io ? 8 : 4;
+  int last = sl->ndims ? sl->dims[sl->ndims - 1] : -1;
+  bool vec = !env_is("LRC_CUDA_VECTOR", "off") && last >= 0 &&
+             last == kir_inner_dim(k, k->tiles.data[s->tile].dims) &&
+             dt->data[last].size % vw == 0 && e->full[last] % vw == 0;
+  if (vec) {
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "if (((uintptr_t)(");
     em_put_buf_name(e, s->buf);
-    buf_printf(e->out, "[%s])", o.s);
-    buf_puts(e->out, rows ? " : 0.0f;\n" : ";\n");
+    buf_puts(e->out, " + lrc_base) & 15) == 0");
+    if (rows) buf_printf(e->out, " && lrc_rstride %% %ld == 0", vw);
+    buf_puts(e->out, ") {\n");
+    put_transfer_loop(e, s, vw, depth + 2);
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "} else {\n");
+    put_transfer_loop(e, s, 1, depth + 2);
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "}\n");
   } else {
-    if (rows) buf_printf(e->out, "if (i_%s < lrc_nrows) ", dt->data[s->rowdim].name);
-    em_put_buf_name(e, s->buf);
-    buf_printf(e->out, "[%s] = %s(", o.s, from_f[io]);
-    em_put_elem(e, s->tile);
-    buf_puts(e->out, ");\n");
+    put_transfer_loop(e, s, 1, depth + 1);
   }
-  buf_free(&o);
-  close_threads(e, depth + 1);
   em_ind(e, depth);
   buf_puts(e->out, "}\n");
 }
@@ -673,13 +743,25 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   static const char *to_f[] = {"", "__bfloat162float", "__half2float"};
   static const char *from_f[] = {"", "__float2bfloat16", "__float2half"};
   int io = __builtin_popcount(td) >= 2 ? e->io : 0;
+  /* 16 bytes at a time along the inner dim where it holds whole vectors
+   * (places are 32-byte aligned): 8 elements of 16 bits or 4 floats,
+   * contiguous in the record and in the tile's row. */
+  int din = kir_inner_dim(k, td);
+  long vw = io ? 8 : 4, n = kir_tile_count(k, s->tile);
+  bool vec = din >= 0 && dt->data[din].size % vw == 0 && e->full[din] % vw == 0;
+  if (!vec) vw = 1;
   em_ind(e, depth);
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 1);
   buf_printf(e->out, "%s *__restrict__ lrc_rec = (%s *)(lrc_phase + ", io_types[io], io_types[io]);
   em_put_idx(e, s->idx);
   buf_puts(e->out, ");\n");
-  open_threads(e, td, 1, depth + 1);
+  em_ind(e, depth + 1);
+  put_strided(e, "lrc_v", tid(TID), n / vw, e->threads, "blockDim.x");
+  buf_puts(e->out, "{\n");
+  em_ind(e, depth + 2);
+  buf_printf(e->out, "const int lrc_p = lrc_v * %ld;\n", vw);
+  decode(e, td, "lrc_p", depth + 2);
   Buf off = {0};
   long fs = 1;
   for (int o = dt->len - 1; o >= 0; o--) {
@@ -690,14 +772,44 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
     buf_printf(&off, ") * %ld", fs);
     fs *= e->full[d];
   }
+  const char *at = off.len ? off.s : "0";
   em_ind(e, depth + 2);
-  if (s->kind == KS_LOAD) {
-    em_put_elem(e, s->tile);
-    buf_printf(e->out, " = %s(lrc_rec[%s]);\n", to_f[io], off.len ? off.s : "0");
+  buf_puts(e->out, "float *lrc_t = &");
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 2);
+  bool load = s->kind == KS_LOAD;
+  if (!vec) {
+    if (load) buf_printf(e->out, "*lrc_t = %s(lrc_rec[%s]);\n", to_f[io], at);
+    else buf_printf(e->out, "lrc_rec[%s] = %s(*lrc_t);\n", at, from_f[io]);
+  } else if (io == 0) {
+    if (load) buf_printf(e->out, "const float4 lrc_x = *(const float4 *)(lrc_rec + %s);\n", at);
+    else buf_puts(e->out, "const float4 lrc_x = make_float4(lrc_t[0], lrc_t[1], lrc_t[2], lrc_t[3]);\n");
+    em_ind(e, depth + 2);
+    if (load) buf_puts(e->out, "lrc_t[0] = lrc_x.x, lrc_t[1] = lrc_x.y, lrc_t[2] = lrc_x.z, lrc_t[3] = lrc_x.w;\n");
+    else buf_printf(e->out, "*(float4 *)(lrc_rec + %s) = lrc_x;\n", at);
   } else {
-    buf_printf(e->out, "lrc_rec[%s] = %s(", off.len ? off.s : "0", from_f[io]);
-    em_put_elem(e, s->tile);
-    buf_puts(e->out, ");\n");
+    static const char *pair[] = {"", "__nv_bfloat162", "__half2"};
+    static const char *to_f2[] = {"", "__bfloat1622float2", "__half22float2"};
+    static const char *from_f2[] = {"", "__floats2bfloat162_rn", "__floats2half2_rn"};
+    buf_printf(e->out, "uint4 lrc_x;\n");
+    em_ind(e, depth + 2);
+    buf_printf(e->out, "%s *lrc_h = (%s *)&lrc_x;\n", pair[io], pair[io]);
+    em_ind(e, depth + 2);
+    if (load)
+      buf_printf(e->out,
+                 "lrc_x = *(const uint4 *)(lrc_rec + %s);\n%*s"
+                 "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
+                 "  const float2 lrc_f = %s(lrc_h[lrc_j]);\n%*s"
+                 "  lrc_t[2 * lrc_j] = lrc_f.x, lrc_t[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
+                 at, 2 * (depth + 2), "", 2 * (depth + 2), "", to_f2[io], 2 * (depth + 2), "",
+                 2 * (depth + 2), "");
+    else
+      buf_printf(e->out,
+                 "for (int lrc_j = 0; lrc_j < 4; lrc_j++)\n%*s"
+                 "  lrc_h[lrc_j] = %s(lrc_t[2 * lrc_j], lrc_t[2 * lrc_j + 1]);\n%*s"
+                 "*(uint4 *)(lrc_rec + %s) = lrc_x;\n",
+                 2 * (depth + 2), "", from_f2[io], 2 * (depth + 2), "", at);
   }
   buf_free(&off);
   close_threads(e, depth + 1);
@@ -1027,6 +1139,7 @@ static const char cuda_includes[] =
 static const char jit_includes[] =
     "typedef long long int64_t;\n"
     "typedef int int32_t;\n"
+    "typedef unsigned long long uintptr_t;\n"
     "#ifndef NULL\n#define NULL 0\n#endif\n"
     "#ifndef INFINITY\n#define INFINITY __int_as_float(0x7f800000)\n#endif\n"
     "#ifndef NAN\n#define NAN __int_as_float(0x7fffffff)\n#endif\n"
@@ -1605,14 +1718,29 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
     if (keep[i]) VEC_PUSH(a, fpar->body, par->body.data[i]);
   KStmt *floop = stmt_shell(a, k->phase_loop), *rloop = stmt_shell(a, k->phase_loop);
   VEC_PUSH(a, fpar->body, floop);
-  for (int i = 0; i < nfree; i++) VEC_PUSH(a, floop->body, lb->data[i]);
+  /* Each crossing tile stored once the free part last writes it (its
+   * space free for others from there). */
+  int *last = arena_alloc(a, sizeof(int) * (size_t)(nt + 1));
+  for (int t = 0; t < nt; t++) last[t] = nlets - 1;
+  for (int i = nlets; i < nfree; i++) {
+    memset(use, 0, (size_t)nt + 1);
+    uses_all(k, lb->data[i], use);
+    for (int t = 0; t < nt; t++)
+      if (use[t] & 2) last[t] = i;
+  }
+  for (int i = 0; i < nfree; i++) {
+    VEC_PUSH(a, floop->body, lb->data[i]);
+    for (int t = 0; t < nt; t++) {
+      if (k->phase_at[t] < 0 || last[t] != i) continue;
+      KStmt *st = kir_stmt(f, &floop->body, KS_STORE);
+      st->tile = t, st->buf = PHASE_BUF, st->idx = k->phase_at[t];
+    }
+  }
   for (int i = 0; i < nlets; i++) VEC_PUSH(a, rloop->body, lb->data[i]);
   for (int t = 0; t < nt; t++) {
     if (k->phase_at[t] < 0) continue;
-    KStmt *st = kir_stmt(f, &floop->body, KS_STORE), *ld = kir_stmt(r, &rloop->body, KS_LOAD);
-    st->tile = ld->tile = t;
-    st->buf = ld->buf = PHASE_BUF;
-    st->idx = ld->idx = k->phase_at[t];
+    KStmt *ld = kir_stmt(r, &rloop->body, KS_LOAD);
+    ld->tile = t, ld->buf = PHASE_BUF, ld->idx = k->phase_at[t];
   }
   for (int i = nfree; i < lb->len; i++) VEC_PUSH(a, rloop->body, lb->data[i]);
   for (int i = 0; i < par->body.len; i++)
