@@ -32,7 +32,11 @@ typedef struct Emit {
   int phase;               /* CUDA: 0 the kernel whole, PHASE_FREE or
                               PHASE_REST of its phased form */
   const KStmt *grid_loop;  /* CUDA, PHASE_FREE: the chunk loop whose trips
-                              are the grid's blocks */
+                              are the grid's blocks; PHASE_REST: the chunk
+                              loop */
+  const KStmt *prefetch_at;   /* CUDA, PHASE_REST: the first load of a
+                                 record (the next chunk's is prefetched
+                                 there) */
 } Emit;
 
 /* The phased form's parts (emit_cuda.c), and its per-chunk records as

@@ -732,6 +732,39 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
 /* A tile to or from its place in the chunk's record of the phased form
  * (the tile's own layout, full size; a split tile's slice at its
  * columns). */
+/* The rest's next chunk record, fetched into L2 while this chunk runs
+ * (the loads of the crossing tiles at the top of each trip then wait on
+ * L2, not on memory): every 128-byte line of each tile's place that
+ * holds values. LRC_CUDA_PREFETCH=off to leave it out. */
+static void put_prefetch(Emit *e, int depth) {
+  const Kernel *k = e->k;
+  em_ind(e, depth);
+  buf_printf(e->out, "if (v_%s + 1 < ", k->vars.data[e->grid_loop->var]);
+  em_put_idx(e, e->grid_loop->hi);
+  buf_puts(e->out, ") {\n");
+  for (int t = 0; t < k->tiles.len; t++) {
+    if (k->phase_at[t] < 0) continue;
+    int io = __builtin_popcount(k->tiles.data[t].dims) >= 2 ? e->io : 0;
+    long count = 1;
+    for (int d = 0; d < k->dims.len; d++)
+      if (k->tiles.data[t].dims & (1u << d)) count *= e->full[d];
+    long lines = (count * (io ? 2 : 4) + 127) / 128;
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "{\n");
+    em_ind(e, depth + 2);
+    buf_puts(e->out, "const char *lrc_nx = (const char *)(lrc_phase + ");
+    em_put_idx(e, k->phase_at[t]);
+    buf_printf(e->out, " + H * %ld);\n", k->phase_rec);
+    em_ind(e, depth + 2);
+    put_strided(e, "lrc_l", tid(TID), lines, e->threads, "blockDim.x");
+    buf_puts(e->out, "asm volatile(\"prefetch.global.L2 [%0];\" :: \"l\"(lrc_nx + lrc_l * 128));\n");
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "}\n");
+  }
+  em_ind(e, depth);
+  buf_puts(e->out, "}\n");
+}
+
 static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
@@ -743,6 +776,7 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   static const char *to_f[] = {"", "__bfloat162float", "__half2float"};
   static const char *from_f[] = {"", "__float2bfloat16", "__float2half"};
   int io = __builtin_popcount(td) >= 2 ? e->io : 0;
+  if (s == e->prefetch_at) put_prefetch(e, depth);
   /* 16 bytes at a time along the inner dim where it holds whole vectors
    * (places are 32-byte aligned): 8 elements of 16 bits or 4 floats,
    * contiguous in the record and in the tile's row. */
@@ -994,7 +1028,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       buf_puts(e->out, "const int lrc_split = 0;\n");
       em_ind(e, depth + 1);
       buf_puts(e->out, "(void)lrc_split;\n");
-    } else if (s == e->grid_loop) {
+    } else if (e->phase == PHASE_FREE && s == e->grid_loop) {
       /* This block's chunk of the sequence, if it has that many. */
       buf_puts(e->out, "{\n");
       em_ind(e, depth + 1);
@@ -1024,7 +1058,8 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       }
     }
     emit_block(e, &s->body, depth + 1, false);
-    if (!(s->parallel && outer) && s != e->grid_loop) flush(e, depth + 1);   /* the next trip */
+    if (!(s->parallel && outer) && !(e->phase == PHASE_FREE && s == e->grid_loop))
+      flush(e, depth + 1);   /* the next trip */
     em_ind(e, depth);
     buf_puts(e->out, "}\n");
     break;
@@ -1672,6 +1707,79 @@ static KStmt *stmt_shell(Arena *a, const KStmt *s) {
   return c;
 }
 
+/* The free part's statements (after its `fixed` lets) reordered to keep
+ * few tiles live at once, so that more blocks share an SM: a list
+ * schedule over their dependences (a statement after every earlier one
+ * it conflicts with on a tile, or on the caller's buffers unless one of
+ * them is a store to the chunk records), taking at each step the ready
+ * statement that adds the least live memory (what it writes that was
+ * not live, less what it reads for the last time). Within one trip: the
+ * free part carries nothing from chunk to chunk. LRC_CUDA_PHASE_SCHED=off
+ * keeps the order. */
+static void schedule_free(const Kernel *k, KBlock *b, int fixed) {
+  Arena *a = k->arena;
+  int n = b->len, nt = k->tiles.len;
+  if (n - fixed < 2) return;
+  unsigned char **use = arena_alloc(a, sizeof *use * (size_t)n);
+  for (int i = 0; i < n; i++) {
+    use[i] = arena_alloc(a, (size_t)nt + 1);
+    uses_all(k, b->data[i], use[i]);
+    if (b->data[i]->kind == KS_STORE && b->data[i]->buf == PHASE_BUF) use[i][nt] = 0;
+  }
+  int *npred = arena_alloc(a, sizeof(int) * (size_t)n);
+  unsigned char *dep = arena_alloc(a, (size_t)n * (size_t)n);   /* dep[i*n+j]: j after i */
+  for (int j = fixed; j < n; j++)
+    for (int i = fixed; i < j; i++)
+      for (int t = 0; t <= nt; t++)
+        if ((use[i][t] & 2 && use[j][t]) || (use[i][t] & 1 && use[j][t] & 2)) {
+          dep[(size_t)i * n + j] = 1, npred[j]++;
+          break;
+        }
+  /* Remaining reads of each tile, and whether it holds a value now. */
+  int *reads = arena_alloc(a, sizeof(int) * (size_t)(nt + 1));
+  unsigned char *live = arena_alloc(a, (size_t)nt + 1);
+  for (int i = fixed; i < n; i++)
+    for (int t = 0; t < nt; t++) reads[t] += use[i][t] & 1;
+  /* (a tile first written in the part is not live until then; one read
+   * first holds its value from the row's statements) */
+  for (int t = 0; t < nt; t++) {
+    for (int i = fixed; i < n; i++) {
+      if (use[i][t] & 1) {
+        live[t] = 1;
+        break;
+      }
+      if (use[i][t] & 2) break;
+    }
+  }
+  KStmt **out = arena_alloc(a, sizeof *out * (size_t)n);
+  bool *done = arena_alloc(a, (size_t)n);
+  for (int i = 0; i < fixed; i++) out[i] = b->data[i], done[i] = true;
+  for (int m = fixed; m < n; m++) {
+    int best = -1;
+    long best_cost = 0;
+    for (int j = fixed; j < n; j++) {
+      if (done[j] || npred[j]) continue;
+      long cost = 0;
+      for (int t = 0; t < nt; t++) {
+        long sz = kir_tile_count(k, t);
+        if ((use[j][t] & 2) && !live[t] && reads[t] > (use[j][t] & 1)) cost += sz;
+        if ((use[j][t] & 1) && reads[t] == 1) cost -= sz;
+      }
+      if (best < 0 || cost < best_cost) best = j, best_cost = cost;
+    }
+    out[m] = b->data[best];
+    done[best] = true;
+    for (int t = 0; t < nt; t++) {
+      if (use[best][t] & 1) reads[t]--;
+      if (use[best][t] & 2) live[t] = 1;
+      if (reads[t] == 0) live[t] = 0;
+    }
+    for (int j = fixed; j < n; j++)
+      if (dep[(size_t)best * n + j]) npred[j]--;
+  }
+  memcpy(b->data, out, sizeof *out * (size_t)n);
+}
+
 /* The two parts of k's phased form (Kernel.phase_loop) as kernels of their
  * own, sharing k's tiles, indices and expressions: the free part (the
  * row's statements before the chunk loop that it needs, its free
@@ -1679,7 +1787,8 @@ static KStmt *stmt_shell(Arena *a, const KStmt *s) {
  * chunk; the rest (the row's statements, the chunk loop with the loads
  * of the crossing tiles, the chain and the readouts). false where k has
  * no phased form this backend can take. */
-static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt **grid) {
+static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt **grid,
+                        const KStmt **rgrid, const KStmt **pre) {
   if (!k->phase_loop || env_is("LRC_CUDA_PHASED", "off") || k->body.len != 1) return false;
   const KStmt *par = k->body.data[0];
   if (par->kind != KS_FOR || !par->parallel) return false;
@@ -1737,15 +1846,18 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
     }
   }
   for (int i = 0; i < nlets; i++) VEC_PUSH(a, rloop->body, lb->data[i]);
+  const KStmt *first = NULL;
   for (int t = 0; t < nt; t++) {
     if (k->phase_at[t] < 0) continue;
     KStmt *ld = kir_stmt(r, &rloop->body, KS_LOAD);
     ld->tile = t, ld->buf = PHASE_BUF, ld->idx = k->phase_at[t];
+    if (!first) first = ld;
   }
   for (int i = nfree; i < lb->len; i++) VEC_PUSH(a, rloop->body, lb->data[i]);
   for (int i = 0; i < par->body.len; i++)
     VEC_PUSH(a, rpar->body, i == ci ? rloop : par->body.data[i]);
-  *pf = f, *pr = r, *grid = floop;
+  if (!env_is("LRC_CUDA_PHASE_SCHED", "off")) schedule_free(f, &floop->body, nlets);
+  *pf = f, *pr = r, *grid = floop, *rgrid = rloop, *pre = first;
   return true;
 }
 
@@ -1753,13 +1865,16 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
  * columns split over LRC_CUDA_PHASE_SPLIT-wide slices, 32 unless set). */
 static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
   Kernel *f, *r;
-  const KStmt *grid;
-  if (!phase_parts(k, &f, &r, &grid)) return false;
+  const KStmt *grid, *rgrid, *pre;
+  if (!phase_parts(k, &f, &r, &grid, &rgrid, &pre)) return false;
   *ef = *e, *er = *e;
   ef->phase = PHASE_FREE, er->phase = PHASE_REST;
   ef->smem = ef->scratch = er->smem = er->scratch = 0;
   ef->grid_loop = grid;
+  er->grid_loop = rgrid;
+  er->prefetch_at = env_is("LRC_CUDA_PREFETCH", "off") ? NULL : pre;
   er->threads = (int)env_long("LRC_CUDA_PHASE_THREADS", THREADS);
+  ef->threads = (int)env_long("LRC_CUDA_FREE_THREADS", THREADS);
   ef->k = split(f, ef, 0);
   er->k = split(r, er, env_long("LRC_CUDA_PHASE_SPLIT", 32));
   place_tiles(ef);
