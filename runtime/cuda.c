@@ -38,6 +38,7 @@ enum {
   CU_ATTR_CC_MINOR = 76,
   CU_ATTR_SMEM_OPTIN = 97,              /* ..._MAX_SHARED_MEMORY_PER_BLOCK_OPTIN */
   CU_FUNC_MAX_DYN_SMEM = 8,             /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+  CU_MEMPOOL_RELEASE_THRESHOLD = 4,     /* CU_MEMPOOL_ATTR_RELEASE_THRESHOLD */
 };
 
 /* The driver entry points lrc uses, by their exported names. */
@@ -214,6 +215,19 @@ RtCuda *rt_cuda_driver(lrc_ctx *ctx, lrc_error **err) {
     c->cuDeviceGetAttribute(&c->major, CU_ATTR_CC_MAJOR, c->dev);
     c->cuDeviceGetAttribute(&c->minor, CU_ATTR_CC_MINOR, c->dev);
     c->cuDeviceGetAttribute(&c->smem_optin, CU_ATTR_SMEM_OPTIN, c->dev);
+    /* What the kernels free on their stream stays in the device's pool
+     * for the next run (by default the pool returns it to the system
+     * at each synchronisation: the phased form's chunk records, a GB at
+     * the benchmark's size, cost a millisecond per run to get back). */
+    typedef struct CUmemPool_st *CUmemoryPool;
+    CUresult (*get_pool)(CUmemoryPool *, CUdevice) =
+        (CUresult(*)(CUmemoryPool *, CUdevice))dlsym(c->lib, "cuDeviceGetDefaultMemPool");
+    CUresult (*set_attr)(CUmemoryPool, int, void *) =
+        (CUresult(*)(CUmemoryPool, int, void *))dlsym(c->lib, "cuMemPoolSetAttribute");
+    CUmemoryPool pool;
+    unsigned long long keep = ~0ull;
+    if (get_pool && set_attr && get_pool(&pool, c->dev) == 0)
+      set_attr(pool, CU_MEMPOOL_RELEASE_THRESHOLD, &keep);
   }
 out:
   if (c->why) {

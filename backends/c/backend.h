@@ -44,9 +44,10 @@ typedef struct CgCudaLaunch {
  * blocks_per_row blocks and `tokens` tokens in all (the launchers'
  * choice)? Where the rows fill the GPU's SMs, or the sequences are a few
  * chunks long, the kernel alone does. */
-enum { CG_PHASED_MAX_BLOCKS = 512, CG_PHASED_MIN_CHUNKS = 8 };
+enum { CG_PHASED_AUTO = 1, CG_PHASED_MAX_BLOCKS = 512, CG_PHASED_MIN_CHUNKS = 8 };
 static inline bool cg_cuda_phased(long long blocks, long long tokens, long long nseq, int chunk) {
-  return blocks <= CG_PHASED_MAX_BLOCKS && tokens >= (long long)CG_PHASED_MIN_CHUNKS * chunk * nseq;
+  return CG_PHASED_AUTO && blocks <= CG_PHASED_MAX_BLOCKS &&
+         tokens >= (long long)CG_PHASED_MIN_CHUNKS * chunk * nseq;
 }
 void cg_emit_cuda_jit(const Kernel *k, int io, Buf *out, CgCudaLaunch *launch);
 

@@ -1233,7 +1233,11 @@ static void emit_header(Emit *e, const char *guard) {
   em_put_arg_docs(e, docs[e->io]);
   buf_puts(o, " *   stream      the CUDA stream to launch on\n"
               " * Returns the launch's cudaError_t (0: cudaSuccess); the kernel runs\n"
-              " * asynchronously on the stream.\n */\n");
+              " * asynchronously on the stream. Scratch comes from the device's default\n"
+              " * memory pool (cudaMallocAsync on the stream); where the launcher takes\n"
+              " * the phased form, it raises that pool's release threshold so that the\n"
+              " * chunk records stay pooled between calls (-DLRC_PHASED=0 or 1 decides\n"
+              " * the form at compile time).\n */\n");
   buf_printf(o,
              "#ifndef %s\n#define %s\n\n#include <cuda_bf16.h>\n#include <cuda_fp16.h>\n"
              "#include <cuda_runtime.h>\n#include <stdint.h>\n\n",
@@ -1564,10 +1568,13 @@ static void emit_source(Emit *e, Emit *ef, Emit *er, const char *hname) {
               "  cudaError_t err = cudaSuccess;\n"
               "  float *lrc_scratch = NULL;\n");
   if (ef) {
-    buf_printf(o,
-               "#ifdef LRC_PHASED\n  const bool phased = LRC_PHASED;\n#else\n"
-               "  const bool phased = rows * %d <= %d && B * T >= %dll * %d * N;\n#endif\n",
-               e->nsplit, CG_PHASED_MAX_BLOCKS, CG_PHASED_MIN_CHUNKS, k->phase_chunk);
+    buf_puts(o, "#ifdef LRC_PHASED\n  const bool phased = LRC_PHASED;\n#else\n");
+    if (CG_PHASED_AUTO)
+      buf_printf(o, "  const bool phased = rows * %d <= %d && B * T >= %dll * %d * N;\n",
+                 e->nsplit, CG_PHASED_MAX_BLOCKS, CG_PHASED_MIN_CHUNKS, k->phase_chunk);
+    else
+      buf_puts(o, "  const bool phased = false;   /* (-DLRC_PHASED=1 to take it) */\n");
+    buf_puts(o, "#endif\n");
     buf_printf(o, "  if (phased) {\n    const int64_t slots = B * T / %d + N;\n    float *lrc_phase = NULL;\n",
                k->phase_chunk);
     put_smem_attr(ef, "free");
@@ -1577,6 +1584,13 @@ static void emit_source(Emit *e, Emit *ef, Emit *er, const char *hname) {
                "    if (scratch < sizeof(float) * %ldull * (size_t)(rows * %d))\n"
                "      scratch = sizeof(float) * %ldull * (size_t)(rows * %d);\n",
                ef->scratch, er->scratch, er->nsplit, er->scratch, er->nsplit);
+    /* The records (a GB at B=8 T=4096 H=16 K=V=128) stay in the device's
+     * pool once freed, or each call would get them anew from the
+     * system. */
+    buf_puts(o, "    int dev;\n    cudaMemPool_t pool;\n"
+                "    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, dev) == "
+                "cudaSuccess) {\n      uint64_t keep = ~0ull;\n"
+                "      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);\n    }\n");
     buf_printf(o,
                "    if ((err = cudaMallocAsync((void **)&lrc_phase, sizeof(float) * %ldull * "
                "(size_t)(slots * H), stream)) != cudaSuccess)\n      return (int)err;\n",
@@ -1861,8 +1875,11 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
   return true;
 }
 
-/* The parts of the phased form set up for emission (the rest's state
- * columns split over LRC_CUDA_PHASE_SPLIT-wide slices, 32 unless set). */
+/* The parts of the phased form set up for emission: the rest's state
+ * columns split over LRC_CUDA_PHASE_SPLIT-wide slices (64 unless set) on
+ * LRC_CUDA_PHASE_THREADS threads (256), the free part on
+ * LRC_CUDA_FREE_THREADS (512): the best of those measured
+ * (docs/perf-cuda.md, v6). */
 static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
   Kernel *f, *r;
   const KStmt *grid, *rgrid, *pre;
@@ -1873,10 +1890,10 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
   ef->grid_loop = grid;
   er->grid_loop = rgrid;
   er->prefetch_at = env_is("LRC_CUDA_PREFETCH", "off") ? NULL : pre;
-  er->threads = (int)env_long("LRC_CUDA_PHASE_THREADS", THREADS);
+  er->threads = (int)env_long("LRC_CUDA_PHASE_THREADS", 256);
   ef->threads = (int)env_long("LRC_CUDA_FREE_THREADS", THREADS);
   ef->k = split(f, ef, 0);
-  er->k = split(r, er, env_long("LRC_CUDA_PHASE_SPLIT", 32));
+  er->k = split(r, er, env_long("LRC_CUDA_PHASE_SPLIT", 64));
   place_tiles(ef);
   place_tiles(er);
   return true;
