@@ -562,6 +562,40 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
   }
 }
 
+/* 16 bytes in lrc_x (uint4) to the floats at lrc_t (4 floats, or 8
+ * values of I/O type io), and back. */
+static void put_unpack(Emit *e, int io, int depth) {
+  static const char *pair[] = {"", "__nv_bfloat162", "__half2"};
+  static const char *to_f2[] = {"", "__bfloat1622float2", "__half22float2"};
+  em_ind(e, depth);
+  if (io == 0) {
+    buf_puts(e->out, "lrc_t[0] = __uint_as_float(lrc_x.x), lrc_t[1] = __uint_as_float(lrc_x.y), "
+                     "lrc_t[2] = __uint_as_float(lrc_x.z), lrc_t[3] = __uint_as_float(lrc_x.w);\n");
+    return;
+  }
+  buf_printf(e->out,
+             "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
+             "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
+             "  lrc_t[2 * lrc_j] = lrc_f.x, lrc_t[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
+             2 * depth, "", to_f2[io], pair[io], 2 * depth, "", 2 * depth, "");
+}
+
+static void put_pack(Emit *e, int io, int depth) {
+  static const char *pair[] = {"", "__nv_bfloat162", "__half2"};
+  static const char *from_f2[] = {"", "__floats2bfloat162_rn", "__floats2half2_rn"};
+  em_ind(e, depth);
+  if (io == 0) {
+    buf_puts(e->out, "const uint4 lrc_x = make_uint4(__float_as_uint(lrc_t[0]), "
+                     "__float_as_uint(lrc_t[1]), __float_as_uint(lrc_t[2]), "
+                     "__float_as_uint(lrc_t[3]));\n");
+    return;
+  }
+  buf_printf(e->out,
+             "uint4 lrc_x;\n%*sfor (int lrc_j = 0; lrc_j < 4; lrc_j++)\n%*s"
+             "  ((%s *)&lrc_x)[lrc_j] = %s(lrc_t[2 * lrc_j], lrc_t[2 * lrc_j + 1]);\n",
+             2 * depth, "", 2 * depth, "", pair[io], from_f2[io]);
+}
+
 /* The loop of a transfer (emit_transfer), vw elements at a time along
  * the slot's last dim (1, or 16 bytes: 4 floats or 8 16-bit values). */
 static void put_transfer_loop(Emit *e, const KStmt *s, long vw, int depth) {
@@ -606,9 +640,6 @@ static void put_transfer_loop(Emit *e, const KStmt *s, long vw, int depth) {
   int io = role == KB_STATE_IN || role == KB_STATE_OUT ? 0 : e->io;
   static const char *to_f[] = {"", "__bfloat162float", "__half2float"};
   static const char *from_f[] = {"", "__float2bfloat16", "__float2half"};
-  static const char *pair[] = {"", "__nv_bfloat162", "__half2"};
-  static const char *to_f2[] = {"", "__bfloat1622float2", "__half22float2"};
-  static const char *from_f2[] = {"", "__floats2bfloat162_rn", "__floats2half2_rn"};
   em_ind(e, depth + 1);
   buf_puts(e->out, "float *lrc_t = &");
   em_put_elem(e, s->tile);
@@ -635,27 +666,9 @@ static void put_transfer_loop(Emit *e, const KStmt *s, long vw, int depth) {
     em_ind(e, depth + 1);
     if (rows) buf_printf(e->out, "if (i_%s < lrc_nrows) ", row);
     buf_printf(e->out, "lrc_x = *(const uint4 *)(%s + %s);\n", nm.s, o.s);
-    em_ind(e, depth + 1);
-    if (io == 0)
-      buf_puts(e->out, "lrc_t[0] = __uint_as_float(lrc_x.x), lrc_t[1] = __uint_as_float(lrc_x.y), "
-                       "lrc_t[2] = __uint_as_float(lrc_x.z), lrc_t[3] = __uint_as_float(lrc_x.w);\n");
-    else
-      buf_printf(e->out,
-                 "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
-                 "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
-                 "  lrc_t[2 * lrc_j] = lrc_f.x, lrc_t[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
-                 2 * (depth + 1), "", to_f2[io], pair[io], 2 * (depth + 1), "", 2 * (depth + 1), "");
+    put_unpack(e, io, depth + 1);
   } else {
-    buf_printf(e->out, "uint4 lrc_x;\n");
-    em_ind(e, depth + 1);
-    if (io == 0)
-      buf_puts(e->out, "lrc_x = make_uint4(__float_as_uint(lrc_t[0]), __float_as_uint(lrc_t[1]), "
-                       "__float_as_uint(lrc_t[2]), __float_as_uint(lrc_t[3]));\n");
-    else
-      buf_printf(e->out,
-                 "for (int lrc_j = 0; lrc_j < 4; lrc_j++)\n%*s"
-                 "  ((%s *)&lrc_x)[lrc_j] = %s(lrc_t[2 * lrc_j], lrc_t[2 * lrc_j + 1]);\n",
-                 2 * (depth + 1), "", pair[io], from_f2[io]);
+    put_pack(e, io, depth + 1);
     em_ind(e, depth + 1);
     if (rows) buf_printf(e->out, "if (i_%s < lrc_nrows) ", row);
     buf_printf(e->out, "*(uint4 *)(%s + %s) = lrc_x;\n", nm.s, o.s);
@@ -816,34 +829,13 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   if (!vec) {
     if (load) buf_printf(e->out, "*lrc_t = %s(lrc_rec[%s]);\n", to_f[io], at);
     else buf_printf(e->out, "lrc_rec[%s] = %s(*lrc_t);\n", at, from_f[io]);
-  } else if (io == 0) {
-    if (load) buf_printf(e->out, "const float4 lrc_x = *(const float4 *)(lrc_rec + %s);\n", at);
-    else buf_puts(e->out, "const float4 lrc_x = make_float4(lrc_t[0], lrc_t[1], lrc_t[2], lrc_t[3]);\n");
-    em_ind(e, depth + 2);
-    if (load) buf_puts(e->out, "lrc_t[0] = lrc_x.x, lrc_t[1] = lrc_x.y, lrc_t[2] = lrc_x.z, lrc_t[3] = lrc_x.w;\n");
-    else buf_printf(e->out, "*(float4 *)(lrc_rec + %s) = lrc_x;\n", at);
+  } else if (load) {
+    buf_printf(e->out, "const uint4 lrc_x = *(const uint4 *)(lrc_rec + %s);\n", at);
+    put_unpack(e, io, depth + 2);
   } else {
-    static const char *pair[] = {"", "__nv_bfloat162", "__half2"};
-    static const char *to_f2[] = {"", "__bfloat1622float2", "__half22float2"};
-    static const char *from_f2[] = {"", "__floats2bfloat162_rn", "__floats2half2_rn"};
-    buf_printf(e->out, "uint4 lrc_x;\n");
+    put_pack(e, io, depth + 2);
     em_ind(e, depth + 2);
-    buf_printf(e->out, "%s *lrc_h = (%s *)&lrc_x;\n", pair[io], pair[io]);
-    em_ind(e, depth + 2);
-    if (load)
-      buf_printf(e->out,
-                 "lrc_x = *(const uint4 *)(lrc_rec + %s);\n%*s"
-                 "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
-                 "  const float2 lrc_f = %s(lrc_h[lrc_j]);\n%*s"
-                 "  lrc_t[2 * lrc_j] = lrc_f.x, lrc_t[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
-                 at, 2 * (depth + 2), "", 2 * (depth + 2), "", to_f2[io], 2 * (depth + 2), "",
-                 2 * (depth + 2), "");
-    else
-      buf_printf(e->out,
-                 "for (int lrc_j = 0; lrc_j < 4; lrc_j++)\n%*s"
-                 "  lrc_h[lrc_j] = %s(lrc_t[2 * lrc_j], lrc_t[2 * lrc_j + 1]);\n%*s"
-                 "*(uint4 *)(lrc_rec + %s) = lrc_x;\n",
-                 2 * (depth + 2), "", from_f2[io], 2 * (depth + 2), "", at);
+    buf_printf(e->out, "*(uint4 *)(lrc_rec + %s) = lrc_x;\n", at);
   }
   buf_free(&off);
   close_threads(e, depth + 1);
