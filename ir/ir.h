@@ -481,6 +481,9 @@ long kir_tile_count(const Kernel *k, int tile);
 void kir_use_expr(const Kernel *k, int x, unsigned char *use);
 void kir_use_assign(const Kernel *k, const KAssign *a, unsigned char *use);
 void kir_use_stmt(const Kernel *k, const KStmt *s, unsigned char *use);
+/* The same with the statements of s's blocks (loops, branches): what
+ * they read before writing it within s (bit 1), and write (bit 2). */
+void kir_use_tree(const Kernel *k, const KStmt *s, unsigned char *use);
 /* Add a dim of the kernel's own (e.g. a chunk of C tokens); its id. An
  * outer dim goes before the graph's dims in the layout (after earlier
  * outer ones): a chunk's token dim, so a tile [C, K] holds rows of tokens

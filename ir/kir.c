@@ -183,6 +183,25 @@ void kir_use_stmt(const Kernel *k, const KStmt *s, unsigned char *use) {
   }
 }
 
+void kir_use_tree(const Kernel *k, const KStmt *s, unsigned char *use) {
+  kir_use_stmt(k, s, use);
+  const KBlock *blocks[2] = {&s->body, &s->orelse};
+  int nt = k->tiles.len;
+  for (int j = 0; j < 2; j++) {
+    if (!blocks[j]->len) continue;
+    unsigned char *w = arena_alloc(k->arena, (size_t)nt + 1);
+    unsigned char *u = arena_alloc(k->arena, (size_t)nt + 1);
+    for (int i = 0; i < blocks[j]->len; i++) {
+      memset(u, 0, (size_t)nt + 1);
+      kir_use_tree(k, blocks[j]->data[i], u);
+      for (int t = 0; t <= nt; t++) {
+        if ((u[t] & 1) && !w[t]) use[t] |= 1;
+        if (u[t] & 2) w[t] = 1, use[t] |= 2;
+      }
+    }
+  }
+}
+
 long kir_tile_count(const Kernel *k, int tile) {
   long n = 1;
   DimSet s = k->tiles.data[tile].dims;

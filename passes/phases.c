@@ -16,28 +16,6 @@
 
 #include <string.h>
 
-/* What s and the statements of its blocks read before writing it in s
- * (bit 1) and write (bit 2): a branch that computes a tile and then reads
- * it reads nothing of it from before. */
-static void uses(const Kernel *k, const KStmt *s, unsigned char *use) {
-  kir_use_stmt(k, s, use);
-  const KBlock *blocks[2] = {&s->body, &s->orelse};
-  int nt = k->tiles.len;
-  for (int j = 0; j < 2; j++) {
-    if (!blocks[j]->len) continue;
-    unsigned char *w = arena_alloc(k->arena, (size_t)nt + 1);
-    unsigned char *u = arena_alloc(k->arena, (size_t)nt + 1);
-    for (int i = 0; i < blocks[j]->len; i++) {
-      memset(u, 0, (size_t)nt + 1);
-      uses(k, blocks[j]->data[i], u);
-      for (int t = 0; t <= nt; t++) {
-        if ((u[t] & 1) && !w[t]) use[t] |= 1;
-        if (u[t] & 2) w[t] = 1, use[t] |= 2;
-      }
-    }
-  }
-}
-
 /* The first serial loop inside the kernel's row loop. */
 static const KStmt *chunk_loop(const KBlock *b) {
   for (int i = 0; i < b->len; i++) {
@@ -63,7 +41,7 @@ static bool interleaved_whole(const Kernel *k, const KBlock *b, int t, unsigned 
       continue;
     }
     memset(use, 0, (size_t)k->tiles.len + 1);
-    uses(k, s, use);
+    kir_use_tree(k, s, use);
     if (use[t] & 1) return false;
   }
   return false;
@@ -94,7 +72,7 @@ bool pass_chunk_phases(const Kernel *k, ChunkPhases *out, const char **why) {
   for (int i = 0; i < n; i++) {
     const KStmt *s = b->data[i];
     use[i] = arena_alloc(k->arena, (size_t)nt + 1);
-    uses(k, s, use[i]);
+    kir_use_tree(k, s, use[i]);
     if (s->kind == KS_INTERLEAVE &&
         (k->dims.data[s->dim].size <= k->dims.data[s->dim2].size ||   /* a gather */
          interleaved_whole(k, b, s->tile, scratch)))
@@ -258,7 +236,7 @@ bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why) {
     unsigned char *freeread = arena_alloc(k->arena, (size_t)nt + 1);
     for (int i = 0; i < n; i++) {
       use[i] = arena_alloc(k->arena, (size_t)nt + 1);
-      uses(k, b->data[i], use[i]);
+      kir_use_tree(k, b->data[i], use[i]);
       rest[i] = i >= nlets && ph.phase[i] != PH_FREE;
       if (i >= nlets && !rest[i])
         for (int t = 0; t < nt; t++)

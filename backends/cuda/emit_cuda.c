@@ -1698,13 +1698,6 @@ static const Kernel *split(const Kernel *k, Emit *e, long cols) {
   return kk;
 }
 
-/* What s and the statements of its blocks read (1) and write (2). */
-static void uses_all(const Kernel *k, const KStmt *s, unsigned char *use) {
-  kir_use_stmt(k, s, use);
-  for (int i = 0; i < s->body.len; i++) uses_all(k, s->body.data[i], use);
-  for (int i = 0; i < s->orelse.len; i++) uses_all(k, s->orelse.data[i], use);
-}
-
 static KStmt *stmt_shell(Arena *a, const KStmt *s) {
   KStmt *c = arena_alloc(a, sizeof *c);
   *c = *s;
@@ -1729,7 +1722,7 @@ static void schedule_free(const Kernel *k, KBlock *b, int fixed) {
   unsigned char **use = arena_alloc(a, sizeof *use * (size_t)n);
   for (int i = 0; i < n; i++) {
     use[i] = arena_alloc(a, (size_t)nt + 1);
-    uses_all(k, b->data[i], use[i]);
+    kir_use_tree(k, b->data[i], use[i]);
     if (b->data[i]->kind == KS_STORE && b->data[i]->buf == PHASE_BUF) use[i][nt] = 0;
   }
   int *npred = arena_alloc(a, sizeof(int) * (size_t)n);
@@ -1816,14 +1809,14 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
   unsigned char *live = arena_alloc(a, (size_t)nt + 1), *use = arena_alloc(a, (size_t)nt + 1);
   for (int i = 0; i < nfree; i++) {
     memset(use, 0, (size_t)nt + 1);
-    uses_all(k, lb->data[i], use);
+    kir_use_tree(k, lb->data[i], use);
     for (int t = 0; t < nt; t++) live[t] |= use[t] & 1;
   }
   bool *keep = arena_alloc(a, (size_t)ci + 1);
   for (int i = ci - 1; i >= 0; i--) {
     const KStmt *s = par->body.data[i];
     memset(use, 0, (size_t)nt + 1);
-    uses_all(k, s, use);
+    kir_use_tree(k, s, use);
     keep[i] = s->kind == KS_LET;
     for (int t = 0; t < nt; t++) keep[i] |= (use[t] & 2) && live[t];
     if (keep[i])
@@ -1839,7 +1832,7 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
   for (int t = 0; t < nt; t++) last[t] = nlets - 1;
   for (int i = nlets; i < nfree; i++) {
     memset(use, 0, (size_t)nt + 1);
-    uses_all(k, lb->data[i], use);
+    kir_use_tree(k, lb->data[i], use);
     for (int t = 0; t < nt; t++)
       if (use[t] & 2) last[t] = i;
   }
