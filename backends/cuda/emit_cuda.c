@@ -31,7 +31,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { THREADS = 512 /* per block, unless the part sets its own (Emit.threads) */, SMEM_MAX = 160 * 1024, SMEM_PER_SM_MAX = 228 * 1024 };
+/* Threads per block (unless a part of the phased form sets its own,
+ * Emit.threads), and the shared memory a block may take. */
+enum { THREADS = 512, SMEM_MAX = 160 * 1024, SMEM_PER_SM_MAX = 228 * 1024 };
+
+/* The I/O element types (Emit.io: float, bfloat16, float16) and their
+ * conversions from and to float, one value or a pair. */
+static const char *const io_type[] = {"float", "__nv_bfloat16", "__half"};
+static const char *const io_to_f[] = {"", "__bfloat162float", "__half2float"};
+static const char *const io_from_f[] = {"", "__float2bfloat16", "__float2half"};
+static const char *const io_pair[] = {"", "__nv_bfloat162", "__half2"};
+static const char *const io_to_f2[] = {"", "__bfloat1622float2", "__half22float2"};
+static const char *const io_from_f2[] = {"", "__floats2bfloat162_rn", "__floats2half2_rn"};
 
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer);
 
@@ -562,11 +573,36 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
   }
 }
 
+/* Buffer b's name in the source (in the arena). */
+static const char *buf_name(Emit *e, int b) {
+  Buf nm = {0};
+  Emit sub = *e;
+  sub.out = &nm;
+  em_put_buf_name(&sub, b);
+  const char *r = arena_strdup(e->k->arena, nm.s);
+  buf_free(&nm);
+  return r;
+}
+
+/* The element offset of the point i_DIM in a block laid out over dims[0..n)
+ * (innermost first) at their full sizes, a split dim at this block's
+ * slice; appended to off. */
+static void put_offset(const Emit *e, const int *dims, int n, Buf *off) {
+  const DimTable *dt = &e->k->dims;
+  long fs = 1;
+  for (int i = 0; i < n; i++) {
+    int d = dims[i];
+    buf_printf(off, "%s(i_%s", i ? " + " : "", dt->data[d].name);
+    if (d == e->split_dim && e->nsplit > 1) buf_printf(off, " + lrc_split * %ld", dt->data[d].size);
+    buf_printf(off, ") * %ld", fs);
+    fs *= e->full[d];
+  }
+  if (!n) buf_puts(off, "0");
+}
+
 /* 16 bytes in lrc_x (uint4) to the floats at lrc_t (4 floats, or 8
  * values of I/O type io), and back. */
 static void put_unpack(Emit *e, int io, int depth) {
-  static const char *pair[] = {"", "__nv_bfloat162", "__half2"};
-  static const char *to_f2[] = {"", "__bfloat1622float2", "__half22float2"};
   em_ind(e, depth);
   if (io == 0) {
     buf_puts(e->out, "lrc_t[0] = __uint_as_float(lrc_x.x), lrc_t[1] = __uint_as_float(lrc_x.y), "
@@ -577,12 +613,10 @@ static void put_unpack(Emit *e, int io, int depth) {
              "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
              "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
              "  lrc_t[2 * lrc_j] = lrc_f.x, lrc_t[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
-             2 * depth, "", to_f2[io], pair[io], 2 * depth, "", 2 * depth, "");
+             2 * depth, "", io_to_f2[io], io_pair[io], 2 * depth, "", 2 * depth, "");
 }
 
 static void put_pack(Emit *e, int io, int depth) {
-  static const char *pair[] = {"", "__nv_bfloat162", "__half2"};
-  static const char *from_f2[] = {"", "__floats2bfloat162_rn", "__floats2half2_rn"};
   em_ind(e, depth);
   if (io == 0) {
     buf_puts(e->out, "const uint4 lrc_x = make_uint4(__float_as_uint(lrc_t[0]), "
@@ -593,7 +627,7 @@ static void put_pack(Emit *e, int io, int depth) {
   buf_printf(e->out,
              "uint4 lrc_x;\n%*sfor (int lrc_j = 0; lrc_j < 4; lrc_j++)\n%*s"
              "  ((%s *)&lrc_x)[lrc_j] = %s(lrc_t[2 * lrc_j], lrc_t[2 * lrc_j + 1]);\n",
-             2 * depth, "", 2 * depth, "", pair[io], from_f2[io]);
+             2 * depth, "", 2 * depth, "", io_pair[io], io_from_f2[io]);
 }
 
 /* The loop of a transfer (emit_transfer), vw elements at a time along
@@ -611,21 +645,18 @@ static void put_transfer_loop(Emit *e, const KStmt *s, long vw, int depth) {
   em_ind(e, depth + 1);
   buf_printf(e->out, "const int lrc_p = lrc_v * %ld, lrc_q = lrc_p %% %ld;\n", vw, part);
   long st = 1;
-  Buf off = {0};
-  long fs = 1;
+  int inner_first[LRC_MAX_DIMS], n = 0;
   for (int i = sl->ndims - 1; i >= 0; i--) {
-    int di = sl->dims[i];
-    const DimInfo *d = &dt->data[di];
+    const DimInfo *d = &dt->data[sl->dims[i]];
     em_ind(e, depth + 1);
     buf_printf(e->out, "const int i_%s = (lrc_q / %ld) %% %ld;\n", d->name, st, d->size);
     st *= d->size;
-    buf_printf(&off, "%s(i_%s", off.len ? " + " : "", d->name);
-    if (di == e->split_dim && e->nsplit > 1) buf_printf(&off, " + lrc_split * %ld", d->size);
-    buf_printf(&off, ") * %ld", fs);
-    fs *= e->full[di];
+    inner_first[n++] = sl->dims[i];
   }
+  Buf off = {0};
+  put_offset(e, inner_first, n, &off);
   em_ind(e, depth + 1);
-  buf_printf(e->out, "const int64_t lrc_e = %s;\n", off.len ? off.s : "0");
+  buf_printf(e->out, "const int64_t lrc_e = %s;\n", off.s);
   buf_free(&off);
   const char *row = rows ? dt->data[s->rowdim].name : NULL;
   if (rows) {
@@ -638,42 +669,34 @@ static void put_transfer_loop(Emit *e, const KStmt *s, long vw, int depth) {
   /* Inputs, params and outputs in the I/O type; states always float. */
   KBufRole role = k->bufs.data[s->buf].role;
   int io = role == KB_STATE_IN || role == KB_STATE_OUT ? 0 : e->io;
-  static const char *to_f[] = {"", "__bfloat162float", "__half2float"};
-  static const char *from_f[] = {"", "__float2bfloat16", "__float2half"};
   em_ind(e, depth + 1);
   buf_puts(e->out, "float *lrc_t = &");
   em_put_elem(e, s->tile);
   buf_puts(e->out, ";\n");
   em_ind(e, depth + 1);
-  Buf nm = {0};
-  {
-    Emit sub = *e;
-    sub.out = &nm;
-    em_put_buf_name(&sub, s->buf);
-  }
+  const char *nm = buf_name(e, s->buf);
   if (vw == 1) {
     if (load) {
       buf_puts(e->out, "*lrc_t = ");
       if (rows) buf_printf(e->out, "i_%s < lrc_nrows ? ", row);
-      buf_printf(e->out, "%s(%s[%s])%s;\n", to_f[io], nm.s, o.s, rows ? " : 0.0f" : "");
+      buf_printf(e->out, "%s(%s[%s])%s;\n", io_to_f[io], nm, o.s, rows ? " : 0.0f" : "");
     } else {
       if (rows) buf_printf(e->out, "if (i_%s < lrc_nrows) ", row);
-      buf_printf(e->out, "%s[%s] = %s(*lrc_t);\n", nm.s, o.s, from_f[io]);
+      buf_printf(e->out, "%s[%s] = %s(*lrc_t);\n", nm, o.s, io_from_f[io]);
     }
   } else if (load) {
     /* Absent rows as zeros. */
     buf_printf(e->out, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
     em_ind(e, depth + 1);
     if (rows) buf_printf(e->out, "if (i_%s < lrc_nrows) ", row);
-    buf_printf(e->out, "lrc_x = *(const uint4 *)(%s + %s);\n", nm.s, o.s);
+    buf_printf(e->out, "lrc_x = *(const uint4 *)(%s + %s);\n", nm, o.s);
     put_unpack(e, io, depth + 1);
   } else {
     put_pack(e, io, depth + 1);
     em_ind(e, depth + 1);
     if (rows) buf_printf(e->out, "if (i_%s < lrc_nrows) ", row);
-    buf_printf(e->out, "*(uint4 *)(%s + %s) = lrc_x;\n", nm.s, o.s);
+    buf_printf(e->out, "*(uint4 *)(%s + %s) = lrc_x;\n", nm, o.s);
   }
-  buf_free(&nm);
   buf_free(&o);
   close_threads(e, depth);
 }
@@ -785,9 +808,6 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   /* Matrices in the I/O type (the records' traffic is the phased form's
    * price), in the first half of their place; vectors and scalars (the
    * gates' running sums) in float32. */
-  static const char *io_types[] = {"float", "__nv_bfloat16", "__half"};
-  static const char *to_f[] = {"", "__bfloat162float", "__half2float"};
-  static const char *from_f[] = {"", "__float2bfloat16", "__float2half"};
   int io = __builtin_popcount(td) >= 2 ? e->io : 0;
   if (s == e->prefetch_at) put_prefetch(e, depth);
   /* 16 bytes at a time along the inner dim where it holds whole vectors
@@ -800,7 +820,7 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   em_ind(e, depth);
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 1);
-  buf_printf(e->out, "%s *__restrict__ lrc_rec = (%s *)(lrc_phase + ", io_types[io], io_types[io]);
+  buf_printf(e->out, "%s *__restrict__ lrc_rec = (%s *)(lrc_phase + ", io_type[io], io_type[io]);
   em_put_idx(e, s->idx);
   buf_puts(e->out, ");\n");
   em_ind(e, depth + 1);
@@ -809,17 +829,12 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   em_ind(e, depth + 2);
   buf_printf(e->out, "const int lrc_p = lrc_v * %ld;\n", vw);
   decode(e, td, "lrc_p", depth + 2);
+  int inner_first[LRC_MAX_DIMS], nd = 0;
+  for (int o = dt->len - 1; o >= 0; o--)
+    if (td & (1u << k->order[o])) inner_first[nd++] = k->order[o];
   Buf off = {0};
-  long fs = 1;
-  for (int o = dt->len - 1; o >= 0; o--) {
-    int d = k->order[o];
-    if (!(td & (1u << d))) continue;
-    buf_printf(&off, "%s(i_%s", off.len ? " + " : "", dt->data[d].name);
-    if (d == e->split_dim && e->nsplit > 1) buf_printf(&off, " + lrc_split * %ld", dt->data[d].size);
-    buf_printf(&off, ") * %ld", fs);
-    fs *= e->full[d];
-  }
-  const char *at = off.len ? off.s : "0";
+  put_offset(e, inner_first, nd, &off);
+  const char *at = off.s;
   em_ind(e, depth + 2);
   buf_puts(e->out, "float *lrc_t = &");
   em_put_elem(e, s->tile);
@@ -827,8 +842,8 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   em_ind(e, depth + 2);
   bool load = s->kind == KS_LOAD;
   if (!vec) {
-    if (load) buf_printf(e->out, "*lrc_t = %s(lrc_rec[%s]);\n", to_f[io], at);
-    else buf_printf(e->out, "lrc_rec[%s] = %s(*lrc_t);\n", at, from_f[io]);
+    if (load) buf_printf(e->out, "*lrc_t = %s(lrc_rec[%s]);\n", io_to_f[io], at);
+    else buf_printf(e->out, "lrc_rec[%s] = %s(*lrc_t);\n", at, io_from_f[io]);
   } else if (load) {
     buf_printf(e->out, "const uint4 lrc_x = *(const uint4 *)(lrc_rec + %s);\n", at);
     put_unpack(e, io, depth + 2);
@@ -974,13 +989,8 @@ static const char *seq_start(Emit *e, const char *n) {
   const Kernel *k = e->k;
   for (int b = 0; b < k->bufs.len; b++)
     if (k->bufs.data[b].role == KB_SEQLENS) {
-      Buf nm = {0};
-      Emit sub = *e;
-      sub.out = &nm;
-      em_put_buf_name(&sub, b);
-      const char *r = arena_printf(k->arena, "(%s ? %s[%s] : %s * T)", nm.s, nm.s, n, n);
-      buf_free(&nm);
-      return r;
+      const char *nm = buf_name(e, b);
+      return arena_printf(k->arena, "(%s ? %s[%s] : %s * T)", nm, nm, n, n);
     }
   return arena_printf(k->arena, "(%s * T)", n);
 }
@@ -1144,10 +1154,9 @@ static void put_params(Emit *e, bool names) {
     const KBuf *b = &k->bufs.data[i];
     bool in = b->role == KB_INPUT || b->role == KB_PARAM || b->role == KB_STATE_IN ||
               b->role == KB_SEQLENS;
-    static const char *io_types[] = {"float", "__nv_bfloat16", "__half"};
-    bool state = b->role == KB_STATE_IN || b->role == KB_STATE_OUT;
+      bool state = b->role == KB_STATE_IN || b->role == KB_STATE_OUT;
     buf_printf(e->out, "%s%s%s *", i ? ", " : "", in ? "const " : "",
-               b->role == KB_SEQLENS ? "int64_t" : state ? "float" : io_types[e->io]);
+               b->role == KB_SEQLENS ? "int64_t" : state ? "float" : io_type[e->io]);
     if (names) em_put_buf_name(e, i);
   }
   buf_puts(e->out, names ? ", int64_t B, int64_t T, int64_t H, int64_t N"
@@ -1805,12 +1814,19 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
   KStmt *fpar = stmt_shell(a, par), *rpar = stmt_shell(a, par);
   VEC_PUSH(a, f->body, fpar);
   VEC_PUSH(a, r->body, rpar);
-  /* The free part: what its statements read, back through the row's. */
+  /* The free part: what its statements read (back through the row's
+   * statements below), and where each crossing tile is last written
+   * (stored there, its space free for others from there). */
   unsigned char *live = arena_alloc(a, (size_t)nt + 1), *use = arena_alloc(a, (size_t)nt + 1);
+  int *last = arena_alloc(a, sizeof(int) * (size_t)(nt + 1));
+  for (int t = 0; t < nt; t++) last[t] = nlets - 1;
   for (int i = 0; i < nfree; i++) {
     memset(use, 0, (size_t)nt + 1);
     kir_use_tree(k, lb->data[i], use);
-    for (int t = 0; t < nt; t++) live[t] |= use[t] & 1;
+    for (int t = 0; t < nt; t++) {
+      live[t] |= use[t] & 1;
+      if ((use[t] & 2) && i >= nlets) last[t] = i;
+    }
   }
   bool *keep = arena_alloc(a, (size_t)ci + 1);
   for (int i = ci - 1; i >= 0; i--) {
@@ -1826,16 +1842,6 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
     if (keep[i]) VEC_PUSH(a, fpar->body, par->body.data[i]);
   KStmt *floop = stmt_shell(a, k->phase_loop), *rloop = stmt_shell(a, k->phase_loop);
   VEC_PUSH(a, fpar->body, floop);
-  /* Each crossing tile stored once the free part last writes it (its
-   * space free for others from there). */
-  int *last = arena_alloc(a, sizeof(int) * (size_t)(nt + 1));
-  for (int t = 0; t < nt; t++) last[t] = nlets - 1;
-  for (int i = nlets; i < nfree; i++) {
-    memset(use, 0, (size_t)nt + 1);
-    kir_use_tree(k, lb->data[i], use);
-    for (int t = 0; t < nt; t++)
-      if (use[t] & 2) last[t] = i;
-  }
   for (int i = 0; i < nfree; i++) {
     VEC_PUSH(a, floop->body, lb->data[i]);
     for (int t = 0; t < nt; t++) {
