@@ -309,21 +309,20 @@ bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why) {
   b->data = order;
   b->len = b->cap = m;
   /* The record of a chunk and head. */
-  int *at = arena_alloc(k->arena, sizeof(int) * (size_t)(nt + 1));
-  long C = k->dims.data[dC].size, rec = 0;
   /* Each place 32-byte aligned (vector loads and stores of it). */
-  for (int t = 0; t < nt; t++) rec += crossing[t] ? (kir_tile_count(k, t) + 7) & ~7L : 0;
+  int *at = arena_alloc(k->arena, sizeof(int) * (size_t)(nt + 1));
+  long *place = arena_alloc(k->arena, sizeof(long) * (size_t)(nt + 1));
+  long C = k->dims.data[dC].size, rec = 0;
+  for (int t = 0; t < nt; t++) {
+    place[t] = rec;
+    if (crossing[t]) rec += (kir_tile_count(k, t) + 7) & ~7L;
+  }
   int iH = kir_iarg(k, KA_H);
   int slot = kir_ibin(k, KI_ADD, kir_ibin(k, KI_DIV, kir_ivar(k, v_t0), kir_ic(k, C)), kir_ivar(k, v_n));
   int base = kir_ibin(k, KI_MUL, kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, slot, iH), kir_ivar(k, v_h)),
                       kir_ic(k, rec));
-  long off = 0;
-  for (int t = 0; t < nt; t++) {
-    at[t] = -1;
-    if (!crossing[t]) continue;
-    at[t] = off ? kir_ibin(k, KI_ADD, base, kir_ic(k, off)) : base;
-    off += (kir_tile_count(k, t) + 7) & ~7L;
-  }
+  for (int t = 0; t < nt; t++)
+    at[t] = !crossing[t] ? -1 : place[t] ? kir_ibin(k, KI_ADD, base, kir_ic(k, place[t])) : base;
   k->phase_loop = loop;
   k->phase_nfree = nfree;
   k->phase_at = at;

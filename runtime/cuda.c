@@ -525,7 +525,6 @@ static int launch(RtGpuKernel *g, const Kernel *kir, CUdeviceptr *ptrs, const Rt
                                        (unsigned)en->threads, 1, 1, (unsigned)en->smem_bytes,
                                        stream, params, NULL),
                   "launching the kernel", err);
-    if (!phased) break;
   }
   if (scratch) c->cuMemFreeAsync(scratch, stream);
   if (records) c->cuMemFreeAsync(records, stream);
