@@ -446,6 +446,11 @@ typedef struct Kernel {
    * B·T/C + N records hold every chunk of a packed batch). phase_loop
    * NULL: no phased form. */
   const KStmt *phase_loop;
+  /* The chunk lowering's loop variables (the sequence, the head, the
+   * chunk's first token) and its tokens per chunk; -1 and 0 in a kernel
+   * of another lowering. */
+  int chunk_n, chunk_h, chunk_t0;
+  long chunk_tokens;
   int phase_nfree;
   int *phase_at;           /* per tile: index expression, or -1 */
   long phase_rec;

@@ -14,6 +14,7 @@ Kernel *kir_new(Arena *a, const Graph *g, const char *name, const char *algo) {
   k->g = g;
   k->name = arena_strdup(a, name);
   k->algo = algo;
+  k->chunk_n = k->chunk_h = k->chunk_t0 = -1;
   for (int i = 0; i < g->dims.len; i++) {
     VEC_PUSH(a, k->dims, g->dims.data[i]);
     k->order[i] = i;

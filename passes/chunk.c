@@ -633,6 +633,8 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   int v_bh = kir_var(k, "bh"), v_n = kir_var(k, "n"), v_h = kir_var(k, "h");
   int v_c = kir_var(k, "c"), v_t0 = kir_var(k, "t0"), v_L = kir_var(k, "L");
   int v_bos = kir_var(k, "bos"), v_eos = kir_var(k, "eos");
+  k->chunk_n = v_n, k->chunk_h = v_h, k->chunk_t0 = v_t0;
+  k->chunk_tokens = Cn;
   int iH = kir_iarg(k, KA_H);
   KStmt *par = kir_stmt(k, &k->body, KS_FOR);
   par->var = v_bh;

@@ -139,18 +139,6 @@ bool pass_chunk_phases(const Kernel *k, ChunkPhases *out, const char **why) {
   return true;
 }
 
-static int find_var(const Kernel *k, const char *name) {
-  for (int v = k->vars.len - 1; v >= 0; v--)
-    if (strcmp(k->vars.data[v], name) == 0) return v;
-  return -1;
-}
-
-static int find_dim(const Kernel *k, const char *name) {
-  for (int d = 0; d < k->dims.len; d++)
-    if (strcmp(k->dims.data[d].name, name) == 0) return d;
-  return -1;
-}
-
 /* Does s write tile t whole (no read of it, no rows left as they were)? */
 static bool kills(const KStmt *s, const unsigned char *use, int t) {
   if (use[t] != 2) return false;
@@ -211,9 +199,8 @@ bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why) {
   KStmt *loop = (KStmt *)chunk_loop(&k->body);
   KBlock *b = &loop->body;
   int n = b->len, nt = k->tiles.len;
-  int v_n = find_var(k, "n"), v_h = find_var(k, "h"), v_t0 = find_var(k, "t0");
-  int dC = find_dim(k, "C");
-  if (v_n < 0 || v_h < 0 || v_t0 < 0 || dC < 0) {
+  int v_n = k->chunk_n, v_h = k->chunk_h, v_t0 = k->chunk_t0;
+  if (v_n < 0 || v_h < 0 || v_t0 < 0 || k->chunk_tokens <= 0) {
     *why = "the chunk loop is not the chunk lowering's";
     return false;
   }
@@ -312,7 +299,7 @@ bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why) {
   /* Each place 32-byte aligned (vector loads and stores of it). */
   int *at = arena_alloc(k->arena, sizeof(int) * (size_t)(nt + 1));
   long *place = arena_alloc(k->arena, sizeof(long) * (size_t)(nt + 1));
-  long C = k->dims.data[dC].size, rec = 0;
+  long C = k->chunk_tokens, rec = 0;
   for (int t = 0; t < nt; t++) {
     place[t] = rec;
     if (crossing[t]) rec += (kir_tile_count(k, t) + 7) & ~7L;
