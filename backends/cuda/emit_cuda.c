@@ -19,8 +19,10 @@
  * and sm_90 limits); else the most used ones (accesses per element) there
  * and the rest in a global scratch block per row allocated by
  * the launcher on the caller's stream; tiles whose lifetimes are disjoint
- * share space (place_tiles). This is the portable, correct
- * first form of every algorithm; tensor-core products are the next step.
+ * share space (place_tiles). A nest that is a matrix product of two tiles
+ * runs on the tensor cores (emit_mma_sync: mma.sync, a block of
+ * accumulators a warp, the statement before and after it folded in where
+ * they touch the product's tile alone).
  *
  *   extern "C" int NAME(device pointers..., B, T, H, N, cudaStream_t)
  *
@@ -364,12 +366,12 @@ static void emit_warp_reduce(Emit *e, const KAssign *a, DimSet td, DimSet red, i
 }
 
 /* A matrix product X[I, J] += Σ_r A[I, r] B[r, J] of two tile reads, in
- * any of the tiles' layouts, on the tensor cores: a warp per 16 x 16 block
- * of X, TF32 fragments of k = 8. With float32 inputs each operand is split
- * into a TF32 part and the TF32 rounding of its rest (three products:
- * float32 accuracy, as 2e-4 needs; one TF32 product gives about 1e-3);
- * with bfloat16 or float16 inputs one product, well within their own
- * rounding. */
+ * any of the tiles' layouts, on the tensor cores. With float32 inputs each
+ * operand is split into a TF32 part and the TF32 rounding of its rest
+ * (three products: float32 accuracy, as 2e-4 needs; one TF32 product
+ * gives about 1e-3); with bfloat16 or float16 inputs one product, well
+ * within their own rounding. emit_mma is the WMMA form (a warp per 16 x
+ * 16 block, LRC_CUDA_MMA=wmma), emit_mma_sync the default. */
 typedef struct Mma {
   int ti, tj, r;           /* the target's dims and the reduced one */
   int ta, tb;              /* the operands' tiles (A over ti, B over tj) */
@@ -498,6 +500,216 @@ static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
   close_threads(e, depth);
 }
 
+/* How a warp walks X in emit_mma: blocks of mi x nj tiles of 16 x 8 (the
+ * mma's own shape), as few rounds of blocks per warp as the block's warps
+ * allow, then the work over as many warps as possible, then the fewest
+ * operand loads per product; at most 8 tiles (32 accumulators) a warp. */
+static void mma_blocking(long I, long J, int warps, int *mi, int *nj) {
+  long ti = I / 16, tj = J / 8, best = -1;
+  *mi = *nj = 1;
+  for (int a = 1; a <= 8; a++)
+    for (int b = 1; a * b <= 8; b++) {
+      if (ti % a || tj % b) continue;
+      long blocks = (ti / a) * (tj / b), rounds = (blocks + warps - 1) / warps;
+      /* (rounds, tiles per warp, loads per k-step: 2 per A row, 1 per B column) */
+      long cost = (rounds * 16 + a * b) * 64 + 2 * a + b;
+      if (best < 0 || cost < best) best = cost, *mi = a, *nj = b;
+    }
+}
+
+/* The operand element (row, k) of A or (k, col) of B at a fragment's
+ * offsets, as an index from the warp's operand pointer. */
+static long mma_at(bool k_inner, long ld, long other, long kk) {
+  return k_inner ? other * ld + kk : kk * ld + other;
+}
+
+/* bf16 products for bfloat16 or float16 inputs (where k steps by 16) with
+ * LRC_CUDA_MMA=bf16: twice TF32's rate, but their operands are derived
+ * tiles (a normalised q, a decayed k) rounded to 8 bits, and a sum that
+ * cancels (one token's q.k) then misses 2e-2 (5.9e-2 seen on the H200);
+ * TF32 (11 bits) by default. */
+static bool mma_bf16(const Emit *e, const Mma *m) {
+  return e->io && e->k->dims.data[m->r].size % 16 == 0 && env_is("LRC_CUDA_MMA", "bf16");
+}
+
+/* Loops over a warp's accumulator elements of emit_mma_sync (lrc_m,
+ * lrc_n, lrc_h, lrc_e), the element's point as i_DIM of X's dims; the
+ * body's opening brace at depth + 3 (the caller closes it). */
+static void put_mma_points(Emit *e, const Mma *m, int mi, int nj, int depth) {
+  Buf *o = e->out;
+  em_ind(e, depth);
+  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++)\n", mi);
+  em_ind(e, depth + 1);
+  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++)\n", nj);
+  em_ind(e, depth + 2);
+  buf_puts(o, "_Pragma(\"unroll\") for (int lrc_h = 0; lrc_h < 2; lrc_h++)\n");
+  em_ind(e, depth + 3);
+  buf_puts(o, "_Pragma(\"unroll\") for (int lrc_e = 0; lrc_e < 2; lrc_e++) {\n");
+  em_ind(e, depth + 4);
+  buf_printf(o, "const int i_%s = lrc_i0 + lrc_g + lrc_m * 16 + lrc_h * 8, "
+                "i_%s = lrc_j0 + 2 * lrc_q + lrc_n * 8 + lrc_e;\n",
+             e->k->dims.data[m->ti].name, e->k->dims.data[m->tj].name);
+}
+
+/* The raw mma.sync form: TF32 m16n8k8 (three products of split operands
+ * for float32 inputs) or bf16 m16n8k16 (mma_bf16); each
+ * warp holds a block of accumulators and loads its operands' fragments
+ * straight from the float tiles, converting in registers. Within a
+ * k-step the k's are permuted alike in A and B (thread q takes k = q +
+ * 4m, not the fragment's 2q, 2q+1, ...: a sum is a sum), so that the
+ * loads of a row-major operand from rows padded by 4 floats hit 32
+ * banks. */
+static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, const KStmt *pre,
+                          const KStmt *post, int depth) {
+  const Kernel *k = e->k;
+  long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
+  int mi, nj, ks = bf ? 16 : 8;
+  mma_blocking(I, J, e->threads / 32, &mi, &nj);
+  long nbj = J / 8 / nj;
+  Buf *o = e->out;
+  em_ind(e, depth);
+  put_strided(e, "lrc_w", tid(TID_WARP), (I / 16 / mi) * nbj, e->threads / 32, "blockDim.x >> 5");
+  buf_puts(o, "{\n");
+  em_ind(e, depth + 1);
+  buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * %d, lrc_j0 = (lrc_w %% %ld) * %d;\n", nbj,
+             16 * mi, nbj, 8 * nj);
+  em_ind(e, depth + 1);
+  buf_printf(o, "const int lrc_g = (%s) >> 2, lrc_q = (%s) & 3;\n", tid(TID_LANE), tid(TID_LANE));
+  em_ind(e, depth + 1);
+  buf_printf(o, "float lrc_c[%d][%d][4];\n", mi, nj);
+  em_ind(e, depth + 1);
+  buf_puts(o, "float *lrc_x = ");
+  em_put_tile_name(e, a->tile);
+  buf_printf(o, " + (lrc_i0 + lrc_g) * %ld + lrc_j0 + 2 * lrc_q;\n", m->ldx);
+  em_ind(e, depth + 1);
+  buf_puts(o, "const float *lrc_pa = ");
+  em_put_tile_name(e, m->ta);
+  buf_printf(o, m->a_row ? " + (lrc_i0 + lrc_g) * %ld + lrc_q;\n" : " + lrc_q * %ld + lrc_i0 + lrc_g;\n",
+             m->lda);
+  em_ind(e, depth + 1);
+  buf_puts(o, "const float *lrc_pb = ");
+  em_put_tile_name(e, m->tb);
+  buf_printf(o, m->b_row ? " + lrc_q * %ld + lrc_j0 + lrc_g;\n" : " + (lrc_j0 + lrc_g) * %ld + lrc_q;\n",
+             m->ldb);
+  /* the accumulators from X (rows g and g + 8, columns 2q and 2q + 1),
+   * or from the statement before folded in: a fill, or X = f(X) */
+  if (pre) {
+    put_mma_points(e, m, mi, nj, depth + 1);
+    em_ind(e, depth + 5);
+    buf_puts(o, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = ");
+    if (pre->kind == KS_FILL) em_put_float(o, pre->num);
+    else em_put_expr(e, pre->assigns.data[0].expr);
+    buf_puts(o, ";\n");
+    em_ind(e, depth + 4);
+    buf_puts(o, "}\n");
+  } else {
+    em_ind(e, depth + 1);
+    buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++)\n", mi);
+    em_ind(e, depth + 2);
+    buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++) {\n", nj);
+    for (int h = 0; h < 2; h++) {
+      em_ind(e, depth + 3);
+      buf_printf(o, "const float2 lrc_v%d = *(const float2 *)(lrc_x + (lrc_m * 16 + %d) * %ld + lrc_n * 8);\n",
+                 h, 8 * h, m->ldx);
+      em_ind(e, depth + 3);
+      buf_printf(o, "lrc_c[lrc_m][lrc_n][%d] = lrc_v%d.x, lrc_c[lrc_m][lrc_n][%d] = lrc_v%d.y;\n",
+                 2 * h, h, 2 * h + 1, h);
+    }
+    em_ind(e, depth + 2);
+    buf_puts(o, "}\n");
+  }
+  long trips = R / ks;
+  em_ind(e, depth + 1);
+  buf_printf(o, "_Pragma(\"unroll%s\") for (int lrc_k = 0; lrc_k < %ld; lrc_k += %d) {\n",
+             trips <= 8 ? "" : " 2", R, ks);
+  /* A: rows g, g + 8 of each m-tile; B: column g of each n-tile */
+  long ar = m->a_row ? 16 * m->lda : 16, ak = m->a_row ? 1 : m->lda;
+  long bc = m->b_row ? 8 : 8 * m->ldb, bk = m->b_row ? m->ldb : 1;
+  em_ind(e, depth + 2);
+  bool split = !bf && !e->io;   /* float32: each operand a TF32 part and its rest's */
+  buf_printf(o, "unsigned lrc_a[%d][4], lrc_b[%d][2]", mi, nj);
+  if (split) buf_printf(o, ", lrc_as[%d][4], lrc_bs[%d][2]", mi, nj);
+  buf_puts(o, ";\n");
+  em_ind(e, depth + 2);
+  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++) {\n", mi);
+  em_ind(e, depth + 3);
+  buf_printf(o, "const float *lrc_p = lrc_pa + lrc_m * %ld + lrc_k * %ld;\n", ar, ak);
+  for (int r = 0; r < 4; r++) {   /* rows g + 8 (r & 1), k's q + 4 (r >> 1) (+ 8 for bf16 pairs) */
+    long row = 8 * (r & 1);
+    em_ind(e, depth + 3);
+    if (bf)
+      buf_printf(o, "lrc_a[lrc_m][%d] = lrc_bf16x2(lrc_p[%ld], lrc_p[%ld]);\n", r,
+                 mma_at(m->a_row, m->lda, row, 8 * (r >> 1)),
+                 mma_at(m->a_row, m->lda, row, 8 * (r >> 1) + 4));
+    else if (split)
+      buf_printf(o, "lrc_as[lrc_m][%d] = lrc_tf32_2(lrc_p[%ld], lrc_a[lrc_m][%d]);\n", r,
+                 mma_at(m->a_row, m->lda, row, 4 * (r >> 1)), r);
+    else
+      buf_printf(o, "lrc_a[lrc_m][%d] = lrc_tf32(lrc_p[%ld]);\n", r,
+                 mma_at(m->a_row, m->lda, row, 4 * (r >> 1)));
+  }
+  em_ind(e, depth + 2);
+  buf_puts(o, "}\n");
+  em_ind(e, depth + 2);
+  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++) {\n", nj);
+  em_ind(e, depth + 3);
+  buf_printf(o, "const float *lrc_p = lrc_pb + lrc_n * %ld + lrc_k * %ld;\n", bc, bk);
+  for (int r = 0; r < 2; r++) {
+    em_ind(e, depth + 3);
+    if (bf)
+      buf_printf(o, "lrc_b[lrc_n][%d] = lrc_bf16x2(lrc_p[%ld], lrc_p[%ld]);\n", r,
+                 mma_at(!m->b_row, m->ldb, 0, 8 * r), mma_at(!m->b_row, m->ldb, 0, 8 * r + 4));
+    else if (split)
+      buf_printf(o, "lrc_bs[lrc_n][%d] = lrc_tf32_2(lrc_p[%ld], lrc_b[lrc_n][%d]);\n", r,
+                 mma_at(!m->b_row, m->ldb, 0, 4 * r), r);
+    else
+      buf_printf(o, "lrc_b[lrc_n][%d] = lrc_tf32(lrc_p[%ld]);\n", r,
+                 mma_at(!m->b_row, m->ldb, 0, 4 * r));
+  }
+  em_ind(e, depth + 2);
+  buf_puts(o, "}\n");
+  em_ind(e, depth + 2);
+  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++)\n", mi);
+  em_ind(e, depth + 3);
+  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++) {\n", nj);
+  const char *mma = bf ? "lrc_mma_bf16" : "lrc_mma_tf32";
+  if (split) {   /* the products of the rests first, then the big one */
+    em_ind(e, depth + 4);
+    buf_printf(o, "%s(lrc_c[lrc_m][lrc_n], lrc_as[lrc_m], lrc_b[lrc_n]);\n", mma);
+    em_ind(e, depth + 4);
+    buf_printf(o, "%s(lrc_c[lrc_m][lrc_n], lrc_a[lrc_m], lrc_bs[lrc_n]);\n", mma);
+  }
+  em_ind(e, depth + 4);
+  buf_printf(o, "%s(lrc_c[lrc_m][lrc_n], lrc_a[lrc_m], lrc_b[lrc_n]);\n", mma);
+  em_ind(e, depth + 3);
+  buf_puts(o, "}\n");
+  em_ind(e, depth + 1);
+  buf_puts(o, "}\n");
+  em_ind(e, depth + 1);
+  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++)\n", mi);
+  em_ind(e, depth + 2);
+  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++) {\n", nj);
+  for (int h = 0; h < 2; h++) {
+    em_ind(e, depth + 3);
+    buf_printf(o, "*(float2 *)(lrc_x + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
+                  "make_float2(lrc_c[lrc_m][lrc_n][%d], lrc_c[lrc_m][lrc_n][%d]);\n",
+               8 * h, m->ldx, 2 * h, 2 * h + 1);
+  }
+  em_ind(e, depth + 2);
+  buf_puts(o, "}\n");
+  if (post) {   /* X = f(X) folded in: each thread on the elements it stored */
+    put_mma_points(e, m, mi, nj, depth + 1);
+    em_ind(e, depth + 5);
+    em_put_elem(e, a->tile);
+    buf_puts(o, " = ");
+    em_put_expr(e, post->assigns.data[0].expr);
+    buf_puts(o, ";\n");
+    em_ind(e, depth + 4);
+    buf_puts(o, "}\n");
+  }
+  close_threads(e, depth);
+}
+
 static void emit_nest(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   for (int j = 0; j < s->assigns.len; j++) {
@@ -509,7 +721,9 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     sync_before(e, use, depth);
     Mma m;
     if (red && mma_form(e, s, a, &m)) {
-      emit_mma(e, a, &m, depth);
+      /* LRC_CUDA_MMA=wmma: the WMMA form (TF32, a 16 x 16 tile a warp) */
+      if (env_is("LRC_CUDA_MMA", "wmma")) emit_mma(e, a, &m, depth);
+      else emit_mma_sync(e, a, &m, mma_bf16(e, &m), NULL, NULL, depth);
       continue;
     }
     if (red && warp_reduce(k, e->threads, a, td, red)) {
@@ -1144,8 +1358,60 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   }
 }
 
+/* Does expression x read tile t only at the point (no renamed read)? */
+static bool reads_at_point(const Kernel *k, int x, int t) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind == KE_READ) return ex->tile != t || ex->dim_a < 0;
+  if (ex->kind == KE_UNARY) return reads_at_point(k, ex->a, t);
+  if (ex->kind == KE_BINARY) return reads_at_point(k, ex->a, t) && reads_at_point(k, ex->b, t);
+  return true;
+}
+
+/* Is s a statement on tile t alone that a product into t can take in:
+ * X = f(X) over X's points, f reading X at the point only, or (before the
+ * product) a fill of X? */
+static bool foldable(const Kernel *k, const KStmt *s, int t, bool before) {
+  if (s->kind == KS_FILL) return before && s->tile == t;
+  if (s->kind != KS_NEST || s->assigns.len != 1) return false;
+  const KAssign *a = &s->assigns.data[0];
+  return a->tile == t && a->acc == KACC_SET && s->space == k->tiles.data[t].dims &&
+         reads_at_point(k, a->expr, t);
+}
+
+/* A tensor-core product at b[i] or b[i + 1] with the statement before it
+ * (its accumulators' start) and the one after (applied by each thread to
+ * the elements it stored) folded in where they are foldable: one barrier
+ * and one pass over X instead of three. The statements taken, or 0.
+ * LRC_CUDA_FOLD=off: each statement on its own. */
+static int emit_folded(Emit *e, const KBlock *b, int i, int depth) {
+  const Kernel *k = e->k;
+  if (env_is("LRC_CUDA_FOLD", "off") || env_is("LRC_CUDA_MMA", "wmma")) return 0;
+  for (int p = 0; p < 2 && i + p < b->len; p++) {
+    const KStmt *s = b->data[i + p];
+    if (s->kind != KS_NEST || s->assigns.len != 1) continue;
+    const KAssign *a = &s->assigns.data[0];
+    Mma m;
+    if (!(s->space & ~k->tiles.data[a->tile].dims) || !mma_form(e, s, a, &m)) continue;
+    const KStmt *pre = p ? b->data[i] : NULL, *post = NULL;
+    if (pre && !foldable(k, pre, a->tile, true)) continue;
+    if (i + p + 1 < b->len && foldable(k, b->data[i + p + 1], a->tile, false))
+      post = b->data[i + p + 1];
+    if (!pre && !post) return 0;
+    unsigned char *use = use_new(e);
+    for (int j = i; j <= i + p + (post != NULL); j++) kir_use_stmt(k, b->data[j], use);
+    sync_before(e, use, depth);
+    emit_mma_sync(e, a, &m, mma_bf16(e, &m), pre, post, depth);
+    return p + 1 + (post != NULL);
+  }
+  return 0;
+}
+
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
-  for (int i = 0; i < b->len; i++) emit_stmt(e, b->data[i], depth, outer);
+  for (int i = 0; i < b->len; i++) {
+    int n = emit_folded(e, b, i, depth);
+    if (n) i += n - 1;
+    else emit_stmt(e, b->data[i], depth, outer);
+  }
 }
 
 static void put_params(Emit *e, bool names) {
@@ -1196,6 +1462,35 @@ static const char cuda_prelude[] =
     "    x.x[t] = big;\n"
     "    small.x[t] = nvcuda::wmma::__float_to_tf32(v - big);\n"
     "  }\n"
+    "}\n"
+    "/* mma.sync's operands: a pair of bf16 (lo in the low half), a TF32, a\n"
+    " * TF32 and (returned) the TF32 of its rest; D = A B + C on 16 x 8 x 16\n"
+    " * (bf16) or 16 x 8 x 8 (TF32), row-major A, column-major B. */\n"
+    "static __device__ inline unsigned lrc_bf16x2(float lo, float hi) {\n"
+    "  unsigned r;\n"
+    "  asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+    "  return r;\n"
+    "}\n"
+    "static __device__ inline unsigned lrc_tf32(float x) {\n"
+    "  unsigned r;\n"
+    "  asm(\"cvt.rna.tf32.f32 %0, %1;\" : \"=r\"(r) : \"f\"(x));\n"
+    "  return r;\n"
+    "}\n"
+    "static __device__ inline unsigned lrc_tf32_2(float x, unsigned &big) {\n"
+    "  big = lrc_tf32(x);\n"
+    "  return lrc_tf32(x - __uint_as_float(big));\n"
+    "}\n"
+    "static __device__ inline void lrc_mma_bf16(float *c, const unsigned *a, const unsigned *b) {\n"
+    "  asm(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, \"\n"
+    "      \"{%8,%9}, {%0,%1,%2,%3};\"\n"
+    "      : \"+f\"(c[0]), \"+f\"(c[1]), \"+f\"(c[2]), \"+f\"(c[3])\n"
+    "      : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]));\n"
+    "}\n"
+    "static __device__ inline void lrc_mma_tf32(float *c, const unsigned *a, const unsigned *b) {\n"
+    "  asm(\"mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, \"\n"
+    "      \"{%8,%9}, {%0,%1,%2,%3};\"\n"
+    "      : \"+f\"(c[0]), \"+f\"(c[1]), \"+f\"(c[2]), \"+f\"(c[3])\n"
+    "      : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]));\n"
     "}\n"
     "static __device__ inline float lrc_sigmoid(float x) {\n"
     "  return x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));\n"
@@ -1587,11 +1882,16 @@ static void emit_source(Emit *e, Emit *ef, Emit *er, const char *hname) {
                ef->scratch, er->scratch, er->nsplit, er->scratch, er->nsplit);
     /* The records (a GB at B=8 T=4096 H=16 K=V=128) stay in the device's
      * pool once freed, or each call would get them anew from the
-     * system. */
-    buf_puts(o, "    int dev;\n    cudaMemPool_t pool;\n"
-                "    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, dev) == "
-                "cudaSuccess) {\n      uint64_t keep = ~0ull;\n"
-                "      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);\n    }\n");
+     * system; set once per device (the first 64; two threads racing
+     * set it twice, which is harmless). */
+    buf_puts(o, "    static uint64_t kept;   /* devices whose pool keeps its memory */\n"
+                "    int dev;\n    cudaMemPool_t pool;\n"
+                "    if (cudaGetDevice(&dev) == cudaSuccess && (dev >= 64 || !(kept >> dev & 1)) &&\n"
+                "        cudaDeviceGetDefaultMemPool(&pool, dev) == cudaSuccess) {\n"
+                "      uint64_t keep = ~0ull;\n"
+                "      if (cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) == "
+                "cudaSuccess && dev < 64)\n"
+                "        kept |= 1ull << dev;\n    }\n");
     buf_printf(o,
                "    if ((err = cudaMallocAsync((void **)&lrc_phase, sizeof(float) * %ldull * "
                "(size_t)(slots * H), stream)) != cudaSuccess)\n      return (int)err;\n",
