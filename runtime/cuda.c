@@ -474,7 +474,8 @@ static bool take_phased(const RtGpuKernel *g, const RtCudaRun *r) {
   const char *env = getenv("LRC_CUDA_PHASED");
   if (env && !strcmp(env, "on")) return true;
   if (env && !strcmp(env, "off")) return false;
-  return cg_cuda_phased((long long)(r->N * r->H * g->launch.part[0].blocks_per_row),
+  return cg_cuda_phased(g->launch.phase_pays,
+                        (long long)(r->N * r->H * g->launch.part[0].blocks_per_row),
                         (long long)(r->B * r->T), (long long)r->N, g->launch.phase_chunk);
 }
 

@@ -37,18 +37,22 @@ typedef struct CgCudaEntry {
 typedef struct CgCudaLaunch {
   CgCudaEntry part[3];
   bool phased;
+  bool phase_pays;         /* the free part holds serial work (cg_cuda_phase_pays) */
   long phase_rec;
   int phase_chunk;
 } CgCudaLaunch;
 /* Does the phased form pay for rows (sequence, head) rows of the kernel's
  * blocks_per_row blocks and `tokens` tokens in all (the launchers'
- * choice)? Where the rows fill the GPU's SMs, or the sequences are a few
- * chunks long, the kernel alone does. */
+ * choice)? Only where its free part holds serial work (pays: see
+ * cg_cuda_phase_pays); where the rows fill the GPU's SMs, or the
+ * sequences are a few chunks long, the kernel alone does. */
 enum { CG_PHASED_AUTO = 1, CG_PHASED_MAX_BLOCKS = 512, CG_PHASED_MIN_CHUNKS = 8 };
-static inline bool cg_cuda_phased(long long blocks, long long tokens, long long nseq, int chunk) {
-  return CG_PHASED_AUTO && blocks <= CG_PHASED_MAX_BLOCKS &&
+static inline bool cg_cuda_phased(bool pays, long long blocks, long long tokens, long long nseq,
+                                  int chunk) {
+  return CG_PHASED_AUTO && pays && blocks <= CG_PHASED_MAX_BLOCKS &&
          tokens >= (long long)CG_PHASED_MIN_CHUNKS * chunk * nseq;
 }
+bool cg_cuda_phase_pays(const Kernel *k);
 void cg_emit_cuda_jit(const Kernel *k, int io, Buf *out, CgCudaLaunch *launch);
 
 /* Optimised LLVM IR of the kernel for the host CPU (malloc'd text), or

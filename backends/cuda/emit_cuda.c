@@ -1838,6 +1838,34 @@ static void put_launch(Emit *e, const char *fn, const char *grid, bool phase) {
   buf_printf(e->out, ", B, T, H, N, lrc_scratch%s);\n", phase ? ", lrc_phase" : "");
 }
 
+/* Does statement list b (n statements of it) hold serial work: a
+ * triangular solve, or a cumulative sum of more than one column? */
+static bool serial_work(const Kernel *k, const KBlock *b, int n) {
+  for (int i = 0; i < n && i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    if (s->kind == KS_TRISOLVE) return true;
+    if (s->kind == KS_CUMSUM && __builtin_popcount(k->tiles.data[s->tile].dims) > 1) return true;
+    if (serial_work(k, &s->body, s->body.len) || serial_work(k, &s->orelse, s->orelse.len))
+      return true;
+  }
+  return false;
+}
+
+/* Does the phased form pay, given the sizes that cg_cuda_phased weighs?
+ * Where the free part holds serial work (the WY form's triangular solve,
+ * a per-column gate's cumulative sum), which the fused kernel does chunk
+ * after chunk while the phased one does it for all chunks at once. Where
+ * it does not (a scalar gate: simple GLA, RetNet, Mamba2), the fused
+ * kernel ran faster on the H200 (simple GLA 1.39 against 1.60 ms, see
+ * docs/perf-cuda.md v7). */
+bool cg_cuda_phase_pays(const Kernel *k) {
+  const KStmt *loop = k->phase_loop;
+  if (!loop) return false;
+  int nlets = 0;   /* (the free statements follow the loop's lets) */
+  while (nlets < loop->body.len && loop->body.data[nlets]->kind == KS_LET) nlets++;
+  return serial_work(k, &loop->body, nlets + k->phase_nfree);
+}
+
 /* The source: the kernel, and with ef and er the two parts of its phased
  * form, then (not for the JIT) the launcher, which takes the phased form
  * where it pays (cg_cuda_phased; -DLRC_PHASED=0 or 1 decides instead). */
@@ -1865,7 +1893,7 @@ static void emit_source(Emit *e, Emit *ef, Emit *er, const char *hname) {
               "  float *lrc_scratch = NULL;\n");
   if (ef) {
     buf_puts(o, "#ifdef LRC_PHASED\n  const bool phased = LRC_PHASED;\n#else\n");
-    if (CG_PHASED_AUTO)
+    if (CG_PHASED_AUTO && cg_cuda_phase_pays(k))
       buf_printf(o, "  const bool phased = rows * %d <= %d && B * T >= %dll * %d * N;\n",
                  e->nsplit, CG_PHASED_MAX_BLOCKS, CG_PHASED_MIN_CHUNKS, k->phase_chunk);
     else
@@ -2229,6 +2257,7 @@ void cg_emit_cuda_jit(const Kernel *k, int io, Buf *out, CgCudaLaunch *launch) {
     en->threads = parts[i]->threads;
   }
   launch->phased = phased;
+  launch->phase_pays = phased && cg_cuda_phase_pays(k);
   launch->phase_rec = phased ? k->phase_rec : 0;
   launch->phase_chunk = phased ? k->phase_chunk : 0;
 }

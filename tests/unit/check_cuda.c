@@ -82,6 +82,29 @@ static Graph *graph_of(const char *label, const char *src) {
   return g;
 }
 
+/* The launchers take the phased form only for a kernel whose free part
+ * holds serial work (a WY solve, a per-column gate's cumulative sum); a
+ * scalar gate's kernel runs fused at any size. */
+START_TEST(phase_pays) {
+  static const struct { const char *file; bool pays; } want[] = {
+      {"examples/gated_deltanet.lr", true}, {"examples/deltanet.lr", true},
+      {"examples/gla.lr", true},            {"examples/kda.lr", true},
+      {"examples/simple_gla.lr", false},    {"examples/retnet.lr", false},
+      {"examples/mamba2.lr", false},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    char *src = t_read(want[i].file, NULL);
+    Kernel *k = kernel_for(graph_of(want[i].file, src), PLAN_CHUNK);
+    free(src);
+    ck_assert_msg(k && k->phase_loop, "%s: no phased form", want[i].file);
+    ck_assert_msg(cg_cuda_phase_pays(k) == want[i].pays, "%s: phase_pays %d, expected %d",
+                  want[i].file, cg_cuda_phase_pays(k), want[i].pays);
+    ck_assert(!cg_cuda_phased(false, 128, 8 * 4096, 8, 16));
+    ck_assert(cg_cuda_phased(true, 128, 8 * 4096, 8, 16));
+  }
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* NVRTC: the JIT's source compiles (no device needed)                      */
 
@@ -504,6 +527,7 @@ Suite *cuda_suite(void) {
   tcase_add_loop_test(tc, nvrtc_compiles, 0, nsources());
   tcase_add_test(tc, no_device_is_an_error);
   tcase_add_test(tc, cuda_flags);
+  tcase_add_test(tc, phase_pays);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
