@@ -2196,9 +2196,9 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
 
 /* The parts of the phased form set up for emission: the rest's state
  * columns split over LRC_CUDA_PHASE_SPLIT-wide slices (64 unless set) on
- * LRC_CUDA_PHASE_THREADS threads (256), the free part on
+ * LRC_CUDA_PHASE_THREADS threads (128), the free part on
  * LRC_CUDA_FREE_THREADS (512): the best of those measured
- * (docs/perf-cuda.md, v6). */
+ * (docs/perf-cuda.md, v6 and v7). */
 static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
   Kernel *f, *r;
   const KStmt *grid, *rgrid, *pre;
@@ -2209,7 +2209,7 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
   ef->grid_loop = grid;
   er->grid_loop = rgrid;
   er->prefetch_at = env_is("LRC_CUDA_PREFETCH", "off") ? NULL : pre;
-  er->threads = (int)env_long("LRC_CUDA_PHASE_THREADS", 256);
+  er->threads = (int)env_long("LRC_CUDA_PHASE_THREADS", 128);
   ef->threads = (int)env_long("LRC_CUDA_FREE_THREADS", THREADS);
   ef->k = split(f, ef, 0);
   er->k = split(r, er, env_long("LRC_CUDA_PHASE_SPLIT", 64));
