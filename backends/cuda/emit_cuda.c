@@ -266,12 +266,19 @@ static int open_reduction(Emit *e, DimSet red, int depth, bool skew) {
 }
 
 /* for u < tm, v < tn (unrolled) { i_I = ..., i_J = ...; BODY } */
+/* "_Pragma("unroll") for (int VAR = 0; VAR < n; VAR++)" at depth, with
+ * the body's brace where `brace`: the register-array loops that nvcc
+ * unrolls into registers. */
+static void put_unrolled(Emit *e, const char *var, long n, bool brace, int depth) {
+  em_ind(e, depth);
+  buf_printf(e->out, "_Pragma(\"unroll\") for (int %s = 0; %s < %ld; %s++)%s\n", var, var, n, var,
+             brace ? " {" : "");
+}
+
 static void open_micro(Emit *e, int di, int dj, int tm, int tn, long I, long J, int depth) {
   const DimTable *dt = &e->k->dims;
-  em_ind(e, depth);
-  buf_printf(e->out, "_Pragma(\"unroll\") for (int lrc_u = 0; lrc_u < %d; lrc_u++)\n", tm);
-  em_ind(e, depth);
-  buf_printf(e->out, "_Pragma(\"unroll\") for (int lrc_v = 0; lrc_v < %d; lrc_v++) {\n", tn);
+  put_unrolled(e, "lrc_u", tm, false, depth);
+  put_unrolled(e, "lrc_v", tn, true, depth);
   em_ind(e, depth + 1);
   buf_printf(e->out, "const int i_%s = lrc_ib + lrc_u * %ld, i_%s = lrc_jb + lrc_v * %ld;\n",
              dt->data[di].name, I / tm, dt->data[dj].name, J / tn);
@@ -537,14 +544,10 @@ static bool mma_bf16(const Emit *e, const Mma *m) {
  * body's opening brace at depth + 3 (the caller closes it). */
 static void put_mma_points(Emit *e, const Mma *m, int mi, int nj, int depth) {
   Buf *o = e->out;
-  em_ind(e, depth);
-  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++)\n", mi);
-  em_ind(e, depth + 1);
-  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++)\n", nj);
-  em_ind(e, depth + 2);
-  buf_puts(o, "_Pragma(\"unroll\") for (int lrc_h = 0; lrc_h < 2; lrc_h++)\n");
-  em_ind(e, depth + 3);
-  buf_puts(o, "_Pragma(\"unroll\") for (int lrc_e = 0; lrc_e < 2; lrc_e++) {\n");
+  put_unrolled(e, "lrc_m", mi, false, depth);
+  put_unrolled(e, "lrc_n", nj, false, depth + 1);
+  put_unrolled(e, "lrc_h", 2, false, depth + 2);
+  put_unrolled(e, "lrc_e", 2, true, depth + 3);
   em_ind(e, depth + 4);
   buf_printf(o, "const int i_%s = lrc_i0 + lrc_g + lrc_m * 16 + lrc_h * 8, "
                 "i_%s = lrc_j0 + 2 * lrc_q + lrc_n * 8 + lrc_e;\n",
@@ -603,10 +606,8 @@ static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, cons
     em_ind(e, depth + 4);
     buf_puts(o, "}\n");
   } else {
-    em_ind(e, depth + 1);
-    buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++)\n", mi);
-    em_ind(e, depth + 2);
-    buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++) {\n", nj);
+    put_unrolled(e, "lrc_m", mi, false, depth + 1);
+    put_unrolled(e, "lrc_n", nj, true, depth + 2);
     for (int h = 0; h < 2; h++) {
       em_ind(e, depth + 3);
       buf_printf(o, "const float2 lrc_v%d = *(const float2 *)(lrc_x + (lrc_m * 16 + %d) * %ld + lrc_n * 8);\n",
@@ -630,8 +631,7 @@ static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, cons
   buf_printf(o, "unsigned lrc_a[%d][4], lrc_b[%d][2]", mi, nj);
   if (split) buf_printf(o, ", lrc_as[%d][4], lrc_bs[%d][2]", mi, nj);
   buf_puts(o, ";\n");
-  em_ind(e, depth + 2);
-  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++) {\n", mi);
+  put_unrolled(e, "lrc_m", mi, true, depth + 2);
   em_ind(e, depth + 3);
   buf_printf(o, "const float *lrc_p = lrc_pa + lrc_m * %ld + lrc_k * %ld;\n", ar, ak);
   for (int r = 0; r < 4; r++) {   /* rows g + 8 (r & 1), k's q + 4 (r >> 1) (+ 8 for bf16 pairs) */
@@ -650,8 +650,7 @@ static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, cons
   }
   em_ind(e, depth + 2);
   buf_puts(o, "}\n");
-  em_ind(e, depth + 2);
-  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++) {\n", nj);
+  put_unrolled(e, "lrc_n", nj, true, depth + 2);
   em_ind(e, depth + 3);
   buf_printf(o, "const float *lrc_p = lrc_pb + lrc_n * %ld + lrc_k * %ld;\n", bc, bk);
   for (int r = 0; r < 2; r++) {
@@ -668,10 +667,8 @@ static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, cons
   }
   em_ind(e, depth + 2);
   buf_puts(o, "}\n");
-  em_ind(e, depth + 2);
-  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++)\n", mi);
-  em_ind(e, depth + 3);
-  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++) {\n", nj);
+  put_unrolled(e, "lrc_m", mi, false, depth + 2);
+  put_unrolled(e, "lrc_n", nj, true, depth + 3);
   const char *mma = bf ? "lrc_mma_bf16" : "lrc_mma_tf32";
   if (split) {   /* the products of the rests first, then the big one */
     em_ind(e, depth + 4);
@@ -685,10 +682,8 @@ static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, cons
   buf_puts(o, "}\n");
   em_ind(e, depth + 1);
   buf_puts(o, "}\n");
-  em_ind(e, depth + 1);
-  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_m = 0; lrc_m < %d; lrc_m++)\n", mi);
-  em_ind(e, depth + 2);
-  buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n < %d; lrc_n++) {\n", nj);
+  put_unrolled(e, "lrc_m", mi, false, depth + 1);
+  put_unrolled(e, "lrc_n", nj, true, depth + 2);
   for (int h = 0; h < 2; h++) {
     em_ind(e, depth + 3);
     buf_printf(o, "*(float2 *)(lrc_x + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
