@@ -82,6 +82,58 @@ static Graph *graph_of(const char *label, const char *src) {
   return g;
 }
 
+/* The products of a chunk kernel on the tensor cores, in TF32 by default
+ * for 16-bit inputs as well (bf16 products miss 2e-2 where a sum
+ * cancels: LRC_CUDA_MMA=bf16 only), with the fill before and the scaling
+ * after folded in (Gated DeltaNet's N = (k kᵀ) ⊙ decay: a product into
+ * a zeroed tile, then scaled), fewer barriers than unfolded. */
+static int count_of_text(const char *s, const char *what) {
+  int n = 0;
+  for (const char *p = s; (p = strstr(p, what)); p += strlen(what)) n++;
+  return n;
+}
+
+static char *cuda_text(Kernel *k, int io) {
+  Buf cu = {0};
+  CgCudaLaunch launch = {0};
+  cg_emit_cuda_jit(k, io, &cu, &launch);
+  for (int p = 0; p < 3; p++) buf_free(&launch.part[p].entry);
+  return cu.s;
+}
+
+START_TEST(mma_products) {
+  char *src = t_read("examples/gated_deltanet.lr", NULL);
+  Graph *g = graph_of("examples/gated_deltanet.lr", src);
+  free(src);
+  if (ir_unbound_dim(g)) o_bind_wide_dims(g);
+  Kernel *k = kernel_for(g, PLAN_CHUNK);
+  ck_assert_ptr_nonnull(k);
+  char *bf = cuda_text(k, 1);
+  ck_assert_msg(count_of_text(bf, "lrc_mma_tf32(lrc_c") > 0, "no TF32 products");
+  ck_assert_msg(count_of_text(bf, "lrc_mma_bf16(lrc_c") == 0, "bf16 products by default");
+  ck_assert_msg(count_of_text(bf, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = 0.0f") > 0,
+                "no fill folded into a product");
+  /* the scaling after: each thread's elements visited at their points */
+  ck_assert_msg(count_of_text(bf, "lrc_m * 16 + lrc_h * 8, i_") >
+                    count_of_text(bf, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = "),
+                "no element-wise statement folded after a product");
+  setenv("LRC_CUDA_FOLD", "off", 1);
+  char *unfolded = cuda_text(k, 1);
+  unsetenv("LRC_CUDA_FOLD");
+  ck_assert_msg(count_of_text(bf, "__syncthreads") < count_of_text(unfolded, "__syncthreads"),
+                "folding saved no barrier (%d, unfolded %d)", count_of_text(bf, "__syncthreads"),
+                count_of_text(unfolded, "__syncthreads"));
+  setenv("LRC_CUDA_MMA", "bf16", 1);
+  char *b16 = cuda_text(k, 1), *f32 = cuda_text(k, 0);
+  unsetenv("LRC_CUDA_MMA");
+  ck_assert_msg(count_of_text(b16, "lrc_mma_bf16(lrc_c") > 0, "LRC_CUDA_MMA=bf16 ignored");
+  ck_assert_msg(count_of_text(f32, "lrc_mma_bf16(lrc_c") == 0 &&
+                    count_of_text(f32, "lrc_tf32_2(") > 0,
+                "float32 inputs: split TF32 products whatever LRC_CUDA_MMA says");
+  free(bf), free(unfolded), free(b16), free(f32);
+}
+END_TEST
+
 /* The launchers take the phased form only for a kernel whose free part
  * holds serial work (a WY solve, a per-column gate's cumulative sum); a
  * scalar gate's kernel runs fused at any size. */
@@ -528,6 +580,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, no_device_is_an_error);
   tcase_add_test(tc, cuda_flags);
   tcase_add_test(tc, phase_pays);
+  tcase_add_test(tc, mma_products);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
