@@ -1855,10 +1855,7 @@ static bool serial_work(const Kernel *k, const KBlock *b, int n) {
  * docs/perf-cuda.md v7). */
 bool cg_cuda_phase_pays(const Kernel *k) {
   const KStmt *loop = k->phase_loop;
-  if (!loop) return false;
-  int nlets = 0;   /* (the free statements follow the loop's lets) */
-  while (nlets < loop->body.len && loop->body.data[nlets]->kind == KS_LET) nlets++;
-  return serial_work(k, &loop->body, nlets + k->phase_nfree);
+  return loop && serial_work(k, &loop->body, k->phase_nfree);   /* (lets, then free) */
 }
 
 /* The source: the kernel, and with ef and er the two parts of its phased

@@ -103,8 +103,7 @@ static char *cuda_text(Kernel *k, int io) {
 
 START_TEST(mma_products) {
   char *src = t_read("examples/gated_deltanet.lr", NULL);
-  Graph *g = graph_of("examples/gated_deltanet.lr", src);
-  free(src);
+  Graph *g = graph_of("examples/gated_deltanet.lr", src);   /* (src: the graph's text) */
   if (ir_unbound_dim(g)) o_bind_wide_dims(g);
   Kernel *k = kernel_for(g, PLAN_CHUNK);
   ck_assert_ptr_nonnull(k);
@@ -130,7 +129,7 @@ START_TEST(mma_products) {
   ck_assert_msg(count_of_text(f32, "lrc_mma_bf16(lrc_c") == 0 &&
                     count_of_text(f32, "lrc_tf32_2(") > 0,
                 "float32 inputs: split TF32 products whatever LRC_CUDA_MMA says");
-  free(bf), free(unfolded), free(b16), free(f32);
+  free(bf), free(unfolded), free(b16), free(f32), free(src);
 }
 END_TEST
 
@@ -147,10 +146,10 @@ START_TEST(phase_pays) {
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     char *src = t_read(want[i].file, NULL);
     Kernel *k = kernel_for(graph_of(want[i].file, src), PLAN_CHUNK);
-    free(src);
     ck_assert_msg(k && k->phase_loop, "%s: no phased form", want[i].file);
     ck_assert_msg(cg_cuda_phase_pays(k) == want[i].pays, "%s: phase_pays %d, expected %d",
                   want[i].file, cg_cuda_phase_pays(k), want[i].pays);
+    free(src);
     ck_assert(!cg_cuda_phased(false, 128, 8 * 4096, 8, 16));
     ck_assert(cg_cuda_phased(true, 128, 8 * 4096, 8, 16));
   }
