@@ -1903,15 +1903,16 @@ static void emit_source(Emit *e, Emit *ef, Emit *er, const char *hname) {
     /* The records (a GB at B=8 T=4096 H=16 K=V=128) stay in the device's
      * pool once freed, or each call would get them anew from the
      * system; set once per device (the first 64; two threads racing
-     * set it twice, which is harmless). */
+     * may both set it, which is harmless). */
     buf_puts(o, "    static uint64_t kept;   /* devices whose pool keeps its memory */\n"
                 "    int dev;\n    cudaMemPool_t pool;\n"
-                "    if (cudaGetDevice(&dev) == cudaSuccess && (dev >= 64 || !(kept >> dev & 1)) &&\n"
+                "    if (cudaGetDevice(&dev) == cudaSuccess &&\n"
+                "        (dev >= 64 || !(__atomic_load_n(&kept, __ATOMIC_RELAXED) >> dev & 1)) &&\n"
                 "        cudaDeviceGetDefaultMemPool(&pool, dev) == cudaSuccess) {\n"
                 "      uint64_t keep = ~0ull;\n"
                 "      if (cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) == "
                 "cudaSuccess && dev < 64)\n"
-                "        kept |= 1ull << dev;\n    }\n");
+                "        __atomic_fetch_or(&kept, 1ull << dev, __ATOMIC_RELAXED);\n    }\n");
     buf_printf(o,
                "    if ((err = cudaMallocAsync((void **)&lrc_phase, sizeof(float) * %ldull * "
                "(size_t)(slots * H), stream)) != cudaSuccess)\n      return (int)err;\n",
@@ -2002,6 +2003,13 @@ static bool splittable(const Kernel *k, const KBlock *b, int d) {
 static long env_long(const char *name, long dflt) {
   const char *env = getenv(name);
   return env && *env ? strtol(env, NULL, 10) : dflt;
+}
+
+/* Threads per block from the environment: whole warps, at most 1024 (the
+ * default otherwise). */
+static int env_threads(const char *name, int dflt) {
+  long n = env_long(name, dflt);
+  return n >= 32 && n <= 1024 && n % 32 == 0 ? (int)n : dflt;
 }
 
 static const Kernel *split(const Kernel *k, Emit *e, long cols) {
@@ -2201,8 +2209,8 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
   ef->grid_loop = grid;
   er->grid_loop = rgrid;
   er->prefetch_at = env_is("LRC_CUDA_PREFETCH", "off") ? NULL : pre;
-  er->threads = (int)env_long("LRC_CUDA_PHASE_THREADS", 128);
-  ef->threads = (int)env_long("LRC_CUDA_FREE_THREADS", THREADS);
+  er->threads = env_threads("LRC_CUDA_PHASE_THREADS", 128);
+  ef->threads = env_threads("LRC_CUDA_FREE_THREADS", THREADS);
   ef->k = split(f, ef, 0);
   er->k = split(r, er, env_long("LRC_CUDA_PHASE_SPLIT", 64));
   place_tiles(ef);
