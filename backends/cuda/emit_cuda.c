@@ -265,7 +265,6 @@ static int open_reduction(Emit *e, DimSet red, int depth, bool skew) {
   return open;
 }
 
-/* for u < tm, v < tn (unrolled) { i_I = ..., i_J = ...; BODY } */
 /* "_Pragma("unroll") for (int VAR = 0; VAR < n; VAR++)" at depth, with
  * the body's brace where `brace`: the register-array loops that nvcc
  * unrolls into registers. */
@@ -275,6 +274,7 @@ static void put_unrolled(Emit *e, const char *var, long n, bool brace, int depth
              brace ? " {" : "");
 }
 
+/* for u < tm, v < tn (unrolled) { i_I = ..., i_J = ...; BODY } */
 static void open_micro(Emit *e, int di, int dj, int tm, int tn, long I, long J, int depth) {
   const DimTable *dt = &e->k->dims;
   put_unrolled(e, "lrc_u", tm, false, depth);
@@ -507,7 +507,7 @@ static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
   close_threads(e, depth);
 }
 
-/* How a warp walks X in emit_mma: blocks of mi x nj tiles of 16 x 8 (the
+/* How a warp walks X in emit_mma_sync: blocks of mi x nj tiles of 16 x 8 (the
  * mma's own shape), as few rounds of blocks per warp as the block's warps
  * allow, then the work over as many warps as possible, then the fewest
  * operand loads per product; at most 8 tiles (32 accumulators) a warp. */
@@ -1415,7 +1415,7 @@ static void put_params(Emit *e, bool names) {
     const KBuf *b = &k->bufs.data[i];
     bool in = b->role == KB_INPUT || b->role == KB_PARAM || b->role == KB_STATE_IN ||
               b->role == KB_SEQLENS;
-      bool state = b->role == KB_STATE_IN || b->role == KB_STATE_OUT;
+    bool state = b->role == KB_STATE_IN || b->role == KB_STATE_OUT;
     buf_printf(e->out, "%s%s%s *", i ? ", " : "", in ? "const " : "",
                b->role == KB_SEQLENS ? "int64_t" : state ? "float" : io_type[e->io]);
     if (names) em_put_buf_name(e, i);
