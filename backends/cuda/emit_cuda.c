@@ -810,12 +810,31 @@ static void put_offset(const Emit *e, const int *dims, int n, Buf *off) {
 }
 
 /* 16 bytes in lrc_x (uint4) to the floats at lrc_t (4 floats, or 8
- * values of I/O type io), and back. */
+ * values of I/O type io), and back. The floats move 16 bytes at a time
+ * too (lrc_t is 16-byte aligned: places, padded rows and the vector's
+ * start all are): a warp's scalar accesses 8 floats apart would hit the
+ * same 4 banks 8 at a time. LRC_CUDA_VEC_SMEM=off: float by float. */
 static void put_unpack(Emit *e, int io, int depth) {
+  bool v4 = !env_is("LRC_CUDA_VEC_SMEM", "off");
   em_ind(e, depth);
   if (io == 0) {
-    buf_puts(e->out, "lrc_t[0] = __uint_as_float(lrc_x.x), lrc_t[1] = __uint_as_float(lrc_x.y), "
-                     "lrc_t[2] = __uint_as_float(lrc_x.z), lrc_t[3] = __uint_as_float(lrc_x.w);\n");
+    buf_puts(e->out, v4 ? "*(float4 *)lrc_t = make_float4(__uint_as_float(lrc_x.x), "
+                          "__uint_as_float(lrc_x.y), __uint_as_float(lrc_x.z), "
+                          "__uint_as_float(lrc_x.w));\n"
+                        : "lrc_t[0] = __uint_as_float(lrc_x.x), lrc_t[1] = __uint_as_float(lrc_x.y), "
+                          "lrc_t[2] = __uint_as_float(lrc_x.z), lrc_t[3] = __uint_as_float(lrc_x.w);\n");
+    return;
+  }
+  if (v4) {
+    buf_printf(e->out,
+               "float lrc_u[8];\n%*s"
+               "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
+               "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
+               "  lrc_u[2 * lrc_j] = lrc_f.x, lrc_u[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n%*s"
+               "*(float4 *)lrc_t = make_float4(lrc_u[0], lrc_u[1], lrc_u[2], lrc_u[3]);\n%*s"
+               "*(float4 *)(lrc_t + 4) = make_float4(lrc_u[4], lrc_u[5], lrc_u[6], lrc_u[7]);\n",
+               2 * depth, "", 2 * depth, "", io_to_f2[io], io_pair[io], 2 * depth, "", 2 * depth, "",
+               2 * depth, "", 2 * depth, "");
     return;
   }
   buf_printf(e->out,
@@ -825,18 +844,28 @@ static void put_unpack(Emit *e, int io, int depth) {
              2 * depth, "", io_to_f2[io], io_pair[io], 2 * depth, "", 2 * depth, "");
 }
 
-static void put_pack(Emit *e, int io, int depth) {
-  em_ind(e, depth);
+static void put_pack(Emit *e, int io, int depth) {   /* (the line indented already) */
+  bool v4 = !env_is("LRC_CUDA_VEC_SMEM", "off");
   if (io == 0) {
-    buf_puts(e->out, "const uint4 lrc_x = make_uint4(__float_as_uint(lrc_t[0]), "
-                     "__float_as_uint(lrc_t[1]), __float_as_uint(lrc_t[2]), "
-                     "__float_as_uint(lrc_t[3]));\n");
+    buf_puts(e->out, v4 ? "const float4 lrc_f = *(const float4 *)lrc_t;\n"
+                          : "const float4 lrc_f = make_float4(lrc_t[0], lrc_t[1], lrc_t[2], lrc_t[3]);\n");
+    em_ind(e, depth);
+    buf_puts(e->out, "const uint4 lrc_x = make_uint4(__float_as_uint(lrc_f.x), __float_as_uint(lrc_f.y), "
+                     "__float_as_uint(lrc_f.z), __float_as_uint(lrc_f.w));\n");
     return;
   }
+  if (v4)
+    buf_puts(e->out, "const float4 lrc_f0 = *(const float4 *)lrc_t, lrc_f1 = *(const float4 *)(lrc_t + 4);\n");
+  else
+    buf_puts(e->out, "const float4 lrc_f0 = make_float4(lrc_t[0], lrc_t[1], lrc_t[2], lrc_t[3]), "
+                     "lrc_f1 = make_float4(lrc_t[4], lrc_t[5], lrc_t[6], lrc_t[7]);\n");
+  em_ind(e, depth);
   buf_printf(e->out,
-             "uint4 lrc_x;\n%*sfor (int lrc_j = 0; lrc_j < 4; lrc_j++)\n%*s"
-             "  ((%s *)&lrc_x)[lrc_j] = %s(lrc_t[2 * lrc_j], lrc_t[2 * lrc_j + 1]);\n",
-             2 * depth, "", 2 * depth, "", io_pair[io], io_from_f2[io]);
+             "uint4 lrc_x;\n%*s"
+             "((%s *)&lrc_x)[0] = %s(lrc_f0.x, lrc_f0.y), ((%s *)&lrc_x)[1] = %s(lrc_f0.z, lrc_f0.w);\n%*s"
+             "((%s *)&lrc_x)[2] = %s(lrc_f1.x, lrc_f1.y), ((%s *)&lrc_x)[3] = %s(lrc_f1.z, lrc_f1.w);\n",
+             2 * depth, "", io_pair[io], io_from_f2[io], io_pair[io], io_from_f2[io], 2 * depth, "",
+             io_pair[io], io_from_f2[io], io_pair[io], io_from_f2[io]);
 }
 
 /* The loop of a transfer (emit_transfer), vw elements at a time along
