@@ -37,6 +37,8 @@ typedef struct Emit {
   const KStmt *prefetch_at;   /* CUDA, PHASE_REST: the first load of a
                                  record (the next chunk's is prefetched
                                  there) */
+  const char *reg_name;    /* CUDA: reads of tile reg_tile at the point */
+  int reg_tile;            /* are of this register instead (NULL: none) */
 } Emit;
 
 /* The phased form's parts (emit_cuda.c), and its per-chunk records as

@@ -96,7 +96,10 @@ void em_put_expr(Emit *e, int id) {
   const KExpr *x = &e->k->exprs.data[id];
   switch (x->kind) {
   case KE_CONST: em_put_float(e->out, x->num); return;
-  case KE_READ: em_put_elem_as(e, x->tile, x->dim_a, x->dim_b); return;
+  case KE_READ:
+    if (e->reg_name && x->tile == e->reg_tile && x->dim_a < 0) buf_puts(e->out, e->reg_name);
+    else em_put_elem_as(e, x->tile, x->dim_a, x->dim_b);
+    return;
   case KE_BELOW:
     buf_printf(e->out, "(i_%s < ", e->k->dims.data[x->dim_a].name);
     em_put_idx(e, x->a);

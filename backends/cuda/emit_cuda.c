@@ -682,6 +682,17 @@ static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, cons
   buf_puts(o, "}\n");
   em_ind(e, depth + 1);
   buf_puts(o, "}\n");
+  if (post) {   /* X = f(X) folded in: on the accumulators, before they are stored */
+    put_mma_points(e, m, mi, nj, depth + 1);
+    em_ind(e, depth + 5);
+    buf_puts(o, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = ");
+    e->reg_name = "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e]", e->reg_tile = a->tile;
+    em_put_expr(e, post->assigns.data[0].expr);
+    e->reg_name = NULL;
+    buf_puts(o, ";\n");
+    em_ind(e, depth + 4);
+    buf_puts(o, "}\n");
+  }
   put_unrolled(e, "lrc_m", mi, false, depth + 1);
   put_unrolled(e, "lrc_n", nj, true, depth + 2);
   for (int h = 0; h < 2; h++) {
@@ -692,16 +703,6 @@ static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, cons
   }
   em_ind(e, depth + 2);
   buf_puts(o, "}\n");
-  if (post) {   /* X = f(X) folded in: each thread on the elements it stored */
-    put_mma_points(e, m, mi, nj, depth + 1);
-    em_ind(e, depth + 5);
-    em_put_elem(e, a->tile);
-    buf_puts(o, " = ");
-    em_put_expr(e, post->assigns.data[0].expr);
-    buf_puts(o, ";\n");
-    em_ind(e, depth + 4);
-    buf_puts(o, "}\n");
-  }
   close_threads(e, depth);
 }
 

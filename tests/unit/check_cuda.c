@@ -112,9 +112,9 @@ START_TEST(mma_products) {
   ck_assert_msg(count_of_text(bf, "lrc_mma_bf16(lrc_c") == 0, "bf16 products by default");
   ck_assert_msg(count_of_text(bf, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = 0.0f") > 0,
                 "no fill folded into a product");
-  /* the scaling after: each thread's elements visited at their points */
-  ck_assert_msg(count_of_text(bf, "lrc_m * 16 + lrc_h * 8, i_") >
-                    count_of_text(bf, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = "),
+  /* the scaling after: on each thread's accumulators, before the store */
+  ck_assert_msg(count_of_text(bf, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = "
+                                  "(lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] * ") > 0,
                 "no element-wise statement folded after a product");
   setenv("LRC_CUDA_FOLD", "off", 1);
   char *unfolded = cuda_text(k, 1);
