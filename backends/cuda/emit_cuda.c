@@ -1743,17 +1743,82 @@ static long first_fit(const Emit *e, const Life *l, const bool *placed, int t, b
   return off;
 }
 
+/* Votes for each tile's row padding from the products that read or
+ * write it on the tensor cores. A warp's fragment loads read rows g =
+ * 0..7 and columns q = 0..3 of a tile: at g * ld + q where the operand's
+ * contiguous dim is the reduced one (conflict-free when ld is 4 mod 8),
+ * at q * ld + g where it is the other (B over columns, a transposed A;
+ * conflict-free when ld is 8 mod 16), and the accumulators at g * ld + 2q
+ * in pairs (8 mod 16 too). vote[t] > 0: t wants the second. */
+static void pad_votes(const Emit *e, const KBlock *b, int *vote) {
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    pad_votes(e, &s->body, vote);
+    pad_votes(e, &s->orelse, vote);
+    if (s->kind != KS_NEST || s->assigns.len != 1) continue;
+    const KAssign *a = &s->assigns.data[0];
+    Mma m;
+    if (!(s->space & ~e->k->tiles.data[a->tile].dims) || !mma_form(e, s, a, &m)) continue;
+    vote[m.ta] += m.a_row ? -1 : 1;
+    vote[m.tb] += m.b_row ? 1 : -1;
+    vote[a->tile]++;
+  }
+}
+
+/* Tiles in the order `by`, each at the lowest place free for its
+ * lifetime: in shared memory (rows of 2-D tiles padded) while it fits
+ * in SMEM_MAX, else in the global block per row. */
+static void place_in_order(Emit *e, const Life *l, const int *by, const bool *unused,
+                           const int *vote) {
+  const Kernel *k = e->k;
+  int n = k->tiles.len;
+  bool *placed = arena_alloc(k->arena, (size_t)n + 1);
+  memcpy(placed, unused, (size_t)n);
+  bool pad = !env_is("LRC_CUDA_PAD", "off");
+  e->smem = e->scratch = 0;
+  for (int i = 0; i < n; i++) {
+    int t = by[i];
+    e->tile_ld[t] = 0;
+    if (placed[t]) continue;
+    long sz = (kir_tile_count(k, t) + 7) & ~7L;
+    /* In shared memory, the rows of a 2-D tile padded: a warp reading
+     * down a column (a tensor-core fragment, a row-major operand of a
+     * sum) then spreads over the banks instead of hitting one. By 4
+     * floats, or to 8 mod 16 where the products' fragments want that
+     * (pad_votes). Still a multiple of 4 floats, as the fragments need. */
+    DimSet td = k->tiles.data[t].dims;
+    long inner = k->dims.data[kir_inner_dim(k, td)].size;
+    if (pad && __builtin_popcount(td) == 2 && inner % 8 == 0)
+      e->tile_ld[t] = vote[t] <= 0 ? inner + 4 : inner % 16 ? inner : inner + 8;
+    long ssz = e->tile_ld[t] ? (tile_extent(e, t) + 7) & ~7L : sz;
+    long off = first_fit(e, l, placed, t, true, ssz);
+    bool sh = (off + ssz) * 4 <= SMEM_MAX;
+    if (sh) sz = ssz;
+    else e->tile_ld[t] = 0, off = first_fit(e, l, placed, t, false, sz);
+    e->tile_smem[t] = sh;
+    e->tile_len[t] = sz;
+    e->tile_off[t] = off;
+    placed[t] = true;
+    if (sh && e->smem < off + sz) e->smem = off + sz;
+    if (!sh && e->scratch < off + sz) e->scratch = off + sz;
+  }
+}
+
 /* The tiles with the most accesses per element in shared memory, as many
  * as fit in SMEM_MAX, the rest in a global block per row (32-byte aligned
  * tiles, as the tensor-core loads need); in either, tiles whose
- * lifetimes are disjoint share space. LRC_CUDA_REUSE=off: every tile its
- * own space. */
+ * lifetimes are disjoint share space. First fit leaves holes that depend
+ * on the order, so three are tried (densest first, longest lived first,
+ * largest first) and the one taking least memory kept: Gated DeltaNet's
+ * free part 82 -> 73 KB by the second, DeltaNet's 65 KB by the first.
+ * LRC_CUDA_REUSE=off: every tile its own space. */
 static void place_tiles(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
   e->tile_off = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
   e->tile_smem = arena_alloc(k->arena, (size_t)n + 1);
   e->tile_len = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
+  e->tile_ld = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
   e->pend = arena_alloc(k->arena, (size_t)n + 1);
   e->sync_all = env_is("LRC_CUDA_SYNC", "all");
   Life l = {arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)),
@@ -1761,45 +1826,40 @@ static void place_tiles(Emit *e) {
   for (int t = 0; t < n; t++) l.first[t] = l.last[t] = -1;
   lifetimes(k, &k->body, &l, true);
   bool reuse = !env_is("LRC_CUDA_REUSE", "off");
-  bool *placed = arena_alloc(k->arena, (size_t)n + 1);
+  bool *unused = arena_alloc(k->arena, (size_t)n + 1);
   for (int t = 0; t < n; t++) {
-    if (l.first[t] < 0) placed[t] = true;   /* unused (here): no space */
-    else if (!reuse) l.first[t] = 0, l.last[t] = l.pos;
+    unused[t] = l.first[t] < 0;   /* unused (here): no space */
+    if (!unused[t] && !reuse) l.first[t] = 0, l.last[t] = l.pos;
   }
   double *acc = arena_alloc(k->arena, sizeof(double) * (size_t)(n + 1));
-  int *by = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
   count_accesses(k, &k->body, 1, acc);
-  for (int t = 0; t < n; t++) by[t] = t;
-  for (int i = 1; i < n; i++)   /* densest first (insertion sort: few tiles) */
-    for (int j = i; j > 0; j--) {
-      int a = by[j - 1], b = by[j];
-      if (acc[a] / (double)kir_tile_count(k, a) >= acc[b] / (double)kir_tile_count(k, b)) break;
-      by[j - 1] = b, by[j] = a;
-    }
-  e->tile_ld = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
-  bool pad = !env_is("LRC_CUDA_PAD", "off");
-  for (int i = 0; i < n; i++) {
-    int t = by[i];
-    if (placed[t]) continue;
-    long sz = (kir_tile_count(k, t) + 7) & ~7L;
-    /* In shared memory, the rows of a 2-D tile padded by 4 floats: a
-     * warp reading down a column (a tensor-core fragment, a row-major
-     * operand of a sum) then spreads over the banks instead of hitting
-     * one. Still a multiple of 4 floats, as the fragments need. */
-    DimSet td = k->tiles.data[t].dims;
-    long inner = k->dims.data[kir_inner_dim(k, td)].size;
-    if (pad && __builtin_popcount(td) == 2 && inner % 8 == 0) e->tile_ld[t] = inner + 4;
-    long ssz = e->tile_ld[t] ? (tile_extent(e, t) + 7) & ~7L : sz;
-    long off = first_fit(e, &l, placed, t, true, ssz);
-    bool sh = (off + ssz) * 4 <= SMEM_MAX;
-    if (sh) sz = ssz;
-    else e->tile_ld[t] = 0, off = first_fit(e, &l, placed, t, false, sz);
-    e->tile_smem[t] = sh;
-    e->tile_len[t] = sz;
-    e->tile_off[t] = off;
-    placed[t] = true;
-    if (sh && e->smem < off + sz) e->smem = off + sz;
-    if (!sh && e->scratch < off + sz) e->scratch = off + sz;
+  int *vote = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
+  memset(e->tile_ld, 0, sizeof(long) * (size_t)n);
+  if (!env_is("LRC_CUDA_PAD8", "off")) pad_votes(e, &k->body, vote);
+  int *by = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
+  int best = 0;
+  long best_scratch = 0, best_smem = 0;
+  for (int order = 0; order < 4; order++) {
+    if (order == 3 && best == 2) break;   /* the last tried is the best */
+    int o = order == 3 ? best : order;
+    for (int t = 0; t < n; t++) by[t] = t;
+    for (int i = 1; i < n; i++)   /* (insertion sort: few tiles) */
+      for (int j = i; j > 0; j--) {
+        int a = by[j - 1], b = by[j];
+        double ka = o == 1 ? l.last[a] - l.first[a] : o == 2 ? kir_tile_count(k, a)
+                                                     : acc[a] / (double)kir_tile_count(k, a);
+        double kb = o == 1 ? l.last[b] - l.first[b] : o == 2 ? kir_tile_count(k, b)
+                                                     : acc[b] / (double)kir_tile_count(k, b);
+        if (ka >= kb) break;
+        by[j - 1] = b, by[j] = a;
+      }
+    place_in_order(e, &l, by, unused, vote);
+    if (order == 3) break;
+    if (order == 0) best_scratch = e->scratch, best_smem = e->smem;
+    else if (!e->scratch && e->smem < best_smem) best = order, best_smem = e->smem;
+    /* Where some tiles go to global memory, which go matters more than
+     * how much: the densest stay on chip. */
+    if (best_scratch || env_is("LRC_CUDA_PLACE", "dense")) break;
   }
 }
 
@@ -1823,8 +1883,20 @@ static void emit_function(Emit *e, const char *suffix) {
    * spills (MLSTM's and RWKV-6's chunk kernels). LRC_CUDA_ONE_BLOCK=off
    * to leave it out. */
   bool alone = !env_is("LRC_CUDA_ONE_BLOCK", "off") && e->smem * 4 > SMEM_PER_SM_MAX / 2;
-  buf_printf(o, "\n%s __global__ void __launch_bounds__(%d%s) %s_%s(",
-             e->jit ? "extern \"C\"" : "static", e->threads, alone ? ", 1" : "", k->name, suffix);
+  /* The free part's many blocks: as many on an SM as its shared memory
+   * allows (and at least 64 registers each), so that registers never
+   * limit them further (its solve's unrolled loads would take 72 of them
+   * and leave one block of 512 threads per SM). LRC_CUDA_FREE_BLOCKS=off. */
+  int blocks = alone ? 1 : 0;
+  if (e->phase == PHASE_FREE && !alone && !env_is("LRC_CUDA_FREE_BLOCKS", "off")) {
+    blocks = SMEM_PER_SM_MAX / ((int)e->smem * 4 + 1024);
+    if (blocks > 2048 / e->threads) blocks = 2048 / e->threads;
+    if (blocks > 65536 / (e->threads * 64)) blocks = 65536 / (e->threads * 64);
+  }
+  buf_printf(o, "\n%s __global__ void __launch_bounds__(%d", e->jit ? "extern \"C\"" : "static",
+             e->threads);
+  if (blocks) buf_printf(o, ", %d", blocks);
+  buf_printf(o, ") %s_%s(", k->name, suffix);
   put_params(e, true);
   buf_puts(o, ", float *lrc_scratch");
   if (e->phase) buf_puts(o, ", float *lrc_phase");
@@ -2240,11 +2312,18 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
   er->grid_loop = rgrid;
   er->prefetch_at = env_is("LRC_CUDA_PREFETCH", "off") ? NULL : pre;
   er->threads = env_threads("LRC_CUDA_PHASE_THREADS", 128);
-  ef->threads = env_threads("LRC_CUDA_FREE_THREADS", THREADS);
   ef->k = split(f, ef, 0);
   er->k = split(r, er, env_long("LRC_CUDA_PHASE_SPLIT", 64));
   place_tiles(ef);
   place_tiles(er);
+  /* The free part's blocks wait at barriers more than anything: where
+   * its shared memory lets three or more blocks of 256 threads share an
+   * SM, those (their waits overlap), else two of 512 (H200, bf16, K = V
+   * = 128: Gated DeltaNet's free part 1.49 -> 1.19 ms and DeltaNet's
+   * 1.33 -> 1.06 at 256; GLA, KDA and DeltaProduct, two blocks either
+   * way, lose 3-6% at 256). */
+  int free_dflt = SMEM_PER_SM_MAX / (ef->smem * 4 + 1024) >= 3 ? 256 : THREADS;
+  ef->threads = env_threads("LRC_CUDA_FREE_THREADS", free_dflt);
   return true;
 }
 

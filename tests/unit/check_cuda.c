@@ -133,6 +133,64 @@ START_TEST(mma_products) {
 }
 END_TEST
 
+/* The layout of a chunk kernel's shared memory, at the benchmark's dims
+ * (K = V = 128, C = 32): the free part's threads and blocks per SM from
+ * its shared memory (256 threads where three blocks fit, else 512; the
+ * launch bounds give each block the registers of that many), tiles placed
+ * in the order that takes least memory, the state's rows padded to 8 mod
+ * 16 floats (it is a product's B operand over columns and accumulator),
+ * and records and buffers moved between registers and shared memory 16
+ * bytes at a time. */
+START_TEST(smem_layout) {
+  static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char path[64];
+    snprintf(path, sizeof path, "examples/%s.lr", names[i]);
+    char *src = t_read(path, NULL), *d = strstr(src, "K = 64, V = 64");
+    ck_assert_msg(d != NULL, "%s: dims not found", path);
+    memcpy(d, "K=128, V=128  ", 14);
+    Diags dg;
+    diag_init(&dg, &arena);
+    const char *why = NULL;
+    Kernel *k = pass_pipeline(&arena, graph_of(path, src), PLAN_CHUNK, 32, &dg, &why);
+    ck_assert_ptr_nonnull(k);
+    Buf cu = {0}, dense = {0};
+    CgCudaLaunch l = {0}, ld = {0};
+    cg_emit_cuda_jit(k, 1, &cu, &l);
+    setenv("LRC_CUDA_PLACE", "dense", 1);
+    cg_emit_cuda_jit(k, 1, &dense, &ld);
+    unsetenv("LRC_CUDA_PLACE");
+    long smem = l.part[1].smem_bytes, fit = 228 * 1024 / (smem + 1024);
+    int threads = fit >= 3 ? 256 : 512;
+    long blocks = fit < 2048 / threads ? fit : 2048 / threads;
+    if (blocks > 65536 / (threads * 64)) blocks = 65536 / (threads * 64);
+    ck_assert_msg(l.part[1].threads == threads, "%s: free part of %ld bytes on %d threads", path,
+                  smem, l.part[1].threads);
+    char want[128];
+    snprintf(want, sizeof want, "__launch_bounds__(%d, %ld) %s_free(", threads, blocks, names[i]);
+    ck_assert_msg(strstr(cu.s, want), "%s: no %s", path, want);
+    for (int p = 0; p < 3; p++)
+      ck_assert_msg(l.part[p].smem_bytes <= ld.part[p].smem_bytes,
+                    "%s: part %d in %ld bytes, densest first %ld", path, p, l.part[p].smem_bytes,
+                    ld.part[p].smem_bytes);
+    if (i == 0)   /* the rest: 102048 bytes, 111264 densest first */
+      ck_assert_msg(l.part[2].smem_bytes < ld.part[2].smem_bytes, "%s: rest in %ld bytes", path,
+                    l.part[2].smem_bytes);
+    snprintf(want, sizeof want, "%s_rest(", names[i]);
+    const char *s = strstr(cu.s, want);
+    s = s ? strstr(s, "x0_S[i_V + i_K * ") : NULL;
+    ck_assert_msg(s && atoi(s + 17) % 16 == 8, "%s: the rest's state in rows of %d floats", path,
+                  s ? atoi(s + 17) : -1);
+    ck_assert_msg(count_of_text(cu.s, "lrc_t[2 * lrc_j]") == 0 &&
+                      count_of_text(cu.s, "*(float4 *)lrc_t = ") > 0 &&
+                      count_of_text(cu.s, "lrc_f1 = *(const float4 *)(lrc_t + 4)") > 0,
+                  "%s: shared memory moved float by float", path);
+    for (int p = 0; p < 3; p++) buf_free(&l.part[p].entry), buf_free(&ld.part[p].entry);
+    buf_free(&cu), buf_free(&dense), free(src);
+  }
+}
+END_TEST
+
 /* The launchers take the phased form only for a kernel whose free part
  * holds serial work (a WY solve, a per-column gate's cumulative sum); a
  * scalar gate's kernel runs fused at any size. */
@@ -580,6 +638,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, cuda_flags);
   tcase_add_test(tc, phase_pays);
   tcase_add_test(tc, mma_products);
+  tcase_add_test(tc, smem_layout);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
