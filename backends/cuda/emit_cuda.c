@@ -1144,6 +1144,37 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   long n = k->dims.data[s->dim].size;
   bool unroll = n <= 32 && !env_is("LRC_CUDA_SOLVE", "off");
   open_threads(e, xd & ~(1u << s->dim), 1, depth);
+  if (unroll && env_is("LRC_CUDA_SOLVE", "reg")) {
+    /* The thread's column in registers (indices constant once unrolled)
+     * and each row's sum in four independent chains: the steps wait on
+     * FMAs, not on shared memory, and four at a time. */
+    em_ind(e, depth + 1);
+    buf_printf(e->out, "float lrc_x[%ld];\n", n);
+    em_ind(e, depth + 1);
+    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 0; i_%s < %ld; i_%s++) lrc_x[i_%s] = ",
+               ri, ri, n, ri, ri);
+    em_put_elem(e, s->tile);
+    buf_puts(e->out, ";\n");
+    em_ind(e, depth + 1);
+    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 1; i_%s < %ld; i_%s++) {\n", ri, ri, n, ri);
+    em_ind(e, depth + 2);
+    buf_printf(e->out, "float lrc_a[4] = {lrc_x[i_%s], 0.0f, 0.0f, 0.0f};\n", ri);
+    em_ind(e, depth + 2);
+    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 0; i_%s < i_%s; i_%s++) lrc_a[i_%s & 3] -= ",
+               ci, ci, ri, ci, ci);
+    em_put_elem(e, s->tile2);
+    buf_printf(e->out, " * lrc_x[i_%s];\n", ci);
+    em_ind(e, depth + 2);
+    buf_printf(e->out, "lrc_x[i_%s] = (lrc_a[0] + lrc_a[1]) + (lrc_a[2] + lrc_a[3]);\n", ri);
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "}\n");
+    em_ind(e, depth + 1);
+    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 1; i_%s < %ld; i_%s++) ", ri, ri, n, ri);
+    em_put_elem(e, s->tile);
+    buf_printf(e->out, " = lrc_x[i_%s];\n", ri);
+    close_threads(e, depth);
+    return;
+  }
   em_ind(e, depth + 1);
   buf_printf(e->out, "%sfor (int i_%s = 1; i_%s < %ld; i_%s++) {\n",
              unroll ? "_Pragma(\"unroll\") " : "", ri, ri, n, ri);
@@ -1431,8 +1462,78 @@ static int emit_folded(Emit *e, const KBlock *b, int i, int depth) {
   return 0;
 }
 
-static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
+/* The free part's input rows (every load from a caller's buffer in the
+ * chunk's body) fetched into L2 before its first statement: the loads
+ * the schedule places late (to keep few tiles live) then wait on L2, not
+ * on memory. LRC_CUDA_IN_PREFETCH=off to leave it out. */
+static void put_in_prefetch(Emit *e, const KBlock *b, int depth) {
+  const Kernel *k = e->k;
   for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    if (s->kind != KS_LOAD || s->buf == PHASE_BUF || s->rowdim < 0) continue;
+    KBufRole role = k->bufs.data[s->buf].role;
+    if (role != KB_INPUT) continue;
+    const Slot *sl = em_buf_slot(k, s->buf);
+    long part = 1;
+    for (int d = 0; d < sl->ndims; d++) part *= k->dims.data[sl->dims[d]].size;
+    long bytes = part * (e->io ? 2 : 4), lines = (bytes + 127) / 128;
+    long nrow = k->dims.data[s->rowdim].size;
+    em_ind(e, depth);
+    buf_puts(e->out, "{\n");
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "const char *lrc_in = (const char *)(");
+    em_put_buf_name(e, s->buf);
+    buf_puts(e->out, " + ");
+    em_put_idx(e, s->idx);
+    buf_puts(e->out, ");\n");
+    em_ind(e, depth + 1);
+    buf_puts(e->out, "const int64_t lrc_nrows = ");
+    em_put_idx(e, s->rows);
+    buf_puts(e->out, ", lrc_rstride = ");
+    em_put_idx(e, s->rowstride);
+    buf_printf(e->out, " * %d;\n", e->io ? 2 : 4);
+    em_ind(e, depth + 1);
+    put_strided(e, "lrc_l", tid(TID), nrow * lines, e->threads, "blockDim.x");
+    buf_printf(e->out, "if (lrc_l / %ld < lrc_nrows) asm volatile(\"prefetch.global.L2 [%%0];\" :: "
+               "\"l\"(lrc_in + lrc_l / %ld * lrc_rstride + lrc_l %% %ld * 128));\n", lines, lines, lines);
+    em_ind(e, depth);
+    buf_puts(e->out, "}\n");
+  }
+}
+
+/* The same, issued before the row's own statements (the per-head
+ * parameters' loads and the barrier after them): this block's chunk and
+ * the chunk loop's lets found first. LRC_CUDA_IN_PREFETCH=early. */
+static void put_in_prefetch_early(Emit *e, int depth) {
+  const Kernel *k = e->k;
+  const KStmt *g = e->grid_loop;
+  em_ind(e, depth);
+  buf_puts(e->out, "{\n");
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "const int64_t v_%s = lrc_g - (%s / %d + lrc_lo);\n", k->vars.data[g->var],
+             seq_start(e, "lrc_lo"), k->phase_chunk);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "if (v_%s < ", k->vars.data[g->var]);
+  em_put_idx(e, g->hi);
+  buf_puts(e->out, ") {\n");
+  for (int i = 0; i < g->body.len && g->body.data[i]->kind == KS_LET; i++)
+    emit_stmt(e, g->body.data[i], depth + 2, false);
+  put_in_prefetch(e, &g->body, depth + 2);
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "}\n");
+  em_ind(e, depth);
+  buf_puts(e->out, "}\n");
+}
+
+static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
+  bool free = e->phase == PHASE_FREE && e->grid_loop;
+  bool pf = free && b == &e->grid_loop->body && env_is("LRC_CUDA_IN_PREFETCH", "on");
+  bool early = false;
+  for (int i = 0; free && i < b->len; i++)
+    early |= b->data[i] == e->grid_loop && env_is("LRC_CUDA_IN_PREFETCH", "early");
+  for (int i = 0; i < b->len; i++) {
+    if (pf && b->data[i]->kind != KS_LET) put_in_prefetch(e, b, depth), pf = false;
+    if (early && b->data[i]->kind != KS_LET) put_in_prefetch_early(e, depth), early = false;
     int n = emit_folded(e, b, i, depth);
     if (n) i += n - 1;
     else emit_stmt(e, b->data[i], depth, outer);
