@@ -1267,6 +1267,19 @@ static const char *seq_start(Emit *e, const char *n) {
   return arena_printf(k->arena, "(%s * T)", n);
 }
 
+/* The free part's block: its chunk v_c of the sequence found by
+ * bisection, then "if (v_c < count" (present) or "if (v_c >= count",
+ * for the caller to close. */
+static void put_block_chunk(Emit *e, const KStmt *g, bool present, int depth) {
+  const char *c = e->k->vars.data[g->var];
+  em_ind(e, depth);
+  buf_printf(e->out, "const int64_t v_%s = lrc_g - (%s / %d + lrc_lo);\n", c,
+             seq_start(e, "lrc_lo"), e->k->phase_chunk);
+  em_ind(e, depth);
+  buf_printf(e->out, "if (v_%s %s ", c, present ? "<" : ">=");
+  em_put_idx(e, g->hi);
+}
+
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   const Kernel *k = e->k;
   if (s->kind != KS_FOR && s->kind != KS_LET && s->kind != KS_NEST && s->kind != KS_IF_NULL &&
@@ -1305,12 +1318,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     } else if (e->phase == PHASE_FREE && s == e->grid_loop) {
       /* This block's chunk of the sequence, if it has that many. */
       buf_puts(e->out, "{\n");
-      em_ind(e, depth + 1);
-      buf_printf(e->out, "const int64_t v_%s = lrc_g - (%s / %d + lrc_lo);\n", k->vars.data[s->var],
-                 seq_start(e, "lrc_lo"), k->phase_chunk);
-      em_ind(e, depth + 1);
-      buf_printf(e->out, "if (v_%s >= ", k->vars.data[s->var]);
-      em_put_idx(e, s->hi);
+      put_block_chunk(e, s, false, depth + 1);
       buf_puts(e->out, ") return;\n");
     } else if (s->parallel && outer) {
       /* The rows of the parallel loop are the grid's blocks. */
@@ -1507,16 +1515,10 @@ static void put_in_prefetch(Emit *e, const KBlock *b, int depth) {
  * parameters' loads and the barrier after them): this block's chunk and
  * the chunk loop's lets found first. LRC_CUDA_IN_PREFETCH=early. */
 static void put_in_prefetch_early(Emit *e, int depth) {
-  const Kernel *k = e->k;
   const KStmt *g = e->grid_loop;
   em_ind(e, depth);
   buf_puts(e->out, "{\n");
-  em_ind(e, depth + 1);
-  buf_printf(e->out, "const int64_t v_%s = lrc_g - (%s / %d + lrc_lo);\n", k->vars.data[g->var],
-             seq_start(e, "lrc_lo"), k->phase_chunk);
-  em_ind(e, depth + 1);
-  buf_printf(e->out, "if (v_%s < ", k->vars.data[g->var]);
-  em_put_idx(e, g->hi);
+  put_block_chunk(e, g, true, depth + 1);
   buf_puts(e->out, ") {\n");
   for (int i = 0; i < g->body.len && g->body.data[i]->kind == KS_LET; i++)
     emit_stmt(e, g->body.data[i], depth + 2, false);
