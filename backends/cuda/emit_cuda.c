@@ -99,6 +99,14 @@ static const char *tid(int part) {
   return names[fresh_tid()][part];
 }
 
+/* Elements of one row of buffer b's slot (its declared dims). */
+static long slot_count(const Kernel *k, int b) {
+  const Slot *sl = em_buf_slot(k, b);
+  long n = 1;
+  for (int i = 0; i < sl->ndims; i++) n *= k->dims.data[sl->dims[i]].size;
+  return n;
+}
+
 static long count_of(const Kernel *k, DimSet dims) {
   long n = 1;
   for (int d = 0; d < k->dims.len; d++)
@@ -876,8 +884,7 @@ static void put_transfer_loop(Emit *e, const KStmt *s, long vw, int depth) {
   const DimTable *dt = &k->dims;
   const Slot *sl = em_buf_slot(k, s->buf);
   bool load = s->kind == KS_LOAD, rows = s->rowdim >= 0;
-  long nrow = rows ? dt->data[s->rowdim].size : 1, part = 1;
-  for (int i = 0; i < sl->ndims; i++) part *= dt->data[sl->dims[i]].size;
+  long nrow = rows ? dt->data[s->rowdim].size : 1, part = slot_count(k, s->buf);
   em_ind(e, depth);
   put_strided(e, "lrc_v", tid(TID), nrow * part / vw, e->threads, "blockDim.x");
   buf_puts(e->out, "{\n");
@@ -1483,10 +1490,7 @@ static void put_in_prefetch(Emit *e, const KBlock *b, int depth) {
     if (s->kind != KS_LOAD || s->buf == PHASE_BUF || s->rowdim < 0) continue;
     KBufRole role = k->bufs.data[s->buf].role;
     if (role != KB_INPUT) continue;
-    const Slot *sl = em_buf_slot(k, s->buf);
-    long part = 1;
-    for (int d = 0; d < sl->ndims; d++) part *= k->dims.data[sl->dims[d]].size;
-    long bytes = part * (e->io ? 2 : 4), lines = (bytes + 127) / 128;
+    long bytes = slot_count(k, s->buf) * (e->io ? 2 : 4), lines = (bytes + 127) / 128;
     long nrow = k->dims.data[s->rowdim].size;
     em_ind(e, depth);
     buf_puts(e->out, "{\n");
@@ -1738,9 +1742,7 @@ static int full_write(const Kernel *k, const KStmt *s, int j) {
   case KS_COPY: return s->tile;
   case KS_LOAD: {   /* rows beyond those present load as zeros */
     if (s->buf == PHASE_BUF) return s->tile;
-    const Slot *sl = em_buf_slot(k, s->buf);
-    long n = s->rowdim >= 0 ? k->dims.data[s->rowdim].size : 1;
-    for (int i = 0; i < sl->ndims; i++) n *= k->dims.data[sl->dims[i]].size;
+    long n = (s->rowdim >= 0 ? k->dims.data[s->rowdim].size : 1) * slot_count(k, s->buf);
     return n == kir_tile_count(k, s->tile) ? s->tile : -1;
   }
   default: return -1;
@@ -1909,13 +1911,30 @@ static void place_in_order(Emit *e, const Life *l, const int *by, const bool *un
   }
 }
 
+/* The tiles in `by` in placement order o: 0 densest (accesses per
+ * element), 1 longest lived, 2 largest first (insertion sort: few tiles). */
+static void order_tiles(const Kernel *k, const Life *l, const double *acc, int o, int *by) {
+  int n = k->tiles.len;
+  for (int t = 0; t < n; t++) by[t] = t;
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0; j--) {
+      int a = by[j - 1], b = by[j];
+      double ka = o == 1 ? l->last[a] - l->first[a] : o == 2 ? kir_tile_count(k, a)
+                                                    : acc[a] / (double)kir_tile_count(k, a);
+      double kb = o == 1 ? l->last[b] - l->first[b] : o == 2 ? kir_tile_count(k, b)
+                                                    : acc[b] / (double)kir_tile_count(k, b);
+      if (ka >= kb) break;
+      by[j - 1] = b, by[j] = a;
+    }
+}
+
 /* The tiles with the most accesses per element in shared memory, as many
  * as fit in SMEM_MAX, the rest in a global block per row (32-byte aligned
  * tiles, as the tensor-core loads need); in either, tiles whose
  * lifetimes are disjoint share space. First fit leaves holes that depend
  * on the order, so three are tried (densest first, longest lived first,
- * largest first) and the one taking least memory kept: Gated DeltaNet's
- * free part 82 -> 73 KB by the second, DeltaNet's 65 KB by the first.
+ * largest first) and the one taking least memory kept where all fit on
+ * chip (Gated DeltaNet's rest at K = V = 128: 111 -> 102 KB).
  * LRC_CUDA_REUSE=off: every tile its own space. */
 static void place_tiles(Emit *e) {
   const Kernel *k = e->k;
@@ -1942,30 +1961,27 @@ static void place_tiles(Emit *e) {
   memset(e->tile_ld, 0, sizeof(long) * (size_t)n);
   if (!env_is("LRC_CUDA_PAD8", "off")) pad_votes(e, &k->body, vote);
   int *by = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
-  int best = 0;
-  long best_scratch = 0, best_smem = 0;
-  for (int order = 0; order < 4; order++) {
-    if (order == 3 && best == 2) break;   /* the last tried is the best */
-    int o = order == 3 ? best : order;
-    for (int t = 0; t < n; t++) by[t] = t;
-    for (int i = 1; i < n; i++)   /* (insertion sort: few tiles) */
-      for (int j = i; j > 0; j--) {
-        int a = by[j - 1], b = by[j];
-        double ka = o == 1 ? l.last[a] - l.first[a] : o == 2 ? kir_tile_count(k, a)
-                                                     : acc[a] / (double)kir_tile_count(k, a);
-        double kb = o == 1 ? l.last[b] - l.first[b] : o == 2 ? kir_tile_count(k, b)
-                                                     : acc[b] / (double)kir_tile_count(k, b);
-        if (ka >= kb) break;
-        by[j - 1] = b, by[j] = a;
-      }
+  int best = 0, last = 0;
+  long best_smem = 0;
+  for (int o = 0; o < 3; o++) {
+    order_tiles(k, &l, acc, o, by);
     place_in_order(e, &l, by, unused, vote);
-    if (order == 3) break;
-    if (order == 0) best_scratch = e->scratch, best_smem = e->smem;
-    else if (!e->scratch && e->smem < best_smem) best = order, best_smem = e->smem;
+    last = o;
     /* Where some tiles go to global memory, which go matters more than
      * how much: the densest stay on chip. */
-    if (best_scratch || env_is("LRC_CUDA_PLACE", "dense")) break;
+    if (o == 0 && (e->scratch || env_is("LRC_CUDA_PLACE", "dense"))) break;
+    if (o == 0 || (!e->scratch && e->smem < best_smem)) best = o, best_smem = e->smem;
   }
+  if (best != last) {
+    order_tiles(k, &l, acc, best, by);
+    place_in_order(e, &l, by, unused, vote);
+  }
+}
+
+/* Blocks of e's shared memory that fit on one SM (H100, H200: 228 KB,
+ * 1 KB of it reserved per block). */
+static int blocks_by_smem(const Emit *e) {
+  return SMEM_PER_SM_MAX / ((int)e->smem * 4 + 1024);
 }
 
 /* Does tile t share memory with another (then no __restrict__)? */
@@ -1990,11 +2006,12 @@ static void emit_function(Emit *e, const char *suffix) {
   bool alone = !env_is("LRC_CUDA_ONE_BLOCK", "off") && e->smem * 4 > SMEM_PER_SM_MAX / 2;
   /* The free part's many blocks: as many on an SM as its shared memory
    * allows (and at least 64 registers each), so that registers never
-   * limit them further (its solve's unrolled loads would take 72 of them
-   * and leave one block of 512 threads per SM). LRC_CUDA_FREE_BLOCKS=off. */
+   * limit them further (without the bound, the solve's column in
+   * registers left DeltaNet's and KDA's free parts fewer blocks per SM
+   * and slower). LRC_CUDA_FREE_BLOCKS=off. */
   int blocks = alone ? 1 : 0;
   if (e->phase == PHASE_FREE && !alone && !env_is("LRC_CUDA_FREE_BLOCKS", "off")) {
-    blocks = SMEM_PER_SM_MAX / ((int)e->smem * 4 + 1024);
+    blocks = blocks_by_smem(e);
     if (blocks > 2048 / e->threads) blocks = 2048 / e->threads;
     if (blocks > 65536 / (e->threads * 64)) blocks = 65536 / (e->threads * 64);
   }
@@ -2427,7 +2444,7 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
    * = 128: Gated DeltaNet's free part 1.49 -> 1.19 ms and DeltaNet's
    * 1.33 -> 1.06 at 256; GLA, KDA and DeltaProduct, two blocks either
    * way, lose 3-6% at 256). */
-  int free_dflt = SMEM_PER_SM_MAX / (ef->smem * 4 + 1024) >= 3 ? 256 : THREADS;
+  int free_dflt = blocks_by_smem(ef) >= 3 ? 256 : THREADS;
   ef->threads = env_threads("LRC_CUDA_FREE_THREADS", free_dflt);
   return true;
 }
