@@ -39,6 +39,9 @@ typedef struct Emit {
                                  there) */
   const char *reg_name;    /* CUDA: reads of tile reg_tile at the point */
   int reg_tile;            /* are of this register instead (NULL: none) */
+  const char **vec_reg;    /* CUDA: per tile, or NULL: reads of the tile at
+                              the point are of lane lrc_j of this float[4]
+                              register (NULL: of memory) */
 } Emit;
 
 /* The phased form's parts (emit_cuda.c), and its per-chunk records as

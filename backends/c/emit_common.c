@@ -98,6 +98,8 @@ void em_put_expr(Emit *e, int id) {
   case KE_CONST: em_put_float(e->out, x->num); return;
   case KE_READ:
     if (e->reg_name && x->tile == e->reg_tile && x->dim_a < 0) buf_puts(e->out, e->reg_name);
+    else if (e->vec_reg && e->vec_reg[x->tile] && x->dim_a < 0)
+      buf_printf(e->out, "%s[lrc_j]", e->vec_reg[x->tile]);
     else em_put_elem_as(e, x->tile, x->dim_a, x->dim_b);
     return;
   case KE_BELOW:

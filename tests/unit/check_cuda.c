@@ -93,6 +93,13 @@ static int count_of_text(const char *s, const char *what) {
   return n;
 }
 
+/* The text of __global__ function NAME_part in cu (up to the next one). */
+static char *part_text(const char *cu, const char *part) {
+  char *s = strdup(strstr(cu, part)), *end = strstr(s + 1, "__global__");
+  if (end) *end = 0;
+  return s;
+}
+
 static char *cuda_text(Kernel *k, int io) {
   Buf cu = {0};
   CgCudaLaunch launch = {0};
@@ -139,8 +146,9 @@ END_TEST
  * launch bounds give each block the registers of that many), tiles placed
  * in the order that takes least memory, the state's rows padded to 8 mod
  * 16 floats (it is a product's B operand over columns and accumulator),
- * and records and buffers moved between registers and shared memory 16
- * bytes at a time. */
+ * records and buffers moved between registers and shared memory 16
+ * bytes at a time, and the free part's element-wise nests four points a
+ * thread. */
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -185,8 +193,21 @@ START_TEST(smem_layout) {
                       count_of_text(cu.s, "*(float4 *)lrc_t = ") > 0 &&
                       count_of_text(cu.s, "lrc_f1 = *(const float4 *)(lrc_t + 4)") > 0,
                   "%s: shared memory moved float by float", path);
-    for (int p = 0; p < 3; p++) buf_free(&l.part[p].entry), buf_free(&ld.part[p].entry);
-    buf_free(&cu), buf_free(&dense), free(src);
+    /* element-wise nests of the free part four points a thread (float4) */
+    snprintf(want, sizeof want, "%s_free(", names[i]);
+    char *fr = part_text(cu.s, want);
+    ck_assert_msg(count_of_text(fr, "lrc_o[lrc_j] = ") > 0 &&
+                      count_of_text(fr, "*(float4 *)lrc_r") > 0,
+                  "%s: the free part's element-wise nests point by point", path);
+    Buf scalar = {0};
+    CgCudaLaunch ls = {0};
+    setenv("LRC_CUDA_VEC_NEST", "off", 1);
+    cg_emit_cuda_jit(k, 1, &scalar, &ls);
+    unsetenv("LRC_CUDA_VEC_NEST");
+    ck_assert_msg(count_of_text(scalar.s, "lrc_o[lrc_j] = ") == 0, "LRC_CUDA_VEC_NEST=off ignored");
+    for (int p = 0; p < 3; p++)
+      buf_free(&l.part[p].entry), buf_free(&ld.part[p].entry), buf_free(&ls.part[p].entry);
+    buf_free(&cu), buf_free(&dense), buf_free(&scalar), free(src), free(fr);
   }
 }
 END_TEST
