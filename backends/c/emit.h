@@ -39,6 +39,9 @@ typedef struct Emit {
                                  there) */
   const char *reg_name;    /* CUDA: reads of tile reg_tile at the point */
   int reg_tile;            /* are of this register instead (NULL: none) */
+  bool in_rest;            /* CUDA, the fused kernel: emitting a statement
+                              of the chunk loop that the phased form puts
+                              in its rest */
   const char **vec_reg;    /* CUDA: per tile, or NULL: reads of the tile at
                               the point are of lane lrc_j of this float[4]
                               register (NULL: of memory) */

@@ -539,13 +539,22 @@ static long mma_at(bool k_inner, long ld, long other, long kk) {
   return k_inner ? other * ld + kk : kk * ld + other;
 }
 
-/* bf16 products for bfloat16 or float16 inputs (where k steps by 16) with
- * LRC_CUDA_MMA=bf16: twice TF32's rate, but their operands are derived
- * tiles (a normalised q, a decayed k) rounded to 8 bits, and a sum that
- * cancels (one token's q.k) then misses 2e-2 (5.9e-2 seen on the H200);
- * TF32 (11 bits) by default. */
+/* bf16 products (m16n8k16, where k steps by 16): twice TF32's rate, half
+ * its k-steps and fragment conversions. Taken in the rest of the phased
+ * form with bfloat16 I/O, whose operands are the records (rounded to
+ * bfloat16 by the free part already), the state and the chain's v0
+ * (rounded as FLA rounds h and v_new): measured 1.15x on the rest, the
+ * error against the oracle 4.2e-3 -> 6.5e-3 at most (bf16 tests). The
+ * same statements of the fused kernel (in_rest) alike: their operands
+ * rounded where the phased form rounds them.
+ * Elsewhere their operands are derived tiles (a normalised q, a decayed
+ * k) rounded to 8 bits, and a sum that cancels (one token's q.k) then
+ * misses 2e-2 (5.9e-2 seen on the H200): TF32 (11 bits) there.
+ * LRC_CUDA_MMA=tf32: TF32 throughout; =bf16: bf16 throughout (fp16 I/O
+ * too, rounding its operands to 8 bits). */
 static bool mma_bf16(const Emit *e, const Mma *m) {
-  return e->io && e->k->dims.data[m->r].size % 16 == 0 && env_is("LRC_CUDA_MMA", "bf16");
+  if (!e->io || e->k->dims.data[m->r].size % 16 || env_is("LRC_CUDA_MMA", "tf32")) return false;
+  return env_is("LRC_CUDA_MMA", "bf16") || (e->io == 1 && (e->phase == PHASE_REST || e->in_rest));
 }
 
 /* Loops over a warp's accumulator elements of emit_mma_sync (lrc_m,
@@ -1654,13 +1663,18 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
   bool early = false;
   for (int i = 0; free && i < b->len; i++)
     early |= b->data[i] == e->grid_loop && env_is("LRC_CUDA_IN_PREFETCH", "early");
+  /* The fused kernel's chunk loop: its statements from phase_nfree on are
+   * those of the phased form's rest (mma_bf16). */
+  bool chain = !e->phase && e->k->phase_loop && b == &e->k->phase_loop->body;
   for (int i = 0; i < b->len; i++) {
+    if (chain) e->in_rest = i >= e->k->phase_nfree;
     if (pf && b->data[i]->kind != KS_LET) put_in_prefetch(e, b, depth), pf = false;
     if (early && b->data[i]->kind != KS_LET) put_in_prefetch_early(e, depth), early = false;
     int n = emit_folded(e, b, i, depth);
     if (n) i += n - 1;
     else emit_stmt(e, b->data[i], depth, outer);
   }
+  if (chain) e->in_rest = false;
 }
 
 static void put_params(Emit *e, bool names) {

@@ -82,11 +82,13 @@ static Graph *graph_of(const char *label, const char *src) {
   return g;
 }
 
-/* The products of a chunk kernel on the tensor cores, in TF32 by default
- * for 16-bit inputs as well (bf16 products miss 2e-2 where a sum
- * cancels: LRC_CUDA_MMA=bf16 only), with the fill before and the scaling
- * after folded in (Gated DeltaNet's N = (k kᵀ) ⊙ decay: a product into
- * a zeroed tile, then scaled), fewer barriers than unfolded. */
+/* The products of a chunk kernel on the tensor cores: bf16 in the rest of
+ * the phased form with bfloat16 I/O (its operands are bf16 records, the
+ * state and v0) and in the same statements of the fused kernel, TF32
+ * elsewhere (bf16 operands derived there miss 2e-2
+ * where a sum cancels) and for float16 I/O; with the fill before and the
+ * scaling after folded in (Gated DeltaNet's N = (k kᵀ) ⊙ decay: a product
+ * into a zeroed tile, then scaled), fewer barriers than unfolded. */
 static int count_of_text(const char *s, const char *what) {
   int n = 0;
   for (const char *p = s; (p = strstr(p, what)); p += strlen(what)) n++;
@@ -114,9 +116,27 @@ START_TEST(mma_products) {
   if (ir_unbound_dim(g)) o_bind_wide_dims(g);
   Kernel *k = kernel_for(g, PLAN_CHUNK);
   ck_assert_ptr_nonnull(k);
-  char *bf = cuda_text(k, 1);
-  ck_assert_msg(count_of_text(bf, "lrc_mma_tf32(lrc_c") > 0, "no TF32 products");
-  ck_assert_msg(count_of_text(bf, "lrc_mma_bf16(lrc_c") == 0, "bf16 products by default");
+  char *bf = cuda_text(k, 1), *f16 = cuda_text(k, 2);
+  char *whole = part_text(bf, "gated_deltanet_kernel("), *free_ = part_text(bf, "gated_deltanet_free(");
+  char *rest = part_text(bf, "gated_deltanet_rest(");
+  ck_assert_msg(count_of_text(whole, "lrc_mma_tf32(lrc_c") > 0 &&
+                    count_of_text(free_, "lrc_mma_tf32(lrc_c") > 0,
+                "no TF32 products in the fused kernel or the free part");
+  ck_assert_msg(count_of_text(free_, "lrc_mma_bf16(lrc_c") == 0, "bf16 products in the free part");
+  ck_assert_msg(count_of_text(rest, "lrc_mma_bf16(lrc_c") > 0 &&
+                    count_of_text(rest, "lrc_mma_tf32(lrc_c") == 0,
+                "the rest's products not all bf16 with bfloat16 I/O");
+  /* the fused kernel: bf16 for the rest's statements alone */
+  ck_assert_msg(count_of_text(whole, "lrc_mma_bf16(lrc_c") ==
+                    count_of_text(rest, "lrc_mma_bf16(lrc_c"),
+                "the fused kernel: %d bf16 products, the rest %d",
+                count_of_text(whole, "lrc_mma_bf16(lrc_c"), count_of_text(rest, "lrc_mma_bf16(lrc_c"));
+  ck_assert_msg(count_of_text(f16, "lrc_mma_bf16(lrc_c") == 0, "bf16 products for float16 I/O");
+  setenv("LRC_CUDA_MMA", "tf32", 1);
+  char *tf = cuda_text(k, 1);
+  unsetenv("LRC_CUDA_MMA");
+  ck_assert_msg(count_of_text(tf, "lrc_mma_bf16(lrc_c") == 0, "LRC_CUDA_MMA=tf32 ignored");
+  free(f16), free(whole), free(free_), free(rest), free(tf);
   ck_assert_msg(count_of_text(bf, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = 0.0f") > 0,
                 "no fill folded into a product");
   /* the scaling after: on each thread's accumulators, before the store */
