@@ -1494,18 +1494,12 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     long n = tile_extent(e, s->tile), w = flat_width(e, n);
     em_ind(e, depth);
     put_strided(e, "lrc_p", tid(TID), n / w, e->threads, "blockDim.x");
-    if (w == 4) {
-      buf_puts(e->out, "*(float4 *)&");
-      em_put_tile_name(e, s->tile);
-      buf_puts(e->out, "[lrc_p * 4] = *(const float4 *)&");
-      em_put_tile_name(e, s->tile2);
-      buf_puts(e->out, "[lrc_p * 4];\n");
-      break;
-    }
+    const char *at = w == 4 ? "[lrc_p * 4]" : "[lrc_p]";
+    if (w == 4) buf_puts(e->out, "*(float4 *)&");
     em_put_tile_name(e, s->tile);
-    buf_puts(e->out, "[lrc_p] = ");
+    buf_printf(e->out, "%s = %s", at, w == 4 ? "*(const float4 *)&" : "");
     em_put_tile_name(e, s->tile2);
-    buf_puts(e->out, "[lrc_p];\n");
+    buf_printf(e->out, "%s;\n", at);
     break;
   case KS_LOAD:
   case KS_STORE:
