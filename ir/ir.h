@@ -480,6 +480,18 @@ KStmt *kir_stmt(Kernel *k, KBlock *into, KStmtKind kind);
 void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr);
 
 long kir_tile_count(const Kernel *k, int tile);
+/* The slot (its declared dims) that buffer b holds; NULL for the
+ * kernel's own buffers (cu_seqlens). */
+const Slot *kir_buf_slot(const Kernel *k, int b);
+/* Elements of one row (token, head or sequence) of buffer b's slot at the
+ * kernel's dim sizes (a dim split over blocks: the slice's; ir_slot_count
+ * has the graph's). */
+long kir_slot_count(const Kernel *k, int b);
+/* The tile that part j of s (an assignment of a nest; 0 for other
+ * statements) writes whole, every element, without reading it; -1 if
+ * none. A load from a buffer of the backend's own (buf < 0: the phased
+ * form's records) is whole. */
+int kir_whole_write(const Kernel *k, const KStmt *s, int j);
 /* What an expression or a statement reads (bit 1) and writes (bit 2), per
  * tile, and in use[tiles.len] the caller's buffers; a statement's own
  * blocks (loops, branches) are not included. */

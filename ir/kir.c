@@ -149,6 +149,39 @@ void kir_assign(Kernel *k, KStmt *nest, int tile, KAccum acc, int expr) {
   VEC_PUSH(k->arena, nest->assigns, a);
 }
 
+const Slot *kir_buf_slot(const Kernel *k, int b) {
+  const KBuf *kb = &k->bufs.data[b];
+  switch (kb->role) {
+  case KB_INPUT: return &k->g->inputs.data[kb->slot];
+  case KB_PARAM: return &k->g->params.data[kb->slot];
+  case KB_STATE_IN:
+  case KB_STATE_OUT: return &k->g->states.data[kb->slot];
+  case KB_OUTPUT: return &k->g->outputs.data[kb->slot];
+  default: return NULL;
+  }
+}
+
+long kir_slot_count(const Kernel *k, int b) {
+  const Slot *sl = kir_buf_slot(k, b);
+  long n = 1;
+  for (int i = 0; i < sl->ndims; i++) n *= k->dims.data[sl->dims[i]].size;
+  return n;
+}
+
+int kir_whole_write(const Kernel *k, const KStmt *s, int j) {
+  switch (s->kind) {
+  case KS_NEST: return s->assigns.data[j].acc == KACC_SET ? s->assigns.data[j].tile : -1;
+  case KS_FILL:
+  case KS_COPY: return s->tile;
+  case KS_LOAD: {   /* rows beyond those present load as zeros */
+    if (s->buf < 0) return s->tile;
+    long n = (s->rowdim >= 0 ? k->dims.data[s->rowdim].size : 1) * kir_slot_count(k, s->buf);
+    return n == kir_tile_count(k, s->tile) ? s->tile : -1;
+  }
+  default: return -1;
+  }
+}
+
 void kir_use_expr(const Kernel *k, int x, unsigned char *use) {
   const KExpr *ex = &k->exprs.data[x];
   if (ex->kind == KE_READ) use[ex->tile] |= 1;

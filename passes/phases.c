@@ -140,9 +140,11 @@ bool pass_chunk_phases(const Kernel *k, ChunkPhases *out, const char **why) {
 }
 
 /* Does s write tile t whole (no read of it, no rows left as they were)? */
-static bool kills(const KStmt *s, const unsigned char *use, int t) {
+static bool kills(const Kernel *k, const KStmt *s, const unsigned char *use, int t) {
   if (use[t] != 2) return false;
-  return s->kind == KS_FILL || s->kind == KS_LOAD || s->kind == KS_COPY || s->kind == KS_NEST;
+  for (int j = 0; j < (s->kind == KS_NEST ? s->assigns.len : 1); j++)
+    if (kir_whole_write(k, s, j) == t) return true;
+  return false;
 }
 
 /* Expression x with reads of tile `from` made reads of `to` (a copy where
@@ -246,7 +248,7 @@ bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why) {
       }
     }
     if (hi < 0) break;
-    if (!kills(b->data[hj], use[hj], ht) || round > 4 * n) {
+    if (!kills(k, b->data[hj], use[hj], ht) || round > 4 * n) {
       *why = arena_printf(k->arena, "tile %s is used by the chain before a free statement writes it",
                           k->tiles.data[ht].name);
       return false;
@@ -269,7 +271,7 @@ bool pass_chunk_phase_order(Kernel *k, bool poison, const char **why) {
     if (!rest[i]) continue;
     for (int t = 0; t < nt; t++) {
       if ((use[i][t] & 1) && !killed[t] && freewritten[t]) crossing[t] = 1;
-      if (kills(b->data[i], use[i], t)) killed[t] = 1;
+      if (kills(k, b->data[i], use[i], t)) killed[t] = 1;
     }
   }
   /* The body reordered: lets, free, rest. */

@@ -63,7 +63,6 @@ void em_put_idx(Emit *e, int id);
 void em_put_elem(Emit *e, int tile);
 void em_put_elem_as(Emit *e, int tile, int from, int to);
 void em_put_expr(Emit *e, int id);
-const Slot *em_buf_slot(const Kernel *k, int b);
 /* "if (COND) {" for KS_IF_NULL and KS_IF_LESS. */
 void em_put_if(Emit *e, const KStmt *s);
 /* The header comment's dims line and one line per argument. */

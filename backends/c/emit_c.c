@@ -57,7 +57,7 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
 static void emit_transfer(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
-  const Slot *sl = em_buf_slot(k, s->buf);
+  const Slot *sl = kir_buf_slot(k, s->buf);
   bool load = s->kind == KS_LOAD;
   bool rows = s->rowdim >= 0;
   const char *r = rows ? dt->data[s->rowdim].name : NULL;

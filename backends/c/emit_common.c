@@ -149,19 +149,6 @@ void em_put_expr(Emit *e, int id) {
   }
 }
 
-/* The slot a buffer holds. */
-const Slot *em_buf_slot(const Kernel *k, int b) {
-  const KBuf *kb = &k->bufs.data[b];
-  switch (kb->role) {
-  case KB_INPUT: return &k->g->inputs.data[kb->slot];
-  case KB_PARAM: return &k->g->params.data[kb->slot];
-  case KB_STATE_IN:
-  case KB_STATE_OUT: return &k->g->states.data[kb->slot];
-  case KB_OUTPUT: return &k->g->outputs.data[kb->slot];
-  default: return NULL;
-  }
-}
-
 const char *em_role_doc(KBufRole r) {
   switch (r) {
   case KB_INPUT: return "input, per token: [B, T, H";
@@ -201,7 +188,7 @@ void em_put_arg_docs(Emit *e, const char *arguments) {
                   " *               NULL: N = B sequences of T tokens each\n");
       continue;
     }
-    const Slot *sl = em_buf_slot(k, i);
+    const Slot *sl = kir_buf_slot(k, i);
     buf_printf(o, " *   %-10s  %s", b->name, em_role_doc(b->role));
     for (int j = 0; j < sl->ndims; j++) buf_printf(o, ", %s", dt->data[sl->dims[j]].name);
     buf_puts(o, "]\n");

@@ -100,13 +100,6 @@ static const char *tid(int part) {
   return names[fresh_tid()][part];
 }
 
-/* Elements of one row of buffer b's slot (its declared dims). */
-static long slot_count(const Kernel *k, int b) {
-  const Slot *sl = em_buf_slot(k, b);
-  long n = 1;
-  for (int i = 0; i < sl->ndims; i++) n *= k->dims.data[sl->dims[i]].size;
-  return n;
-}
 
 static long count_of(const Kernel *k, DimSet dims) {
   long n = 1;
@@ -991,9 +984,9 @@ static void put_pack(Emit *e, int io, int depth) {   /* (the line indented alrea
 static void put_transfer_loop(Emit *e, const KStmt *s, long vw, int depth) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
-  const Slot *sl = em_buf_slot(k, s->buf);
+  const Slot *sl = kir_buf_slot(k, s->buf);
   bool load = s->kind == KS_LOAD, rows = s->rowdim >= 0;
-  long nrow = rows ? dt->data[s->rowdim].size : 1, part = slot_count(k, s->buf);
+  long nrow = rows ? dt->data[s->rowdim].size : 1, part = kir_slot_count(k, s->buf);
   em_ind(e, depth);
   put_strided(e, "lrc_v", tid(TID), nrow * part / vw, e->threads, "blockDim.x");
   buf_puts(e->out, "{\n");
@@ -1070,7 +1063,7 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
   }
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
-  const Slot *sl = em_buf_slot(k, s->buf);
+  const Slot *sl = kir_buf_slot(k, s->buf);
   bool load = s->kind == KS_LOAD, rows = s->rowdim >= 0;
   em_ind(e, depth);
   buf_puts(e->out, "{\n");
@@ -1608,7 +1601,7 @@ static void put_in_prefetch(Emit *e, const KBlock *b, int depth) {
     if (s->kind != KS_LOAD || s->buf == PHASE_BUF || s->rowdim < 0) continue;
     KBufRole role = k->bufs.data[s->buf].role;
     if (role != KB_INPUT) continue;
-    long bytes = slot_count(k, s->buf) * (e->io ? 2 : 4), lines = (bytes + 127) / 128;
+    long bytes = kir_slot_count(k, s->buf) * (e->io ? 2 : 4), lines = (bytes + 127) / 128;
     long nrow = k->dims.data[s->rowdim].size;
     em_ind(e, depth);
     buf_puts(e->out, "{\n");
@@ -1857,21 +1850,6 @@ typedef struct Life {
   int pos;                 /* the next statement's number */
 } Life;
 
-/* The tile statement s writes whole, or -1 (assignment j of a nest). */
-static int full_write(const Kernel *k, const KStmt *s, int j) {
-  switch (s->kind) {
-  case KS_NEST: return s->assigns.data[j].acc == KACC_SET ? s->assigns.data[j].tile : -1;
-  case KS_FILL:
-  case KS_COPY: return s->tile;
-  case KS_LOAD: {   /* rows beyond those present load as zeros */
-    if (s->buf == PHASE_BUF) return s->tile;
-    long n = (s->rowdim >= 0 ? k->dims.data[s->rowdim].size : 1) * slot_count(k, s->buf);
-    return n == kir_tile_count(k, s->tile) ? s->tile : -1;
-  }
-  default: return -1;
-  }
-}
-
 /* What statement s (assignment j of a nest) reads and writes. */
 static void use_of(const Kernel *k, const KStmt *s, int j, unsigned char *use) {
   memset(use, 0, (size_t)k->tiles.len + 1);
@@ -1901,7 +1879,7 @@ static void exposed(const Kernel *k, const KBlock *b, unsigned char *killed, uns
       use_of(k, s, j, use);
       for (int t = 0; t < k->tiles.len; t++)
         if ((use[t] & 1) && !killed[t]) exp[t] = 1;
-      int w = full_write(k, s, j);
+      int w = kir_whole_write(k, s, j);
       if (top && w >= 0) killed[w] = 1;
     }
   }
