@@ -219,6 +219,17 @@ START_TEST(smem_layout) {
     ck_assert_msg(count_of_text(fr, "lrc_o[lrc_j] = ") > 0 &&
                       count_of_text(fr, "*(float4 *)lrc_r") > 0,
                   "%s: the free part's element-wise nests point by point", path);
+    if (i == 0) {
+      /* the causal mask of A = (q kᵀ) ⊙ Γ, vectorised along C2: the mask
+       * and the renamed read G[C2] see each point's own index */
+      const char *v = strstr(fr, "const int i_C2 = lrc_d + lrc_j;");
+      const char *end = v ? strchr(v, '}') : NULL;
+      char *body = v && end ? strndup(v, (size_t)(end - v)) : NULL;
+      ck_assert_msg(body && strstr(body, "(i_C >= i_C2 ? 1.0f : 0.0f)") &&
+                        strstr(body, "_G_S[i_C2]") && strstr(body, "lrc_o[lrc_j] = "),
+                    "%s: no vector nest with the mask at each point's index", path);
+      free(body);
+    }
     Buf scalar = {0};
     CgCudaLaunch ls = {0};
     setenv("LRC_CUDA_VEC_NEST", "off", 1);
