@@ -30,7 +30,6 @@
  */
 #include "../c/emit.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -742,6 +741,12 @@ static void vec_reads(const Emit *e, int x, int d, unsigned char *vec) {
   }
 }
 
+/* n floats (a whole tile, padding included, or a nest's points) by
+ * float4 where every thread gets one at least (4), else by float (1). */
+static long flat_width(const Emit *e, long n) {
+  return !env_is("LRC_CUDA_VEC_NEST", "off") && n % 4 == 0 && n >= 4L * e->threads ? 4 : 1;
+}
+
 /* An element-wise nest four points a thread, consecutive along the
  * target's contiguous dim d: the tiles read along d (and the target) by
  * float4, the expression evaluated per point with i_d shadowed (masks and
@@ -752,14 +757,8 @@ static void vec_reads(const Emit *e, int x, int d, unsigned char *vec) {
 static bool vec_nest(const Emit *e, const KAssign *a, DimSet td) {
   const Kernel *k = e->k;
   int d = kir_inner_dim(k, td);
-  return !env_is("LRC_CUDA_VEC_NEST", "off") && d >= 0 && k->dims.data[d].size % 4 == 0 &&
-         count_of(k, td) >= 4L * e->threads && vec_tile(e, a->tile, d);
-}
-
-/* A fill or copy of n floats (a whole tile, padding included) by float4
- * where every thread gets one at least (4), else by float (1). */
-static long flat_width(const Emit *e, long n) {
-  return !env_is("LRC_CUDA_VEC_NEST", "off") && n % 4 == 0 && n >= 4L * e->threads ? 4 : 1;
+  return d >= 0 && k->dims.data[d].size % 4 == 0 && flat_width(e, count_of(k, td)) == 4 &&
+         vec_tile(e, a->tile, d);
 }
 
 static void emit_vec_nest(Emit *e, const KAssign *a, DimSet td, int depth) {
@@ -777,9 +776,7 @@ static void emit_vec_nest(Emit *e, const KAssign *a, DimSet td, int depth) {
   e->vec_reg = arena_alloc(k->arena, sizeof *e->vec_reg * (size_t)nt);
   for (int t = 0; t < nt; t++) {
     if (!vec[t]) continue;
-    char nm[32];
-    snprintf(nm, sizeof nm, "lrc_r%d", t);
-    e->vec_reg[t] = arena_strdup(k->arena, nm);
+    const char *nm = e->vec_reg[t] = arena_printf(k->arena, "lrc_r%d", t);
     em_ind(e, depth + 1);
     buf_printf(o, "float %s[4];\n", nm);
     em_ind(e, depth + 1);
@@ -798,8 +795,8 @@ static void emit_vec_nest(Emit *e, const KAssign *a, DimSet td, int depth) {
   buf_printf(o, "(void)i_%s;\n", dn);
   em_ind(e, depth + 2);
   buf_puts(o, "lrc_o[lrc_j] = ");
-  if (a->acc == KACC_MAX) buf_printf(o, "fmaxf(lrc_r%d[lrc_j], ", a->tile);
-  else if (a->acc == KACC_ADD) buf_printf(o, "lrc_r%d[lrc_j] + ", a->tile);
+  if (a->acc == KACC_MAX) buf_printf(o, "fmaxf(%s[lrc_j], ", e->vec_reg[a->tile]);
+  else if (a->acc == KACC_ADD) buf_printf(o, "%s[lrc_j] + ", e->vec_reg[a->tile]);
   em_put_expr(e, a->expr);
   buf_puts(o, a->acc == KACC_MAX ? ");\n" : ";\n");
   em_ind(e, depth + 1);
@@ -1056,6 +1053,18 @@ static void put_transfer_loop(Emit *e, const KStmt *s, long vw, int depth) {
  * 16 bytes (a check at run time: the caller's pointers may be views);
  * else element by element. */
 static void emit_phase_transfer(Emit *e, const KStmt *s, int depth);
+/* The rows present in a transfer of several rows and the stride between
+ * them: lrc_nrows, lrc_rstride (times `scale`: bytes for a byte pointer). */
+static void put_rows(Emit *e, const KStmt *s, int scale, int depth) {
+  em_ind(e, depth);
+  buf_puts(e->out, "const int64_t lrc_nrows = ");
+  em_put_idx(e, s->rows);
+  buf_puts(e->out, ", lrc_rstride = ");
+  em_put_idx(e, s->rowstride);
+  if (scale > 1) buf_printf(e->out, " * %d", scale);
+  buf_puts(e->out, ";\n");
+}
+
 static void emit_transfer(Emit *e, const KStmt *s, int depth) {
   if (s->buf == PHASE_BUF) {
     emit_phase_transfer(e, s, depth);
@@ -1072,12 +1081,7 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
   em_put_idx(e, s->idx);
   buf_puts(e->out, ";\n");
   if (rows) {
-    em_ind(e, depth + 1);
-    buf_puts(e->out, "const int64_t lrc_nrows = ");
-    em_put_idx(e, s->rows);
-    buf_puts(e->out, ", lrc_rstride = ");
-    em_put_idx(e, s->rowstride);
-    buf_puts(e->out, ";\n");
+    put_rows(e, s, 1, depth + 1);
   }
   bool sliced = false;
   for (int i = 0; i < sl->ndims; i++) sliced |= sl->dims[i] == e->split_dim && e->nsplit > 1;
@@ -1611,12 +1615,7 @@ static void put_in_prefetch(Emit *e, const KBlock *b, int depth) {
     buf_puts(e->out, " + ");
     em_put_idx(e, s->idx);
     buf_puts(e->out, ");\n");
-    em_ind(e, depth + 1);
-    buf_puts(e->out, "const int64_t lrc_nrows = ");
-    em_put_idx(e, s->rows);
-    buf_puts(e->out, ", lrc_rstride = ");
-    em_put_idx(e, s->rowstride);
-    buf_printf(e->out, " * %d;\n", e->io ? 2 : 4);
+    put_rows(e, s, e->io ? 2 : 4, depth + 1);
     em_ind(e, depth + 1);
     put_strided(e, "lrc_l", tid(TID), nrow * lines, e->threads, "blockDim.x");
     buf_printf(e->out, "if (lrc_l / %ld < lrc_nrows) asm volatile(\"prefetch.global.L2 [%%0];\" :: "

@@ -10,7 +10,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from check_cuda import build, parse_header, run, shape_of, RANGES  # noqa: E402
+from compare_fla import lrc_inputs  # noqa: E402
 
 
 def main():
@@ -22,28 +22,18 @@ def main():
             stem = os.path.join(d, f"{name}_chunk")
             if not os.path.exists(stem + ".cu"):
                 continue
-            dims, args, func = parse_header(stem + ".h")
-            lib = build(stem + ".cu", stem + ".so", True)
-            gpu = {}
-            for a, role, shape in args:
-                shp = shape_of(role, shape, dims, B, T, H, B)
-                if role in ("input", "param"):
-                    lo, hi = RANGES.get(a, (-1.0, 1.0))
-                    gpu[a] = (torch.rand(shp, device="cuda") * (hi - lo) + lo).to(torch.bfloat16)
-                elif role == "output":
-                    gpu[a] = torch.empty(shp, device="cuda", dtype=torch.bfloat16)
-            st = torch.cuda.current_stream().cuda_stream
+            fn, _ = lrc_inputs(stem, B, T, H, False)
             if once:
-                run(lib, func, args, gpu, B, T, H, B, None, st)
+                fn()
                 torch.cuda.synchronize()
                 continue
             for _ in range(3):
-                run(lib, func, args, gpu, B, T, H, B, None, st)
+                fn()
             torch.cuda.synchronize()
             acts = [torch.profiler.ProfilerActivity.CUDA]
             with torch.profiler.profile(activities=acts) as p:
                 for _ in range(10):
-                    run(lib, func, args, gpu, B, T, H, B, None, st)
+                    fn()
                 torch.cuda.synchronize()
             tot = {}
             for ev in p.events():
