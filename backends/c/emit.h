@@ -42,6 +42,11 @@ typedef struct Emit {
   bool in_rest;            /* CUDA, the fused kernel: emitting a statement
                               of the chunk loop that the phased form puts
                               in its rest */
+  bool no_pair;            /* CUDA: no products paired (mma_pair) */
+  int *tile_half;          /* CUDA: per tile, 1 + the dim its products
+                              reduce over where it is kept in bf16
+                              (half_tiles; its rows tile_ld bf16 apart),
+                              or 0; NULL: none */
   const char **vec_reg;    /* CUDA: per tile, or NULL: reads of the tile at
                               the point are of lane lrc_j of this float[4]
                               register (NULL: of memory) */

@@ -388,6 +388,15 @@ typedef struct Mma {
   int a_r, b_r;            /* the operands' own dims read as r (renamed reads) */
 } Mma;
 
+/* A product on the tensor cores with the statements folded into it
+ * (emit_folded): the one before (its accumulators' start) and after (a
+ * function of its elements), or NULL. */
+typedef struct MmaPart {
+  const KAssign *a;
+  Mma m;
+  const KStmt *pre, *post;
+} MmaPart;
+
 /* Floats between the rows of a 2-D tile (its rows padded or not). */
 static long row_pitch(const Emit *e, int t) {
   if (e->tile_ld && e->tile_ld[t]) return e->tile_ld[t];
@@ -511,16 +520,20 @@ static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
 /* How a warp walks X in emit_mma_sync: blocks of mi x nj tiles of 16 x 8 (the
  * mma's own shape), as few rounds of blocks per warp as the block's warps
  * allow, then the work over as many warps as possible, then the fewest
- * operand loads per product; at most 8 tiles (32 accumulators) a warp. */
-static void mma_blocking(long I, long J, int warps, int *mi, int *nj) {
+ * operand loads per product; at most 8 tiles (32 accumulators) a warp.
+ * np products side by side (a pair sharing an operand, MmaPart): np blocks
+ * of accumulators a warp, the shared operand's fragments loaded once
+ * (a_shared: A's, else B's). */
+static void mma_blocking(long I, long J, int warps, int np, bool a_shared, int *mi, int *nj) {
   long ti = I / 16, tj = J / 8, best = -1;
   *mi = *nj = 1;
   for (int a = 1; a <= 8; a++)
-    for (int b = 1; a * b <= 8; b++) {
+    for (int b = 1; np * a * b <= 8; b++) {
       if (ti % a || tj % b) continue;
       long blocks = (ti / a) * (tj / b), rounds = (blocks + warps - 1) / warps;
       /* (rounds, tiles per warp, loads per k-step: 2 per A row, 1 per B column) */
-      long cost = (rounds * 16 + a * b) * 64 + 2 * a + b;
+      long loads = a_shared ? 2 * a + np * b : 2 * a * np + b;
+      long cost = (rounds * 16 + np * a * b) * 64 + loads;
       if (best < 0 || cost < best) best = cost, *mi = a, *nj = b;
     }
 }
@@ -571,14 +584,20 @@ static void put_mma_points(Emit *e, const Mma *m, int mi, int nj, int depth) {
  * k-step the k's are permuted alike in A and B (thread q takes k = q +
  * 4m, not the fragment's 2q, 2q+1, ...: a sum is a sum), so that the
  * loads of a row-major operand from rows padded by 4 floats hit 32
- * banks. */
-static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, const KStmt *pre,
-                          const KStmt *post, int depth) {
+ * banks. Two products that share an operand (mma_pair) run as one: each
+ * warp the same block of both, the shared fragments loaded once. The
+ * names of product p's registers end in p's suffix ("" or "1"). */
+static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth) {
   const Kernel *k = e->k;
-  long I = k->dims.data[m->ti].size, J = k->dims.data[m->tj].size, R = k->dims.data[m->r].size;
+  const Mma *m0 = &pt[0].m;
+  long I = k->dims.data[m0->ti].size, J = k->dims.data[m0->tj].size, R = k->dims.data[m0->r].size;
   int mi, nj, ks = bf ? 16 : 8;
-  mma_blocking(I, J, e->threads / 32, &mi, &nj);
+  bool a_shared = np > 1 && pt[1].m.ta == m0->ta;
+  mma_blocking(I, J, e->threads / 32, np, a_shared, &mi, &nj);
   long nbj = J / 8 / nj;
+  /* product p's A and B: those of na[p], nb[p] */
+  int na[2] = {0, a_shared ? 0 : 1}, nb[2] = {0, a_shared ? 1 : 0};
+  static const char *const sfx[] = {"", "1"};
   Buf *o = e->out;
   em_ind(e, depth);
   put_strided(e, "lrc_w", tid(TID_WARP), (I / 16 / mi) * nbj, e->threads / 32, "blockDim.x >> 5");
@@ -588,43 +607,80 @@ static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, cons
              16 * mi, nbj, 8 * nj);
   em_ind(e, depth + 1);
   buf_printf(o, "const int lrc_g = (%s) >> 2, lrc_q = (%s) & 3;\n", tid(TID_LANE), tid(TID_LANE));
-  em_ind(e, depth + 1);
-  buf_printf(o, "float lrc_c[%d][%d][4];\n", mi, nj);
-  em_ind(e, depth + 1);
-  buf_puts(o, "float *lrc_x = ");
-  em_put_tile_name(e, a->tile);
-  buf_printf(o, " + (lrc_i0 + lrc_g) * %ld + lrc_j0 + 2 * lrc_q;\n", m->ldx);
-  em_ind(e, depth + 1);
-  buf_puts(o, "const float *lrc_pa = ");
-  em_put_tile_name(e, m->ta);
-  buf_printf(o, m->a_row ? " + (lrc_i0 + lrc_g) * %ld + lrc_q;\n" : " + lrc_q * %ld + lrc_i0 + lrc_g;\n",
-             m->lda);
-  em_ind(e, depth + 1);
-  buf_puts(o, "const float *lrc_pb = ");
-  em_put_tile_name(e, m->tb);
-  buf_printf(o, m->b_row ? " + lrc_q * %ld + lrc_j0 + lrc_g;\n" : " + (lrc_j0 + lrc_g) * %ld + lrc_q;\n",
-             m->ldb);
+  for (int p = 0; p < np; p++) {
+    em_ind(e, depth + 1);
+    buf_printf(o, "float lrc_c%s[%d][%d][4];\n", sfx[p], mi, nj);
+  }
+  for (int p = 0; p < np; p++) {
+    const Mma *m = &pt[p].m;
+    em_ind(e, depth + 1);
+    buf_printf(o, "float *lrc_x%s = ", sfx[p]);
+    em_put_tile_name(e, pt[p].a->tile);
+    buf_printf(o, " + (lrc_i0 + lrc_g) * %ld + lrc_j0 + 2 * lrc_q;\n", m->ldx);
+  }
+  /* An operand kept in bf16 (half_tiles) loads by ldmatrix: each lane
+   * points at a row of one of four 8 x 8 blocks (lanes 8j..8j+7, block
+   * j); A's blocks are a0..a3 (rows + 8 (j & 1), k + 8 (j >> 1)), B's the
+   * b0, b1 of two n-tiles (k + 8 (j & 1), n + 8 (j >> 1)); transposed
+   * where the tile's rows run along k. */
+  bool ha[2] = {false, false}, hb[2] = {false, false};
+  const char *lane = arena_printf(k->arena, "(%s)", tid(TID_LANE));
+  for (int p = 0; p < np; p++) {
+    const Mma *m = &pt[p].m;
+    ha[p] = e->tile_half && e->tile_half[m->ta], hb[p] = e->tile_half && e->tile_half[m->tb];
+    if (na[p] != p) continue;
+    em_ind(e, depth + 1);
+    buf_printf(o, "const %s *lrc_pa%s = ", ha[p] ? "__nv_bfloat16" : "float", sfx[p]);
+    em_put_tile_name(e, m->ta);
+    if (ha[p] && m->a_row)
+      buf_printf(o, " + (lrc_i0 + (%s & 15)) * %ld + (%s >> 4) * 8;\n", lane, m->lda, lane);
+    else if (ha[p])
+      buf_printf(o, " + ((%s & 7) + (%s >> 4) * 8) * %ld + lrc_i0 + (%s >> 3 & 1) * 8;\n", lane,
+                 lane, m->lda, lane);
+    else
+      buf_printf(o, m->a_row ? " + (lrc_i0 + lrc_g) * %ld + lrc_q;\n"
+                             : " + lrc_q * %ld + lrc_i0 + lrc_g;\n", m->lda);
+  }
+  for (int p = 0; p < np; p++) {
+    const Mma *m = &pt[p].m;
+    if (nb[p] != p) continue;
+    em_ind(e, depth + 1);
+    buf_printf(o, "const %s *lrc_pb%s = ", hb[p] ? "__nv_bfloat16" : "float", sfx[p]);
+    em_put_tile_name(e, m->tb);
+    if (hb[p] && m->b_row)
+      buf_printf(o, " + ((%s & 7) + (%s >> 3 & 1) * 8) * %ld + lrc_j0 + (%s >> 4) * 8;\n", lane,
+                 lane, m->ldb, lane);
+    else if (hb[p])
+      buf_printf(o, " + (lrc_j0 + (%s & 7) + (%s >> 4) * 8) * %ld + (%s >> 3 & 1) * 8;\n", lane,
+                 lane, m->ldb, lane);
+    else
+      buf_printf(o, m->b_row ? " + lrc_q * %ld + lrc_j0 + lrc_g;\n"
+                             : " + (lrc_j0 + lrc_g) * %ld + lrc_q;\n", m->ldb);
+  }
   /* the accumulators from X (rows g and g + 8, columns 2q and 2q + 1),
    * or from the statement before folded in: a fill, or X = f(X) */
-  if (pre) {
-    put_mma_points(e, m, mi, nj, depth + 1);
-    em_ind(e, depth + 5);
-    buf_puts(o, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = ");
-    if (pre->kind == KS_FILL) em_put_float(o, pre->num);
-    else em_put_expr(e, pre->assigns.data[0].expr);
-    buf_puts(o, ";\n");
-    em_ind(e, depth + 4);
-    buf_puts(o, "}\n");
-  } else {
+  for (int p = 0; p < np; p++) {
+    const KStmt *pre = pt[p].pre;
+    if (pre) {
+      put_mma_points(e, &pt[p].m, mi, nj, depth + 1);
+      em_ind(e, depth + 5);
+      buf_printf(o, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = ", sfx[p]);
+      if (pre->kind == KS_FILL) em_put_float(o, pre->num);
+      else em_put_expr(e, pre->assigns.data[0].expr);
+      buf_puts(o, ";\n");
+      em_ind(e, depth + 4);
+      buf_puts(o, "}\n");
+      continue;
+    }
     put_unrolled(e, "lrc_m", mi, false, depth + 1);
     put_unrolled(e, "lrc_n", nj, true, depth + 2);
     for (int h = 0; h < 2; h++) {
       em_ind(e, depth + 3);
-      buf_printf(o, "const float2 lrc_v%d = *(const float2 *)(lrc_x + (lrc_m * 16 + %d) * %ld + lrc_n * 8);\n",
-                 h, 8 * h, m->ldx);
+      buf_printf(o, "const float2 lrc_v%d = *(const float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8);\n",
+                 h, sfx[p], 8 * h, pt[p].m.ldx);
       em_ind(e, depth + 3);
-      buf_printf(o, "lrc_c[lrc_m][lrc_n][%d] = lrc_v%d.x, lrc_c[lrc_m][lrc_n][%d] = lrc_v%d.y;\n",
-                 2 * h, h, 2 * h + 1, h);
+      buf_printf(o, "lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.x, lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.y;\n",
+                 sfx[p], 2 * h, h, sfx[p], 2 * h + 1, h);
     }
     em_ind(e, depth + 2);
     buf_puts(o, "}\n");
@@ -633,86 +689,131 @@ static void emit_mma_sync(Emit *e, const KAssign *a, const Mma *m, bool bf, cons
   em_ind(e, depth + 1);
   buf_printf(o, "_Pragma(\"unroll%s\") for (int lrc_k = 0; lrc_k < %ld; lrc_k += %d) {\n",
              trips <= 8 ? "" : " 2", R, ks);
-  /* A: rows g, g + 8 of each m-tile; B: column g of each n-tile */
-  long ar = m->a_row ? 16 * m->lda : 16, ak = m->a_row ? 1 : m->lda;
-  long bc = m->b_row ? 8 : 8 * m->ldb, bk = m->b_row ? m->ldb : 1;
-  em_ind(e, depth + 2);
   bool split = !bf && !e->io;   /* float32: each operand a TF32 part and its rest's */
-  buf_printf(o, "unsigned lrc_a[%d][4], lrc_b[%d][2]", mi, nj);
-  if (split) buf_printf(o, ", lrc_as[%d][4], lrc_bs[%d][2]", mi, nj);
+  em_ind(e, depth + 2);
+  buf_puts(o, "unsigned ");
+  for (int p = 0; p < np; p++)
+    if (na[p] == p) buf_printf(o, "%slrc_a%s[%d][4]", p ? ", " : "", sfx[p], mi);
+  for (int p = 0; p < np; p++)
+    if (nb[p] == p) buf_printf(o, ", lrc_b%s[%d][2]", sfx[p], nj);
+  for (int p = 0; split && p < np; p++)
+    if (na[p] == p) buf_printf(o, ", lrc_as%s[%d][4]", sfx[p], mi);
+  for (int p = 0; split && p < np; p++)
+    if (nb[p] == p) buf_printf(o, ", lrc_bs%s[%d][2]", sfx[p], nj);
   buf_puts(o, ";\n");
-  put_unrolled(e, "lrc_m", mi, true, depth + 2);
-  em_ind(e, depth + 3);
-  buf_printf(o, "const float *lrc_p = lrc_pa + lrc_m * %ld + lrc_k * %ld;\n", ar, ak);
-  for (int r = 0; r < 4; r++) {   /* rows g + 8 (r & 1), k's q + 4 (r >> 1) (+ 8 for bf16 pairs) */
-    long row = 8 * (r & 1);
+  /* A: rows g, g + 8 of each m-tile; B: column g of each n-tile */
+  for (int p = 0; p < np; p++) {
+    const Mma *m = &pt[p].m;
+    if (na[p] != p) continue;
+    long ar = m->a_row ? 16 * m->lda : 16, ak = m->a_row ? 1 : m->lda;
+    if (ha[p]) {
+      put_unrolled(e, "lrc_m", mi, false, depth + 2);
+      em_ind(e, depth + 3);
+      buf_printf(o, "lrc_ldsm4%s(lrc_a%s[lrc_m], lrc_a%s[lrc_m] + 2, lrc_pa%s + lrc_m * %ld + lrc_k * %ld);\n",
+                 m->a_row ? "" : "t", sfx[p], sfx[p], sfx[p], ar, ak);
+      continue;
+    }
+    put_unrolled(e, "lrc_m", mi, true, depth + 2);
     em_ind(e, depth + 3);
-    if (bf)
-      buf_printf(o, "lrc_a[lrc_m][%d] = lrc_bf16x2(lrc_p[%ld], lrc_p[%ld]);\n", r,
-                 mma_at(m->a_row, m->lda, row, 8 * (r >> 1)),
-                 mma_at(m->a_row, m->lda, row, 8 * (r >> 1) + 4));
-    else if (split)
-      buf_printf(o, "lrc_as[lrc_m][%d] = lrc_tf32_2(lrc_p[%ld], lrc_a[lrc_m][%d]);\n", r,
-                 mma_at(m->a_row, m->lda, row, 4 * (r >> 1)), r);
-    else
-      buf_printf(o, "lrc_a[lrc_m][%d] = lrc_tf32(lrc_p[%ld]);\n", r,
-                 mma_at(m->a_row, m->lda, row, 4 * (r >> 1)));
+    buf_printf(o, "const float *lrc_p = lrc_pa%s + lrc_m * %ld + lrc_k * %ld;\n", sfx[p], ar, ak);
+    for (int r = 0; r < 4; r++) {   /* rows g + 8 (r & 1), k's q + 4 (r >> 1) (+ 8 for bf16 pairs) */
+      long row = 8 * (r & 1);
+      em_ind(e, depth + 3);
+      if (bf)
+        buf_printf(o, "lrc_a%s[lrc_m][%d] = lrc_bf16x2(lrc_p[%ld], lrc_p[%ld]);\n", sfx[p], r,
+                   mma_at(m->a_row, m->lda, row, 8 * (r >> 1)),
+                   mma_at(m->a_row, m->lda, row, 8 * (r >> 1) + 4));
+      else if (split)
+        buf_printf(o, "lrc_as%s[lrc_m][%d] = lrc_tf32_2(lrc_p[%ld], lrc_a%s[lrc_m][%d]);\n", sfx[p],
+                   r, mma_at(m->a_row, m->lda, row, 4 * (r >> 1)), sfx[p], r);
+      else
+        buf_printf(o, "lrc_a%s[lrc_m][%d] = lrc_tf32(lrc_p[%ld]);\n", sfx[p], r,
+                   mma_at(m->a_row, m->lda, row, 4 * (r >> 1)));
+    }
+    em_ind(e, depth + 2);
+    buf_puts(o, "}\n");
   }
-  em_ind(e, depth + 2);
-  buf_puts(o, "}\n");
-  put_unrolled(e, "lrc_n", nj, true, depth + 2);
-  em_ind(e, depth + 3);
-  buf_printf(o, "const float *lrc_p = lrc_pb + lrc_n * %ld + lrc_k * %ld;\n", bc, bk);
-  for (int r = 0; r < 2; r++) {
+  for (int p = 0; p < np; p++) {
+    const Mma *m = &pt[p].m;
+    if (nb[p] != p) continue;
+    long bc = m->b_row ? 8 : 8 * m->ldb, bk = m->b_row ? m->ldb : 1;
+    if (hb[p]) {   /* two n-tiles a load (the last alone where nj is odd) */
+      const char *t = m->b_row ? "t" : "";
+      if (nj > 1) {
+        em_ind(e, depth + 2);
+        buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n + 1 < %d; lrc_n += 2)\n", nj);
+        em_ind(e, depth + 3);
+        buf_printf(o, "lrc_ldsm4%s(lrc_b%s[lrc_n], lrc_b%s[lrc_n + 1], lrc_pb%s + lrc_n * %ld + lrc_k * %ld);\n",
+                   t, sfx[p], sfx[p], sfx[p], bc, bk);
+      }
+      if (nj % 2) {
+        em_ind(e, depth + 2);
+        buf_printf(o, "lrc_ldsm2%s(lrc_b%s[%d], lrc_pb%s + %ld + lrc_k * %ld);\n", t, sfx[p], nj - 1,
+                   sfx[p], (nj - 1) * bc, bk);
+      }
+      continue;
+    }
+    put_unrolled(e, "lrc_n", nj, true, depth + 2);
     em_ind(e, depth + 3);
-    if (bf)
-      buf_printf(o, "lrc_b[lrc_n][%d] = lrc_bf16x2(lrc_p[%ld], lrc_p[%ld]);\n", r,
-                 mma_at(!m->b_row, m->ldb, 0, 8 * r), mma_at(!m->b_row, m->ldb, 0, 8 * r + 4));
-    else if (split)
-      buf_printf(o, "lrc_bs[lrc_n][%d] = lrc_tf32_2(lrc_p[%ld], lrc_b[lrc_n][%d]);\n", r,
-                 mma_at(!m->b_row, m->ldb, 0, 4 * r), r);
-    else
-      buf_printf(o, "lrc_b[lrc_n][%d] = lrc_tf32(lrc_p[%ld]);\n", r,
-                 mma_at(!m->b_row, m->ldb, 0, 4 * r));
+    buf_printf(o, "const float *lrc_p = lrc_pb%s + lrc_n * %ld + lrc_k * %ld;\n", sfx[p], bc, bk);
+    for (int r = 0; r < 2; r++) {
+      em_ind(e, depth + 3);
+      if (bf)
+        buf_printf(o, "lrc_b%s[lrc_n][%d] = lrc_bf16x2(lrc_p[%ld], lrc_p[%ld]);\n", sfx[p], r,
+                   mma_at(!m->b_row, m->ldb, 0, 8 * r), mma_at(!m->b_row, m->ldb, 0, 8 * r + 4));
+      else if (split)
+        buf_printf(o, "lrc_bs%s[lrc_n][%d] = lrc_tf32_2(lrc_p[%ld], lrc_b%s[lrc_n][%d]);\n", sfx[p],
+                   r, mma_at(!m->b_row, m->ldb, 0, 4 * r), sfx[p], r);
+      else
+        buf_printf(o, "lrc_b%s[lrc_n][%d] = lrc_tf32(lrc_p[%ld]);\n", sfx[p], r,
+                   mma_at(!m->b_row, m->ldb, 0, 4 * r));
+    }
+    em_ind(e, depth + 2);
+    buf_puts(o, "}\n");
   }
-  em_ind(e, depth + 2);
-  buf_puts(o, "}\n");
   put_unrolled(e, "lrc_m", mi, false, depth + 2);
   put_unrolled(e, "lrc_n", nj, true, depth + 3);
   const char *mma = bf ? "lrc_mma_bf16" : "lrc_mma_tf32";
-  if (split) {   /* the products of the rests first, then the big one */
+  for (int p = 0; p < np; p++) {
+    const char *c = sfx[p], *ma = sfx[na[p]], *nb_ = sfx[nb[p]];
+    if (split) {   /* the products of the rests first, then the big one */
+      em_ind(e, depth + 4);
+      buf_printf(o, "%s(lrc_c%s[lrc_m][lrc_n], lrc_as%s[lrc_m], lrc_b%s[lrc_n]);\n", mma, c, ma, nb_);
+      em_ind(e, depth + 4);
+      buf_printf(o, "%s(lrc_c%s[lrc_m][lrc_n], lrc_a%s[lrc_m], lrc_bs%s[lrc_n]);\n", mma, c, ma, nb_);
+    }
     em_ind(e, depth + 4);
-    buf_printf(o, "%s(lrc_c[lrc_m][lrc_n], lrc_as[lrc_m], lrc_b[lrc_n]);\n", mma);
-    em_ind(e, depth + 4);
-    buf_printf(o, "%s(lrc_c[lrc_m][lrc_n], lrc_a[lrc_m], lrc_bs[lrc_n]);\n", mma);
+    buf_printf(o, "%s(lrc_c%s[lrc_m][lrc_n], lrc_a%s[lrc_m], lrc_b%s[lrc_n]);\n", mma, c, ma, nb_);
   }
-  em_ind(e, depth + 4);
-  buf_printf(o, "%s(lrc_c[lrc_m][lrc_n], lrc_a[lrc_m], lrc_b[lrc_n]);\n", mma);
   em_ind(e, depth + 3);
   buf_puts(o, "}\n");
   em_ind(e, depth + 1);
   buf_puts(o, "}\n");
-  if (post) {   /* X = f(X) folded in: on the accumulators, before they are stored */
-    put_mma_points(e, m, mi, nj, depth + 1);
-    em_ind(e, depth + 5);
-    buf_puts(o, "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = ");
-    e->reg_name = "lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e]", e->reg_tile = a->tile;
-    em_put_expr(e, post->assigns.data[0].expr);
-    e->reg_name = NULL;
-    buf_puts(o, ";\n");
-    em_ind(e, depth + 4);
+  for (int p = 0; p < np; p++) {
+    const KAssign *a = pt[p].a;
+    if (pt[p].post) {   /* X = f(X) folded in: on the accumulators, before they are stored */
+      put_mma_points(e, &pt[p].m, mi, nj, depth + 1);
+      em_ind(e, depth + 5);
+      const char *reg = arena_printf(k->arena, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e]", sfx[p]);
+      buf_printf(o, "%s = ", reg);
+      e->reg_name = reg, e->reg_tile = a->tile;
+      em_put_expr(e, pt[p].post->assigns.data[0].expr);
+      e->reg_name = NULL;
+      buf_puts(o, ";\n");
+      em_ind(e, depth + 4);
+      buf_puts(o, "}\n");
+    }
+    put_unrolled(e, "lrc_m", mi, false, depth + 1);
+    put_unrolled(e, "lrc_n", nj, true, depth + 2);
+    for (int h = 0; h < 2; h++) {
+      em_ind(e, depth + 3);
+      buf_printf(o, "*(float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
+                    "make_float2(lrc_c%s[lrc_m][lrc_n][%d], lrc_c%s[lrc_m][lrc_n][%d]);\n",
+                 sfx[p], 8 * h, pt[p].m.ldx, sfx[p], 2 * h, sfx[p], 2 * h + 1);
+    }
+    em_ind(e, depth + 2);
     buf_puts(o, "}\n");
   }
-  put_unrolled(e, "lrc_m", mi, false, depth + 1);
-  put_unrolled(e, "lrc_n", nj, true, depth + 2);
-  for (int h = 0; h < 2; h++) {
-    em_ind(e, depth + 3);
-    buf_printf(o, "*(float2 *)(lrc_x + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
-                  "make_float2(lrc_c[lrc_m][lrc_n][%d], lrc_c[lrc_m][lrc_n][%d]);\n",
-               8 * h, m->ldx, 2 * h, 2 * h + 1);
-  }
-  em_ind(e, depth + 2);
-  buf_puts(o, "}\n");
   close_threads(e, depth);
 }
 
@@ -822,7 +923,7 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     if (red && mma_form(e, s, a, &m)) {
       /* LRC_CUDA_MMA=wmma: the WMMA form (TF32, a 16 x 16 tile a warp) */
       if (env_is("LRC_CUDA_MMA", "wmma")) emit_mma(e, a, &m, depth);
-      else emit_mma_sync(e, a, &m, mma_bf16(e, &m), NULL, NULL, depth);
+      else emit_mma_sync(e, &(MmaPart){a, m, NULL, NULL}, 1, mma_bf16(e, &m), depth);
       continue;
     }
     if (red && warp_reduce(k, e->threads, a, td, red)) {
@@ -1188,11 +1289,29 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   put_offset(e, inner_first, nd, &off);
   const char *at = off.s;
   em_ind(e, depth + 2);
+  bool load = s->kind == KS_LOAD;
+  if (e->tile_half && e->tile_half[s->tile]) {   /* (loads of 8 along the inner dim) */
+    int kd = e->tile_half[s->tile] - 1, dout = kir_inner_dim(k, td & ~(1u << din));
+    const char *in = dt->data[din].name, *out = dt->data[dout].name;
+    buf_printf(e->out, "const uint4 lrc_x = *(const uint4 *)(lrc_rec + %s);\n", at);
+    em_ind(e, depth + 2);
+    buf_puts(e->out, "*(uint4 *)(");
+    em_put_tile_name(e, s->tile);
+    if (kd == din)
+      buf_printf(e->out, " + i_%s * %ld + i_%s) = lrc_perm8(lrc_x);\n", out, e->tile_ld[s->tile], in);
+    else   /* row r at (r & ~7) + 2 (r & 3) + (r & 4) / 4: the rows' order lrc_perm8's */
+      buf_printf(e->out, " + ((i_%s & ~7) | (i_%s & 3) << 1 | (i_%s >> 2 & 1)) * %ld + i_%s) = lrc_x;\n",
+                 out, out, out, e->tile_ld[s->tile], in);
+    buf_free(&off);
+    close_threads(e, depth + 1);
+    em_ind(e, depth);
+    buf_puts(e->out, "}\n");
+    return;
+  }
   buf_puts(e->out, "float *lrc_t = &");
   em_put_elem(e, s->tile);
   buf_puts(e->out, ";\n");
   em_ind(e, depth + 2);
-  bool load = s->kind == KS_LOAD;
   if (!vec) {
     if (load) buf_printf(e->out, "*lrc_t = %s(lrc_rec[%s]);\n", io_to_f[io], at);
     else buf_printf(e->out, "lrc_rec[%s] = %s(*lrc_t);\n", at, io_from_f[io]);
@@ -1569,29 +1688,75 @@ static bool foldable(const Kernel *k, const KStmt *s, int t, bool before) {
 /* A tensor-core product at b[i] or b[i + 1] with the statement before it
  * (its accumulators' start) and the one after (applied by each thread to
  * the elements it stored) folded in where they are foldable: one barrier
- * and one pass over X instead of three. The statements taken, or 0.
+ * and one pass over X instead of three. The statements it takes (pre,
+ * product, post), or 0 where none starts at b[i].
  * LRC_CUDA_FOLD=off: each statement on its own. */
-static int emit_folded(Emit *e, const KBlock *b, int i, int depth) {
+static int product_at(Emit *e, const KBlock *b, int i, MmaPart *pt) {
   const Kernel *k = e->k;
-  if (env_is("LRC_CUDA_FOLD", "off") || env_is("LRC_CUDA_MMA", "wmma")) return 0;
+  if (env_is("LRC_CUDA_MMA", "wmma")) return 0;
+  bool fold = !env_is("LRC_CUDA_FOLD", "off");
   for (int p = 0; p < 2 && i + p < b->len; p++) {
     const KStmt *s = b->data[i + p];
     if (s->kind != KS_NEST || s->assigns.len != 1) continue;
     const KAssign *a = &s->assigns.data[0];
-    Mma m;
-    if (!(s->space & ~k->tiles.data[a->tile].dims) || !mma_form(e, s, a, &m)) continue;
+    if (!(s->space & ~k->tiles.data[a->tile].dims) || !mma_form(e, s, a, &pt->m)) continue;
     const KStmt *pre = p ? b->data[i] : NULL, *post = NULL;
-    if (pre && !foldable(k, pre, a->tile, true)) continue;
-    if (i + p + 1 < b->len && foldable(k, b->data[i + p + 1], a->tile, false))
+    if (pre && (!fold || !foldable(k, pre, a->tile, true))) continue;
+    if (fold && i + p + 1 < b->len && foldable(k, b->data[i + p + 1], a->tile, false))
       post = b->data[i + p + 1];
-    if (!pre && !post) return 0;
-    unsigned char *use = use_new(e);
-    for (int j = i; j <= i + p + (post != NULL); j++) kir_use_stmt(k, b->data[j], use);
-    sync_before(e, use, depth);
-    emit_mma_sync(e, a, &m, mma_bf16(e, &m), pre, post, depth);
+    pt->a = a, pt->pre = pre, pt->post = post;
     return p + 1 + (post != NULL);
   }
   return 0;
+}
+
+/* Two products from b[i] on, before b[end], that share an operand (the
+ * same tile read the same way, the same sizes) and do not touch what the
+ * other writes: run as one (emit_mma_sync), the shared operand's
+ * fragments loaded once and one barrier before both instead of one each
+ * (Gated DeltaNet's rest: v0 = W S and r0 = q S; its free part: q K^T
+ * and K K^T, T U and T W). The statements taken, or 0. The tiles'
+ * lifetimes take the pair as one statement, so that neither product's
+ * target shares memory with the other's operands. LRC_CUDA_PAIR=off. */
+static int mma_pair(Emit *e, const KBlock *b, int i, int end, MmaPart *pt) {
+  const Kernel *k = e->k;
+  if (e->no_pair) return 0;
+  KBlock head = {b->data, end, end};
+  int n1 = product_at(e, &head, i, &pt[0]), n2 = n1 ? product_at(e, &head, i + n1, &pt[1]) : 0;
+  if (!n2) return 0;
+  const Mma *x = &pt[0].m, *y = &pt[1].m;
+  const DimTable *dt = &k->dims;
+  if (dt->data[x->ti].size != dt->data[y->ti].size || dt->data[x->tj].size != dt->data[y->tj].size ||
+      dt->data[x->r].size != dt->data[y->r].size || mma_bf16(e, x) != mma_bf16(e, y))
+    return 0;
+  bool sa = x->ta == y->ta && x->a_row == y->a_row && x->lda == y->lda && x->a_r == y->a_r;
+  bool sb = x->tb == y->tb && x->b_row == y->b_row && x->ldb == y->ldb && x->b_r == y->b_r;
+  if (!sa && !sb) return 0;
+  unsigned char *u1 = use_new(e), *u2 = use_new(e);
+  for (int j = i; j < i + n1; j++) kir_use_stmt(k, b->data[j], u1);
+  for (int j = i + n1; j < i + n1 + n2; j++) kir_use_stmt(k, b->data[j], u2);
+  for (int t = 0; t <= k->tiles.len; t++)
+    if (((u1[t] & 2) && u2[t]) || ((u2[t] & 2) && u1[t])) return 0;
+  return n1 + n2;
+}
+
+/* The statements at b[i] as one pass on the tensor cores where they
+ * are a pair of products (mma_pair) or a product with others folded in
+ * (product_at): the statements taken, or 0 (a product alone too: the
+ * nest's own path emits it). */
+static int emit_folded(Emit *e, const KBlock *b, int i, int end, int depth) {
+  const Kernel *k = e->k;
+  MmaPart pt[2];
+  int np = 2, n = mma_pair(e, b, i, end, pt);
+  if (!n) {
+    np = 1, n = product_at(e, b, i, &pt[0]);
+    if (!n || (!pt[0].pre && !pt[0].post)) return 0;
+  }
+  unsigned char *use = use_new(e);
+  for (int j = i; j < i + n; j++) kir_use_stmt(k, b->data[j], use);
+  sync_before(e, use, depth);
+  emit_mma_sync(e, pt, np, mma_bf16(e, &pt[0].m), depth);
+  return n;
 }
 
 /* The free part's input rows (every load from a caller's buffer in the
@@ -1656,7 +1821,8 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
     if (chain) e->in_rest = i >= e->k->phase_nfree;
     if (pf && b->data[i]->kind != KS_LET) put_in_prefetch(e, b, depth), pf = false;
     if (early && b->data[i]->kind != KS_LET) put_in_prefetch_early(e, depth), early = false;
-    int n = emit_folded(e, b, i, depth);
+    /* (a pair within one side of that line: mma_bf16 alike) */
+    int n = emit_folded(e, b, i, chain && !e->in_rest ? e->k->phase_nfree : b->len, depth);
     if (n) i += n - 1;
     else emit_stmt(e, b->data[i], depth, outer);
   }
@@ -1734,6 +1900,32 @@ static const char cuda_prelude[] =
     "      \"{%8,%9}, {%0,%1,%2,%3};\"\n"
     "      : \"+f\"(c[0]), \"+f\"(c[1]), \"+f\"(c[2]), \"+f\"(c[3])\n"
     "      : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]));\n"
+    "}\n"
+    "/* ldmatrix: four 8 x 8 bf16 matrices (two of a, two of b) or two, from the\n"
+    " * rows the lanes point at (8 each), transposed or not. */\n"
+    "static __device__ inline void lrc_ldsm4(unsigned *a, unsigned *b, const __nv_bfloat16 *p) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\"\n"
+    "               : \"=r\"(a[0]), \"=r\"(a[1]), \"=r\"(b[0]), \"=r\"(b[1])\n"
+    "               : \"r\"((unsigned)__cvta_generic_to_shared(p)));\n"
+    "}\n"
+    "static __device__ inline void lrc_ldsm4t(unsigned *a, unsigned *b, const __nv_bfloat16 *p) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\"\n"
+    "               : \"=r\"(a[0]), \"=r\"(a[1]), \"=r\"(b[0]), \"=r\"(b[1])\n"
+    "               : \"r\"((unsigned)__cvta_generic_to_shared(p)));\n"
+    "}\n"
+    "static __device__ inline void lrc_ldsm2(unsigned *a, const __nv_bfloat16 *p) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\"\n"
+    "               : \"=r\"(a[0]), \"=r\"(a[1]) : \"r\"((unsigned)__cvta_generic_to_shared(p)));\n"
+    "}\n"
+    "static __device__ inline void lrc_ldsm2t(unsigned *a, const __nv_bfloat16 *p) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\"\n"
+    "               : \"=r\"(a[0]), \"=r\"(a[1]) : \"r\"((unsigned)__cvta_generic_to_shared(p)));\n"
+    "}\n"
+    "/* 8 bf16 of a row, k = 0..7, in the order the products read k within\n"
+    " * a k-step (0 4 1 5 2 6 3 7: emit_mma_sync's permutation). */\n"
+    "static __device__ inline uint4 lrc_perm8(uint4 x) {\n"
+    "  return make_uint4(__byte_perm(x.x, x.z, 0x5410), __byte_perm(x.x, x.z, 0x7632),\n"
+    "                    __byte_perm(x.y, x.w, 0x5410), __byte_perm(x.y, x.w, 0x7632));\n"
     "}\n"
     "static __device__ inline void lrc_mma_tf32(float *c, const unsigned *a, const unsigned *b) {\n"
     "  asm(\"mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, \"\n"
@@ -1889,8 +2081,12 @@ static void life_at(Life *l, int t) {
   l->last[t] = l->pos;
 }
 
-static void lifetimes(const Kernel *k, const KBlock *b, Life *l, bool outer) {
+/* Each tile's first and last statement (l->pos counts them) in the block;
+ * a pair of products (mma_pair) one statement. */
+static void lifetimes(Emit *e, const KBlock *b, Life *l, bool outer) {
+  const Kernel *k = e->k;
   int nt = k->tiles.len;
+  MmaPart pt[2];
   unsigned char *use = arena_alloc(k->arena, (size_t)nt + 1);
   for (int i = 0; i < b->len; i++) {
     const KStmt *s = b->data[i];
@@ -1898,7 +2094,7 @@ static void lifetimes(const Kernel *k, const KBlock *b, Life *l, bool outer) {
     case KS_LET: break;
     case KS_FOR: {
       int lo = l->pos;
-      lifetimes(k, &s->body, l, false);
+      lifetimes(e, &s->body, l, false);
       if (s->parallel && outer) break;   /* the grid's rows: no loop here */
       unsigned char *killed = arena_alloc(k->arena, (size_t)nt + 1);
       unsigned char *exp = arena_alloc(k->arena, (size_t)nt + 1);
@@ -1915,17 +2111,21 @@ static void lifetimes(const Kernel *k, const KBlock *b, Life *l, bool outer) {
     case KS_IF_LESS:
       if (s->kind == KS_IF_LESS) life_at(l, s->tile);
       l->pos++;
-      lifetimes(k, &s->body, l, false);
-      lifetimes(k, &s->orelse, l, false);
+      lifetimes(e, &s->body, l, false);
+      lifetimes(e, &s->orelse, l, false);
       break;
-    default:
-      for (int j = 0; j < nparts(s); j++) {
-        use_of(k, s, j, use);
-        for (int t = 0; t < nt; t++)
-          if (use[t]) life_at(l, t);
-      }
+    default: {
+      int n = mma_pair(e, b, i, b->len, pt);
+      for (int q = i; q < i + (n ? n : 1); q++)
+        for (int j = 0; j < nparts(b->data[q]); j++) {
+          use_of(k, b->data[q], j, use);
+          for (int t = 0; t < nt; t++)
+            if (use[t]) life_at(l, t);
+        }
+      if (n) i += n - 1;
       l->pos++;
       break;
+    }
     }
   }
 }
@@ -1998,6 +2198,12 @@ static void place_in_order(Emit *e, const Life *l, const int *by, const bool *un
     if (pad && __builtin_popcount(td) == 2 && inner % 8 == 0)
       e->tile_ld[t] = vote[t] <= 0 ? inner + 4 : inner % 16 ? inner : inner + 8;
     long ssz = e->tile_ld[t] ? (tile_extent(e, t) + 7) & ~7L : sz;
+    if (e->tile_half && e->tile_half[t]) {
+      /* bf16 rows an odd number of 16 bytes apart: ldmatrix's eight
+       * rows of a phase on distinct banks */
+      e->tile_ld[t] = inner % 16 ? inner : inner + 8;
+      ssz = (kir_tile_count(k, t) / inner * e->tile_ld[t] / 2 + 7) & ~7L;
+    }
     long off = first_fit(e, l, placed, t, true, ssz);
     bool sh = (off + ssz) * 4 <= SMEM_MAX;
     if (sh) sz = ssz;
@@ -2036,7 +2242,7 @@ static void order_tiles(const Kernel *k, const Life *l, const double *acc, int o
  * largest first) and the one taking least memory kept where all fit on
  * chip (Gated DeltaNet's rest at K = V = 128: 111 -> 102 KB).
  * LRC_CUDA_REUSE=off: every tile its own space. */
-static void place_tiles(Emit *e) {
+static void place_once(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
   e->tile_off = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
@@ -2048,7 +2254,7 @@ static void place_tiles(Emit *e) {
   Life l = {arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)),
             arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)), 0};
   for (int t = 0; t < n; t++) l.first[t] = l.last[t] = -1;
-  lifetimes(k, &k->body, &l, true);
+  lifetimes(e, &k->body, &l, true);
   bool reuse = !env_is("LRC_CUDA_REUSE", "off");
   bool *unused = arena_alloc(k->arena, (size_t)n + 1);
   for (int t = 0; t < n; t++) {
@@ -2078,10 +2284,105 @@ static void place_tiles(Emit *e) {
   }
 }
 
+/* half_tiles' walk: hk[t] as below, -1 where t cannot be kept in bf16;
+ * loaded[t]: a record's load writes it. */
+static void half_walk(Emit *e, const KBlock *b, int *hk, bool *loaded) {
+  const Kernel *k = e->k;
+  const DimTable *dt = &k->dims;
+  unsigned char *use = use_new(e);
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    half_walk(e, &s->body, hk, loaded);
+    half_walk(e, &s->orelse, hk, loaded);
+    if (s->kind == KS_FOR || s->kind == KS_LET) continue;
+    if (s->kind == KS_LOAD && s->buf == PHASE_BUF) {
+      DimSet td = k->tiles.data[s->tile].dims;
+      int din = kir_inner_dim(k, td);
+      if (__builtin_popcount(td) != 2 || dt->data[din].size % 8 || e->full[din] % 8)
+        hk[s->tile] = -1;
+      loaded[s->tile] = true;
+      continue;
+    }
+    const KAssign *a = s->kind == KS_NEST && s->assigns.len == 1 ? &s->assigns.data[0] : NULL;
+    Mma m;
+    if (a && (s->space & ~k->tiles.data[a->tile].dims) && mma_form(e, s, a, &m) &&
+        mma_bf16(e, &m)) {
+      hk[a->tile] = -1;
+      for (int o = 0; o < 2; o++) {
+        int t = o ? m.tb : m.ta, r = (o ? m.b_r : m.a_r) + 1;
+        if (hk[t] >= 0) hk[t] = hk[t] && hk[t] != r ? -1 : r;
+      }
+      continue;
+    }
+    memset(use, 0, (size_t)k->tiles.len + 1);
+    kir_use_stmt(k, s, use);
+    for (int t = 0; t < k->tiles.len; t++)
+      if (use[t]) hk[t] = -1;
+  }
+}
+
+/* The rest's tiles kept in shared memory as bf16 rather than float: the
+ * records that the free part stores in bf16 (bfloat16 I/O) and that the
+ * rest reads only as operands of bf16 products. Their fragments then
+ * load by ldmatrix (one instruction for four 8 x 8 blocks instead of
+ * eight loads and four conversions) from half the bytes, and their
+ * transfer writes half the bytes and converts nothing. Each is stored
+ * with the dim its products reduce over permuted within groups of 8 as
+ * emit_mma_sync permutes k (lrc_perm8), so that its fragments pair with
+ * those of the float operand beside it. LRC_CUDA_HALF=off. */
+static int *half_tiles(Emit *e) {
+  const Kernel *k = e->k;
+  int n = k->tiles.len;
+  if (e->phase != PHASE_REST || e->io != 1 || env_is("LRC_CUDA_HALF", "off")) return NULL;
+  int *hk = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
+  bool *loaded = arena_alloc(k->arena, (size_t)n + 1);
+  half_walk(e, &k->body, hk, loaded);
+  bool any = false;
+  for (int t = 0; t < n; t++) {
+    if (hk[t] < 0 || !loaded[t]) hk[t] = 0;
+    any |= hk[t] > 0;
+  }
+  return any ? hk : NULL;
+}
+
 /* Blocks of e's shared memory that fit on one SM (H100, H200: 228 KB,
  * 1 KB of it reserved per block). */
 static int blocks_by_smem(const Emit *e) {
   return SMEM_PER_SM_MAX / ((int)e->smem * 4 + 1024);
+}
+
+/* The placement with the products paired (mma_pair), unless that puts a
+ * tile off chip or fewer blocks on an SM than without (the pairs' longer
+ * lifetimes: Gated DeltaNet's fused kernel at K = V = 128 would move its
+ * state off chip). The rest counts up to two blocks: its grid, rows
+ * times column slices, gives most SMs two at most where the phased form
+ * is taken (B H = 128 at the benchmark's size, 132 SMs). */
+static void place_pairs(Emit *e) {
+  e->no_pair = env_is("LRC_CUDA_PAIR", "off");
+  place_once(e);
+  if (e->no_pair) return;
+  long scratch = e->scratch;
+  int cap = e->phase == PHASE_REST ? 2 : 64, blocks = blocks_by_smem(e);
+  e->no_pair = true;
+  place_once(e);
+  int unpaired = blocks_by_smem(e);
+  if (e->scratch < scratch ||
+      (e->scratch == scratch && (unpaired < cap ? unpaired : cap) > (blocks < cap ? blocks : cap)))
+    return;
+  e->no_pair = false;
+  place_once(e);
+}
+
+/* The placement, the rest's records in bf16 (half_tiles) where they all
+ * fit in shared memory (ldmatrix reads only there), else in float. */
+static void place_tiles(Emit *e) {
+  e->tile_half = half_tiles(e);
+  place_pairs(e);
+  for (int t = 0; e->tile_half && t < e->k->tiles.len; t++)
+    if (e->tile_half[t] && e->tile_len[t] && !e->tile_smem[t]) {
+      e->tile_half = NULL;
+      place_pairs(e);
+    }
 }
 
 /* Does tile t share memory with another (then no __restrict__)? */
@@ -2130,9 +2431,11 @@ static void emit_function(Emit *e, const char *suffix) {
                e->scratch);
   for (int t = 0; t < k->tiles.len; t++) {
     if (!e->tile_len[t]) continue;   /* not in this part */
-    buf_puts(o, shares(e, t) ? "  float *" : "  float *__restrict__ ");
+    const char *ty = e->tile_half && e->tile_half[t] ? "__nv_bfloat16" : "float";
+    buf_printf(o, "  %s *%s", ty, shares(e, t) ? "" : "__restrict__ ");
     em_put_tile_name(e, t);
-    buf_printf(o, " = %s + %ld;\n", e->tile_smem[t] ? "lrc_smem" : "lrc_mem", e->tile_off[t]);
+    if (*ty == '_') buf_printf(o, " = (%s *)(lrc_smem + %ld);\n", ty, e->tile_off[t]);
+    else buf_printf(o, " = %s + %ld;\n", e->tile_smem[t] ? "lrc_smem" : "lrc_mem", e->tile_off[t]);
   }
   emit_block(e, &k->body, 1, true);
   buf_puts(o, "}\n");

@@ -169,19 +169,92 @@ END_TEST
  * records and buffers moved between registers and shared memory 16
  * bytes at a time, and the free part's element-wise nests four points a
  * thread. */
+/* The chunk kernel of an example whose dims are K = 64, V = 64, at K = V
+ * = 128 (the benchmark's size), C = 32; *src: its text (the caller frees). */
+static Kernel *chunk_at_128(const char *path, char **src) {
+  char *d;
+  *src = t_read(path, NULL), d = strstr(*src, "K = 64, V = 64");
+  ck_assert_msg(d != NULL, "%s: dims not found", path);
+  memcpy(d, "K=128, V=128  ", 14);
+  Diags dg;
+  diag_init(&dg, &arena);
+  const char *why = NULL;
+  Kernel *k = pass_pipeline(&arena, graph_of(path, *src), PLAN_CHUNK, 32, &dg, &why);
+  ck_assert_ptr_nonnull(k);
+  return k;
+}
+
+/* Products that share an operand run as one pass (mma_pair): Gated
+ * DeltaNet's rest takes v0 += W S and r0 = q S together (S's fragments
+ * loaded once, one barrier fewer at K = V = 128), its free part q K^T
+ * and K K^T; the fused kernel, where pairs would put a tile off chip,
+ * stays unpaired. */
+START_TEST(mma_pairs) {
+  char *src;
+  unsetenv("LRC_PHASE_CHECK");   /* (its fills between the parts add barriers) */
+  Kernel *k = chunk_at_128("examples/gated_deltanet.lr", &src);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  char *on = cuda_text(k, 1);
+  setenv("LRC_CUDA_PAIR", "off", 1);
+  char *off = cuda_text(k, 1);
+  unsetenv("LRC_CUDA_PAIR");
+  char *rest = part_text(on, "gated_deltanet_rest("), *rest0 = part_text(off, "gated_deltanet_rest(");
+  char *free_ = part_text(on, "gated_deltanet_free(");
+  char *whole = part_text(on, "gated_deltanet_kernel("), *whole0 = part_text(off, "gated_deltanet_kernel(");
+  /* the rest: two A operands, one B (the state) */
+  ck_assert_msg(count_of_text(rest, "lrc_mma_bf16(lrc_c1[") == 1 &&
+                    count_of_text(rest, " *lrc_pa1 = ") == 1 && count_of_text(rest, " *lrc_pb1 = ") == 0,
+                "the rest's products on the state not paired by their B operand");
+  ck_assert_msg(count_of_text(rest, "__syncthreads") + 1 == count_of_text(rest0, "__syncthreads"),
+                "the rest's pair saved no barrier (%d, unpaired %d)",
+                count_of_text(rest, "__syncthreads"), count_of_text(rest0, "__syncthreads"));
+  ck_assert_msg(count_of_text(free_, "lrc_mma_tf32(lrc_c1[") >= 1, "no pair in the free part");
+  ck_assert_msg(count_of_text(off, "lrc_c1[") == 0, "LRC_CUDA_PAIR=off ignored");
+  ck_assert_msg(count_of_text(whole, "= lrc_mem + ") == count_of_text(whole0, "= lrc_mem + "),
+                "pairs moved a tile of the fused kernel off chip");
+  free(on), free(off), free(rest), free(rest0), free(free_), free(whole), free(whole0), free(src);
+}
+END_TEST
+
+/* The rest's records in bf16 (half_tiles): with bfloat16 I/O, Gated
+ * DeltaNet's rest keeps q, A, W and the decayed keys as bf16 tiles, loads
+ * them by ldmatrix (the keys, read along their rows' dim, transposed) and
+ * stores them in the products' k order; nowhere else, and not with
+ * LRC_CUDA_HALF=off. */
+START_TEST(bf16_records) {
+  char *src;
+  unsetenv("LRC_PHASE_CHECK");
+  Kernel *k = chunk_at_128("examples/gated_deltanet.lr", &src);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  char *bf = cuda_text(k, 1), *f16 = cuda_text(k, 2);
+  setenv("LRC_CUDA_HALF", "off", 1);
+  char *off = cuda_text(k, 1);
+  unsetenv("LRC_CUDA_HALF");
+  char *rest = part_text(bf, "gated_deltanet_rest("), *free_ = part_text(bf, "gated_deltanet_free(");
+  char *whole = part_text(bf, "gated_deltanet_kernel(");
+  ck_assert_msg(count_of_text(rest, "__nv_bfloat16 *__restrict__ x") +
+                        count_of_text(rest, "__nv_bfloat16 *x") == 4,
+                "the rest's four bf16 records not kept in bf16");
+  ck_assert_msg(count_of_text(rest, "lrc_ldsm4(lrc_a") >= 3 &&
+                    count_of_text(rest, "lrc_ldsm4t(lrc_a") == 1,
+                "the records' fragments not loaded by ldmatrix (the keys transposed)");
+  ck_assert_msg(count_of_text(rest, "= lrc_perm8(lrc_x)") == 3,
+                "the records along k not stored in the products' k order");
+  ck_assert_msg(count_of_text(rest, "(i_C & 3) << 1 | (i_C >> 2 & 1)") == 1,
+                "the keys' rows not stored in the products' k order");
+  ck_assert_msg(!strstr(free_, "lrc_ldsm4(lrc_") && !strstr(whole, "lrc_ldsm4(lrc_") &&
+                    !strstr(off, "lrc_ldsm4(lrc_") && !strstr(f16, "lrc_ldsm4(lrc_"),
+                "bf16 tiles outside the rest, with float16 I/O or with LRC_CUDA_HALF=off");
+  free(bf), free(f16), free(off), free(rest), free(free_), free(whole), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    char path[64];
+    char path[64], *src;
     snprintf(path, sizeof path, "examples/%s.lr", names[i]);
-    char *src = t_read(path, NULL), *d = strstr(src, "K = 64, V = 64");
-    ck_assert_msg(d != NULL, "%s: dims not found", path);
-    memcpy(d, "K=128, V=128  ", 14);
-    Diags dg;
-    diag_init(&dg, &arena);
-    const char *why = NULL;
-    Kernel *k = pass_pipeline(&arena, graph_of(path, src), PLAN_CHUNK, 32, &dg, &why);
-    ck_assert_ptr_nonnull(k);
+    Kernel *k = chunk_at_128(path, &src);
     Buf cu = {0}, dense = {0};
     CgCudaLaunch l = {0}, ld = {0};
     cg_emit_cuda_jit(k, 1, &cu, &l);
@@ -690,6 +763,8 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, cuda_flags);
   tcase_add_test(tc, phase_pays);
   tcase_add_test(tc, mma_products);
+  tcase_add_test(tc, mma_pairs);
+  tcase_add_test(tc, bf16_records);
   tcase_add_test(tc, smem_layout);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
