@@ -37,7 +37,8 @@ typedef struct CgCudaEntry {
 typedef struct CgCudaLaunch {
   CgCudaEntry part[3];
   bool phased;
-  bool phase_pays;         /* the free part holds serial work (cg_cuda_phase_pays) */
+  bool phase_pays;         /* the free part holds serial work (cg_cuda_phase_pays),
+                              or the rest keeps its records in bf16 */
   long phase_rec;
   int phase_chunk;
 } CgCudaLaunch;

@@ -2478,11 +2478,18 @@ static bool serial_work(const Kernel *k, const KBlock *b, int n) {
  * a per-column gate's cumulative sum), which the fused kernel does chunk
  * after chunk while the phased one does it for all chunks at once. Where
  * it does not (a scalar gate: simple GLA, RetNet, Mamba2), the fused
- * kernel ran faster on the H200 (simple GLA 1.39 against 1.60 ms, see
- * docs/perf-cuda.md v7). */
+ * kernel ran faster on the H200 in float (simple GLA 1.39 against 1.60
+ * ms, see docs/perf-cuda.md v7); with bfloat16 I/O, phase_pays. */
 bool cg_cuda_phase_pays(const Kernel *k) {
   const KStmt *loop = k->phase_loop;
   return loop && serial_work(k, &loop->body, k->phase_nfree);   /* (lets, then free) */
+}
+
+/* The same for the emitted parts: also where the rest keeps its records
+ * in bf16 (bfloat16 I/O, half_tiles), which took simple GLA from 0.97 ms
+ * fused to 0.82 phased (docs/perf-cuda.md v10). */
+static bool phase_pays(const Kernel *k, const Emit *er) {
+  return cg_cuda_phase_pays(k) || er->tile_half;
 }
 
 /* The source: the kernel, and with ef and er the two parts of its phased
@@ -2512,7 +2519,7 @@ static void emit_source(Emit *e, Emit *ef, Emit *er, const char *hname) {
               "  float *lrc_scratch = NULL;\n");
   if (ef) {
     buf_puts(o, "#ifdef LRC_PHASED\n  const bool phased = LRC_PHASED;\n#else\n");
-    if (CG_PHASED_AUTO && cg_cuda_phase_pays(k))
+    if (CG_PHASED_AUTO && phase_pays(k, er))
       buf_printf(o, "  const bool phased = rows * %d <= %d && B * T >= %dll * %d * N;\n",
                  e->nsplit, CG_PHASED_MAX_BLOCKS, CG_PHASED_MIN_CHUNKS, k->phase_chunk);
     else
@@ -2891,7 +2898,7 @@ void cg_emit_cuda_jit(const Kernel *k, int io, Buf *out, CgCudaLaunch *launch) {
     en->threads = parts[i]->threads;
   }
   launch->phased = phased;
-  launch->phase_pays = phased && cg_cuda_phase_pays(k);
+  launch->phase_pays = phased && phase_pays(k, &er);
   launch->phase_rec = phased ? k->phase_rec : 0;
   launch->phase_chunk = phased ? k->phase_chunk : 0;
 }

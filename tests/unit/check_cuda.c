@@ -334,6 +334,19 @@ START_TEST(phase_pays) {
                   want[i].file, cg_cuda_phase_pays(k), want[i].pays);
     free(src);
   }
+  /* simple GLA: phased for bfloat16 I/O alone (its rest's records in bf16) */
+  char *src = t_read("examples/simple_gla.lr", NULL);
+  Kernel *k = kernel_for(graph_of("examples/simple_gla.lr", src), PLAN_CHUNK);
+  for (int io = 0; io < 3; io++) {
+    Buf cu = {0};
+    CgCudaLaunch l = {0};
+    cg_emit_cuda_jit(k, io, &cu, &l);
+    ck_assert_msg(l.phase_pays == (io == 1), "simple GLA, I/O type %d: phase_pays %d", io,
+                  l.phase_pays);
+    for (int p = 0; p < 3; p++) buf_free(&l.part[p].entry);
+    buf_free(&cu);
+  }
+  free(src);
   ck_assert(!cg_cuda_phased(false, 128, 8 * 4096, 8, 16));
   ck_assert(cg_cuda_phased(true, 128, 8 * 4096, 8, 16));
 }
