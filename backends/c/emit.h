@@ -24,6 +24,8 @@ typedef struct Emit {
   unsigned char *pend;     /* CUDA: per tile, and for the buffers at index
                               tiles.len: 1 read, 2 written by some thread
                               since the last barrier */
+  int *pend_map;           /* CUDA: per tile, the point map of every access
+                              pending (sync_at), or 0 */
   bool sync_all;           /* CUDA: a barrier after every statement */
   long *tile_ld;           /* per tile: floats between the rows of a 2-D
                               tile, where its rows are padded (0: dense;

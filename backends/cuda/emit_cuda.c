@@ -35,7 +35,7 @@
 
 /* Threads per block (unless a part of the phased form sets its own,
  * Emit.threads), and the shared memory a block may take. */
-enum { THREADS = 512, SMEM_MAX = 160 * 1024, SMEM_PER_SM_MAX = 228 * 1024 };
+enum { THREADS = 512, SMEM_MAX = 160 * 1024, SMEM_PER_SM_MAX = 228 * 1024, SMALL_TILE = 128 };
 
 /* The I/O element types (Emit.io: float, bfloat16, float16) and their
  * conversions from and to float, one value or a pair. */
@@ -170,17 +170,62 @@ static void flush(Emit *e, int depth) {
   memset(e->pend, 0, (size_t)nt + 1);
 }
 
-/* Before a statement that reads and writes `use` (per tile: 1, 2). */
-static void sync_before(Emit *e, const unsigned char *use, int depth) {
+/* Before a statement that reads and writes `use` (per tile: 1, 2); pt
+ * (or NULL): per tile, the point map of the statement's every access to
+ * it (point_map), or 0. Accesses to one tile at the same points under the
+ * same map are each thread's own element, with no barrier between them
+ * (e->pend_map: the map of every access pending, or 0). */
+static void sync_at(Emit *e, const unsigned char *use, const int *pt, int depth) {
   int nt = e->k->tiles.len;
   bool clash = false;
   for (int t = 0; t <= nt && !clash; t++) {
     if (!use[t]) continue;
     for (int u = 0; u <= nt && !clash; u++)
-      clash = e->pend[u] && ((use[t] | e->pend[u]) & 2) && same_memory(e, t, u);
+      clash = e->pend[u] && ((use[t] | e->pend[u]) & 2) && same_memory(e, t, u) &&
+              !(t == u && pt && pt[t] && e->pend_map[t] == pt[t]);
   }
   if (clash || e->sync_all) flush(e, depth);
-  for (int t = 0; t <= nt; t++) e->pend[t] |= use[t];
+  for (int t = 0; t <= nt; t++) {
+    if (!use[t]) continue;
+    int map = pt ? pt[t] : 0;
+    e->pend_map[t] = !e->pend[t] || e->pend_map[t] == map ? map : 0;
+    e->pend[t] |= use[t];
+  }
+}
+
+static void sync_before(Emit *e, const unsigned char *use, int depth) {
+  sync_at(e, use, NULL, depth);
+}
+
+/* The point map of a nest's assignment spread one point a thread over
+ * its target's points (vec: four, emit_vec_nest) for the tiles it reads
+ * or writes at the point alone: the tiles over the target's dims, read
+ * without renaming. Two such accesses under one map touch each element
+ * from the same thread. Per tile, or 0. LRC_CUDA_POINT_SYNC=off. */
+static int *point_map(Emit *e, const KAssign *a, DimSet td, bool vec) {
+  const Kernel *k = e->k;
+  if (env_is("LRC_CUDA_POINT_SYNC", "off")) return NULL;
+  int nt = k->tiles.len, map = (int)(td << 1 | vec) + 1;
+  int *pt = arena_alloc(k->arena, sizeof(int) * (size_t)(nt + 1));
+  bool *off = arena_alloc(k->arena, (size_t)nt + 1);
+  int stack[64], n = 0;
+  stack[n++] = a->expr;
+  while (n) {
+    const KExpr *ex = &k->exprs.data[stack[--n]];
+    if (ex->kind == KE_READ) {
+      if (ex->dim_a >= 0 || k->tiles.data[ex->tile].dims != td) off[ex->tile] = true;
+      else pt[ex->tile] = map;
+    } else if ((ex->kind == KE_UNARY || ex->kind == KE_BINARY) && n < 62) {
+      stack[n++] = ex->a;
+      if (ex->kind == KE_BINARY) stack[n++] = ex->b;
+    } else if (ex->kind == KE_UNARY || ex->kind == KE_BINARY) {
+      return NULL;   /* (deeper than the stack: no elision) */
+    }
+  }
+  for (int t = 0; t < nt; t++)
+    if (off[t]) pt[t] = 0;
+  if (!off[a->tile]) pt[a->tile] = map;
+  return pt;
 }
 
 static unsigned char *use_new(Emit *e) {
@@ -918,23 +963,26 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     int di, dj, tm, tn;
     unsigned char *use = use_new(e);
     kir_use_assign(k, a, use);
-    sync_before(e, use, depth);
     Mma m;
-    if (red && mma_form(e, s, a, &m)) {
+    bool mma = red && mma_form(e, s, a, &m), wr = red && !mma && warp_reduce(k, e->threads, a, td, red);
+    bool micro = red && !mma && !wr && micro_tile(k, e->threads, a, td, &di, &dj, &tm, &tn);
+    bool vec = !red && vec_nest(e, a, td);
+    sync_at(e, use, mma || wr || micro ? NULL : point_map(e, a, td, vec), depth);
+    if (mma) {
       /* LRC_CUDA_MMA=wmma: the WMMA form (TF32, a 16 x 16 tile a warp) */
       if (env_is("LRC_CUDA_MMA", "wmma")) emit_mma(e, a, &m, depth);
       else emit_mma_sync(e, &(MmaPart){a, m, NULL, NULL}, 1, mma_bf16(e, &m), depth);
       continue;
     }
-    if (red && warp_reduce(k, e->threads, a, td, red)) {
+    if (wr) {
       emit_warp_reduce(e, a, td, red, depth);
       continue;
     }
-    if (red && micro_tile(k, e->threads, a, td, &di, &dj, &tm, &tn)) {
+    if (micro) {
       emit_micro(e, a, red, di, dj, tm, tn, depth);
       continue;
     }
-    if (!red && vec_nest(e, a, td)) {
+    if (vec) {
       emit_vec_nest(e, a, td, depth);
       continue;
     }
@@ -1654,7 +1702,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     em_ind(e, depth);
     em_put_if(e, s);
     for (int br = 0; br < 2; br++) {
-      if (s->kind == KS_IF_LESS) e->pend[s->tile] |= 1;
+      if (s->kind == KS_IF_LESS) e->pend[s->tile] |= 1, e->pend_map[s->tile] = 0;
       emit_block(e, br ? &s->orelse : &s->body, depth + 1, false);
       flush(e, depth + 1);
       em_ind(e, depth);
@@ -2250,6 +2298,7 @@ static void place_once(Emit *e) {
   e->tile_len = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
   e->tile_ld = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
   e->pend = arena_alloc(k->arena, (size_t)n + 1);
+  e->pend_map = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
   e->sync_all = env_is("LRC_CUDA_SYNC", "all");
   Life l = {arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)),
             arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)), 0};
@@ -2259,7 +2308,11 @@ static void place_once(Emit *e) {
   bool *unused = arena_alloc(k->arena, (size_t)n + 1);
   for (int t = 0; t < n; t++) {
     unused[t] = l.first[t] < 0;   /* unused (here): no space */
-    if (!unused[t] && !reuse) l.first[t] = 0, l.last[t] = l.pos;
+    /* Vectors and scalars (a [C] gate, a norm) each their own place: the
+     * little memory they would share costs barriers between statements
+     * that touch neither's values (a write-after-read of the place). */
+    bool small = kir_tile_count(k, t) <= SMALL_TILE && !env_is("LRC_CUDA_SMALL", "share");
+    if (!unused[t] && (!reuse || small)) l.first[t] = 0, l.last[t] = l.pos;
   }
   double *acc = arena_alloc(k->arena, sizeof(double) * (size_t)(n + 1));
   count_accesses(k, &k->body, 1, acc);

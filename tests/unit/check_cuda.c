@@ -249,6 +249,36 @@ START_TEST(bf16_records) {
 }
 END_TEST
 
+/* Barriers the free part does without: between element-wise statements
+ * over the same points (each thread reads what it wrote itself: Gated
+ * DeltaNet's gate g reads the mask of valid rows just written) and
+ * between statements whose small tiles would only share a place. */
+START_TEST(barriers_elided) {
+  char *src;
+  unsetenv("LRC_PHASE_CHECK");
+  Kernel *k = chunk_at_128("examples/gated_deltanet.lr", &src);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  char *on = cuda_text(k, 1);
+  setenv("LRC_CUDA_POINT_SYNC", "off", 1);
+  char *nopt = cuda_text(k, 1);
+  setenv("LRC_CUDA_SMALL", "share", 1);
+  char *neither = cuda_text(k, 1);
+  unsetenv("LRC_CUDA_POINT_SYNC");
+  unsetenv("LRC_CUDA_SMALL");
+  char *f = part_text(on, "gated_deltanet_free("), *f0 = part_text(nopt, "gated_deltanet_free(");
+  char *f00 = part_text(neither, "gated_deltanet_free(");
+  int n = count_of_text(f, "__syncthreads"), n0 = count_of_text(f0, "__syncthreads"),
+      n00 = count_of_text(f00, "__syncthreads");
+  ck_assert_msg(n < n0 && n0 < n00, "free part's barriers: %d, no point sync %d, small shared %d",
+                n, n0, n00);
+  const char *valid = strstr(f, "= (i_C < v_L ? 1.0f : 0.0f);"), *g = strstr(f, "* x16_valid[i_C])");
+  ck_assert_msg(valid && g && g > valid, "the valid rows' mask and the gate not found");
+  char *between = strndup(valid, (size_t)(g - valid));
+  ck_assert_msg(!strstr(between, "__syncthreads"), "a barrier between the mask and the gate");
+  free(between), free(on), free(nopt), free(neither), free(f), free(f0), free(f00), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -778,6 +808,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, mma_products);
   tcase_add_test(tc, mma_pairs);
   tcase_add_test(tc, bf16_records);
+  tcase_add_test(tc, barriers_elided);
   tcase_add_test(tc, smem_layout);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
