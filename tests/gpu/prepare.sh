@@ -5,22 +5,24 @@
 # float32, bfloat16 and float16 inputs and outputs, float32 with the
 # state's columns split over blocks of 16, float32 and bfloat16 in the
 # phased form: NAME_chunk[_bf16]_phased), at K=V=64 where the
-# rnn has those dims, for tests/gpu/run.sh to carry to a GPU machine.
+# rnn has those dims (DIMS=K=128,V=128 for others), for tests/gpu/run.sh
+# to carry to a GPU machine.
 set -eu
 LRC=${LRC:-build/lrc}
+dims=${DIMS:+--dim=$DIMS}
 DIR=$1; shift
 mkdir -p "$DIR"
 list=${*:-$(ls examples/*.lr | xargs -n1 basename | sed 's/\.lr$//')}
 for name in $list; do
   f=examples/$name.lr
-  "$LRC" emit "$f" --emit=c --algo=recurrent -o "$DIR/${name}_ref"
+  "$LRC" emit "$f" --emit=c --algo=recurrent $dims -o "$DIR/${name}_ref"
   for algo in recurrent chunk scan; do
-    "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$DIR/${name}_$algo" 2>/dev/null || continue
+    "$LRC" emit "$f" --emit=cuda --algo=$algo $dims -o "$DIR/${name}_$algo" 2>/dev/null || continue
     for dt in bf16 f16; do
-      "$LRC" emit "$f" --emit=cuda --algo=$algo --dtype=$dt -o "$DIR/${name}_${algo}_$dt"
+      "$LRC" emit "$f" --emit=cuda --algo=$algo --dtype=$dt $dims -o "$DIR/${name}_${algo}_$dt"
     done
     # State columns split over blocks of 16 (kept where a dim was split).
-    LRC_CUDA_SPLIT=16 "$LRC" emit "$f" --emit=cuda --algo=$algo -o "$DIR/${name}_${algo}_split"
+    LRC_CUDA_SPLIT=16 "$LRC" emit "$f" --emit=cuda --algo=$algo $dims -o "$DIR/${name}_${algo}_split"
     grep -q "lrc_split \\* " "$DIR/${name}_${algo}_split.cu" || rm -f "$DIR/${name}_${algo}_split".*
     # The phased form (free part over all chunks, then the rest), taken
     # whatever the size (the launcher's own choice skips it on small ones).
