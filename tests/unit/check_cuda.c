@@ -184,6 +184,24 @@ static Kernel *chunk_at_128(const char *path, char **src) {
   return k;
 }
 
+/* Gated DeltaNet's chunk kernel at K = V = 128 as users get it: without
+ * the fills the tests put between the phased parts (LRC_PHASE_CHECK),
+ * which add barriers of their own. */
+static Kernel *gdn_at_128(char **src) {
+  unsetenv("LRC_PHASE_CHECK");
+  Kernel *k = chunk_at_128("examples/gated_deltanet.lr", src);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  return k;
+}
+
+/* cuda_text with the switch `name` set to `value` (then unset). */
+static char *cuda_text_with(Kernel *k, int io, const char *name, const char *value) {
+  setenv(name, value, 1);
+  char *s = cuda_text(k, io);
+  unsetenv(name);
+  return s;
+}
+
 /* Products that share an operand run as one pass (mma_pair): Gated
  * DeltaNet's rest takes v0 += W S and r0 = q S together (S's fragments
  * loaded once, one barrier fewer at K = V = 128), its free part q K^T
@@ -191,13 +209,8 @@ static Kernel *chunk_at_128(const char *path, char **src) {
  * stays unpaired. */
 START_TEST(mma_pairs) {
   char *src;
-  unsetenv("LRC_PHASE_CHECK");   /* (its fills between the parts add barriers) */
-  Kernel *k = chunk_at_128("examples/gated_deltanet.lr", &src);
-  setenv("LRC_PHASE_CHECK", "1", 1);
-  char *on = cuda_text(k, 1);
-  setenv("LRC_CUDA_PAIR", "off", 1);
-  char *off = cuda_text(k, 1);
-  unsetenv("LRC_CUDA_PAIR");
+  Kernel *k = gdn_at_128(&src);
+  char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_PAIR", "off");
   char *rest = part_text(on, "gated_deltanet_rest("), *rest0 = part_text(off, "gated_deltanet_rest(");
   char *free_ = part_text(on, "gated_deltanet_free(");
   char *whole = part_text(on, "gated_deltanet_kernel("), *whole0 = part_text(off, "gated_deltanet_kernel(");
@@ -223,13 +236,9 @@ END_TEST
  * LRC_CUDA_HALF=off. */
 START_TEST(bf16_records) {
   char *src;
-  unsetenv("LRC_PHASE_CHECK");
-  Kernel *k = chunk_at_128("examples/gated_deltanet.lr", &src);
-  setenv("LRC_PHASE_CHECK", "1", 1);
+  Kernel *k = gdn_at_128(&src);
   char *bf = cuda_text(k, 1), *f16 = cuda_text(k, 2);
-  setenv("LRC_CUDA_HALF", "off", 1);
-  char *off = cuda_text(k, 1);
-  unsetenv("LRC_CUDA_HALF");
+  char *off = cuda_text_with(k, 1, "LRC_CUDA_HALF", "off");
   char *rest = part_text(bf, "gated_deltanet_rest("), *free_ = part_text(bf, "gated_deltanet_free(");
   char *whole = part_text(bf, "gated_deltanet_kernel(");
   ck_assert_msg(count_of_text(rest, "__nv_bfloat16 *__restrict__ x") +
@@ -255,15 +264,10 @@ END_TEST
  * between statements whose small tiles would only share a place. */
 START_TEST(barriers_elided) {
   char *src;
-  unsetenv("LRC_PHASE_CHECK");
-  Kernel *k = chunk_at_128("examples/gated_deltanet.lr", &src);
-  setenv("LRC_PHASE_CHECK", "1", 1);
-  char *on = cuda_text(k, 1);
-  setenv("LRC_CUDA_POINT_SYNC", "off", 1);
-  char *nopt = cuda_text(k, 1);
+  Kernel *k = gdn_at_128(&src);
+  char *on = cuda_text(k, 1), *nopt = cuda_text_with(k, 1, "LRC_CUDA_POINT_SYNC", "off");
   setenv("LRC_CUDA_SMALL", "share", 1);
-  char *neither = cuda_text(k, 1);
-  unsetenv("LRC_CUDA_POINT_SYNC");
+  char *neither = cuda_text_with(k, 1, "LRC_CUDA_POINT_SYNC", "off");
   unsetenv("LRC_CUDA_SMALL");
   char *f = part_text(on, "gated_deltanet_free("), *f0 = part_text(nopt, "gated_deltanet_free(");
   char *f00 = part_text(neither, "gated_deltanet_free(");
