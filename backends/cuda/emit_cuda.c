@@ -1788,6 +1788,18 @@ static int mma_pair(Emit *e, const KBlock *b, int i, int end, MmaPart *pt) {
   return n1 + n2;
 }
 
+/* Where a pair from b[i] must end (emit_block and lifetimes alike, so that
+ * the placement sees every pair the emission makes): the fused kernel's
+ * chunk loop pairs within one side of phase_nfree (the rest's side on
+ * bf16 products, in_rest, set here), other blocks anywhere. */
+static int pair_end(Emit *e, const KBlock *b, int i) {
+  const Kernel *k = e->k;
+  bool chain = !e->phase && k->phase_loop && b == &k->phase_loop->body;
+  if (!chain) return b->len;
+  e->in_rest = i >= k->phase_nfree;
+  return e->in_rest ? b->len : k->phase_nfree;
+}
+
 /* The statements at b[i] as one pass on the tensor cores where they
  * are a pair of products (mma_pair) or a product with others folded in
  * (product_at): the statements taken, or 0 (a product alone too: the
@@ -1866,11 +1878,10 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
    * those of the phased form's rest (mma_bf16). */
   bool chain = !e->phase && e->k->phase_loop && b == &e->k->phase_loop->body;
   for (int i = 0; i < b->len; i++) {
-    if (chain) e->in_rest = i >= e->k->phase_nfree;
+    int end = pair_end(e, b, i);
     if (pf && b->data[i]->kind != KS_LET) put_in_prefetch(e, b, depth), pf = false;
     if (early && b->data[i]->kind != KS_LET) put_in_prefetch_early(e, depth), early = false;
-    /* (a pair within one side of that line: mma_bf16 alike) */
-    int n = emit_folded(e, b, i, chain && !e->in_rest ? e->k->phase_nfree : b->len, depth);
+    int n = emit_folded(e, b, i, end, depth);
     if (n) i += n - 1;
     else emit_stmt(e, b->data[i], depth, outer);
   }
@@ -2138,6 +2149,7 @@ static void lifetimes(Emit *e, const KBlock *b, Life *l, bool outer) {
   unsigned char *use = arena_alloc(k->arena, (size_t)nt + 1);
   for (int i = 0; i < b->len; i++) {
     const KStmt *s = b->data[i];
+    int end = pair_end(e, b, i);
     switch (s->kind) {
     case KS_LET: break;
     case KS_FOR: {
@@ -2163,7 +2175,7 @@ static void lifetimes(Emit *e, const KBlock *b, Life *l, bool outer) {
       lifetimes(e, &s->orelse, l, false);
       break;
     default: {
-      int n = mma_pair(e, b, i, b->len, pt);
+      int n = mma_pair(e, b, i, end, pt);
       for (int q = i; q < i + (n ? n : 1); q++)
         for (int j = 0; j < nparts(b->data[q]); j++) {
           use_of(k, b->data[q], j, use);
@@ -2176,6 +2188,7 @@ static void lifetimes(Emit *e, const KBlock *b, Life *l, bool outer) {
     }
     }
   }
+  if (k->phase_loop && b == &k->phase_loop->body) e->in_rest = false;
 }
 
 /* The lowest offset at which `len` floats of tile t overlap no placed
