@@ -562,6 +562,15 @@ static void emit_mma(Emit *e, const KAssign *a, const Mma *m, int depth) {
   close_threads(e, depth);
 }
 
+/* Do products x and y read the same A (B) fragments: the same tile, read
+ * the same way? */
+static bool same_a(const Mma *x, const Mma *y) {
+  return x->ta == y->ta && x->a_row == y->a_row && x->lda == y->lda && x->a_r == y->a_r;
+}
+static bool same_b(const Mma *x, const Mma *y) {
+  return x->tb == y->tb && x->b_row == y->b_row && x->ldb == y->ldb && x->b_r == y->b_r;
+}
+
 /* How a warp walks X in emit_mma_sync: blocks of mi x nj tiles of 16 x 8 (the
  * mma's own shape), as few rounds of blocks per warp as the block's warps
  * allow, then the work over as many warps as possible, then the fewest
@@ -637,7 +646,7 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
   const Mma *m0 = &pt[0].m;
   long I = k->dims.data[m0->ti].size, J = k->dims.data[m0->tj].size, R = k->dims.data[m0->r].size;
   int mi, nj, ks = bf ? 16 : 8;
-  bool a_shared = np > 1 && pt[1].m.ta == m0->ta;
+  bool a_shared = np > 1 && same_a(&pt[1].m, m0);   /* (else B: mma_pair) */
   mma_blocking(I, J, e->threads / 32, np, a_shared, &mi, &nj);
   long nbj = J / 8 / nj;
   /* product p's A and B: those of na[p], nb[p] */
@@ -1777,9 +1786,7 @@ static int mma_pair(Emit *e, const KBlock *b, int i, int end, MmaPart *pt) {
   if (dt->data[x->ti].size != dt->data[y->ti].size || dt->data[x->tj].size != dt->data[y->tj].size ||
       dt->data[x->r].size != dt->data[y->r].size || mma_bf16(e, x) != mma_bf16(e, y))
     return 0;
-  bool sa = x->ta == y->ta && x->a_row == y->a_row && x->lda == y->lda && x->a_r == y->a_r;
-  bool sb = x->tb == y->tb && x->b_row == y->b_row && x->ldb == y->ldb && x->b_r == y->b_r;
-  if (!sa && !sb) return 0;
+  if (!same_a(x, y) && !same_b(x, y)) return 0;
   unsigned char *u1 = use_new(e), *u2 = use_new(e);
   for (int j = i; j < i + n1; j++) kir_use_stmt(k, b->data[j], u1);
   for (int j = i + n1; j < i + n1 + n2; j++) kir_use_stmt(k, b->data[j], u2);
@@ -2399,7 +2406,9 @@ static void half_walk(Emit *e, const KBlock *b, int *hk, bool *loaded) {
 static int *half_tiles(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
-  if (e->phase != PHASE_REST || e->io != 1 || env_is("LRC_CUDA_HALF", "off")) return NULL;
+  if (e->phase != PHASE_REST || e->io != 1 || env_is("LRC_CUDA_HALF", "off") ||
+      env_is("LRC_CUDA_MMA", "wmma"))   /* (WMMA's loads read float tiles) */
+    return NULL;
   int *hk = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
   bool *loaded = arena_alloc(k->arena, (size_t)n + 1);
   half_walk(e, &k->body, hk, loaded);
