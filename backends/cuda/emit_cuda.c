@@ -1311,6 +1311,26 @@ static void put_prefetch(Emit *e, int depth) {
   buf_puts(e->out, "}\n");
 }
 
+/* A record's 8 bf16 in lrc_x stored into its bf16 tile (half_tiles) at
+ * the point decoded, in the products' k order: along the inner dim
+ * permuted by lrc_perm8, or, where k is the row dim, row r at (r & ~7)
+ * + 2 (r & 3) + (r & 4) / 4 (the same order). */
+static void put_half_store(Emit *e, const KStmt *s, int depth) {
+  const Kernel *k = e->k;
+  const DimTable *dt = &k->dims;
+  DimSet td = k->tiles.data[s->tile].dims;
+  int din = kir_inner_dim(k, td), dout = kir_inner_dim(k, td & ~(1u << din));
+  const char *in = dt->data[din].name, *out = dt->data[dout].name;
+  em_ind(e, depth);
+  buf_puts(e->out, "*(uint4 *)(");
+  em_put_tile_name(e, s->tile);
+  if (e->tile_half[s->tile] - 1 == din)
+    buf_printf(e->out, " + i_%s * %ld + i_%s) = lrc_perm8(lrc_x);\n", out, e->tile_ld[s->tile], in);
+  else
+    buf_printf(e->out, " + ((i_%s & ~7) | (i_%s & 3) << 1 | (i_%s >> 2 & 1)) * %ld + i_%s) = lrc_x;\n",
+               out, out, out, e->tile_ld[s->tile], in);
+}
+
 static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
@@ -1348,37 +1368,24 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   em_ind(e, depth + 2);
   bool load = s->kind == KS_LOAD;
   if (e->tile_half && e->tile_half[s->tile]) {   /* (loads of 8 along the inner dim) */
-    int kd = e->tile_half[s->tile] - 1, dout = kir_inner_dim(k, td & ~(1u << din));
-    const char *in = dt->data[din].name, *out = dt->data[dout].name;
     buf_printf(e->out, "const uint4 lrc_x = *(const uint4 *)(lrc_rec + %s);\n", at);
-    em_ind(e, depth + 2);
-    buf_puts(e->out, "*(uint4 *)(");
-    em_put_tile_name(e, s->tile);
-    if (kd == din)
-      buf_printf(e->out, " + i_%s * %ld + i_%s) = lrc_perm8(lrc_x);\n", out, e->tile_ld[s->tile], in);
-    else   /* row r at (r & ~7) + 2 (r & 3) + (r & 4) / 4: the rows' order lrc_perm8's */
-      buf_printf(e->out, " + ((i_%s & ~7) | (i_%s & 3) << 1 | (i_%s >> 2 & 1)) * %ld + i_%s) = lrc_x;\n",
-                 out, out, out, e->tile_ld[s->tile], in);
-    buf_free(&off);
-    close_threads(e, depth + 1);
-    em_ind(e, depth);
-    buf_puts(e->out, "}\n");
-    return;
-  }
-  buf_puts(e->out, "float *lrc_t = &");
-  em_put_elem(e, s->tile);
-  buf_puts(e->out, ";\n");
-  em_ind(e, depth + 2);
-  if (!vec) {
-    if (load) buf_printf(e->out, "*lrc_t = %s(lrc_rec[%s]);\n", io_to_f[io], at);
-    else buf_printf(e->out, "lrc_rec[%s] = %s(*lrc_t);\n", at, io_from_f[io]);
-  } else if (load) {
-    buf_printf(e->out, "const uint4 lrc_x = *(const uint4 *)(lrc_rec + %s);\n", at);
-    put_unpack(e, io, depth + 2);
+    put_half_store(e, s, depth + 2);
   } else {
-    put_pack(e, io, depth + 2);
+    buf_puts(e->out, "float *lrc_t = &");
+    em_put_elem(e, s->tile);
+    buf_puts(e->out, ";\n");
     em_ind(e, depth + 2);
-    buf_printf(e->out, "*(uint4 *)(lrc_rec + %s) = lrc_x;\n", at);
+    if (!vec) {
+      if (load) buf_printf(e->out, "*lrc_t = %s(lrc_rec[%s]);\n", io_to_f[io], at);
+      else buf_printf(e->out, "lrc_rec[%s] = %s(*lrc_t);\n", at, io_from_f[io]);
+    } else if (load) {
+      buf_printf(e->out, "const uint4 lrc_x = *(const uint4 *)(lrc_rec + %s);\n", at);
+      put_unpack(e, io, depth + 2);
+    } else {
+      put_pack(e, io, depth + 2);
+      em_ind(e, depth + 2);
+      buf_printf(e->out, "*(uint4 *)(lrc_rec + %s) = lrc_x;\n", at);
+    }
   }
   buf_free(&off);
   close_threads(e, depth + 1);
@@ -1795,16 +1802,20 @@ static int mma_pair(Emit *e, const KBlock *b, int i, int end, MmaPart *pt) {
   return n1 + n2;
 }
 
+/* Is b the fused kernel's chunk loop, whose statements from phase_nfree on
+ * are those of the phased form's rest (in_rest, mma_bf16)? */
+static bool chain_body(const Emit *e, const KBlock *b) {
+  return !e->phase && e->k->phase_loop && b == &e->k->phase_loop->body;
+}
+
 /* Where a pair from b[i] must end (emit_block and lifetimes alike, so that
  * the placement sees every pair the emission makes): the fused kernel's
  * chunk loop pairs within one side of phase_nfree (the rest's side on
  * bf16 products, in_rest, set here), other blocks anywhere. */
 static int pair_end(Emit *e, const KBlock *b, int i) {
-  const Kernel *k = e->k;
-  bool chain = !e->phase && k->phase_loop && b == &k->phase_loop->body;
-  if (!chain) return b->len;
-  e->in_rest = i >= k->phase_nfree;
-  return e->in_rest ? b->len : k->phase_nfree;
+  if (!chain_body(e, b)) return b->len;
+  e->in_rest = i >= e->k->phase_nfree;
+  return e->in_rest ? b->len : e->k->phase_nfree;
 }
 
 /* The statements at b[i] as one pass on the tensor cores where they
@@ -1881,9 +1892,6 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
   bool early = false;
   for (int i = 0; free && i < b->len; i++)
     early |= b->data[i] == e->grid_loop && env_is("LRC_CUDA_IN_PREFETCH", "early");
-  /* The fused kernel's chunk loop: its statements from phase_nfree on are
-   * those of the phased form's rest (mma_bf16). */
-  bool chain = !e->phase && e->k->phase_loop && b == &e->k->phase_loop->body;
   for (int i = 0; i < b->len; i++) {
     int end = pair_end(e, b, i);
     if (pf && b->data[i]->kind != KS_LET) put_in_prefetch(e, b, depth), pf = false;
@@ -1892,7 +1900,7 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
     if (n) i += n - 1;
     else emit_stmt(e, b->data[i], depth, outer);
   }
-  if (chain) e->in_rest = false;
+  if (chain_body(e, b)) e->in_rest = false;
 }
 
 static void put_params(Emit *e, bool names) {
@@ -2195,7 +2203,7 @@ static void lifetimes(Emit *e, const KBlock *b, Life *l, bool outer) {
     }
     }
   }
-  if (k->phase_loop && b == &k->phase_loop->body) e->in_rest = false;
+  if (chain_body(e, b)) e->in_rest = false;
 }
 
 /* The lowest offset at which `len` floats of tile t overlap no placed
