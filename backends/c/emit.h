@@ -49,6 +49,9 @@ typedef struct Emit {
                               reduce over where it is kept in bf16
                               (half_tiles; its rows tile_ld bf16 apart),
                               or 0; NULL: none */
+  unsigned char *tile_tf32;   /* CUDA: per tile, its values stored rounded to
+                                 TF32 (tf32_tiles: 1 by the nests that write
+                                 it, 2 by its solve), or 0; NULL: none */
   const char **vec_reg;    /* CUDA: per tile, or NULL: reads of the tile at
                               the point are of lane lrc_j of this float[4]
                               register (NULL: of memory) */

@@ -631,6 +631,37 @@ static void put_mma_points(Emit *e, const Mma *m, int mi, int nj, int depth) {
              e->k->dims.data[m->ti].name, e->k->dims.data[m->tj].name);
 }
 
+/* Does a float operand's fragments load by ldmatrix (tile t in shared
+ * memory, its k's contiguous: the caller's check)? A 16 x 8 TF32 A
+ * fragment is exactly four 8 x 8 b16 matrices of 8 rows of 4 floats
+ * (rows g, g + 8 by k's q, q + 4), a B fragment two: one instruction
+ * instead of four loads (two). LRC_CUDA_LDSM=off. */
+static bool frag_ldsm(const Emit *e, int t) {
+  return e->tile_smem && e->tile_smem[t] && !env_is("LRC_CUDA_LDSM", "off");
+}
+
+/* Are tile t's values stored as TF32 already (tf32_tiles)? */
+static bool tf32_stored(const Emit *e, int t) { return e->tile_tf32 && e->tile_tf32[t]; }
+
+/* The TF32 conversion of fragment registers R[lrc_m or lrc_n][0..n-1]
+ * loaded raw by ldmatrix (over `var` of count c): into R and Rs (the
+ * rest's) where split, nothing where the tile holds TF32 already. */
+static void put_frag_tf32(Emit *e, const char *var, int c, const char *reg, const char *sfx, int n,
+                          bool split, int depth) {
+  put_unrolled(e, var, c, true, depth);
+  for (int r = 0; r < n; r++) {
+    em_ind(e, depth + 1);
+    if (split)
+      buf_printf(e->out, "%ss%s[%s][%d] = lrc_tf32_2(__uint_as_float(%s%s[%s][%d]), %s%s[%s][%d]);\n",
+                 reg, sfx, var, r, reg, sfx, var, r, reg, sfx, var, r);
+    else
+      buf_printf(e->out, "%s%s[%s][%d] = lrc_tf32(__uint_as_float(%s%s[%s][%d]));\n", reg, sfx,
+                 var, r, reg, sfx, var, r);
+  }
+  em_ind(e, depth);
+  buf_puts(e->out, "}\n");
+}
+
 /* The raw mma.sync form: TF32 m16n8k8 (three products of split operands
  * for float32 inputs) or bf16 m16n8k16 (mma_bf16); each
  * warp holds a block of accumulators and loads its operands' fragments
@@ -677,11 +708,14 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
    * j); A's blocks are a0..a3 (rows + 8 (j & 1), k + 8 (j >> 1)), B's the
    * b0, b1 of two n-tiles (k + 8 (j & 1), n + 8 (j >> 1)); transposed
    * where the tile's rows run along k. */
-  bool ha[2] = {false, false}, hb[2] = {false, false};
+  bool ha[2] = {false, false}, hb[2] = {false, false}, fa[2] = {false, false},
+       fb[2] = {false, false};
   const char *lane = arena_printf(k->arena, "(%s)", tid(TID_LANE));
   for (int p = 0; p < np; p++) {
     const Mma *m = &pt[p].m;
     ha[p] = e->tile_half && e->tile_half[m->ta], hb[p] = e->tile_half && e->tile_half[m->tb];
+    fa[p] = !bf && !ha[p] && m->a_row && frag_ldsm(e, m->ta);
+    fb[p] = !bf && !hb[p] && !m->b_row && frag_ldsm(e, m->tb);
     if (na[p] != p) continue;
     em_ind(e, depth + 1);
     buf_printf(o, "const %s *lrc_pa%s = ", ha[p] ? "__nv_bfloat16" : "float", sfx[p]);
@@ -691,6 +725,8 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
     else if (ha[p])
       buf_printf(o, " + ((%s & 7) + (%s >> 4) * 8) * %ld + lrc_i0 + (%s >> 3 & 1) * 8;\n", lane,
                  lane, m->lda, lane);
+    else if (fa[p])
+      buf_printf(o, " + (lrc_i0 + (%s & 15)) * %ld + (%s >> 4) * 4;\n", lane, m->lda, lane);
     else
       buf_printf(o, m->a_row ? " + (lrc_i0 + lrc_g) * %ld + lrc_q;\n"
                              : " + lrc_q * %ld + lrc_i0 + lrc_g;\n", m->lda);
@@ -706,6 +742,9 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
                  lane, m->ldb, lane);
     else if (hb[p])
       buf_printf(o, " + (lrc_j0 + (%s & 7) + (%s >> 4) * 8) * %ld + (%s >> 3 & 1) * 8;\n", lane,
+                 lane, m->ldb, lane);
+    else if (fb[p])
+      buf_printf(o, " + (lrc_j0 + (%s & 7) + (%s >> 4) * 8) * %ld + (%s >> 3 & 1) * 4;\n", lane,
                  lane, m->ldb, lane);
     else
       buf_printf(o, m->b_row ? " + lrc_q * %ld + lrc_j0 + lrc_g;\n"
@@ -760,13 +799,16 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
     const Mma *m = &pt[p].m;
     if (na[p] != p) continue;
     long ar = m->a_row ? 16 * m->lda : 16, ak = m->a_row ? 1 : m->lda;
-    if (ha[p]) {
+    if (ha[p] || fa[p]) {
       put_unrolled(e, "lrc_m", mi, false, depth + 2);
       em_ind(e, depth + 3);
       buf_printf(o, "lrc_ldsm4%s(lrc_a%s[lrc_m], lrc_a%s[lrc_m] + 2, lrc_pa%s + lrc_m * %ld + lrc_k * %ld);\n",
                  m->a_row ? "" : "t", sfx[p], sfx[p], sfx[p], ar, ak);
+      if (fa[p] && (split || !tf32_stored(e, m->ta)))
+        put_frag_tf32(e, "lrc_m", mi, "lrc_a", sfx[p], 4, split, depth + 2);
       continue;
     }
+    bool raw = !bf && !split && tf32_stored(e, m->ta);
     put_unrolled(e, "lrc_m", mi, true, depth + 2);
     em_ind(e, depth + 3);
     buf_printf(o, "const float *lrc_p = lrc_pa%s + lrc_m * %ld + lrc_k * %ld;\n", sfx[p], ar, ak);
@@ -781,8 +823,8 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
         buf_printf(o, "lrc_as%s[lrc_m][%d] = lrc_tf32_2(lrc_p[%ld], lrc_a%s[lrc_m][%d]);\n", sfx[p],
                    r, mma_at(m->a_row, m->lda, row, 4 * (r >> 1)), sfx[p], r);
       else
-        buf_printf(o, "lrc_a%s[lrc_m][%d] = lrc_tf32(lrc_p[%ld]);\n", sfx[p], r,
-                   mma_at(m->a_row, m->lda, row, 4 * (r >> 1)));
+        buf_printf(o, "lrc_a%s[lrc_m][%d] = %s(lrc_p[%ld]);\n", sfx[p], r,
+                   raw ? "__float_as_uint" : "lrc_tf32", mma_at(m->a_row, m->lda, row, 4 * (r >> 1)));
     }
     em_ind(e, depth + 2);
     buf_puts(o, "}\n");
@@ -791,7 +833,7 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
     const Mma *m = &pt[p].m;
     if (nb[p] != p) continue;
     long bc = m->b_row ? 8 : 8 * m->ldb, bk = m->b_row ? m->ldb : 1;
-    if (hb[p]) {   /* two n-tiles a load (the last alone where nj is odd) */
+    if (hb[p] || fb[p]) {   /* two n-tiles a load (the last alone where nj is odd) */
       const char *t = m->b_row ? "t" : "";
       if (nj > 1) {
         em_ind(e, depth + 2);
@@ -805,8 +847,11 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
         buf_printf(o, "lrc_ldsm2%s(lrc_b%s[%d], lrc_pb%s + %ld + lrc_k * %ld);\n", t, sfx[p], nj - 1,
                    sfx[p], (nj - 1) * bc, bk);
       }
+      if (fb[p] && (split || !tf32_stored(e, m->tb)))
+        put_frag_tf32(e, "lrc_n", nj, "lrc_b", sfx[p], 2, split, depth + 2);
       continue;
     }
+    bool raw = !bf && !split && tf32_stored(e, m->tb);
     put_unrolled(e, "lrc_n", nj, true, depth + 2);
     em_ind(e, depth + 3);
     buf_printf(o, "const float *lrc_p = lrc_pb%s + lrc_n * %ld + lrc_k * %ld;\n", sfx[p], bc, bk);
@@ -819,8 +864,8 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
         buf_printf(o, "lrc_bs%s[lrc_n][%d] = lrc_tf32_2(lrc_p[%ld], lrc_b%s[lrc_n][%d]);\n", sfx[p],
                    r, mma_at(!m->b_row, m->ldb, 0, 4 * r), sfx[p], r);
       else
-        buf_printf(o, "lrc_b%s[lrc_n][%d] = lrc_tf32(lrc_p[%ld]);\n", sfx[p], r,
-                   mma_at(!m->b_row, m->ldb, 0, 4 * r));
+        buf_printf(o, "lrc_b%s[lrc_n][%d] = %s(lrc_p[%ld]);\n", sfx[p], r,
+                   raw ? "__float_as_uint" : "lrc_tf32", mma_at(!m->b_row, m->ldb, 0, 4 * r));
     }
     em_ind(e, depth + 2);
     buf_puts(o, "}\n");
@@ -949,11 +994,12 @@ static void emit_vec_nest(Emit *e, const KAssign *a, DimSet td, int depth) {
   em_ind(e, depth + 2);
   buf_printf(o, "(void)i_%s;\n", dn);
   em_ind(e, depth + 2);
-  buf_puts(o, "lrc_o[lrc_j] = ");
+  bool rnd = e->tile_tf32 && e->tile_tf32[a->tile] == 1;   /* (SET: tf32_walk) */
+  buf_puts(o, rnd ? "lrc_o[lrc_j] = lrc_tf32r(" : "lrc_o[lrc_j] = ");
   if (a->acc == KACC_MAX) buf_printf(o, "fmaxf(%s[lrc_j], ", e->vec_reg[a->tile]);
   else if (a->acc == KACC_ADD) buf_printf(o, "%s[lrc_j] + ", e->vec_reg[a->tile]);
   em_put_expr(e, a->expr);
-  buf_puts(o, a->acc == KACC_MAX ? ");\n" : ";\n");
+  buf_puts(o, a->acc == KACC_MAX || rnd ? ");\n" : ";\n");
   em_ind(e, depth + 1);
   buf_puts(o, "}\n");
   e->vec_reg = NULL;
@@ -999,7 +1045,11 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     if (!red) {
       em_ind(e, depth + 1);
       em_put_elem(e, a->tile);
-      if (a->acc == KACC_SET) {
+      if (a->acc == KACC_SET && e->tile_tf32 && e->tile_tf32[a->tile] == 1) {
+        buf_puts(e->out, " = lrc_tf32r(");
+        em_put_expr(e, a->expr);
+        buf_puts(e->out, ")");
+      } else if (a->acc == KACC_SET) {
         buf_puts(e->out, " = ");
         em_put_expr(e, a->expr);
       } else {
@@ -1433,6 +1483,12 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
  * row's sum has a constant length, its loop unrolled by 4: the loads of
  * N and X then issue ahead of the dependent chain of multiply-adds.
  * LRC_CUDA_SOLVE=off: the plain loops. */
+/* Does the solve keep each thread's column in registers (emit_trisolve)? */
+static bool solve_in_regs(const Emit *e, const KStmt *s) {
+  return e->k->dims.data[s->dim].size <= 32 && !env_is("LRC_CUDA_SOLVE", "off") &&
+         !env_is("LRC_CUDA_SOLVE", "one");
+}
+
 static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   DimSet xd = k->tiles.data[s->tile].dims;
@@ -1440,7 +1496,7 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   long n = k->dims.data[s->dim].size;
   bool unroll = n <= 32 && !env_is("LRC_CUDA_SOLVE", "off");
   open_threads(e, xd & ~(1u << s->dim), 1, depth);
-  if (unroll && !env_is("LRC_CUDA_SOLVE", "one")) {
+  if (solve_in_regs(e, s)) {
     /* The thread's column in registers (indices constant once unrolled)
      * and each row's sum in four independent chains: the steps wait on
      * FMAs, not on shared memory, and four at a time (H200, bf16, K = V
@@ -1466,10 +1522,13 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
     buf_printf(e->out, "lrc_x[i_%s] = (lrc_a[0] + lrc_a[1]) + (lrc_a[2] + lrc_a[3]);\n", ri);
     em_ind(e, depth + 1);
     buf_puts(e->out, "}\n");
+    /* (every row rounded where the products read X as TF32: tf32_tiles) */
+    bool rnd = e->tile_tf32 && e->tile_tf32[s->tile] == 2;
     em_ind(e, depth + 1);
-    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 1; i_%s < %ld; i_%s++) ", ri, ri, n, ri);
+    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = %d; i_%s < %ld; i_%s++) ", ri, !rnd, ri,
+               n, ri);
     em_put_elem(e, s->tile);
-    buf_printf(e->out, " = lrc_x[i_%s];\n", ri);
+    buf_printf(e->out, rnd ? " = lrc_tf32r(lrc_x[i_%s]);\n" : " = lrc_x[i_%s];\n", ri);
     close_threads(e, depth);
     return;
   }
@@ -1960,11 +2019,17 @@ static const char cuda_prelude[] =
     "  asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
     "  return r;\n"
     "}\n"
+    "/* (sm_90's cvt.rn is one instruction, F2FP; cvt.rna three) */\n"
     "static __device__ inline unsigned lrc_tf32(float x) {\n"
     "  unsigned r;\n"
+    "#if __CUDA_ARCH__ >= 900\n"
+    "  asm(\"cvt.rn.tf32.f32 %0, %1;\" : \"=r\"(r) : \"f\"(x));\n"
+    "#else\n"
     "  asm(\"cvt.rna.tf32.f32 %0, %1;\" : \"=r\"(r) : \"f\"(x));\n"
+    "#endif\n"
     "  return r;\n"
     "}\n"
+    "static __device__ inline float lrc_tf32r(float x) { return __uint_as_float(lrc_tf32(x)); }\n"
     "static __device__ inline unsigned lrc_tf32_2(float x, unsigned &big) {\n"
     "  big = lrc_tf32(x);\n"
     "  return lrc_tf32(x - __uint_as_float(big));\n"
@@ -1993,6 +2058,16 @@ static const char cuda_prelude[] =
     "}\n"
     "static __device__ inline void lrc_ldsm2t(unsigned *a, const __nv_bfloat16 *p) {\n"
     "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\"\n"
+    "               : \"=r\"(a[0]), \"=r\"(a[1]) : \"r\"((unsigned)__cvta_generic_to_shared(p)));\n"
+    "}\n"
+    "/* The same of floats (as pairs of b16): 8 rows of 4 floats a matrix. */\n"
+    "static __device__ inline void lrc_ldsm4(unsigned *a, unsigned *b, const float *p) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\"\n"
+    "               : \"=r\"(a[0]), \"=r\"(a[1]), \"=r\"(b[0]), \"=r\"(b[1])\n"
+    "               : \"r\"((unsigned)__cvta_generic_to_shared(p)));\n"
+    "}\n"
+    "static __device__ inline void lrc_ldsm2(unsigned *a, const float *p) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\"\n"
     "               : \"=r\"(a[0]), \"=r\"(a[1]) : \"r\"((unsigned)__cvta_generic_to_shared(p)));\n"
     "}\n"
     "/* 8 bf16 of a row, k = 0..7, in the order the products read k within\n"
@@ -2428,6 +2503,78 @@ static int *half_tiles(Emit *e) {
   return any ? hk : NULL;
 }
 
+/* tf32_tiles' walk: st[t] |= 1 where a TF32 product reads tile t as an
+ * operand, 2 where anything else reads it or writes it other than by
+ * an element-wise nest (SET), a fill of a TF32 value or a solve keeping
+ * its column in registers (then 4). */
+static void tf32_walk(Emit *e, const KBlock *b, unsigned char *st) {
+  const Kernel *k = e->k;
+  unsigned char *use = use_new(e);
+  bool chain = chain_body(e, b);
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    tf32_walk(e, &s->body, st);
+    tf32_walk(e, &s->orelse, st);
+    if (s->kind == KS_FOR || s->kind == KS_LET) continue;
+    if (chain) e->in_rest = i >= k->phase_nfree;   /* (as pair_end: mma_bf16) */
+    memset(use, 0, (size_t)k->tiles.len + 1);
+    if (s->kind == KS_NEST) {
+      for (int j = 0; j < s->assigns.len; j++) {
+        const KAssign *a = &s->assigns.data[j];
+        DimSet red = s->space & ~k->tiles.data[a->tile].dims;
+        Mma m;
+        if (red && mma_form(e, s, a, &m) && !mma_bf16(e, &m)) {
+          st[m.ta] |= 1, st[m.tb] |= 1, st[a->tile] |= 2;
+          continue;
+        }
+        kir_use_assign(k, a, use);
+        if (red || a->acc != KACC_SET) st[a->tile] |= 2;
+      }
+      for (int t = 0; t < k->tiles.len; t++)
+        if (use[t] & 1) st[t] |= 2;
+      continue;
+    }
+    if (s->kind == KS_FILL) {
+      float f = (float)s->num;
+      uint32_t u;
+      memcpy(&u, &f, sizeof u);
+      if (u & 0x1fff) st[s->tile] |= 2;
+      continue;
+    }
+    if (s->kind == KS_TRISOLVE && solve_in_regs(e, s)) {
+      st[s->tile] |= 4, st[s->tile2] |= 2;
+      continue;
+    }
+    kir_use_stmt(k, s, use);
+    for (int t = 0; t < k->tiles.len; t++)
+      if (use[t]) st[t] |= 2;
+  }
+  if (chain) e->in_rest = false;
+}
+
+/* The tiles stored as TF32 values: those that only TF32 products read
+ * (bf16 or fp16 I/O: not split) and that element-wise nests or a solve
+ * write; the writer rounds (cvt.rna, as the fragment's load did), once
+ * an element, and the fragments load raw: by ldmatrix, no instruction
+ * but the load. Each element was converted by every warp that loaded it
+ * (3 instructions a conversion on sm_90; Gated DeltaNet's free part: a
+ * third of its instructions were its products' loads and conversions,
+ * ncu). The numbers are the same. LRC_CUDA_TF32_STORE=off. */
+static unsigned char *tf32_tiles(Emit *e) {
+  const Kernel *k = e->k;
+  int n = k->tiles.len;
+  if (!e->io || env_is("LRC_CUDA_MMA", "wmma") || env_is("LRC_CUDA_TF32_STORE", "off"))
+    return NULL;
+  unsigned char *st = arena_alloc(k->arena, (size_t)n + 1);
+  tf32_walk(e, &k->body, st);
+  bool any = false;
+  for (int t = 0; t < n; t++) {
+    st[t] = (st[t] & 3) != 1 ? 0 : st[t] & 4 ? 2 : 1;
+    any |= st[t] != 0;
+  }
+  return any ? st : NULL;
+}
+
 /* Blocks of e's shared memory that fit on one SM (H100, H200: 228 KB,
  * 1 KB of it reserved per block). */
 static int blocks_by_smem(const Emit *e) {
@@ -2520,6 +2667,7 @@ static void emit_function(Emit *e, const char *suffix) {
     if (*ty == '_') buf_printf(o, " = (%s *)(lrc_smem + %ld);\n", ty, e->tile_off[t]);
     else buf_printf(o, " = %s + %ld;\n", e->tile_smem[t] ? "lrc_smem" : "lrc_mem", e->tile_off[t]);
   }
+  e->tile_tf32 = tf32_tiles(e);
   emit_block(e, &k->body, 1, true);
   buf_puts(o, "}\n");
 }

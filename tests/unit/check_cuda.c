@@ -229,6 +229,48 @@ START_TEST(mma_pairs) {
 }
 END_TEST
 
+/* Float fragments by ldmatrix and tiles stored as TF32 (frag_ldsm,
+ * tf32_tiles): with bfloat16 I/O, Gated DeltaNet's free part loads its
+ * row-major float operands by ldmatrix (q~ and K of the pair, T of T U
+ * and T W; K^T's B), its solve stores T rounded to TF32 and
+ * T W reads T and W's scaled keys raw (no conversion); with float32 I/O
+ * the ldmatrix fragments split, nothing stored rounded;
+ * LRC_CUDA_LDSM=off and LRC_CUDA_TF32_STORE=off undo each. */
+START_TEST(tf32_fragments) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  char *bf = cuda_text(k, 1), *f32 = cuda_text(k, 0);
+  char *noldsm = cuda_text_with(k, 1, "LRC_CUDA_LDSM", "off");
+  char *nostore = cuda_text_with(k, 1, "LRC_CUDA_TF32_STORE", "off");
+  char *fb = part_text(bf, "gated_deltanet_free("), *ff = part_text(f32, "gated_deltanet_free(");
+  char *fl = part_text(noldsm, "gated_deltanet_free("), *fs = part_text(nostore, "gated_deltanet_free(");
+  ck_assert_msg(count_of_text(fb, "lrc_ldsm4(lrc_a") == 4 &&
+                    count_of_text(fb, "lrc_ldsm2(lrc_b") + count_of_text(fb, "lrc_ldsm4(lrc_b") == 1,
+                "the free part's float fragments not loaded by ldmatrix");
+  ck_assert_msg(count_of_text(fb, "= lrc_tf32r(lrc_x[") == 1 &&
+                    count_of_text(fb, "lrc_o[lrc_j] = lrc_tf32r(") == 1,
+                "T and the scaled keys not stored as TF32");
+  ck_assert_msg(count_of_text(fb, "= __float_as_uint(lrc_p[") == 2,
+                "the scaled keys' fragments not loaded raw");
+  ck_assert_msg(count_of_text(fb, "lrc_tf32(__uint_as_float(") == 10,
+                "the fragments of T converted, or those of q~ and K not");
+  ck_assert_msg(count_of_text(ff, "lrc_ldsm4(lrc_a") == 4 &&
+                    count_of_text(ff, "lrc_tf32_2(__uint_as_float(") == 18 && !strstr(ff, "lrc_tf32r("),
+                "float32 I/O: the ldmatrix fragments not split, or a tile stored rounded");
+  ck_assert_msg(!strstr(fl, "lrc_ldsm") && strstr(fl, "lrc_tf32r("), "LRC_CUDA_LDSM=off ignored");
+  ck_assert_msg(!strstr(fs, "lrc_tf32r(") && !strstr(fs, "__float_as_uint(lrc_p[") &&
+                    count_of_text(fs, "lrc_ldsm4(lrc_a") == 4,
+                "LRC_CUDA_TF32_STORE=off ignored");
+  free(bf), free(f32), free(noldsm), free(nostore), free(fb), free(ff), free(fl), free(fs), free(src);
+}
+END_TEST
+
+/* The number of tiles a kernel's text keeps in bf16. */
+static int bf16_tiles(const char *text) {
+  return count_of_text(text, "__nv_bfloat16 *__restrict__ x") +
+         count_of_text(text, "__nv_bfloat16 *x");
+}
+
 /* The rest's records in bf16 (half_tiles): with bfloat16 I/O, Gated
  * DeltaNet's rest keeps q, A, W and the decayed keys as bf16 tiles, loads
  * them by ldmatrix (the keys, read along their rows' dim, transposed) and
@@ -242,8 +284,7 @@ START_TEST(bf16_records) {
   char *wmma = cuda_text_with(k, 1, "LRC_CUDA_MMA", "wmma");   /* (its loads read floats) */
   char *rest = part_text(bf, "gated_deltanet_rest("), *free_ = part_text(bf, "gated_deltanet_free(");
   char *whole = part_text(bf, "gated_deltanet_kernel(");
-  ck_assert_msg(count_of_text(rest, "__nv_bfloat16 *__restrict__ x") +
-                        count_of_text(rest, "__nv_bfloat16 *x") == 4,
+  ck_assert_msg(bf16_tiles(rest) == 4,
                 "the rest's four bf16 records not kept in bf16");
   ck_assert_msg(count_of_text(rest, "lrc_ldsm4(lrc_a") >= 3 &&
                     count_of_text(rest, "lrc_ldsm4t(lrc_a") == 1,
@@ -252,9 +293,8 @@ START_TEST(bf16_records) {
                 "the records along k not stored in the products' k order");
   ck_assert_msg(count_of_text(rest, "(i_C & 3) << 1 | (i_C >> 2 & 1)") == 1,
                 "the keys' rows not stored in the products' k order");
-  ck_assert_msg(!strstr(free_, "lrc_ldsm4(lrc_") && !strstr(whole, "lrc_ldsm4(lrc_") &&
-                    !strstr(off, "lrc_ldsm4(lrc_") && !strstr(f16, "lrc_ldsm4(lrc_") &&
-                    !strstr(wmma, "= lrc_perm8("),
+  ck_assert_msg(!bf16_tiles(free_) && !bf16_tiles(whole) && !bf16_tiles(off) && !bf16_tiles(f16) &&
+                    !bf16_tiles(wmma) && !strstr(wmma, "= lrc_perm8("),
                 "bf16 tiles outside the rest, with float16 I/O, LRC_CUDA_HALF=off or WMMA");
   free(bf), free(f16), free(off), free(wmma), free(rest), free(free_), free(whole), free(src);
 }
@@ -814,6 +854,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, mma_products);
   tcase_add_test(tc, mma_pairs);
   tcase_add_test(tc, bf16_records);
+  tcase_add_test(tc, tf32_fragments);
   tcase_add_test(tc, barriers_elided);
   tcase_add_test(tc, smem_layout);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
