@@ -3080,12 +3080,14 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
   place_tiles(ef);
   place_tiles(er);
   /* The free part's blocks wait at barriers more than anything: where
-   * its shared memory lets three or more blocks of 256 threads share an
-   * SM, those (their waits overlap), else two of 512 (H200, bf16, K = V
-   * = 128: Gated DeltaNet's free part 1.49 -> 1.19 ms and DeltaNet's
-   * 1.33 -> 1.06 at 256; GLA, KDA and DeltaProduct, two blocks either
-   * way, lose 3-6% at 256). */
-  int free_dflt = blocks_by_smem(ef) >= 3 ? 256 : THREADS;
+   * its shared memory lets three or more blocks share an SM, blocks of
+   * 128 threads (their waits overlap, and each barrier waits for fewer
+   * warps, fewer of them idle in the solve's and the gates' 32-thread
+   * steps), else two of 512 (H200, bf16, K = V = 128: Gated DeltaNet's
+   * free part 1.49 -> 1.19 ms at 256, 0.78 -> 0.73 at 128; DeltaNet's
+   * 1.33 -> 1.06 -> 0.72 -> 0.66; GLA, KDA and DeltaProduct, two blocks
+   * either way, lose 3-6% at 256, 3-12% at 128). */
+  int free_dflt = blocks_by_smem(ef) >= 3 ? 128 : THREADS;
   ef->threads = env_threads("LRC_CUDA_FREE_THREADS", free_dflt);
   return true;
 }

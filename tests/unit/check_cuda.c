@@ -338,7 +338,7 @@ START_TEST(smem_layout) {
     cg_emit_cuda_jit(k, 1, &dense, &ld);
     unsetenv("LRC_CUDA_PLACE");
     long smem = l.part[1].smem_bytes, fit = 228 * 1024 / (smem + 1024);
-    int threads = fit >= 3 ? 256 : 512;
+    int threads = fit >= 3 ? 128 : 512;
     long blocks = fit < 2048 / threads ? fit : 2048 / threads;
     if (blocks > 65536 / (threads * 64)) blocks = 65536 / (threads * 64);
     ck_assert_msg(l.part[1].threads == threads, "%s: free part of %ld bytes on %d threads", path,
