@@ -643,29 +643,187 @@ static bool frag_ldsm(const Emit *e, int t) {
 /* Are tile t's values stored as TF32 already (tf32_tiles)? */
 static bool tf32_stored(const Emit *e, int t) { return e->tile_tf32 && e->tile_tf32[t]; }
 
-/* The TF32 conversion of fragment registers R[lrc_m or lrc_n][0..n-1]
- * loaded raw by ldmatrix (over `var` of count c): into R and Rs (the
- * rest's) where split, nothing where the tile holds TF32 already. */
-static void put_frag_tf32(Emit *e, const char *var, int c, const char *reg, const char *sfx, int n,
-                          bool split, int depth) {
-  put_unrolled(e, var, c, true, depth);
-  for (int r = 0; r < n; r++) {
+/* One operand of emit_mma_sync as a warp loads its fragments: A (rows
+ * i, four registers an m-tile of 16 rows) or B (columns j, two an n-tile
+ * of 8 columns), from a float tile by scalar loads or by ldmatrix
+ * (frag_ldsm), or from a bf16 tile (half_tiles) by ldmatrix. */
+typedef struct Operand {
+  bool b;                  /* B, else A */
+  int tile;
+  bool k_inner;            /* k contiguous along the tile's rows (A
+                              row-major, B column-major) */
+  long ld;
+  bool half, ldsm;         /* a bf16 tile; floats by ldmatrix */
+  int n;                   /* tiles a warp: mi (A) or nj (B) */
+  const char *sfx;         /* the names' suffix: "" or "1" (mma_pair) */
+} Operand;
+
+/* The operand's pointer lrc_pa or lrc_pb at the warp's (or, for
+ * ldmatrix, the lane's) first element: for ldmatrix each lane points at
+ * a row of one of four 8 x 8 blocks (lanes 8j..8j+7, block j); A's
+ * blocks are a0..a3 (rows + 8 (j & 1), k + 8 (j >> 1)), B's the b0, b1
+ * of two n-tiles (k + 8 (j & 1), n + 8 (j >> 1)); transposed where the
+ * tile's rows run along k; floats 4 to a block's row, bf16 8. */
+static void put_operand_ptr(Emit *e, const Operand *x, const char *lane, int depth) {
+  Buf *o = e->out;
+  em_ind(e, depth);
+  buf_printf(o, "const %s *lrc_p%c%s = ", x->half ? "__nv_bfloat16" : "float", x->b ? 'b' : 'a',
+             x->sfx);
+  em_put_tile_name(e, x->tile);
+  const char *l = lane, *base = x->b ? "lrc_j0" : "lrc_i0";
+  long ld = x->ld;
+  if (!x->half && !x->ldsm && x->k_inner)
+    buf_printf(o, " + (%s + lrc_g) * %ld + lrc_q;\n", base, ld);
+  else if (!x->half && !x->ldsm)
+    buf_printf(o, " + lrc_q * %ld + %s + lrc_g;\n", ld, base);
+  else if (!x->b && x->k_inner)
+    buf_printf(o, " + (lrc_i0 + (%s & 15)) * %ld + (%s >> 4) * %d;\n", l, ld, l, x->half ? 8 : 4);
+  else if (!x->b)
+    buf_printf(o, " + ((%s & 7) + (%s >> 4) * 8) * %ld + lrc_i0 + (%s >> 3 & 1) * 8;\n", l, l, ld, l);
+  else if (x->k_inner)
+    buf_printf(o, " + (lrc_j0 + (%s & 7) + (%s >> 4) * 8) * %ld + (%s >> 3 & 1) * %d;\n", l, l, ld,
+               l, x->half ? 8 : 4);
+  else
+    buf_printf(o, " + ((%s & 7) + (%s >> 3 & 1) * 8) * %ld + lrc_j0 + (%s >> 4) * 8;\n", l, l, ld, l);
+}
+
+/* The TF32 conversion of an operand's registers loaded raw by ldmatrix:
+ * into R and Rs (the rest's) where split, to TF32 otherwise. */
+static void put_frag_tf32(Emit *e, const Operand *x, bool split, int depth) {
+  const char *var = x->b ? "lrc_n" : "lrc_m", *reg = x->b ? "lrc_b" : "lrc_a";
+  put_unrolled(e, var, x->n, true, depth);
+  for (int r = 0; r < (x->b ? 2 : 4); r++) {
     em_ind(e, depth + 1);
     if (split)
       buf_printf(e->out, "%ss%s[%s][%d] = lrc_tf32_2(__uint_as_float(%s%s[%s][%d]), %s%s[%s][%d]);\n",
-                 reg, sfx, var, r, reg, sfx, var, r, reg, sfx, var, r);
+                 reg, x->sfx, var, r, reg, x->sfx, var, r, reg, x->sfx, var, r);
     else
-      buf_printf(e->out, "%s%s[%s][%d] = lrc_tf32(__uint_as_float(%s%s[%s][%d]));\n", reg, sfx,
-                 var, r, reg, sfx, var, r);
+      buf_printf(e->out, "%s%s[%s][%d] = lrc_tf32(__uint_as_float(%s%s[%s][%d]));\n", reg, x->sfx,
+                 var, r, reg, x->sfx, var, r);
   }
   em_ind(e, depth);
   buf_puts(e->out, "}\n");
 }
 
+/* An operand's fragments for the k-step at lrc_k: A's rows g, g + 8 of
+ * each m-tile, B's column g of each n-tile; bf16 pairs (bf), TF32 with
+ * its rest's (split), TF32, or raw where the tile holds TF32 already. */
+static void put_operand_loads(Emit *e, const Operand *x, bool bf, bool split, int depth) {
+  Buf *o = e->out;
+  char c = x->b ? 'b' : 'a';
+  const char *var = x->b ? "lrc_n" : "lrc_m", *sfx = x->sfx;
+  /* a tile's step (16 rows of A, 8 columns of B) and a k's */
+  long step = (x->b ? 8 : 16) * (x->k_inner ? x->ld : 1), kstep = x->k_inner ? 1 : x->ld;
+  const char *t = x->k_inner ? "" : "t";
+  if (x->half || x->ldsm) {
+    if (!x->b) {
+      put_unrolled(e, "lrc_m", x->n, false, depth);
+      em_ind(e, depth + 1);
+      buf_printf(o, "lrc_ldsm4%s(lrc_a%s[lrc_m], lrc_a%s[lrc_m] + 2, lrc_pa%s + lrc_m * %ld + lrc_k * %ld);\n",
+                 t, sfx, sfx, sfx, step, kstep);
+    } else {   /* two n-tiles a load (the last alone where nj is odd) */
+      if (x->n > 1) {
+        em_ind(e, depth);
+        buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n + 1 < %d; lrc_n += 2)\n", x->n);
+        em_ind(e, depth + 1);
+        buf_printf(o, "lrc_ldsm4%s(lrc_b%s[lrc_n], lrc_b%s[lrc_n + 1], lrc_pb%s + lrc_n * %ld + lrc_k * %ld);\n",
+                   t, sfx, sfx, sfx, step, kstep);
+      }
+      if (x->n % 2) {
+        em_ind(e, depth);
+        buf_printf(o, "lrc_ldsm2%s(lrc_b%s[%d], lrc_pb%s + %ld + lrc_k * %ld);\n", t, sfx, x->n - 1,
+                   sfx, (x->n - 1) * step, kstep);
+      }
+    }
+    if (x->ldsm && (split || !tf32_stored(e, x->tile))) put_frag_tf32(e, x, split, depth);
+    return;
+  }
+  bool raw = !bf && !split && tf32_stored(e, x->tile);
+  put_unrolled(e, var, x->n, true, depth);
+  em_ind(e, depth + 1);
+  buf_printf(o, "const float *lrc_p = lrc_p%c%s + %s * %ld + lrc_k * %ld;\n", c, sfx, var, step, kstep);
+  /* register r: A's row g + 8 (r & 1), k's q + 4 (r >> 1); B's k's q + 4 r
+   * (+ 8 for bf16 pairs) */
+  for (int r = 0; r < (x->b ? 2 : 4); r++) {
+    long row = x->b ? 0 : 8 * (r & 1), kk = x->b ? r : r >> 1;
+    em_ind(e, depth + 1);
+    if (bf)
+      buf_printf(o, "lrc_%c%s[%s][%d] = lrc_bf16x2(lrc_p[%ld], lrc_p[%ld]);\n", c, sfx, var, r,
+                 mma_at(x->k_inner, x->ld, row, 8 * kk), mma_at(x->k_inner, x->ld, row, 8 * kk + 4));
+    else if (split)
+      buf_printf(o, "lrc_%cs%s[%s][%d] = lrc_tf32_2(lrc_p[%ld], lrc_%c%s[%s][%d]);\n", c, sfx, var,
+                 r, mma_at(x->k_inner, x->ld, row, 4 * kk), c, sfx, var, r);
+    else
+      buf_printf(o, "lrc_%c%s[%s][%d] = %s(lrc_p[%ld]);\n", c, sfx, var, r,
+                 raw ? "__float_as_uint" : "lrc_tf32", mma_at(x->k_inner, x->ld, row, 4 * kk));
+  }
+  em_ind(e, depth);
+  buf_puts(o, "}\n");
+}
+
+/* Product p's accumulators (rows g and g + 8, columns 2q and 2q + 1)
+ * from its target X, or from the statement before folded in: a fill, or
+ * X = f(X). */
+static void put_acc_load(Emit *e, const MmaPart *pt, const char *sfx, int mi, int nj, int depth) {
+  Buf *o = e->out;
+  const KStmt *pre = pt->pre;
+  if (pre) {
+    put_mma_points(e, &pt->m, mi, nj, depth);
+    em_ind(e, depth + 4);
+    buf_printf(o, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = ", sfx);
+    if (pre->kind == KS_FILL) em_put_float(o, pre->num);
+    else em_put_expr(e, pre->assigns.data[0].expr);
+    buf_puts(o, ";\n");
+    em_ind(e, depth + 3);
+    buf_puts(o, "}\n");
+    return;
+  }
+  put_unrolled(e, "lrc_m", mi, false, depth);
+  put_unrolled(e, "lrc_n", nj, true, depth + 1);
+  for (int h = 0; h < 2; h++) {
+    em_ind(e, depth + 2);
+    buf_printf(o, "const float2 lrc_v%d = *(const float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8);\n",
+               h, sfx, 8 * h, pt->m.ldx);
+    em_ind(e, depth + 2);
+    buf_printf(o, "lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.x, lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.y;\n",
+               sfx, 2 * h, h, sfx, 2 * h + 1, h);
+  }
+  em_ind(e, depth + 1);
+  buf_puts(o, "}\n");
+}
+
+/* Product p's accumulators into X, through the statement after folded in
+ * (X = f(X), on the registers) where there is one. */
+static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, int nj, int depth) {
+  Buf *o = e->out;
+  if (pt->post) {
+    put_mma_points(e, &pt->m, mi, nj, depth);
+    em_ind(e, depth + 4);
+    const char *reg = arena_printf(e->k->arena, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e]", sfx);
+    buf_printf(o, "%s = ", reg);
+    e->reg_name = reg, e->reg_tile = pt->a->tile;
+    em_put_expr(e, pt->post->assigns.data[0].expr);
+    e->reg_name = NULL;
+    buf_puts(o, ";\n");
+    em_ind(e, depth + 3);
+    buf_puts(o, "}\n");
+  }
+  put_unrolled(e, "lrc_m", mi, false, depth);
+  put_unrolled(e, "lrc_n", nj, true, depth + 1);
+  for (int h = 0; h < 2; h++) {
+    em_ind(e, depth + 2);
+    buf_printf(o, "*(float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
+                  "make_float2(lrc_c%s[lrc_m][lrc_n][%d], lrc_c%s[lrc_m][lrc_n][%d]);\n",
+               sfx, 8 * h, pt->m.ldx, sfx, 2 * h, sfx, 2 * h + 1);
+  }
+  em_ind(e, depth + 1);
+  buf_puts(o, "}\n");
+}
+
 /* The raw mma.sync form: TF32 m16n8k8 (three products of split operands
  * for float32 inputs) or bf16 m16n8k16 (mma_bf16); each
  * warp holds a block of accumulators and loads its operands' fragments
- * straight from the float tiles, converting in registers. Within a
+ * straight from the tiles (Operand), converting in registers. Within a
  * k-step the k's are permuted alike in A and B (thread q takes k = q +
  * 4m, not the fragment's 2q, 2q+1, ...: a sum is a sum), so that the
  * loads of a row-major operand from rows padded by 4 floats hit 32
@@ -697,87 +855,28 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
     buf_printf(o, "float lrc_c%s[%d][%d][4];\n", sfx[p], mi, nj);
   }
   for (int p = 0; p < np; p++) {
-    const Mma *m = &pt[p].m;
     em_ind(e, depth + 1);
     buf_printf(o, "float *lrc_x%s = ", sfx[p]);
     em_put_tile_name(e, pt[p].a->tile);
-    buf_printf(o, " + (lrc_i0 + lrc_g) * %ld + lrc_j0 + 2 * lrc_q;\n", m->ldx);
+    buf_printf(o, " + (lrc_i0 + lrc_g) * %ld + lrc_j0 + 2 * lrc_q;\n", pt[p].m.ldx);
   }
-  /* An operand kept in bf16 (half_tiles) loads by ldmatrix: each lane
-   * points at a row of one of four 8 x 8 blocks (lanes 8j..8j+7, block
-   * j); A's blocks are a0..a3 (rows + 8 (j & 1), k + 8 (j >> 1)), B's the
-   * b0, b1 of two n-tiles (k + 8 (j & 1), n + 8 (j >> 1)); transposed
-   * where the tile's rows run along k. */
-  bool ha[2] = {false, false}, hb[2] = {false, false}, fa[2] = {false, false},
-       fb[2] = {false, false};
+  /* the operands loaded: product p's own A where na[p] == p, B alike */
+  Operand oa[2], ob[2];
+  int nopa = 0, nopb = 0;
+  for (int p = 0; p < np; p++) {
+    const Mma *m = &pt[p].m;
+    bool ha = e->tile_half && e->tile_half[m->ta], hb = e->tile_half && e->tile_half[m->tb];
+    if (na[p] == p)
+      oa[nopa++] = (Operand){false, m->ta, m->a_row, m->lda, ha,
+                             !bf && !ha && m->a_row && frag_ldsm(e, m->ta), mi, sfx[p]};
+    if (nb[p] == p)
+      ob[nopb++] = (Operand){true, m->tb, !m->b_row, m->ldb, hb,
+                             !bf && !hb && !m->b_row && frag_ldsm(e, m->tb), nj, sfx[p]};
+  }
   const char *lane = arena_printf(k->arena, "(%s)", tid(TID_LANE));
-  for (int p = 0; p < np; p++) {
-    const Mma *m = &pt[p].m;
-    ha[p] = e->tile_half && e->tile_half[m->ta], hb[p] = e->tile_half && e->tile_half[m->tb];
-    fa[p] = !bf && !ha[p] && m->a_row && frag_ldsm(e, m->ta);
-    fb[p] = !bf && !hb[p] && !m->b_row && frag_ldsm(e, m->tb);
-    if (na[p] != p) continue;
-    em_ind(e, depth + 1);
-    buf_printf(o, "const %s *lrc_pa%s = ", ha[p] ? "__nv_bfloat16" : "float", sfx[p]);
-    em_put_tile_name(e, m->ta);
-    if (ha[p] && m->a_row)
-      buf_printf(o, " + (lrc_i0 + (%s & 15)) * %ld + (%s >> 4) * 8;\n", lane, m->lda, lane);
-    else if (ha[p])
-      buf_printf(o, " + ((%s & 7) + (%s >> 4) * 8) * %ld + lrc_i0 + (%s >> 3 & 1) * 8;\n", lane,
-                 lane, m->lda, lane);
-    else if (fa[p])
-      buf_printf(o, " + (lrc_i0 + (%s & 15)) * %ld + (%s >> 4) * 4;\n", lane, m->lda, lane);
-    else
-      buf_printf(o, m->a_row ? " + (lrc_i0 + lrc_g) * %ld + lrc_q;\n"
-                             : " + lrc_q * %ld + lrc_i0 + lrc_g;\n", m->lda);
-  }
-  for (int p = 0; p < np; p++) {
-    const Mma *m = &pt[p].m;
-    if (nb[p] != p) continue;
-    em_ind(e, depth + 1);
-    buf_printf(o, "const %s *lrc_pb%s = ", hb[p] ? "__nv_bfloat16" : "float", sfx[p]);
-    em_put_tile_name(e, m->tb);
-    if (hb[p] && m->b_row)
-      buf_printf(o, " + ((%s & 7) + (%s >> 3 & 1) * 8) * %ld + lrc_j0 + (%s >> 4) * 8;\n", lane,
-                 lane, m->ldb, lane);
-    else if (hb[p])
-      buf_printf(o, " + (lrc_j0 + (%s & 7) + (%s >> 4) * 8) * %ld + (%s >> 3 & 1) * 8;\n", lane,
-                 lane, m->ldb, lane);
-    else if (fb[p])
-      buf_printf(o, " + (lrc_j0 + (%s & 7) + (%s >> 4) * 8) * %ld + (%s >> 3 & 1) * 4;\n", lane,
-                 lane, m->ldb, lane);
-    else
-      buf_printf(o, m->b_row ? " + lrc_q * %ld + lrc_j0 + lrc_g;\n"
-                             : " + (lrc_j0 + lrc_g) * %ld + lrc_q;\n", m->ldb);
-  }
-  /* the accumulators from X (rows g and g + 8, columns 2q and 2q + 1),
-   * or from the statement before folded in: a fill, or X = f(X) */
-  for (int p = 0; p < np; p++) {
-    const KStmt *pre = pt[p].pre;
-    if (pre) {
-      put_mma_points(e, &pt[p].m, mi, nj, depth + 1);
-      em_ind(e, depth + 5);
-      buf_printf(o, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = ", sfx[p]);
-      if (pre->kind == KS_FILL) em_put_float(o, pre->num);
-      else em_put_expr(e, pre->assigns.data[0].expr);
-      buf_puts(o, ";\n");
-      em_ind(e, depth + 4);
-      buf_puts(o, "}\n");
-      continue;
-    }
-    put_unrolled(e, "lrc_m", mi, false, depth + 1);
-    put_unrolled(e, "lrc_n", nj, true, depth + 2);
-    for (int h = 0; h < 2; h++) {
-      em_ind(e, depth + 3);
-      buf_printf(o, "const float2 lrc_v%d = *(const float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8);\n",
-                 h, sfx[p], 8 * h, pt[p].m.ldx);
-      em_ind(e, depth + 3);
-      buf_printf(o, "lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.x, lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.y;\n",
-                 sfx[p], 2 * h, h, sfx[p], 2 * h + 1, h);
-    }
-    em_ind(e, depth + 2);
-    buf_puts(o, "}\n");
-  }
+  for (int i = 0; i < nopa; i++) put_operand_ptr(e, &oa[i], lane, depth + 1);
+  for (int i = 0; i < nopb; i++) put_operand_ptr(e, &ob[i], lane, depth + 1);
+  for (int p = 0; p < np; p++) put_acc_load(e, &pt[p], sfx[p], mi, nj, depth + 1);
   long trips = R / ks;
   em_ind(e, depth + 1);
   buf_printf(o, "_Pragma(\"unroll%s\") for (int lrc_k = 0; lrc_k < %ld; lrc_k += %d) {\n",
@@ -785,91 +884,13 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
   bool split = !bf && !e->io;   /* float32: each operand a TF32 part and its rest's */
   em_ind(e, depth + 2);
   buf_puts(o, "unsigned ");
-  for (int p = 0; p < np; p++)
-    if (na[p] == p) buf_printf(o, "%slrc_a%s[%d][4]", p ? ", " : "", sfx[p], mi);
-  for (int p = 0; p < np; p++)
-    if (nb[p] == p) buf_printf(o, ", lrc_b%s[%d][2]", sfx[p], nj);
-  for (int p = 0; split && p < np; p++)
-    if (na[p] == p) buf_printf(o, ", lrc_as%s[%d][4]", sfx[p], mi);
-  for (int p = 0; split && p < np; p++)
-    if (nb[p] == p) buf_printf(o, ", lrc_bs%s[%d][2]", sfx[p], nj);
+  for (int i = 0; i < nopa; i++) buf_printf(o, "%slrc_a%s[%d][4]", i ? ", " : "", oa[i].sfx, mi);
+  for (int i = 0; i < nopb; i++) buf_printf(o, ", lrc_b%s[%d][2]", ob[i].sfx, nj);
+  for (int i = 0; split && i < nopa; i++) buf_printf(o, ", lrc_as%s[%d][4]", oa[i].sfx, mi);
+  for (int i = 0; split && i < nopb; i++) buf_printf(o, ", lrc_bs%s[%d][2]", ob[i].sfx, nj);
   buf_puts(o, ";\n");
-  /* A: rows g, g + 8 of each m-tile; B: column g of each n-tile */
-  for (int p = 0; p < np; p++) {
-    const Mma *m = &pt[p].m;
-    if (na[p] != p) continue;
-    long ar = m->a_row ? 16 * m->lda : 16, ak = m->a_row ? 1 : m->lda;
-    if (ha[p] || fa[p]) {
-      put_unrolled(e, "lrc_m", mi, false, depth + 2);
-      em_ind(e, depth + 3);
-      buf_printf(o, "lrc_ldsm4%s(lrc_a%s[lrc_m], lrc_a%s[lrc_m] + 2, lrc_pa%s + lrc_m * %ld + lrc_k * %ld);\n",
-                 m->a_row ? "" : "t", sfx[p], sfx[p], sfx[p], ar, ak);
-      if (fa[p] && (split || !tf32_stored(e, m->ta)))
-        put_frag_tf32(e, "lrc_m", mi, "lrc_a", sfx[p], 4, split, depth + 2);
-      continue;
-    }
-    bool raw = !bf && !split && tf32_stored(e, m->ta);
-    put_unrolled(e, "lrc_m", mi, true, depth + 2);
-    em_ind(e, depth + 3);
-    buf_printf(o, "const float *lrc_p = lrc_pa%s + lrc_m * %ld + lrc_k * %ld;\n", sfx[p], ar, ak);
-    for (int r = 0; r < 4; r++) {   /* rows g + 8 (r & 1), k's q + 4 (r >> 1) (+ 8 for bf16 pairs) */
-      long row = 8 * (r & 1);
-      em_ind(e, depth + 3);
-      if (bf)
-        buf_printf(o, "lrc_a%s[lrc_m][%d] = lrc_bf16x2(lrc_p[%ld], lrc_p[%ld]);\n", sfx[p], r,
-                   mma_at(m->a_row, m->lda, row, 8 * (r >> 1)),
-                   mma_at(m->a_row, m->lda, row, 8 * (r >> 1) + 4));
-      else if (split)
-        buf_printf(o, "lrc_as%s[lrc_m][%d] = lrc_tf32_2(lrc_p[%ld], lrc_a%s[lrc_m][%d]);\n", sfx[p],
-                   r, mma_at(m->a_row, m->lda, row, 4 * (r >> 1)), sfx[p], r);
-      else
-        buf_printf(o, "lrc_a%s[lrc_m][%d] = %s(lrc_p[%ld]);\n", sfx[p], r,
-                   raw ? "__float_as_uint" : "lrc_tf32", mma_at(m->a_row, m->lda, row, 4 * (r >> 1)));
-    }
-    em_ind(e, depth + 2);
-    buf_puts(o, "}\n");
-  }
-  for (int p = 0; p < np; p++) {
-    const Mma *m = &pt[p].m;
-    if (nb[p] != p) continue;
-    long bc = m->b_row ? 8 : 8 * m->ldb, bk = m->b_row ? m->ldb : 1;
-    if (hb[p] || fb[p]) {   /* two n-tiles a load (the last alone where nj is odd) */
-      const char *t = m->b_row ? "t" : "";
-      if (nj > 1) {
-        em_ind(e, depth + 2);
-        buf_printf(o, "_Pragma(\"unroll\") for (int lrc_n = 0; lrc_n + 1 < %d; lrc_n += 2)\n", nj);
-        em_ind(e, depth + 3);
-        buf_printf(o, "lrc_ldsm4%s(lrc_b%s[lrc_n], lrc_b%s[lrc_n + 1], lrc_pb%s + lrc_n * %ld + lrc_k * %ld);\n",
-                   t, sfx[p], sfx[p], sfx[p], bc, bk);
-      }
-      if (nj % 2) {
-        em_ind(e, depth + 2);
-        buf_printf(o, "lrc_ldsm2%s(lrc_b%s[%d], lrc_pb%s + %ld + lrc_k * %ld);\n", t, sfx[p], nj - 1,
-                   sfx[p], (nj - 1) * bc, bk);
-      }
-      if (fb[p] && (split || !tf32_stored(e, m->tb)))
-        put_frag_tf32(e, "lrc_n", nj, "lrc_b", sfx[p], 2, split, depth + 2);
-      continue;
-    }
-    bool raw = !bf && !split && tf32_stored(e, m->tb);
-    put_unrolled(e, "lrc_n", nj, true, depth + 2);
-    em_ind(e, depth + 3);
-    buf_printf(o, "const float *lrc_p = lrc_pb%s + lrc_n * %ld + lrc_k * %ld;\n", sfx[p], bc, bk);
-    for (int r = 0; r < 2; r++) {
-      em_ind(e, depth + 3);
-      if (bf)
-        buf_printf(o, "lrc_b%s[lrc_n][%d] = lrc_bf16x2(lrc_p[%ld], lrc_p[%ld]);\n", sfx[p], r,
-                   mma_at(!m->b_row, m->ldb, 0, 8 * r), mma_at(!m->b_row, m->ldb, 0, 8 * r + 4));
-      else if (split)
-        buf_printf(o, "lrc_bs%s[lrc_n][%d] = lrc_tf32_2(lrc_p[%ld], lrc_b%s[lrc_n][%d]);\n", sfx[p],
-                   r, mma_at(!m->b_row, m->ldb, 0, 4 * r), sfx[p], r);
-      else
-        buf_printf(o, "lrc_b%s[lrc_n][%d] = %s(lrc_p[%ld]);\n", sfx[p], r,
-                   raw ? "__float_as_uint" : "lrc_tf32", mma_at(!m->b_row, m->ldb, 0, 4 * r));
-    }
-    em_ind(e, depth + 2);
-    buf_puts(o, "}\n");
-  }
+  for (int i = 0; i < nopa; i++) put_operand_loads(e, &oa[i], bf, split, depth + 2);
+  for (int i = 0; i < nopb; i++) put_operand_loads(e, &ob[i], bf, split, depth + 2);
   put_unrolled(e, "lrc_m", mi, false, depth + 2);
   put_unrolled(e, "lrc_n", nj, true, depth + 3);
   const char *mma = bf ? "lrc_mma_bf16" : "lrc_mma_tf32";
@@ -888,31 +909,7 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
   buf_puts(o, "}\n");
   em_ind(e, depth + 1);
   buf_puts(o, "}\n");
-  for (int p = 0; p < np; p++) {
-    const KAssign *a = pt[p].a;
-    if (pt[p].post) {   /* X = f(X) folded in: on the accumulators, before they are stored */
-      put_mma_points(e, &pt[p].m, mi, nj, depth + 1);
-      em_ind(e, depth + 5);
-      const char *reg = arena_printf(k->arena, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e]", sfx[p]);
-      buf_printf(o, "%s = ", reg);
-      e->reg_name = reg, e->reg_tile = a->tile;
-      em_put_expr(e, pt[p].post->assigns.data[0].expr);
-      e->reg_name = NULL;
-      buf_puts(o, ";\n");
-      em_ind(e, depth + 4);
-      buf_puts(o, "}\n");
-    }
-    put_unrolled(e, "lrc_m", mi, false, depth + 1);
-    put_unrolled(e, "lrc_n", nj, true, depth + 2);
-    for (int h = 0; h < 2; h++) {
-      em_ind(e, depth + 3);
-      buf_printf(o, "*(float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
-                    "make_float2(lrc_c%s[lrc_m][lrc_n][%d], lrc_c%s[lrc_m][lrc_n][%d]);\n",
-                 sfx[p], 8 * h, pt[p].m.ldx, sfx[p], 2 * h, sfx[p], 2 * h + 1);
-    }
-    em_ind(e, depth + 2);
-    buf_puts(o, "}\n");
-  }
+  for (int p = 0; p < np; p++) put_acc_store(e, &pt[p], sfx[p], mi, nj, depth + 1);
   close_threads(e, depth);
 }
 
