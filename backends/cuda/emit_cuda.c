@@ -377,9 +377,14 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
  * point would do alone. The loop over points is uniform within a warp,
  * so every lane reaches the shuffles. */
 /* (Only where the lanes read consecutive elements: x @ S over K with S's
- * rows 128 floats apart would put every lane in one bank.) */
+ * rows 128 floats apart would put every lane in one bank.) Up to 4
+ * points a warp (LRC_CUDA_WARP_POINTS): at 512 and 256 threads a [C]
+ * target of C = 32 qualifies; at 128 it does not (the free part's
+ * norms: a thread a row; not measured against 8 a warp yet). */
 static bool warp_reduce(const Kernel *k, int threads, const KAssign *a, DimSet td, DimSet red) {
-  return a->acc != KACC_SET && count_of(k, td) * 8 <= threads && count_of(k, red) >= 32 &&
+  const char *v = getenv("LRC_CUDA_WARP_POINTS");
+  long pts = v && atol(v) > 0 ? atol(v) : 4;
+  return a->acc != KACC_SET && count_of(k, td) <= threads / 32 * pts && count_of(k, red) >= 32 &&
          !some_read(k, a->expr, kir_inner_dim(k, red), false, 0);
 }
 
@@ -678,7 +683,7 @@ static void put_operand_ptr(Emit *e, const Operand *x, const char *lane, int dep
     buf_printf(o, " + lrc_q * %ld + %s + lrc_g;\n", ld, base);
   else if (!x->b && x->k_inner)
     buf_printf(o, " + (lrc_i0 + (%s & 15)) * %ld + (%s >> 4) * %d;\n", l, ld, l, x->half ? 8 : 4);
-  else if (!x->b)
+  else if (!x->b)   /* (bf16 alone: floats load by ldmatrix only with k contiguous) */
     buf_printf(o, " + ((%s & 7) + (%s >> 4) * 8) * %ld + lrc_i0 + (%s >> 3 & 1) * 8;\n", l, l, ld, l);
   else if (x->k_inner)
     buf_printf(o, " + (lrc_j0 + (%s & 7) + (%s >> 4) * 8) * %ld + (%s >> 3 & 1) * %d;\n", l, l, ld,
@@ -761,9 +766,9 @@ static void put_operand_loads(Emit *e, const Operand *x, bool bf, bool split, in
   buf_puts(o, "}\n");
 }
 
-/* Product p's accumulators (rows g and g + 8, columns 2q and 2q + 1)
- * from its target X, or from the statement before folded in: a fill, or
- * X = f(X). */
+/* A product's accumulators lrc_c<sfx> (rows g and g + 8, columns 2q and
+ * 2q + 1) from its target X, or from the statement before folded in: a
+ * fill, or X = f(X). */
 static void put_acc_load(Emit *e, const MmaPart *pt, const char *sfx, int mi, int nj, int depth) {
   Buf *o = e->out;
   const KStmt *pre = pt->pre;
@@ -792,8 +797,8 @@ static void put_acc_load(Emit *e, const MmaPart *pt, const char *sfx, int mi, in
   buf_puts(o, "}\n");
 }
 
-/* Product p's accumulators into X, through the statement after folded in
- * (X = f(X), on the registers) where there is one. */
+/* A product's accumulators into its target X, through the statement
+ * after folded in (X = f(X), on the registers) where there is one. */
 static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, int nj, int depth) {
   Buf *o = e->out;
   if (pt->post) {
@@ -867,11 +872,13 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
     const Mma *m = &pt[p].m;
     bool ha = e->tile_half && e->tile_half[m->ta], hb = e->tile_half && e->tile_half[m->tb];
     if (na[p] == p)
-      oa[nopa++] = (Operand){false, m->ta, m->a_row, m->lda, ha,
-                             !bf && !ha && m->a_row && frag_ldsm(e, m->ta), mi, sfx[p]};
+      oa[nopa++] = (Operand){.b = false, .tile = m->ta, .k_inner = m->a_row, .ld = m->lda,
+                             .half = ha, .ldsm = !bf && !ha && m->a_row && frag_ldsm(e, m->ta),
+                             .n = mi, .sfx = sfx[p]};
     if (nb[p] == p)
-      ob[nopb++] = (Operand){true, m->tb, !m->b_row, m->ldb, hb,
-                             !bf && !hb && !m->b_row && frag_ldsm(e, m->tb), nj, sfx[p]};
+      ob[nopb++] = (Operand){.b = true, .tile = m->tb, .k_inner = !m->b_row, .ld = m->ldb,
+                             .half = hb, .ldsm = !bf && !hb && !m->b_row && frag_ldsm(e, m->tb),
+                             .n = nj, .sfx = sfx[p]};
   }
   const char *lane = arena_printf(k->arena, "(%s)", tid(TID_LANE));
   for (int i = 0; i < nopa; i++) put_operand_ptr(e, &oa[i], lane, depth + 1);
@@ -991,7 +998,7 @@ static void emit_vec_nest(Emit *e, const KAssign *a, DimSet td, int depth) {
   em_ind(e, depth + 2);
   buf_printf(o, "(void)i_%s;\n", dn);
   em_ind(e, depth + 2);
-  bool rnd = e->tile_tf32 && e->tile_tf32[a->tile] == 1;   /* (SET: tf32_walk) */
+  bool rnd = a->acc == KACC_SET && e->tile_tf32 && e->tile_tf32[a->tile] == 1;
   buf_puts(o, rnd ? "lrc_o[lrc_j] = lrc_tf32r(" : "lrc_o[lrc_j] = ");
   if (a->acc == KACC_MAX) buf_printf(o, "fmaxf(%s[lrc_j], ", e->vec_reg[a->tile]);
   else if (a->acc == KACC_ADD) buf_printf(o, "%s[lrc_j] + ", e->vec_reg[a->tile]);
@@ -2503,17 +2510,20 @@ static int *half_tiles(Emit *e) {
 /* tf32_tiles' walk: st[t] |= 1 where a TF32 product reads tile t as an
  * operand, 2 where anything else reads it or writes it other than by
  * an element-wise nest (SET), a fill of a TF32 value or a solve keeping
- * its column in registers (then 4). */
+ * its column in registers (then 4). A solved tile's nests do not round
+ * (the solve reads their values): 8 where a product reads it before the
+ * solve, 16 where a nest writes it after (in program order), either of
+ * which would hand a product unrounded values. */
 static void tf32_walk(Emit *e, const KBlock *b, unsigned char *st) {
   const Kernel *k = e->k;
   unsigned char *use = use_new(e);
   bool chain = chain_body(e, b);
   for (int i = 0; i < b->len; i++) {
     const KStmt *s = b->data[i];
+    if (chain) e->in_rest = i >= k->phase_nfree;   /* (as pair_end: mma_bf16) */
     tf32_walk(e, &s->body, st);
     tf32_walk(e, &s->orelse, st);
     if (s->kind == KS_FOR || s->kind == KS_LET) continue;
-    if (chain) e->in_rest = i >= k->phase_nfree;   /* (as pair_end: mma_bf16) */
     memset(use, 0, (size_t)k->tiles.len + 1);
     if (s->kind == KS_NEST) {
       for (int j = 0; j < s->assigns.len; j++) {
@@ -2521,11 +2531,12 @@ static void tf32_walk(Emit *e, const KBlock *b, unsigned char *st) {
         DimSet red = s->space & ~k->tiles.data[a->tile].dims;
         Mma m;
         if (red && mma_form(e, s, a, &m) && !mma_bf16(e, &m)) {
-          st[m.ta] |= 1, st[m.tb] |= 1, st[a->tile] |= 2;
+          st[m.ta] |= st[m.ta] & 4 ? 1 : 9, st[m.tb] |= st[m.tb] & 4 ? 1 : 9, st[a->tile] |= 2;
           continue;
         }
         kir_use_assign(k, a, use);
         if (red || a->acc != KACC_SET) st[a->tile] |= 2;
+        if (st[a->tile] & 4) st[a->tile] |= 16;
       }
       for (int t = 0; t < k->tiles.len; t++)
         if (use[t] & 1) st[t] |= 2;
@@ -2551,7 +2562,7 @@ static void tf32_walk(Emit *e, const KBlock *b, unsigned char *st) {
 
 /* The tiles stored as TF32 values: those that only TF32 products read
  * (bf16 or fp16 I/O: not split) and that element-wise nests or a solve
- * write; the writer rounds (cvt.rna, as the fragment's load did), once
+ * write; the writer rounds (lrc_tf32, as the fragment's load did), once
  * an element, and the fragments load raw: by ldmatrix, no instruction
  * but the load. Each element was converted by every warp that loaded it
  * (3 instructions a conversion on sm_90; Gated DeltaNet's free part: a
@@ -2566,7 +2577,7 @@ static unsigned char *tf32_tiles(Emit *e) {
   tf32_walk(e, &k->body, st);
   bool any = false;
   for (int t = 0; t < n; t++) {
-    st[t] = (st[t] & 3) != 1 ? 0 : st[t] & 4 ? 2 : 1;
+    st[t] = (st[t] & 3) != 1 || (st[t] & 4 && st[t] & 24) ? 0 : st[t] & 4 ? 2 : 1;
     any |= st[t] != 0;
   }
   return any ? st : NULL;
