@@ -48,6 +48,16 @@ for name in gated_deltanet simple_gla kda rwkv6; do
     fi
   done
 done
+# Odd counts of n-tiles a warp (ldmatrix.x2 of float and bf16 fragments):
+# Gated DeltaNet's chunk kernel at K = V = 128, C = 96, bf16 and float32.
+for dt in bf16 f32; do
+  if "$LRC" emit examples/gated_deltanet.lr --emit=cuda --algo=chunk --chunk=96 --dim K=128,V=128 \
+      --dtype=$dt -o "$OUT/gated_deltanet_c96_$dt" 2>"$OUT/gated_deltanet_c96.err"; then
+    echo "$OUT/gated_deltanet_c96_$dt" >> "$OUT/list"
+  else
+    echo "cuda-compile: lrc emit --chunk=96 failed for gated_deltanet ($dt):" >> "$OUT/list"
+  fi
+done
 grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
 grep '^cuda-compile' "$OUT/list" && fail=1
 # Two compilers at a time: each unit for both architectures.

@@ -171,7 +171,7 @@ END_TEST
  * thread. */
 /* The chunk kernel of an example whose dims are K = 64, V = 64, at K = V
  * = 128 (the benchmark's size), C = 32; *src: its text (the caller frees). */
-static Kernel *chunk_at_128(const char *path, char **src) {
+static Kernel *chunk_at_128_c(const char *path, int chunk, char **src) {
   char *d;
   *src = t_read(path, NULL), d = strstr(*src, "K = 64, V = 64");
   ck_assert_msg(d != NULL, "%s: dims not found", path);
@@ -179,9 +179,13 @@ static Kernel *chunk_at_128(const char *path, char **src) {
   Diags dg;
   diag_init(&dg, &arena);
   const char *why = NULL;
-  Kernel *k = pass_pipeline(&arena, graph_of(path, *src), PLAN_CHUNK, 32, &dg, &why);
+  Kernel *k = pass_pipeline(&arena, graph_of(path, *src), PLAN_CHUNK, chunk, &dg, &why);
   ck_assert_ptr_nonnull(k);
   return k;
+}
+
+static Kernel *chunk_at_128(const char *path, char **src) {
+  return chunk_at_128_c(path, 32, src);
 }
 
 /* Gated DeltaNet's chunk kernel at K = V = 128 as users get it: without
@@ -235,7 +239,8 @@ END_TEST
  * and T W; K^T's B), its solve stores T rounded to TF32 and
  * T W reads T and W's scaled keys raw (no conversion); with float32 I/O
  * the ldmatrix fragments split, nothing stored rounded;
- * LRC_CUDA_LDSM=off and LRC_CUDA_TF32_STORE=off undo each. */
+ * LRC_CUDA_LDSM=off and LRC_CUDA_TF32_STORE=off undo each. (tests/gpu/
+ * compile.sh compiles the odd n-tile count's ldmatrix.x2.) */
 START_TEST(tf32_fragments) {
   char *src;
   Kernel *k = gdn_at_128(&src);
@@ -262,6 +267,11 @@ START_TEST(tf32_fragments) {
                     count_of_text(fs, "lrc_ldsm4(lrc_a") == 4,
                 "LRC_CUDA_TF32_STORE=off ignored");
   free(bf), free(f32), free(noldsm), free(nostore), free(fb), free(ff), free(fl), free(fs), free(src);
+  /* an odd count of n-tiles a warp (C = 96): the last B fragment by ldmatrix.x2 */
+  k = chunk_at_128_c("examples/gated_deltanet.lr", 96, &src);
+  bf = cuda_text(k, 1);
+  ck_assert_msg(strstr(bf, "lrc_ldsm2(lrc_b[2], lrc_pb + "), "no float ldmatrix.x2 at C = 96");
+  free(bf), free(src);
 }
 END_TEST
 
