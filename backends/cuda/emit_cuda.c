@@ -55,6 +55,11 @@ static bool env_is(const char *name, const char *value) {
   return v && !strcmp(v, value);
 }
 
+static long env_long(const char *name, long dflt) {
+  const char *env = getenv(name);
+  return env && *env ? strtol(env, NULL, 10) : dflt;
+}
+
 /* "for (int VAR = FIRST; VAR < n; VAR += step)" without its body: the
  * points of a statement over the block's threads (step THREADS), its
  * warps (THREADS / 32) or a warp's lanes (32). The block has exactly
@@ -382,8 +387,8 @@ static void emit_micro(Emit *e, const KAssign *a, DimSet red, int di, int dj, in
  * target of C = 32 qualifies; at 128 it does not (the free part's
  * norms: a thread a row; not measured against 8 a warp yet). */
 static bool warp_reduce(const Kernel *k, int threads, const KAssign *a, DimSet td, DimSet red) {
-  const char *v = getenv("LRC_CUDA_WARP_POINTS");
-  long pts = v && atol(v) > 0 ? atol(v) : 4;
+  long pts = env_long("LRC_CUDA_WARP_POINTS", 4);
+  if (pts < 1) pts = 4;
   return a->acc != KACC_SET && count_of(k, td) <= threads / 32 * pts && count_of(k, red) >= 32 &&
          !some_read(k, a->expr, kir_inner_dim(k, red), false, 0);
 }
@@ -645,8 +650,12 @@ static bool frag_ldsm(const Emit *e, int t) {
   return e->tile_smem && e->tile_smem[t] && !env_is("LRC_CUDA_LDSM", "off");
 }
 
-/* Are tile t's values stored as TF32 already (tf32_tiles)? */
+/* Are tile t's values stored as TF32 already (tf32_tiles)? Does
+ * assignment a round them (a nest's SET; the solve rounds its own)? */
 static bool tf32_stored(const Emit *e, int t) { return e->tile_tf32 && e->tile_tf32[t]; }
+static bool tf32_rounds(const Emit *e, const KAssign *a) {
+  return a->acc == KACC_SET && e->tile_tf32 && e->tile_tf32[a->tile] == 1;
+}
 
 /* One operand of emit_mma_sync as a warp loads its fragments: A (rows
  * i, four registers an m-tile of 16 rows) or B (columns j, two an n-tile
@@ -998,7 +1007,7 @@ static void emit_vec_nest(Emit *e, const KAssign *a, DimSet td, int depth) {
   em_ind(e, depth + 2);
   buf_printf(o, "(void)i_%s;\n", dn);
   em_ind(e, depth + 2);
-  bool rnd = a->acc == KACC_SET && e->tile_tf32 && e->tile_tf32[a->tile] == 1;
+  bool rnd = tf32_rounds(e, a);
   buf_puts(o, rnd ? "lrc_o[lrc_j] = lrc_tf32r(" : "lrc_o[lrc_j] = ");
   if (a->acc == KACC_MAX) buf_printf(o, "fmaxf(%s[lrc_j], ", e->vec_reg[a->tile]);
   else if (a->acc == KACC_ADD) buf_printf(o, "%s[lrc_j] + ", e->vec_reg[a->tile]);
@@ -1049,13 +1058,11 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     if (!red) {
       em_ind(e, depth + 1);
       em_put_elem(e, a->tile);
-      if (a->acc == KACC_SET && e->tile_tf32 && e->tile_tf32[a->tile] == 1) {
-        buf_puts(e->out, " = lrc_tf32r(");
+      if (a->acc == KACC_SET) {
+        bool rnd = tf32_rounds(e, a);
+        buf_puts(e->out, rnd ? " = lrc_tf32r(" : " = ");
         em_put_expr(e, a->expr);
-        buf_puts(e->out, ")");
-      } else if (a->acc == KACC_SET) {
-        buf_puts(e->out, " = ");
-        em_put_expr(e, a->expr);
+        if (rnd) buf_puts(e->out, ")");
       } else {
         buf_puts(e->out, a->acc == KACC_ADD ? " += " : " = fmaxf(");
         if (a->acc == KACC_MAX) {
@@ -1481,24 +1488,27 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   close_threads(e, depth);
 }
 
+/* Is the solve's row loop unrolled, and does it keep each thread's
+ * column in registers (emit_trisolve)? */
+static bool solve_unrolled(const Emit *e, const KStmt *s) {
+  return e->k->dims.data[s->dim].size <= 32 && !env_is("LRC_CUDA_SOLVE", "off");
+}
+static bool solve_in_regs(const Emit *e, const KStmt *s) {
+  return solve_unrolled(e, s) && !env_is("LRC_CUDA_SOLVE", "one");
+}
+
 /* X = (I + N)^-1 X: threads over X's columns (its dims other than the
  * row dim), forward substitution down each column. Up to 32 rows (the
  * WY and UT solves of a chunk) the row loop is unrolled, so that each
  * row's sum has a constant length, its loop unrolled by 4: the loads of
  * N and X then issue ahead of the dependent chain of multiply-adds.
  * LRC_CUDA_SOLVE=off: the plain loops. */
-/* Does the solve keep each thread's column in registers (emit_trisolve)? */
-static bool solve_in_regs(const Emit *e, const KStmt *s) {
-  return e->k->dims.data[s->dim].size <= 32 && !env_is("LRC_CUDA_SOLVE", "off") &&
-         !env_is("LRC_CUDA_SOLVE", "one");
-}
-
 static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   DimSet xd = k->tiles.data[s->tile].dims;
   const char *ri = k->dims.data[s->dim].name, *ci = k->dims.data[s->dim2].name;
   long n = k->dims.data[s->dim].size;
-  bool unroll = n <= 32 && !env_is("LRC_CUDA_SOLVE", "off");
+  bool unroll = solve_unrolled(e, s);
   open_threads(e, xd & ~(1u << s->dim), 1, depth);
   if (solve_in_regs(e, s)) {
     /* The thread's column in registers (indices constant once unrolled)
@@ -2873,11 +2883,6 @@ static bool splittable(const Kernel *k, const KBlock *b, int d) {
  * largest splittable dim of a state, into slices of LRC_CUDA_SPLIT
  * columns; off by default: measured, it pays only where the split-off
  * work dominates (docs/perf-cuda.md). */
-static long env_long(const char *name, long dflt) {
-  const char *env = getenv(name);
-  return env && *env ? strtol(env, NULL, 10) : dflt;
-}
-
 /* Threads per block from the environment: whole warps, at most 1024 (the
  * default otherwise). */
 static int env_threads(const char *name, int dflt) {
