@@ -39,6 +39,17 @@ typedef struct Emit {
   const KStmt *prefetch_at;   /* CUDA, PHASE_REST: the first load of a
                                  record (the next chunk's is prefetched
                                  there) */
+  const KStmt *ahead_at;   /* CUDA, PHASE_REST: the first load of a
+                              record, where the loads a chunk ahead
+                              (tile_ahead) are issued */
+  long *tile_ahead;        /* CUDA, PHASE_REST: per tile, the float offset
+                              of its second buffer where its record is
+                              loaded a chunk ahead, or 0; NULL: none */
+  unsigned char *rec_perm; /* CUDA, PHASE_FREE: per tile, its record
+                              stored in the order the rest's bf16 tile
+                              keeps (lrc_perm8), or 0; NULL: none */
+  int rec_async;           /* CUDA: emitting a record's load as cp.async
+                              (1 this chunk's, 2 the next one's), or 0 */
   const char *reg_name;    /* CUDA: reads of tile reg_tile at the point */
   int reg_tile;            /* are of this register instead (NULL: none) */
   bool in_rest;            /* CUDA, the fused kernel: emitting a statement

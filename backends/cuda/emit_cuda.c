@@ -1345,12 +1345,16 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
  * holds values. LRC_CUDA_PREFETCH=off to leave it out. */
 static void put_prefetch(Emit *e, int depth) {
   const Kernel *k = e->k;
+  bool any = false;
+  for (int t = 0; t < k->tiles.len; t++)
+    any |= k->phase_at[t] >= 0 && !(e->tile_ahead && e->tile_ahead[t]);
+  if (!any) return;
   em_ind(e, depth);
   buf_printf(e->out, "if (v_%s + 1 < ", k->vars.data[e->grid_loop->var]);
   em_put_idx(e, e->grid_loop->hi);
   buf_puts(e->out, ") {\n");
   for (int t = 0; t < k->tiles.len; t++) {
-    if (k->phase_at[t] < 0) continue;
+    if (k->phase_at[t] < 0 || (e->tile_ahead && e->tile_ahead[t])) continue;
     int io = __builtin_popcount(k->tiles.data[t].dims) >= 2 ? e->io : 0;
     long count = 1;
     for (int d = 0; d < k->dims.len; d++)
@@ -1374,22 +1378,48 @@ static void put_prefetch(Emit *e, int depth) {
 
 /* A record's 8 bf16 in lrc_x stored into its bf16 tile (half_tiles) at
  * the point decoded, in the products' k order: along the inner dim
- * permuted by lrc_perm8, or, where k is the row dim, row r at (r & ~7)
- * + 2 (r & 3) + (r & 4) / 4 (the same order). */
-static void put_half_store(Emit *e, const KStmt *s, int depth) {
+ * permuted by lrc_perm8 (the free part stored the record so permuted:
+ * rec_perm), or, where k is the row dim, row r at (r & ~7) + 2 (r & 3) +
+ * (r & 4) / 4 (the same order). As a load a chunk ahead (rec_async), the
+ * 16 bytes copied there by cp.async. */
+static void put_half_store(Emit *e, const KStmt *s, const char *at, int depth) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
   DimSet td = k->tiles.data[s->tile].dims;
   int din = kir_inner_dim(k, td), dout = kir_inner_dim(k, td & ~(1u << din));
   const char *in = dt->data[din].name, *out = dt->data[dout].name;
   em_ind(e, depth);
-  buf_puts(e->out, "*(uint4 *)(");
+  buf_puts(e->out, e->rec_async ? "lrc_cp16(" : "*(uint4 *)(");
   em_put_tile_name(e, s->tile);
   if (e->tile_half[s->tile] - 1 == din)
-    buf_printf(e->out, " + i_%s * %ld + i_%s) = lrc_perm8(lrc_x);\n", out, e->tile_ld[s->tile], in);
+    buf_printf(e->out, " + i_%s * %ld + i_%s", out, e->tile_ld[s->tile], in);
   else
-    buf_printf(e->out, " + ((i_%s & ~7) | (i_%s & 3) << 1 | (i_%s >> 2 & 1)) * %ld + i_%s) = lrc_x;\n",
-               out, out, out, e->tile_ld[s->tile], in);
+    buf_printf(e->out, " + ((i_%s & ~7) | (i_%s & 3) << 1 | (i_%s >> 2 & 1)) * %ld + i_%s", out,
+               out, out, e->tile_ld[s->tile], in);
+  if (e->rec_async) buf_printf(e->out, ", lrc_rec + %s);\n", at);
+  else buf_puts(e->out, ") = lrc_x;\n");
+}
+
+/* The bf16 tiles of the rest (half_tiles) whose products reduce over
+ * their inner dim: their records are stored in lrc_perm8's order by the
+ * free part, so that the rest's loads copy bytes (and may be cp.async). */
+static unsigned char *rec_perms(const Emit *er) {
+  const Kernel *k = er->k;
+  if (!er->tile_half) return NULL;
+  unsigned char *p = arena_alloc(k->arena, (size_t)k->tiles.len + 1);
+  for (int t = 0; t < k->tiles.len; t++)
+    p[t] = er->tile_half[t] && er->tile_half[t] - 1 == kir_inner_dim(k, k->tiles.data[t].dims);
+  return p;
+}
+
+static void put_ahead(Emit *e, bool next, int depth);
+
+/* The last load of a record in the rest's chunk loop. */
+static const KStmt *last_rec_load(const Emit *e) {
+  const KBlock *b = &e->grid_loop->body;
+  for (int i = b->len - 1; i >= 0; i--)
+    if (b->data[i]->kind == KS_LOAD && b->data[i]->buf == PHASE_BUF) return b->data[i];
+  return NULL;
 }
 
 static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
@@ -1400,7 +1430,15 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
    * price), in the first half of their place; vectors and scalars (the
    * gates' running sums) in float32. */
   int io = __builtin_popcount(td) >= 2 ? e->io : 0;
-  if (s == e->prefetch_at) put_prefetch(e, depth);
+  bool load = s->kind == KS_LOAD;
+  if (!e->rec_async) {
+    if (s == e->ahead_at && e->tile_ahead) put_ahead(e, false, depth);
+    if (s == e->prefetch_at) put_prefetch(e, depth);
+    if (load && e->tile_ahead && e->tile_ahead[s->tile]) {   /* (loaded by put_ahead) */
+      if (s == last_rec_load(e)) put_ahead(e, true, depth);
+      return;
+    }
+  }
   /* 16 bytes at a time along the inner dim where it holds whole vectors
    * (places are 32-byte aligned): 8 elements of 16 bits or 4 floats,
    * contiguous in the record and in the tile's row. */
@@ -1413,6 +1451,7 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   em_ind(e, depth + 1);
   buf_printf(e->out, "%s *__restrict__ lrc_rec = (%s *)(lrc_phase + ", io_type[io], io_type[io]);
   em_put_idx(e, s->idx);
+  if (e->rec_async == 2) buf_printf(e->out, " + H * %ld", k->phase_rec);   /* (the next chunk's) */
   buf_puts(e->out, ");\n");
   em_ind(e, depth + 1);
   put_strided(e, "lrc_v", tid(TID), n / vw, e->threads, "blockDim.x");
@@ -1426,17 +1465,21 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   Buf off = {0};
   put_offset(e, inner_first, nd, &off);
   const char *at = off.s;
-  em_ind(e, depth + 2);
-  bool load = s->kind == KS_LOAD;
   if (e->tile_half && e->tile_half[s->tile]) {   /* (loads of 8 along the inner dim) */
-    buf_printf(e->out, "const uint4 lrc_x = *(const uint4 *)(lrc_rec + %s);\n", at);
-    put_half_store(e, s, depth + 2);
+    if (!e->rec_async) {
+      em_ind(e, depth + 2);
+      buf_printf(e->out, "const uint4 lrc_x = *(const uint4 *)(lrc_rec + %s);\n", at);
+    }
+    put_half_store(e, s, at, depth + 2);
   } else {
+    em_ind(e, depth + 2);
     buf_puts(e->out, "float *lrc_t = &");
     em_put_elem(e, s->tile);
     buf_puts(e->out, ";\n");
     em_ind(e, depth + 2);
-    if (!vec) {
+    if (e->rec_async) {   /* (float records only: ahead_tiles) */
+      buf_printf(e->out, "lrc_cp%d(lrc_t, lrc_rec + %s);\n", vec ? 16 : 4, at);
+    } else if (!vec) {
       if (load) buf_printf(e->out, "*lrc_t = %s(lrc_rec[%s]);\n", io_to_f[io], at);
       else buf_printf(e->out, "lrc_rec[%s] = %s(*lrc_t);\n", at, io_from_f[io]);
     } else if (load) {
@@ -1445,13 +1488,92 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
     } else {
       put_pack(e, io, depth + 2);
       em_ind(e, depth + 2);
-      buf_printf(e->out, "*(uint4 *)(lrc_rec + %s) = lrc_x;\n", at);
+      bool perm = e->rec_perm && e->rec_perm[s->tile];
+      buf_printf(e->out, "*(uint4 *)(lrc_rec + %s) = %s;\n", at, perm ? "lrc_perm8(lrc_x)" : "lrc_x");
     }
   }
   buf_free(&off);
   close_threads(e, depth + 1);
   em_ind(e, depth);
   buf_puts(e->out, "}\n");
+  if (e->tile_ahead && !e->rec_async && s == last_rec_load(e)) put_ahead(e, true, depth);
+}
+
+/* The loads a chunk ahead (ahead_tiles). At the first load of a record
+ * in the rest's chunk loop, on the first trip: the first chunk's records
+ * into the tiles' first buffers. After the last (the loads that stay
+ * synchronous go first, not queued behind these), on every trip but the
+ * last: the next chunk's into the buffers the next trip reads (the
+ * other ones, which this trip does not read: the barrier before the
+ * loads ends the last trip's reads of them); then the wait for this
+ * chunk's, before the barrier that the loads' readers wait at anyway.
+ * Each tile's name then stands for the buffer of this trip's parity. */
+static void put_ahead_issue(Emit *e, int next, const char *parity, int depth) {
+  Buf *o = e->out;
+  const KBlock *b = &e->grid_loop->body;
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    if (s->kind != KS_LOAD || s->buf != PHASE_BUF || !e->tile_ahead[s->tile]) continue;
+    int t = s->tile;
+    em_ind(e, depth);
+    buf_puts(o, "{\n");
+    em_ind(e, depth + 1);
+    buf_printf(o, "%s *const ", e->tile_half && e->tile_half[t] ? "__nv_bfloat16" : "float");
+    em_put_tile_name(e, t);
+    buf_printf(o, " = %s ? ", parity);
+    em_put_tile_name(e, t);
+    buf_puts(o, "_1 : ");
+    em_put_tile_name(e, t);
+    buf_puts(o, "_0;\n");
+    e->rec_async = next;
+    emit_phase_transfer(e, s, depth + 1);
+    e->rec_async = 0;
+    em_ind(e, depth);
+    buf_puts(o, "}\n");
+  }
+  em_ind(e, depth);
+  buf_puts(o, "asm volatile(\"cp.async.commit_group;\" ::: \"memory\");\n");
+}
+
+static void put_ahead(Emit *e, bool next, int depth) {
+  const Kernel *k = e->k;
+  Buf *o = e->out;
+  const char *c = k->vars.data[e->grid_loop->var];
+  if (!next) {
+    em_ind(e, depth);
+    buf_printf(o, "if (v_%s == 0) {\n", c);
+    put_ahead_issue(e, 1, "0", depth + 1);
+    em_ind(e, depth);
+    buf_printf(o, "}\n");
+    return;
+  }
+  em_ind(e, depth);
+  buf_printf(o, "if (v_%s + 1 < ", c);
+  em_put_idx(e, e->grid_loop->hi);
+  buf_puts(o, ") {\n");
+  Buf par = {0};
+  buf_printf(&par, "((v_%s + 1) & 1)", c);
+  put_ahead_issue(e, 2, par.s, depth + 1);
+  buf_free(&par);
+  em_ind(e, depth + 1);
+  buf_puts(o, "asm volatile(\"cp.async.wait_group 1;\" ::: \"memory\");\n");
+  em_ind(e, depth);
+  buf_puts(o, "} else {\n");
+  em_ind(e, depth + 1);
+  buf_puts(o, "asm volatile(\"cp.async.wait_group 0;\" ::: \"memory\");\n");
+  em_ind(e, depth);
+  buf_puts(o, "}\n");
+  for (int t = 0; t < k->tiles.len; t++) {
+    if (!e->tile_ahead[t]) continue;
+    em_ind(e, depth);
+    buf_printf(o, "%s *__restrict__ ", e->tile_half && e->tile_half[t] ? "__nv_bfloat16" : "float");
+    em_put_tile_name(e, t);
+    buf_printf(o, " = v_%s & 1 ? ", c);
+    em_put_tile_name(e, t);
+    buf_puts(o, "_1 : ");
+    em_put_tile_name(e, t);
+    buf_puts(o, "_0;\n");
+  }
 }
 
 /* Running sum along a dim: threads over the other dims. */
@@ -2105,7 +2227,16 @@ static const char cuda_prelude[] =
     "static __device__ inline float lrc_logsigmoid(float x) { return -lrc_softplus(-x); }\n"
     "static __device__ inline float lrc_silu(float x) { return x * lrc_sigmoid(x); }\n"
     "static __device__ inline float lrc_elu(float x) { return x > 0.0f ? x : expm1f(x); }\n"
-    "static __device__ inline float lrc_relu(float x) { return x > 0.0f ? x : 0.0f; }\n";
+    "static __device__ inline float lrc_relu(float x) { return x > 0.0f ? x : 0.0f; }\n"
+    "/* Asynchronous copies into shared memory (sm_80 on): 16 bytes, 4 bytes. */\n"
+    "static __device__ inline void lrc_cp16(void *d, const void *s) {\n"
+    "  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\"\n"
+    "               :: \"r\"((unsigned)__cvta_generic_to_shared(d)), \"l\"(s) : \"memory\");\n"
+    "}\n"
+    "static __device__ inline void lrc_cp4(void *d, const void *s) {\n"
+    "  asm volatile(\"cp.async.ca.shared.global [%0], [%1], 4;\"\n"
+    "               :: \"r\"((unsigned)__cvta_generic_to_shared(d)), \"l\"(s) : \"memory\");\n"
+    "}\n";
 
 /* The thread index, read anew on each trip of a serial loop (the chunk or
  * time loop): NVRTC, unlike nvcc, gives pointers into shared
@@ -2680,10 +2811,14 @@ static void emit_function(Emit *e, const char *suffix) {
   for (int t = 0; t < k->tiles.len; t++) {
     if (!e->tile_len[t]) continue;   /* not in this part */
     const char *ty = e->tile_half && e->tile_half[t] ? "__nv_bfloat16" : "float";
-    buf_printf(o, "  %s *%s", ty, shares(e, t) ? "" : "__restrict__ ");
-    em_put_tile_name(e, t);
-    if (*ty == '_') buf_printf(o, " = (%s *)(lrc_smem + %ld);\n", ty, e->tile_off[t]);
-    else buf_printf(o, " = %s + %ld;\n", e->tile_smem[t] ? "lrc_smem" : "lrc_mem", e->tile_off[t]);
+    for (int h = 0; h < (e->tile_ahead && e->tile_ahead[t] ? 2 : 1); h++) {
+      long off = h ? e->tile_ahead[t] : e->tile_off[t];
+      buf_printf(o, "  %s *%s", ty, shares(e, t) ? "" : "__restrict__ ");
+      em_put_tile_name(e, t);
+      if (e->tile_ahead && e->tile_ahead[t]) buf_printf(o, "_%d", h);   /* (put_ahead) */
+      if (*ty == '_') buf_printf(o, " = (%s *)(lrc_smem + %ld);\n", ty, off);
+      else buf_printf(o, " = %s + %ld;\n", e->tile_smem[t] ? "lrc_smem" : "lrc_mem", off);
+    }
   }
   e->tile_tf32 = tf32_tiles(e);
   emit_block(e, &k->body, 1, true);
@@ -3072,6 +3207,61 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt *
   return true;
 }
 
+/* Is tile t read or written anywhere in b outside statement `inside`? */
+static bool used_outside(Emit *e, const KBlock *b, const KStmt *inside, int t) {
+  const Kernel *k = e->k;
+  unsigned char *use = use_new(e);
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    if (s == inside) continue;
+    memset(use, 0, (size_t)k->tiles.len + 1);
+    kir_use_stmt(k, s, use);
+    if (use[t] || used_outside(e, &s->body, inside, t) || used_outside(e, &s->orelse, inside, t))
+      return true;
+  }
+  return false;
+}
+
+/* The rest's records loaded a chunk ahead: each tile that a record's
+ * load fills by copying bytes (a bf16 tile of bf16 records, rec_perms;
+ * a float tile of float records) gets a second buffer, and while the
+ * chain works on one chunk, cp.async brings the next chunk's records
+ * into the other (put_ahead): the chunk no longer starts by waiting on
+ * its loads from L2. Tiles loaded with a conversion (a bf16 record into
+ * a float tile), tiles that share memory with others or are used
+ * outside the chunk loop keep their loads at the top of the trip (and
+ * the prefetch into L2). Taken where the buffers leave the rest as
+ * many blocks an SM as before, up to two (see place_pairs). Measured
+ * on the H200 (simple GLA, bf16, K = V = 128: the rest 0.437 -> 0.369
+ * ms at T = 4096; docs/perf-cuda.md v12). LRC_CUDA_AHEAD=off. */
+static void ahead_tiles(Emit *e) {
+  const Kernel *k = e->k;
+  int n = k->tiles.len;
+  e->tile_ahead = NULL;
+  if (env_is("LRC_CUDA_AHEAD", "off") || e->scratch || !e->grid_loop) return;
+  long *at = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
+  long smem = e->smem;
+  bool any = false;
+  for (int t = 0; t < n; t++) {
+    if (k->phase_at[t] < 0 || !e->tile_len[t] || !e->tile_smem[t] || shares(e, t)) continue;
+    bool half = e->tile_half && e->tile_half[t];
+    if (!half && __builtin_popcount(k->tiles.data[t].dims) >= 2 && e->io) continue;
+    if (used_outside(e, &k->body, e->grid_loop, t)) continue;
+    smem = (smem + 7) & ~7L;
+    at[t] = smem;
+    smem += e->tile_len[t];
+    any = true;
+  }
+  int before = blocks_by_smem(e), cap = before < 2 ? before : 2;
+  long old = e->smem;
+  e->smem = smem;
+  if (!any || smem * 4 > SMEM_MAX || blocks_by_smem(e) < cap) {
+    e->smem = old;
+    return;
+  }
+  e->tile_ahead = at;
+}
+
 /* The parts of the phased form set up for emission: the rest's state
  * columns split over LRC_CUDA_PHASE_SPLIT-wide slices (64 unless set) on
  * LRC_CUDA_PHASE_THREADS threads (128), the free part on
@@ -3092,6 +3282,9 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er) {
   er->k = split(r, er, env_long("LRC_CUDA_PHASE_SPLIT", 64));
   place_tiles(ef);
   place_tiles(er);
+  er->ahead_at = pre;
+  ahead_tiles(er);
+  ef->rec_perm = rec_perms(er);
   /* The free part's blocks wait at barriers more than anything: where
    * its shared memory lets three or more blocks share an SM, blocks of
    * 128 threads (their waits overlap, and each barrier waits for fewer

@@ -3,7 +3,7 @@
 # for tests/gpu/ab.sh to time on a GPU machine. Each VARIANT is NAME or
 # NAME:SETTING,SETTING... where a setting is an emit-time switch
 # (LRC_CUDA_VEC_NEST=off, LRC_CUDA_MMA=tf32, ...), `phased` or `fused`
-# (that form whatever the launcher would choose). OUT/NAME/OP_chunk.cu for every
+# (that form whatever the launcher would choose) or `chunk=C` (--chunk=C). OUT/NAME/OP_chunk.cu for every
 # op of $OPS (default: the six the perf notes follow), bfloat16 I/O at
 # K = V = 128 ($DIMS).
 set -eu
@@ -14,20 +14,21 @@ OUT=$1; shift
 for v in "$@"; do
   name=${v%%:*}
   settings=$([ "$name" = "$v" ] && echo "" || echo "${v#*:}" | tr ',' ' ')
-  env=; phased=
+  env=; phased=; chunk=
   for s in $settings; do
     case $s in
     phased) phased=1 ;;
     fused) phased=0 ;;
+    chunk=*) chunk="--chunk=${s#chunk=}" ;;
     *=*) env="$env $s" ;;
-    *) echo "prepare_ab: $v: '$s' is neither NAME=VALUE, 'phased' nor 'fused'" >&2; exit 1 ;;
+    *) echo "prepare_ab: $v: '$s' is neither NAME=VALUE, chunk=C, 'phased' nor 'fused'" >&2; exit 1 ;;
     esac
   done
   d=$OUT/$name
   rm -rf "$d" && mkdir -p "$d"
   for op in $OPS; do
     env $env "$LRC" emit "examples/$op.lr" --emit=cuda --algo=chunk --dtype=bf16 --dim "$DIMS" \
-      -o "$d/$op"
+      $chunk -o "$d/$op"
     { [ -n "$phased" ] && echo "#define LRC_PHASED $phased"
       sed "s/#include \"$op.h\"/#include \"${op}_chunk.h\"/" "$d/$op.cu"; } > "$d/${op}_chunk.cu"
     mv "$d/$op.h" "$d/${op}_chunk.h"

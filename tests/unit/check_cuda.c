@@ -294,19 +294,83 @@ START_TEST(bf16_records) {
   char *wmma = cuda_text_with(k, 1, "LRC_CUDA_MMA", "wmma");   /* (its loads read floats) */
   char *rest = part_text(bf, "gated_deltanet_rest("), *free_ = part_text(bf, "gated_deltanet_free(");
   char *whole = part_text(bf, "gated_deltanet_kernel(");
-  ck_assert_msg(bf16_tiles(rest) == 4,
-                "the rest's four bf16 records not kept in bf16");
+  char *off_ahead = cuda_text_with(k, 1, "LRC_CUDA_AHEAD", "off");   /* (one buffer each) */
+  char *rest0 = part_text(off_ahead, "gated_deltanet_rest(");
+  ck_assert_msg(bf16_tiles(rest0) == 4, "the rest's four bf16 records not kept in bf16");
   ck_assert_msg(count_of_text(rest, "lrc_ldsm4(lrc_a") >= 3 &&
                     count_of_text(rest, "lrc_ldsm4t(lrc_a") == 1,
                 "the records' fragments not loaded by ldmatrix (the keys transposed)");
-  ck_assert_msg(count_of_text(rest, "= lrc_perm8(lrc_x)") == 3,
-                "the records along k not stored in the products' k order");
-  ck_assert_msg(count_of_text(rest, "(i_C & 3) << 1 | (i_C >> 2 & 1)") == 1,
+  ck_assert_msg(count_of_text(free_, "= lrc_perm8(lrc_x)") == 3 && !strstr(rest0, "lrc_perm8("),
+                "the records along k not stored in the products' k order by the free part");
+  ck_assert_msg(count_of_text(rest0, "(i_C & 3) << 1 | (i_C >> 2 & 1)") == 1,
                 "the keys' rows not stored in the products' k order");
   ck_assert_msg(!bf16_tiles(free_) && !bf16_tiles(whole) && !bf16_tiles(off) && !bf16_tiles(f16) &&
                     !bf16_tiles(wmma) && !strstr(wmma, "= lrc_perm8("),
                 "bf16 tiles outside the rest, with float16 I/O, LRC_CUDA_HALF=off or WMMA");
   free(bf), free(f16), free(off), free(wmma), free(rest), free(free_), free(whole), free(src);
+  free(off_ahead), free(rest0);
+}
+END_TEST
+
+/* The rest's records a chunk ahead (ahead_tiles): with bfloat16 I/O,
+ * Gated DeltaNet's rest copies the next chunk's q, A, W, decayed keys and
+ * gate sums by cp.async into second buffers while it works on this
+ * chunk, issued after the load that stays synchronous (U into the float
+ * v0, a conversion, with its L2 prefetch), then waits for this chunk's;
+ * the trip's parity picks the buffers. Nothing of it in the free part or
+ * the fused kernel, nor with LRC_CUDA_AHEAD=off. On every chunk example
+ * at K = V = 128 the buffers leave the rest as many blocks an SM as
+ * without, up to two. */
+START_TEST(records_ahead) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  char *bf = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_AHEAD", "off");
+  char *rest = part_text(bf, "gated_deltanet_rest("), *rest0 = part_text(off, "gated_deltanet_rest(");
+  char *free_ = part_text(bf, "gated_deltanet_free("), *whole = part_text(bf, "gated_deltanet_kernel(");
+  ck_assert_msg(count_of_text(rest, " = v_c & 1 ? ") == 6 && count_of_text(rest, "_1 = ") == 6,
+                "the six records of the chunk not double-buffered");
+  ck_assert_msg(count_of_text(rest, "lrc_cp16(") == 10 && count_of_text(rest, "lrc_cp4(") == 2,
+                "the records not copied by cp.async, for the first chunk and the next");
+  ck_assert_msg(count_of_text(rest, "cp.async.commit_group") == 2 &&
+                    count_of_text(rest, "cp.async.wait_group 1") == 1 &&
+                    count_of_text(rest, "cp.async.wait_group 0") == 1,
+                "the copies not committed and waited for");
+  const char *sync = strstr(rest, "const uint4 lrc_x = *(const uint4 *)(lrc_rec");
+  const char *next = strstr(rest, "((v_c + 1) & 1) ?");
+  ck_assert_msg(sync && next && sync < next &&
+                    count_of_text(rest, "const uint4 lrc_x = *(const uint4 *)(lrc_rec") == 1 &&
+                    count_of_text(rest, "prefetch.global.L2") == 1,
+                "U's load not the one synchronous load, before the next chunk's copies");
+  ck_assert_msg(!strstr(rest0, "lrc_cp") && !strstr(rest0, "_1 = ") && !strstr(free_, "lrc_cp") &&
+                    !strstr(whole, "lrc_cp"),
+                "copies a chunk ahead outside the rest, or with LRC_CUDA_AHEAD=off");
+  free(bf), free(off), free(rest), free(rest0), free(free_), free(whole), free(src);
+  static const char *names[] = {"gated_deltanet", "deltanet", "gla", "simple_gla", "kda",
+                                "deltaproduct"};
+  int taken = 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char path[64];
+    snprintf(path, sizeof path, "examples/%s.lr", names[i]);
+    unsetenv("LRC_PHASE_CHECK");   /* (as users get it: gdn_at_128) */
+    k = chunk_at_128(path, &src);
+    setenv("LRC_PHASE_CHECK", "1", 1);
+    Buf on = {0}, no = {0};
+    CgCudaLaunch l = {0}, l0 = {0};
+    cg_emit_cuda_jit(k, 1, &on, &l);
+    setenv("LRC_CUDA_AHEAD", "off", 1);
+    cg_emit_cuda_jit(k, 1, &no, &l0);
+    unsetenv("LRC_CUDA_AHEAD");
+    long fit = 228 * 1024 / (l.part[2].smem_bytes + 1024),
+         fit0 = 228 * 1024 / (l0.part[2].smem_bytes + 1024);
+    ck_assert_msg(fit >= (fit0 < 2 ? fit0 : 2), "%s: the rest %ld blocks an SM, %ld without", path,
+                  fit, fit0);
+    ck_assert_msg((l.part[2].smem_bytes > l0.part[2].smem_bytes) == (strstr(on.s, "lrc_cp16(x") != NULL),
+                  "%s: the second buffers' memory and the copies disagree", path);
+    taken += strstr(on.s, "lrc_cp16(x") != NULL;
+    for (int p = 0; p < 3; p++) buf_free(&l.part[p].entry), buf_free(&l0.part[p].entry);
+    buf_free(&on), buf_free(&no), free(src);
+  }
+  ck_assert_msg(taken >= 5, "records a chunk ahead in %d of the six examples", taken);
 }
 END_TEST
 
@@ -864,6 +928,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, mma_products);
   tcase_add_test(tc, mma_pairs);
   tcase_add_test(tc, bf16_records);
+  tcase_add_test(tc, records_ahead);
   tcase_add_test(tc, tf32_fragments);
   tcase_add_test(tc, barriers_elided);
   tcase_add_test(tc, smem_layout);
