@@ -1499,6 +1499,18 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   if (e->tile_ahead && !e->rec_async && s == last_rec_load(e)) put_ahead(e, true, depth);
 }
 
+/* Tile t's name declared (with `qual`) as its buffer of the parity. */
+static void put_ahead_buffer(Emit *e, int t, const char *qual, const char *parity, int depth) {
+  em_ind(e, depth);
+  buf_printf(e->out, "%s *%s ", e->tile_half && e->tile_half[t] ? "__nv_bfloat16" : "float", qual);
+  em_put_tile_name(e, t);
+  buf_printf(e->out, " = %s ? ", parity);
+  em_put_tile_name(e, t);
+  buf_puts(e->out, "_1 : ");
+  em_put_tile_name(e, t);
+  buf_puts(e->out, "_0;\n");
+}
+
 /* The loads a chunk ahead (ahead_tiles). At the first load of a record
  * in the rest's chunk loop, on the first trip: the first chunk's records
  * into the tiles' first buffers. After the last (the loads that stay
@@ -1514,17 +1526,9 @@ static void put_ahead_issue(Emit *e, int next, const char *parity, int depth) {
   for (int i = 0; i < b->len; i++) {
     const KStmt *s = b->data[i];
     if (s->kind != KS_LOAD || s->buf != PHASE_BUF || !e->tile_ahead[s->tile]) continue;
-    int t = s->tile;
     em_ind(e, depth);
     buf_puts(o, "{\n");
-    em_ind(e, depth + 1);
-    buf_printf(o, "%s *const ", e->tile_half && e->tile_half[t] ? "__nv_bfloat16" : "float");
-    em_put_tile_name(e, t);
-    buf_printf(o, " = %s ? ", parity);
-    em_put_tile_name(e, t);
-    buf_puts(o, "_1 : ");
-    em_put_tile_name(e, t);
-    buf_puts(o, "_0;\n");
+    put_ahead_buffer(e, s->tile, "const", parity, depth + 1);
     e->rec_async = next;
     emit_phase_transfer(e, s, depth + 1);
     e->rec_async = 0;
@@ -1554,7 +1558,6 @@ static void put_ahead(Emit *e, bool next, int depth) {
   Buf par = {0};
   buf_printf(&par, "((v_%s + 1) & 1)", c);
   put_ahead_issue(e, 2, par.s, depth + 1);
-  buf_free(&par);
   em_ind(e, depth + 1);
   buf_puts(o, "asm volatile(\"cp.async.wait_group 1;\" ::: \"memory\");\n");
   em_ind(e, depth);
@@ -1563,17 +1566,12 @@ static void put_ahead(Emit *e, bool next, int depth) {
   buf_puts(o, "asm volatile(\"cp.async.wait_group 0;\" ::: \"memory\");\n");
   em_ind(e, depth);
   buf_puts(o, "}\n");
-  for (int t = 0; t < k->tiles.len; t++) {
-    if (!e->tile_ahead[t]) continue;
-    em_ind(e, depth);
-    buf_printf(o, "%s *__restrict__ ", e->tile_half && e->tile_half[t] ? "__nv_bfloat16" : "float");
-    em_put_tile_name(e, t);
-    buf_printf(o, " = v_%s & 1 ? ", c);
-    em_put_tile_name(e, t);
-    buf_puts(o, "_1 : ");
-    em_put_tile_name(e, t);
-    buf_puts(o, "_0;\n");
-  }
+  buf_free(&par);
+  Buf cur = {0};
+  buf_printf(&cur, "v_%s & 1", c);
+  for (int t = 0; t < k->tiles.len; t++)
+    if (e->tile_ahead[t]) put_ahead_buffer(e, t, "__restrict__", cur.s, depth);
+  buf_free(&cur);
 }
 
 /* Running sum along a dim: threads over the other dims. */
