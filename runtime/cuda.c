@@ -37,6 +37,7 @@ enum {
   CU_ATTR_CC_MAJOR = 75,                /* CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR */
   CU_ATTR_CC_MINOR = 76,
   CU_ATTR_SMEM_OPTIN = 97,              /* ..._MAX_SHARED_MEMORY_PER_BLOCK_OPTIN */
+  CU_ATTR_SMS = 16,                     /* ..._MULTIPROCESSOR_COUNT */
   CU_FUNC_MAX_DYN_SMEM = 8,             /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
   CU_MEMPOOL_RELEASE_THRESHOLD = 4,     /* CU_MEMPOOL_ATTR_RELEASE_THRESHOLD */
 };
@@ -103,6 +104,7 @@ struct RtCuda {
   bool primary;                /* ctx is dev's retained primary context */
   int major, minor;            /* compute capability */
   int smem_optin;              /* shared memory per block, opted in */
+  int sms;                     /* streaming multiprocessors */
   /* cuEventElapsedTime's name changed in CUDA 13 (_v2); either is fine. */
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
   CU_FUNCS(DECLARE)
@@ -215,6 +217,7 @@ RtCuda *rt_cuda_driver(lrc_ctx *ctx, lrc_error **err) {
     c->cuDeviceGetAttribute(&c->major, CU_ATTR_CC_MAJOR, c->dev);
     c->cuDeviceGetAttribute(&c->minor, CU_ATTR_CC_MINOR, c->dev);
     c->cuDeviceGetAttribute(&c->smem_optin, CU_ATTR_SMEM_OPTIN, c->dev);
+    c->cuDeviceGetAttribute(&c->sms, CU_ATTR_SMS, c->dev);
     /* What the kernels free on their stream stays in the device's pool
      * for the next run (by default the pool returns it to the system
      * at each synchronisation: the phased form's chunk records, a GB at
@@ -356,7 +359,8 @@ int rt_nvrtc_compile(RtNvrtc *n, const char *src, const char *name, int major, i
 struct RtGpuKernel {
   RtCuda *cu;
   CUmodule mod;
-  CUfunction fn[3];        /* the kernel, the phased form's parts */
+  CUfunction fn[4];        /* the kernel, the phased form's parts
+                              (CgCudaLaunch's) */
   CgCudaLaunch launch;
   lrc_dtype io;
 };
@@ -417,7 +421,7 @@ RtGpuKernel *rt_cuda_load(lrc_module *m, const Kernel *kir, const char *rnn, lrc
   CUcontext prev;
   if ((rc = cu_check(c, c->cuCtxPushCurrent(c->ctx), "cuCtxPushCurrent", err))) goto done;
   rc = cu_check(c, c->cuModuleLoadData(&g->mod, cubin), "loading the kernel's module", err);
-  for (int i = 0; i < 3 && !rc; i++) {
+  for (int i = 0; i < 4 && !rc; i++) {
     const CgCudaEntry *en = &g->launch.part[i];
     if (!en->entry.s) continue;
     rc = cu_check(c, c->cuModuleGetFunction(&g->fn[i], g->mod, en->entry.s),
@@ -453,7 +457,7 @@ void rt_cuda_kernel_free(RtGpuKernel *g) {
       g->cu->cuCtxPopCurrent(&prev);
     }
   }
-  for (int i = 0; i < 3; i++) buf_free(&g->launch.part[i].entry);
+  for (int i = 0; i < 4; i++) buf_free(&g->launch.part[i].entry);
   free(g);
 }
 
@@ -486,10 +490,19 @@ static int launch(RtGpuKernel *g, const Kernel *kir, CUdeviceptr *ptrs, const Rt
   if (rows <= 0) return LRC_OK;
   bool phased = take_phased(g, r);
   int64_t slots = phased ? r->B * r->T / g->launch.phase_chunk + r->N : 0;
+  /* The rest on one block a row: LRC_CUDA_ROW=on or off decides (where
+   * the kernel has it), else cg_cuda_whole_rows. */
+  const char *env = getenv("LRC_CUDA_ROW");
+  int rest = 2;
+  if (g->launch.part[3].entry.s &&
+      (env && !strcmp(env, "on") ? true
+       : env && !strcmp(env, "off") ? false
+       : cg_cuda_whole_rows(rows, g->launch.part[2].blocks_per_row, c->sms)))
+    rest = 3;
   /* (part, grid x, grid y) in order */
-  int parts[2] = {phased ? 1 : 0, 2};
+  int parts[2] = {phased ? 1 : 0, rest};
   int64_t gx[2] = {phased ? slots : rows * g->launch.part[0].blocks_per_row,
-                   rows * g->launch.part[2].blocks_per_row};
+                   rows * g->launch.part[rest].blocks_per_row};
   int64_t gy[2] = {phased ? r->H : 1, 1};
   int nlaunch = phased ? 2 : 1;
   size_t scratch_bytes = 0;

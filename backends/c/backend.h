@@ -35,7 +35,9 @@ typedef struct CgCudaEntry {
   int threads;             /* per block */
 } CgCudaEntry;
 typedef struct CgCudaLaunch {
-  CgCudaEntry part[3];
+  CgCudaEntry part[4];     /* the kernel; the phased form's free part, its
+                              rest, and its rest on one block a row (no
+                              entry: none; cg_cuda_whole_rows) */
   bool phased;
   bool phase_pays;         /* the free part holds serial work (cg_cuda_phase_pays),
                               or the rest keeps its records in bf16 */
@@ -54,6 +56,13 @@ static inline bool cg_cuda_phased(bool pays, long long blocks, long long tokens,
          tokens >= (long long)CG_PHASED_MIN_CHUNKS * chunk * nseq;
 }
 bool cg_cuda_phase_pays(const Kernel *k);
+/* Does the phased form's rest run on one block a row (part 3) rather than
+ * on nsplit blocks a row, on a GPU of sms SMs (0: unknown)? Where the
+ * split's blocks are more than the SMs: some would share an SM, and each
+ * loads the row's records again. */
+static inline bool cg_cuda_whole_rows(long long rows, int nsplit, int sms) {
+  return sms > 0 && rows * nsplit > sms;
+}
 void cg_emit_cuda_jit(const Kernel *k, int io, Buf *out, CgCudaLaunch *launch);
 
 /* Optimised LLVM IR of the kernel for the host CPU (malloc'd text), or

@@ -58,6 +58,17 @@ for dt in bf16 f32; do
     echo "cuda-compile: lrc emit --chunk=96 failed for gated_deltanet ($dt):" >> "$OUT/list"
   fi
 done
+# The benchmark's size (K = V = 128, bf16): the phased form's rest on split
+# columns and on one block a row, chosen by the SM count at launch.
+for name in gated_deltanet simple_gla; do
+  if "$LRC" emit examples/$name.lr --emit=cuda --algo=chunk --dim K=128,V=128 --dtype=bf16 \
+      -o "$OUT/${name}_k128_bf16" 2>"$OUT/${name}_k128.err" &&
+      grep -q "${name}_rest_row<<<" "$OUT/${name}_k128_bf16.cu"; then
+    echo "$OUT/${name}_k128_bf16" >> "$OUT/list"
+  else
+    echo "cuda-compile: no rest on one block a row for $name at K = V = 128:" >> "$OUT/list"
+  fi
+done
 grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
 grep '^cuda-compile' "$OUT/list" && fail=1
 # Two compilers at a time: each unit for both architectures.

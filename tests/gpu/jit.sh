@@ -18,12 +18,17 @@ LRC=build/portable/lrc
 export LRC_CACHE_DIR=${LRC_CACHE_DIR:-$(mktemp -d)}
 # The cuda suite in 8 shards at once (NVRTC's compiles dominate); the odd
 # shards with the phased form of every chunk kernel whatever the size
-# (LRC_CUDA_PHASED=on), the even ones as the launcher chooses.
+# (LRC_CUDA_PHASED=on) and its rest's columns split in slices of 8 (the
+# oracle's dims are 8 to 40: LRC_TEST_PHASE_SPLIT), 1 and 5 on the split
+# columns, 3 and 7 on one block a row (LRC_CUDA_ROW=on); the even ones as
+# the launcher chooses.
 n=8
 for s in $(seq 0 $((n - 1))); do
   phased=$([ $((s % 2)) -eq 1 ] && echo on || echo auto)
-  LRC_CUDA_PHASED=$phased CK_RUN_SUITE=cuda LRC_BIN=$LRC LRC_TEST_SHARD=$s/$n \
-    build/portable/check_lrc > build/jit-shard-$s.log 2>&1 &
+  row=$([ $((s % 4)) -eq 3 ] && echo on || echo auto)
+  split=$([ $((s % 2)) -eq 1 ] && echo 8 || echo 64)
+  LRC_CUDA_PHASED=$phased LRC_CUDA_ROW=$row LRC_TEST_PHASE_SPLIT=$split CK_RUN_SUITE=cuda \
+    LRC_BIN=$LRC LRC_TEST_SHARD=$s/$n build/portable/check_lrc > build/jit-shard-$s.log 2>&1 &
 done
 fail=0
 wait || true

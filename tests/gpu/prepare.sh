@@ -4,7 +4,7 @@
 # every algorithm that applies (NAME_<algo>[_bf16|_f16|_split].cu/.h:
 # float32, bfloat16 and float16 inputs and outputs, float32 with the
 # state's columns split over blocks of 16, float32 and bfloat16 in the
-# phased form: NAME_chunk[_bf16]_phased), at K=V=64 where the
+# phased form: NAME_chunk[_bf16]_phased[_row]), at K=V=64 where the
 # rnn has those dims (DIMS=K=128,V=128 for others), for tests/gpu/run.sh
 # to carry to a GPU machine.
 set -eu
@@ -25,12 +25,23 @@ for name in $list; do
     LRC_CUDA_SPLIT=16 "$LRC" emit "$f" --emit=cuda --algo=$algo $dims -o "$DIR/${name}_${algo}_split"
     grep -q "lrc_split \\* " "$DIR/${name}_${algo}_split.cu" || rm -f "$DIR/${name}_${algo}_split".*
     # The phased form (free part over all chunks, then the rest), taken
-    # whatever the size (the launcher's own choice skips it on small ones).
+    # whatever the size (the launcher's own choice skips it on small ones):
+    # its rest on state columns split in slices of 32 (NAME_phased), and
+    # on one block a row (NAME_phased_row), whatever the SM count.
     for v in "" _bf16; do
       s="$DIR/${name}_${algo}$v"
       grep -q "_free(" "$s.cu" || continue
-      { echo "#define LRC_PHASED 1"; cat "$s.cu"; } > "${s}_phased.cu"
-      cp "$s.h" "${s}_phased.h"
+      dt=$([ -z "$v" ] && echo f32 || echo bf16)
+      LRC_CUDA_PHASE_SPLIT=32 "$LRC" emit "$f" --emit=cuda --algo=$algo --dtype=$dt $dims -o "${s}_p"
+      for row in 0 1; do
+        out=${s}_phased$([ $row = 1 ] && echo _row || true)
+        { echo "#define LRC_PHASED 1"; echo "#define LRC_ROW_REST $row"
+          sed "s/#include \"$(basename "${s}_p").h\"/#include \"$(basename "$out").h\"/" "${s}_p.cu"; } > "$out.cu"
+        cp "${s}_p.h" "$out.h"
+      done
+      rm "${s}_p".*
+      # (without a rest on one block a row, NAME_phased alone)
+      grep -q "_rest_row(" "${s}_phased.cu" || rm "${s}_phased_row".*
     done
   done
 done
