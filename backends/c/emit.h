@@ -48,6 +48,10 @@ typedef struct Emit {
   unsigned char *rec_perm; /* CUDA, PHASE_FREE: per tile, its record
                               stored in the order the rest's bf16 tile
                               keeps (lrc_perm8), or 0; NULL: none */
+  const KStmt **rec_src;   /* CUDA, PHASE_REST: per tile, the free part's
+                              load of the caller's input whose rows its
+                              record copies (loaded from there instead:
+                              rec_sources), or NULL; NULL: none */
   int rec_async;           /* CUDA: emitting a record's load as cp.async
                               (1 this chunk's, 2 the next one's), or 0 */
   const char *reg_name;    /* CUDA: reads of tile reg_tile at the point */

@@ -1347,14 +1347,16 @@ static void put_prefetch(Emit *e, int depth) {
   const Kernel *k = e->k;
   bool any = false;
   for (int t = 0; t < k->tiles.len; t++)
-    any |= k->phase_at[t] >= 0 && !(e->tile_ahead && e->tile_ahead[t]);
+    any |= k->phase_at[t] >= 0 && !(e->tile_ahead && e->tile_ahead[t]) &&
+           !(e->rec_src && e->rec_src[t]);
   if (!any) return;
   em_ind(e, depth);
   buf_printf(e->out, "if (v_%s + 1 < ", k->vars.data[e->grid_loop->var]);
   em_put_idx(e, e->grid_loop->hi);
   buf_puts(e->out, ") {\n");
   for (int t = 0; t < k->tiles.len; t++) {
-    if (k->phase_at[t] < 0 || (e->tile_ahead && e->tile_ahead[t])) continue;
+    if (k->phase_at[t] < 0 || (e->tile_ahead && e->tile_ahead[t]) || (e->rec_src && e->rec_src[t]))
+      continue;
     int io = __builtin_popcount(k->tiles.data[t].dims) >= 2 ? e->io : 0;
     long count = 1;
     for (int d = 0; d < k->dims.len; d++)
@@ -1381,22 +1383,24 @@ static void put_prefetch(Emit *e, int depth) {
  * permuted by lrc_perm8 (the free part stored the record so permuted:
  * rec_perm), or, where k is the row dim, row r at (r & ~7) + 2 (r & 3) +
  * (r & 4) / 4 (the same order). As a load a chunk ahead (rec_async), the
- * 16 bytes copied there by cp.async. */
-static void put_half_store(Emit *e, const KStmt *s, const char *at, int depth) {
+ * 16 bytes at `from` copied there by cp.async (where `pred` is false,
+ * zeros). */
+static void put_half_store(Emit *e, const KStmt *s, const char *from, const char *pred, int depth) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
   DimSet td = k->tiles.data[s->tile].dims;
   int din = kir_inner_dim(k, td), dout = kir_inner_dim(k, td & ~(1u << din));
   const char *in = dt->data[din].name, *out = dt->data[dout].name;
   em_ind(e, depth);
-  buf_puts(e->out, e->rec_async ? "lrc_cp16(" : "*(uint4 *)(");
+  buf_puts(e->out, !e->rec_async ? "*(uint4 *)(" : pred ? "lrc_cp16z(" : "lrc_cp16(");
   em_put_tile_name(e, s->tile);
   if (e->tile_half[s->tile] - 1 == din)
     buf_printf(e->out, " + i_%s * %ld + i_%s", out, e->tile_ld[s->tile], in);
   else
     buf_printf(e->out, " + ((i_%s & ~7) | (i_%s & 3) << 1 | (i_%s >> 2 & 1)) * %ld + i_%s", out,
                out, out, e->tile_ld[s->tile], in);
-  if (e->rec_async) buf_printf(e->out, ", lrc_rec + %s);\n", at);
+  if (e->rec_async && pred) buf_printf(e->out, ", %s, %s);\n", from, pred);
+  else if (e->rec_async) buf_printf(e->out, ", %s);\n", from);
   else buf_puts(e->out, ") = lrc_x;\n");
 }
 
@@ -1422,6 +1426,97 @@ static const KStmt *last_rec_load(const Emit *e) {
   return NULL;
 }
 
+/* The rest's load of a record that copies rows of the caller's input
+ * (rec_sources): from the input, as the free part's load src did (rows
+ * past the chunk's as zeros), into the record's bf16 tile in the
+ * products' k order (put_half_store). A chunk ahead (rec_async 2) under
+ * the chunk loop's lets for the next chunk (its loop variable shadowed).
+ * 16 bytes at a time where the rows start on 16 bytes, by cp.async where
+ * ahead; else (a check at run time: the caller's pointers may be views)
+ * element by element, stored at once. */
+static void put_sourced(Emit *e, const KStmt *s, const KStmt *src, int depth) {
+  const Kernel *k = e->k;
+  Buf *o = e->out;
+  DimSet td = k->tiles.data[s->tile].dims;
+  int col = kir_inner_dim(k, td & ~(1u << src->rowdim));
+  const char *row = k->dims.data[src->rowdim].name;
+  em_ind(e, depth);
+  buf_puts(o, "{\n");
+  int d = depth + 1;
+  if (e->rec_async == 2) {
+    const char *c = k->vars.data[e->grid_loop->var];
+    em_ind(e, d);
+    buf_printf(o, "const int64_t lrc_nc = v_%s + 1;\n", c);
+    em_ind(e, d++);
+    buf_puts(o, "{\n");
+    em_ind(e, d);
+    buf_printf(o, "const int64_t v_%s = lrc_nc;\n", c);
+    const KBlock *b = &e->grid_loop->body;
+    for (int i = 0; i < b->len && b->data[i]->kind == KS_LET; i++) {
+      const char *v = k->vars.data[b->data[i]->var];
+      em_ind(e, d);
+      buf_printf(o, "const int64_t v_%s = ", v);
+      em_put_idx(e, b->data[i]->idx);
+      buf_printf(o, ";\n");
+      em_ind(e, d);
+      buf_printf(o, "(void)v_%s;\n", v);
+    }
+  }
+  em_ind(e, d);
+  buf_printf(o, "const %s *lrc_src = %s + ", io_type[e->io], buf_name(e, src->buf));
+  em_put_idx(e, src->idx);
+  buf_puts(o, ";\n");
+  put_rows(e, src, 1, d);
+  em_ind(e, d);
+  buf_puts(o, "const bool lrc_al = ((uintptr_t)lrc_src & 15) == 0 && lrc_rstride % 8 == 0;\n");
+  em_ind(e, d);
+  put_strided(e, "lrc_v", tid(TID), kir_tile_count(k, s->tile) / 8, e->threads, "blockDim.x");
+  buf_puts(o, "{\n");
+  em_ind(e, d + 1);
+  buf_puts(o, "const int lrc_p = lrc_v * 8;\n");
+  decode(e, td, "lrc_p", d + 1);
+  Buf at = {0}, from = {0}, pred = {0};
+  put_offset(e, &col, 1, &at);
+  buf_printf(&at, " + i_%s * lrc_rstride", row);
+  buf_printf(&pred, "i_%s < lrc_nrows", row);
+  buf_printf(&from, "%s ? lrc_src + %s : lrc_src", pred.s, at.s);
+  int async = e->rec_async;
+  if (async) {
+    em_ind(e, d + 1);
+    buf_puts(o, "if (lrc_al) {\n");
+    put_half_store(e, s, from.s, pred.s, d + 2);
+    em_ind(e, d + 1);
+    buf_puts(o, "} else {\n");
+    e->rec_async = 0;
+  }
+  int d2 = d + 1 + (async != 0);
+  em_ind(e, d2);
+  buf_puts(o, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
+  em_ind(e, d2);
+  buf_printf(o, "if (%s) {\n", pred.s);
+  em_ind(e, d2 + 1);
+  buf_printf(o, "if (lrc_al) lrc_x = *(const uint4 *)(lrc_src + %s);\n", at.s);
+  em_ind(e, d2 + 1);
+  buf_printf(o, "else for (int lrc_j = 0; lrc_j < 8; lrc_j++) ((unsigned short *)&lrc_x)[lrc_j] = "
+                "((const unsigned short *)lrc_src)[%s + lrc_j];\n", at.s);
+  em_ind(e, d2);
+  buf_puts(o, "}\n");
+  put_half_store(e, s, NULL, NULL, d2);
+  if (async) {
+    e->rec_async = async;
+    em_ind(e, d + 1);
+    buf_puts(o, "}\n");
+  }
+  buf_free(&at), buf_free(&from), buf_free(&pred);
+  close_threads(e, d);
+  if (async == 2) {
+    em_ind(e, --d);
+    buf_puts(o, "}\n");
+  }
+  em_ind(e, depth);
+  buf_puts(o, "}\n");
+}
+
 static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
@@ -1438,6 +1533,11 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
       if (s == last_rec_load(e)) put_ahead(e, true, depth);
       return;
     }
+  }
+  if (load && e->rec_src && e->rec_src[s->tile]) {
+    put_sourced(e, s, e->rec_src[s->tile], depth);
+    if (e->tile_ahead && !e->rec_async && s == last_rec_load(e)) put_ahead(e, true, depth);
+    return;
   }
   /* 16 bytes at a time along the inner dim where it holds whole vectors
    * (places are 32-byte aligned): 8 elements of 16 bits or 4 floats,
@@ -1470,7 +1570,10 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
       em_ind(e, depth + 2);
       buf_printf(e->out, "const uint4 lrc_x = *(const uint4 *)(lrc_rec + %s);\n", at);
     }
-    put_half_store(e, s, at, depth + 2);
+    Buf from = {0};
+    buf_printf(&from, "lrc_rec + %s", at);
+    put_half_store(e, s, from.s, NULL, depth + 2);
+    buf_free(&from);
   } else {
     em_ind(e, depth + 2);
     buf_puts(e->out, "float *lrc_t = &");
@@ -2230,6 +2333,10 @@ static const char cuda_prelude[] =
     "static __device__ inline void lrc_cp16(void *d, const void *s) {\n"
     "  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\"\n"
     "               :: \"r\"((unsigned)__cvta_generic_to_shared(d)), \"l\"(s) : \"memory\");\n"
+    "}\n"
+    "static __device__ inline void lrc_cp16z(void *d, const void *s, bool p) {   /* (p: else zeros) */\n"
+    "  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\"\n"
+    "               :: \"r\"((unsigned)__cvta_generic_to_shared(d)), \"l\"(s), \"r\"(p ? 16 : 0) : \"memory\");\n"
     "}\n"
     "static __device__ inline void lrc_cp4(void *d, const void *s) {\n"
     "  asm volatile(\"cp.async.ca.shared.global [%0], [%1], 4;\"\n"
@@ -3160,7 +3267,7 @@ static void schedule_free(const Kernel *k, KBlock *b, int fixed) {
  * chunk; the rest (the row's statements, the chunk loop with the loads
  * of the crossing tiles, the chain and the readouts). false where k has
  * no phased form this backend can take. */
-static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, const KStmt **grid,
+static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, KStmt **grid,
                         const KStmt **rgrid, const KStmt **pre) {
   if (!k->phase_loop || env_is("LRC_CUDA_PHASED", "off") || k->body.len != 1) return false;
   const KStmt *par = k->body.data[0];
@@ -3286,6 +3393,104 @@ static void ahead_tiles(Emit *e) {
   e->tile_ahead = at;
 }
 
+/* The statement of the free part's chunk loop b that writes tile t, if
+ * only one does (-1 if none or several). */
+static int sole_writer(const Kernel *k, const KBlock *b, int t, unsigned char *use) {
+  int w = -1;
+  for (int i = 0; i < b->len; i++) {
+    memset(use, 0, (size_t)k->tiles.len + 1);
+    kir_use_tree(k, b->data[i], use);
+    if (!(use[t] & 2)) continue;
+    if (w >= 0) return -1;
+    w = i;
+  }
+  return w;
+}
+
+/* Is s a load of rows of a per-token input into tile t (its dims: the
+ * rows' and the one dim of the input's slot)? */
+static bool input_rows(const Kernel *k, const KStmt *s, int t) {
+  if (s->kind != KS_LOAD || s->buf < 0 || k->bufs.data[s->buf].role != KB_INPUT || s->rowdim < 0)
+    return false;
+  const Slot *sl = kir_buf_slot(k, s->buf);
+  DimSet td = k->tiles.data[t].dims;
+  return sl && sl->ndims == 1 && td == ((1u << s->rowdim) | (1u << sl->dims[0]));
+}
+
+/* The records that copy the caller's input (bfloat16 I/O): a crossing
+ * tile of the rest's bf16 tiles (half_tiles) that the free part only
+ * loads from rows of a per-token input, or copies from a tile that it
+ * only so loads (simple GLA's and GLA's v, RetNet's, Mamba2's x), where
+ * the rest's products reduce over its rows. The rest loads those rows from the input itself (put_sourced), and the
+ * free part neither stores the record nor, where nothing else needs
+ * them, loads the rows (drop_sourced): at K = V = 128 a third of simple
+ * GLA's record traffic. Per tile, the free part's load, or NULL; NULL
+ * where none. LRC_CUDA_SOURCED=off. */
+static const KStmt **rec_sources(const Emit *ef, const Emit *er) {
+  const Kernel *k = ef->k;
+  const KBlock *b = &ef->grid_loop->body;
+  if (!er->tile_half || env_is("LRC_CUDA_SOURCED", "off")) return NULL;
+  const KStmt **src = arena_alloc(k->arena, sizeof *src * (size_t)(k->tiles.len + 1));
+  unsigned char *use = arena_alloc(k->arena, (size_t)k->tiles.len + 1);
+  bool any = false;
+  for (int t = 0; t < k->tiles.len; t++) {
+    if (k->phase_at[t] < 0 || !er->tile_half[t]) continue;
+    int w = sole_writer(k, b, t, use);
+    if (w < 0) continue;
+    const KStmt *s = b->data[w];
+    if (s->kind == KS_NEST && s->assigns.len == 1 && s->assigns.data[0].acc == KACC_SET &&
+        s->space == k->tiles.data[t].dims) {
+      const KExpr *x = &k->exprs.data[s->assigns.data[0].expr];
+      if (x->kind != KE_READ || x->dim_a >= 0 || k->tiles.data[x->tile].dims != k->tiles.data[t].dims)
+        continue;
+      int u = sole_writer(k, b, x->tile, use);
+      if (u < 0 || u > w || !input_rows(k, b->data[u], x->tile)) continue;
+      s = b->data[u];
+    } else if (!input_rows(k, s, t)) {
+      continue;
+    }
+    /* (only where the products reduce over the rows: the tile's rows are
+     * placed by put_half_store, which cp.async can do; along the inner
+     * dim the 8 values of 16 bytes would be permuted, as rec_perm stores
+     * them and the input does not hold them) */
+    if (er->tile_half[t] - 1 != s->rowdim) continue;
+    src[t] = s;
+    any = true;
+  }
+  return any ? src : NULL;
+}
+
+/* The free part without the stores of the records the rest loads from
+ * the input (rec_sources), nor the statements that then compute nothing
+ * used (the input's load and the copy, where nothing else reads them). */
+static void drop_sourced(const Kernel *f, KStmt *floop, const KStmt **src) {
+  KBlock *b = &floop->body;
+  int nt = f->tiles.len, m = 0;
+  unsigned char *live = arena_alloc(f->arena, (size_t)nt + 1), *use = arena_alloc(f->arena, (size_t)nt + 1);
+  bool *keep = arena_alloc(f->arena, (size_t)b->len + 1);
+  for (int i = b->len - 1; i >= 0; i--) {
+    const KStmt *s = b->data[i];
+    memset(use, 0, (size_t)nt + 1);
+    kir_use_tree(f, s, use);
+    if (s->kind == KS_STORE && s->buf == PHASE_BUF) {
+      keep[i] = !src[s->tile];
+    } else if (s->kind == KS_NEST || s->kind == KS_LOAD || s->kind == KS_COPY || s->kind == KS_FILL) {
+      keep[i] = (use[nt] & 2) != 0;   /* (a write to the caller's buffers) */
+      for (int t = 0; t < nt; t++) keep[i] |= (use[t] & 2) && live[t];
+    } else {
+      keep[i] = true;
+    }
+    if (!keep[i]) continue;
+    for (int t = 0; t < nt; t++) {
+      if ((use[t] & 2) && !(use[t] & 1) && kir_whole_write(f, s, 0) == t) live[t] = 0;
+      if (use[t] & 1) live[t] = 1;
+    }
+  }
+  for (int i = 0; i < b->len; i++)
+    if (keep[i]) b->data[m++] = b->data[i];
+  b->len = m;
+}
+
 /* The matrix products (mma_form) in statement list b. */
 static int count_products(const Emit *e, const KBlock *b) {
   int n = 0;
@@ -3328,6 +3533,8 @@ static bool row_emit(const Kernel *r, const Emit *er, const unsigned char *perm,
   ew->k = split(r, ew, 0);
   place_tiles(ew);
   ahead_tiles(ew);
+  for (int t = 0; er->rec_src && t < r->tiles.len; t++)
+    if (er->rec_src[t] && !(ew->tile_half && ew->tile_half[t] == er->tile_half[t])) return false;
   return !ew->scratch && same_perms(rec_perms(ew), perm, r->tiles.len);
 }
 
@@ -3339,7 +3546,8 @@ static bool row_emit(const Kernel *r, const Emit *er, const unsigned char *perm,
  * (docs/perf-cuda.md, v6, v7 and v12). */
 static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er, Emit *ew) {
   Kernel *f, *r;
-  const KStmt *grid, *rgrid, *pre;
+  KStmt *grid;
+  const KStmt *rgrid, *pre;
   if (!phase_parts(k, &f, &r, &grid, &rgrid, &pre)) return false;
   *ef = *e, *er = *e;
   ef->phase = PHASE_FREE, er->phase = PHASE_REST;
@@ -3350,8 +3558,10 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er, Emit
   er->threads = env_threads("LRC_CUDA_PHASE_THREADS", 128);
   ef->k = split(f, ef, 0);
   er->k = split(r, er, env_long("LRC_CUDA_PHASE_SPLIT", 64));
-  place_tiles(ef);
   place_tiles(er);
+  er->rec_src = rec_sources(ef, er);
+  if (er->rec_src) drop_sourced(f, grid, er->rec_src);
+  place_tiles(ef);
   er->ahead_at = pre;
   ahead_tiles(er);
   ef->rec_perm = rec_perms(er);

@@ -476,6 +476,49 @@ START_TEST(rest_on_rows) {
 }
 END_TEST
 
+/* Records that copy rows of the caller's input (rec_sources): simple
+ * GLA's v is loaded by the rest from the input, a chunk ahead with rows
+ * past the chunk's as zeros, and the free part neither loads v nor
+ * stores its record; Gated DeltaNet's records are all computed; Mamba2's
+ * C, whose products reduce along its inner dim, keeps its record (the
+ * rest's bf16 tile wants it in lrc_perm8's order); LRC_CUDA_SOURCED=off. */
+START_TEST(sourced_records) {
+  char *src;
+  Kernel *k = chunk_at_128("examples/simple_gla.lr", &src);
+  char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_SOURCED", "off");
+  char *f = part_text(on, "simple_gla_free("), *f0 = part_text(off, "simple_gla_free(");
+  char *r = part_text(on, "simple_gla_rest("), *row = part_text(on, "simple_gla_rest_row(");
+  ck_assert_msg(!strstr(f, "(a_v + lrc_base)") && !strstr(f, "a_v[") && strstr(f0, "(a_v + lrc_base)"),
+                "the free part still loads v");
+  ck_assert_msg(count_of_text(f, "*)(lrc_phase + ") + 1 == count_of_text(f0, "*)(lrc_phase + "),
+                "the free part stores %d records, %d without sources", count_of_text(f, "*)(lrc_phase + "),
+                count_of_text(f0, "*)(lrc_phase + "));
+  for (int i = 0; i < 2; i++) {
+    const char *rest = i ? row : r;
+    ck_assert_msg(count_of_text(rest, "const __nv_bfloat16 *lrc_src = a_v + ") == 2 &&
+                      count_of_text(rest, "lrc_cp16z(") == 2 &&
+                      count_of_text(rest, "i_C < lrc_nrows);") == 2,
+                  "%s: v not copied from the input a chunk ahead, rows past the chunk's zero",
+                  i ? "the rest on whole rows" : "the rest");
+    ck_assert_msg(strstr(rest, "const int64_t lrc_nc = v_c + 1;") &&
+                      strstr(rest, "const int64_t v_c = lrc_nc;"),
+                  "the next chunk's rows not under the next chunk's lets");
+  }
+  ck_assert_msg(!strstr(off, "lrc_src") && !strstr(off, "lrc_cp16z(x"), "LRC_CUDA_SOURCED=off ignored");
+  free(on), free(off), free(f), free(f0), free(r), free(row), free(src);
+  char *gdn = cuda_text(gdn_at_128(&src), 1);
+  ck_assert_msg(!strstr(gdn, "lrc_src"), "a Gated DeltaNet record loaded from an input");
+  free(gdn), free(src);
+  src = t_read("examples/mamba2.lr", NULL);
+  k = kernel_for(graph_of("examples/mamba2.lr", src), PLAN_CHUNK);
+  char *m = cuda_text(k, 1);
+  ck_assert_msg(strstr(m, "const __nv_bfloat16 *lrc_src = a_x + ") &&
+                    !strstr(m, "const __nv_bfloat16 *lrc_src = a_C + "),
+                "Mamba2: x's record not from the input, or C's (along its inner dim) from it");
+  free(m), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -1015,6 +1058,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, barriers_elided);
   tcase_add_test(tc, smem_layout);
   tcase_add_test(tc, rest_on_rows);
+  tcase_add_test(tc, sourced_records);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
