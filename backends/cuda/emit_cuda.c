@@ -1494,11 +1494,13 @@ static void put_sourced(Emit *e, const KStmt *s, const KStmt *src, int depth) {
   buf_puts(o, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
   em_ind(e, d2);
   buf_printf(o, "if (%s) {\n", pred.s);
+  if (!async) {   /* (else the rows are not aligned: cp.async above) */
+    em_ind(e, d2 + 1);
+    buf_printf(o, "if (lrc_al) lrc_x = *(const uint4 *)(lrc_src + %s);\n", at.s);
+  }
   em_ind(e, d2 + 1);
-  buf_printf(o, "if (lrc_al) lrc_x = *(const uint4 *)(lrc_src + %s);\n", at.s);
-  em_ind(e, d2 + 1);
-  buf_printf(o, "else for (int lrc_j = 0; lrc_j < 8; lrc_j++) ((unsigned short *)&lrc_x)[lrc_j] = "
-                "((const unsigned short *)lrc_src)[%s + lrc_j];\n", at.s);
+  buf_printf(o, "%sfor (int lrc_j = 0; lrc_j < 8; lrc_j++) ((unsigned short *)&lrc_x)[lrc_j] = "
+                "((const unsigned short *)lrc_src)[%s + lrc_j];\n", async ? "" : "else ", at.s);
   em_ind(e, d2);
   buf_puts(o, "}\n");
   put_half_store(e, s, NULL, NULL, d2);

@@ -60,9 +60,20 @@ def run(lib, func, args, tensors, B, T, H, N, cu, stream):
         raise RuntimeError(f"{func} returned {rc}")
 
 
-def case(ref, refname, kern, kname, hdr_args, dims, B, T, H, cu, init, gen, io=torch.float32):
+def shifted(t):
+    """t's values in a view one element past a fresh buffer's start: a
+    pointer not 16-byte aligned, as a caller's view may be."""
+    g = torch.empty(t.numel() + 1, dtype=t.dtype, device=t.device)
+    v = g[1:].view(t.shape)
+    v.copy_(t)
+    return v
+
+
+def case(ref, refname, kern, kname, hdr_args, dims, B, T, H, cu, init, gen, io=torch.float32,
+         shift=False):
     """io: the kernel's input/output dtype; the reference sees the same
-    (rounded) inputs in float32, states are float32 on both sides."""
+    (rounded) inputs in float32, states are float32 on both sides. shift:
+    the inputs and outputs on the device at unaligned addresses."""
     N = len(cu) - 1 if cu is not None else B
     cpu, gpu = {}, {}
     for name, role, shape in hdr_args:
@@ -79,6 +90,8 @@ def case(ref, refname, kern, kname, hdr_args, dims, B, T, H, cu, init, gen, io=t
             continue
         cpu[name] = t
         gpu[name] = t.cuda() if state else t.to(io).cuda()
+        if shift and not state:
+            gpu[name] = shifted(gpu[name])
     cuc = torch.tensor(cu, dtype=torch.int64) if cu is not None else None
     run(ref, refname, hdr_args, cpu, B, T, H, N, cuc, None)
     stream = torch.cuda.current_stream().cuda_stream
@@ -125,15 +138,17 @@ def main():
             kern = build(cu_h, stem + ".so", True)
             cases = [(1, 1, 1, None, False), (2, 63, 2, None, True), (1, 64, 3, None, True),
                      (2, 65, 2, None, False), (1, 300, 2, [0, 64, 65, 193, 300], True),
-                     (2, 1000, 2, None, True)]
+                     (2, 1000, 2, None, True), (2, 130, 2, None, True, True)]
             if quick:   # under compute-sanitizer: few, small cases
-                cases = [(1, 40, 2, None, True), (1, 70, 1, [0, 33, 70], True)]
-            for B, T, H, cu, init in cases:
-                err = case(ref, refname, kern, kname, kargs, dims, B, T, H, cu, init, gen, io)
+                cases = [(1, 40, 2, None, True), (1, 70, 1, [0, 33, 70], True, True)]
+            for B, T, H, cu, init, *shift in cases:
+                shift = bool(shift and shift[0])
+                err = case(ref, refname, kern, kname, kargs, dims, B, T, H, cu, init, gen, io, shift)
                 count += 1
                 ok = err is None or err <= tol
                 tag = "overflow, skipped" if err is None else f"rel error {err:.2e}"
-                label = f"{os.path.basename(stem)} B={B} T={T} H={H}{' packed' if cu else ''}{' init' if init else ''}"
+                label = (f"{os.path.basename(stem)} B={B} T={T} H={H}{' packed' if cu else ''}"
+                         f"{' init' if init else ''}{' unaligned' if shift else ''}")
                 print(f"{'ok  ' if ok else 'FAIL'} {label}: {tag}", flush=True)
                 failures += not ok
     print(f"check_cuda: {count} cases, {failures} failures")
