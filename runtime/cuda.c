@@ -427,6 +427,10 @@ RtGpuKernel *rt_cuda_load(lrc_module *m, const Kernel *kir, const char *rnn, lrc
     rc = cu_check(c, c->cuModuleGetFunction(&g->fn[i], g->mod, en->entry.s),
                   "finding the kernel in its module", err);
     if (rc || en->smem_bytes <= 48 * 1024) continue;
+    if (i == 3 && en->smem_bytes > c->smem_optin) {
+      buf_free(&g->launch.part[3].entry);   /* (the rest on split columns serves) */
+      continue;
+    }
     if (en->smem_bytes > c->smem_optin)
       rc = rt_error(err, LRC_ERR_UNSUPPORTED,
                     "rnn '%s' needs %ld bytes of shared memory per block; this GPU (sm_%d%d) "

@@ -3034,11 +3034,18 @@ static void emit_source(Emit *e, Emit *ef, Emit *er, Emit *ew, const char *hname
     put_smem_attr(ef, "free");
     put_smem_attr(er, "rest");
     if (ew) {
-      put_smem_attr(ew, "rest_row");
-      buf_printf(o, "#ifdef LRC_ROW_REST\n    const bool whole = LRC_ROW_REST;\n#else\n"
+      /* (where the GPU cannot give the rest on one row its shared
+       * memory, the rest on split columns serves) */
+      buf_printf(o, "#ifdef LRC_ROW_REST\n    bool whole = LRC_ROW_REST;\n#else\n"
                     "    const int sms = lrc_sm_count();\n"
-                    "    const bool whole = sms > 0 && rows * %d > sms;   /* (cg_cuda_whole_rows) */\n"
+                    "    bool whole = sms > 0 && rows * %d > sms;   /* (cg_cuda_whole_rows) */\n"
                     "#endif\n", er->nsplit);
+      if (ew->smem * 4 > 48 * 1024)
+        buf_printf(o,
+                   "    if (whole && cudaFuncSetAttribute(%s_rest_row, "
+                   "cudaFuncAttributeMaxDynamicSharedMemorySize, %ld) != cudaSuccess) {\n"
+                   "      (void)cudaGetLastError();\n      whole = false;\n    }\n",
+                   k->name, ew->smem * 4);
     }
     buf_printf(o,
                "    size_t scratch = sizeof(float) * %ldull * (size_t)(slots * H);\n"
@@ -3470,6 +3477,11 @@ static void drop_sourced(const Kernel *f, KStmt *floop, const KStmt **src) {
   int nt = f->tiles.len, m = 0;
   unsigned char *live = arena_alloc(f->arena, (size_t)nt + 1), *use = arena_alloc(f->arena, (size_t)nt + 1);
   bool *keep = arena_alloc(f->arena, (size_t)b->len + 1);
+  /* Statements may go only where all they write is a sourced tile or
+   * the tile a sourced one copies (the rest of the free part as it was). */
+  bool *cand = arena_alloc(f->arena, (size_t)nt + 1);
+  for (int t = 0; t < nt; t++)
+    if (src[t]) cand[t] = cand[src[t]->tile] = true;
   for (int i = b->len - 1; i >= 0; i--) {
     const KStmt *s = b->data[i];
     memset(use, 0, (size_t)nt + 1);
@@ -3478,7 +3490,7 @@ static void drop_sourced(const Kernel *f, KStmt *floop, const KStmt **src) {
       keep[i] = !src[s->tile];
     } else if (s->kind == KS_NEST || s->kind == KS_LOAD || s->kind == KS_COPY || s->kind == KS_FILL) {
       keep[i] = (use[nt] & 2) != 0;   /* (a write to the caller's buffers) */
-      for (int t = 0; t < nt; t++) keep[i] |= (use[t] & 2) && live[t];
+      for (int t = 0; t < nt; t++) keep[i] |= (use[t] & 2) && (live[t] || !cand[t]);
     } else {
       keep[i] = true;
     }

@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
   cg_emit_cuda_jit(k, io, &src, &launch);
   fwrite(src.s, 1, src.len, stdout);
   buf_free(&src);
-  for (int p = 0; p < 3; p++) buf_free(&launch.part[p].entry);
+  for (int p = 0; p < 4; p++) buf_free(&launch.part[p].entry);
   lrc_module_free(m);
   lrc_ctx_free(ctx);
   free(spec);

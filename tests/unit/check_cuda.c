@@ -451,15 +451,19 @@ START_TEST(rest_on_rows) {
     for (int p = 0; p < 4; p++) buf_free(&l.part[p].entry), buf_free(&l0.part[p].entry);
     buf_free(&cu), buf_free(&off), free(src);
   }
-  /* the standalone launcher: the SM count read once, the choice, the override */
+  /* the standalone launcher: the SM count read once, the choice, the
+   * override, the split where the GPU cannot give the row its memory */
   char *src;
   Kernel *k = gdn_at_128(&src);
   Buf cu = {0}, h = {0};
   cg_emit_cuda(k, "gdn.h", 1, &cu, &h);
   ck_assert_msg(strstr(cu.s, "static int lrc_sm_count(void)") &&
                     strstr(cu.s, "cudaDevAttrMultiProcessorCount") &&
-                    strstr(cu.s, "#ifdef LRC_ROW_REST\n    const bool whole = LRC_ROW_REST;") &&
-                    strstr(cu.s, "const bool whole = sms > 0 && rows * 2 > sms;") &&
+                    strstr(cu.s, "#ifdef LRC_ROW_REST\n    bool whole = LRC_ROW_REST;") &&
+                    strstr(cu.s, "bool whole = sms > 0 && rows * 2 > sms;") &&
+                    strstr(cu.s, "if (whole && cudaFuncSetAttribute(gated_deltanet_rest_row, "
+                                 "cudaFuncAttributeMaxDynamicSharedMemorySize, ") &&
+                    strstr(cu.s, "(void)cudaGetLastError();\n      whole = false;") &&
                     strstr(cu.s, "if (whole)\n        gated_deltanet_rest_row<<<(unsigned)rows, 256, ") &&
                     strstr(cu.s, "else\n        gated_deltanet_rest<<<(unsigned)(rows * 2), 128, "),
                 "the launcher does not choose the rest by the SM count");
