@@ -475,16 +475,22 @@ static lrc_dtype buf_dtype(const RtGpuKernel *g, const KBuf *b) {
   }
 }
 
+/* Switch `name` (on or off) as set in the environment, else dflt. */
+static bool env_on_off(const char *name, bool dflt) {
+  const char *env = getenv(name);
+  if (env && !strcmp(env, "on")) return true;
+  if (env && !strcmp(env, "off")) return false;
+  return dflt;
+}
+
 /* Does this run take the phased form? LRC_CUDA_PHASED=on or off decides;
  * else cg_cuda_phased. */
 static bool take_phased(const RtGpuKernel *g, const RtCudaRun *r) {
   if (!g->launch.phased) return false;
-  const char *env = getenv("LRC_CUDA_PHASED");
-  if (env && !strcmp(env, "on")) return true;
-  if (env && !strcmp(env, "off")) return false;
-  return cg_cuda_phased(g->launch.phase_pays,
-                        (long long)(r->N * r->H * g->launch.part[0].blocks_per_row),
-                        (long long)(r->B * r->T), (long long)r->N, g->launch.phase_chunk);
+  bool pays = cg_cuda_phased(g->launch.phase_pays,
+                             (long long)(r->N * r->H * g->launch.part[0].blocks_per_row),
+                             (long long)(r->B * r->T), (long long)r->N, g->launch.phase_chunk);
+  return env_on_off("LRC_CUDA_PHASED", pays);
 }
 
 static int launch(RtGpuKernel *g, const Kernel *kir, CUdeviceptr *ptrs, const RtCudaRun *r,
@@ -496,12 +502,9 @@ static int launch(RtGpuKernel *g, const Kernel *kir, CUdeviceptr *ptrs, const Rt
   int64_t slots = phased ? r->B * r->T / g->launch.phase_chunk + r->N : 0;
   /* The rest on one block a row: LRC_CUDA_ROW=on or off decides (where
    * the kernel has it), else cg_cuda_whole_rows. */
-  const char *env = getenv("LRC_CUDA_ROW");
   int rest = 2;
   if (g->launch.part[3].entry.s &&
-      (env && !strcmp(env, "on") ? true
-       : env && !strcmp(env, "off") ? false
-       : cg_cuda_whole_rows(rows, g->launch.part[2].blocks_per_row, c->sms)))
+      env_on_off("LRC_CUDA_ROW", cg_cuda_whole_rows(rows, g->launch.part[2].blocks_per_row, c->sms)))
     rest = 3;
   /* (part, grid x, grid y) in order */
   int parts[2] = {phased ? 1 : 0, rest};

@@ -1343,20 +1343,24 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
  * (the loads of the crossing tiles at the top of each trip then wait on
  * L2, not on memory): every 128-byte line of each tile's place that
  * holds values. LRC_CUDA_PREFETCH=off to leave it out. */
+/* Is tile t a record that the rest's top-of-trip load reads from the
+ * records (not a chunk ahead, not from the input)? */
+static bool rec_prefetched(const Emit *e, int t) {
+  return e->k->phase_at[t] >= 0 && !(e->tile_ahead && e->tile_ahead[t]) &&
+         !(e->rec_src && e->rec_src[t]);
+}
+
 static void put_prefetch(Emit *e, int depth) {
   const Kernel *k = e->k;
   bool any = false;
-  for (int t = 0; t < k->tiles.len; t++)
-    any |= k->phase_at[t] >= 0 && !(e->tile_ahead && e->tile_ahead[t]) &&
-           !(e->rec_src && e->rec_src[t]);
+  for (int t = 0; t < k->tiles.len; t++) any |= rec_prefetched(e, t);
   if (!any) return;
   em_ind(e, depth);
   buf_printf(e->out, "if (v_%s + 1 < ", k->vars.data[e->grid_loop->var]);
   em_put_idx(e, e->grid_loop->hi);
   buf_puts(e->out, ") {\n");
   for (int t = 0; t < k->tiles.len; t++) {
-    if (k->phase_at[t] < 0 || (e->tile_ahead && e->tile_ahead[t]) || (e->rec_src && e->rec_src[t]))
-      continue;
+    if (!rec_prefetched(e, t)) continue;
     int io = __builtin_popcount(k->tiles.data[t].dims) >= 2 ? e->io : 0;
     long count = 1;
     for (int d = 0; d < k->dims.len; d++)
@@ -1434,6 +1438,7 @@ static const KStmt *last_rec_load(const Emit *e) {
  * 16 bytes at a time where the rows start on 16 bytes, by cp.async where
  * ahead; else (a check at run time: the caller's pointers may be views)
  * element by element, stored at once. */
+static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer);
 static void put_sourced(Emit *e, const KStmt *s, const KStmt *src, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
@@ -1452,15 +1457,7 @@ static void put_sourced(Emit *e, const KStmt *s, const KStmt *src, int depth) {
     em_ind(e, d);
     buf_printf(o, "const int64_t v_%s = lrc_nc;\n", c);
     const KBlock *b = &e->grid_loop->body;
-    for (int i = 0; i < b->len && b->data[i]->kind == KS_LET; i++) {
-      const char *v = k->vars.data[b->data[i]->var];
-      em_ind(e, d);
-      buf_printf(o, "const int64_t v_%s = ", v);
-      em_put_idx(e, b->data[i]->idx);
-      buf_printf(o, ";\n");
-      em_ind(e, d);
-      buf_printf(o, "(void)v_%s;\n", v);
-    }
+    for (int i = 0; i < b->len && b->data[i]->kind == KS_LET; i++) emit_stmt(e, b->data[i], d, false);
   }
   em_ind(e, d);
   buf_printf(o, "const %s *lrc_src = %s + ", io_type[e->io], buf_name(e, src->buf));
@@ -3495,8 +3492,9 @@ static void drop_sourced(const Kernel *f, KStmt *floop, const KStmt **src) {
       keep[i] = true;
     }
     if (!keep[i]) continue;
+    int whole = kir_whole_write(f, s, 0);
     for (int t = 0; t < nt; t++) {
-      if ((use[t] & 2) && !(use[t] & 1) && kir_whole_write(f, s, 0) == t) live[t] = 0;
+      if ((use[t] & 2) && !(use[t] & 1) && whole == t) live[t] = 0;
       if (use[t] & 1) live[t] = 1;
     }
   }
