@@ -70,6 +70,11 @@ typedef struct Emit {
   const char **vec_reg;    /* CUDA: per tile, or NULL: reads of the tile at
                               the point are of lane lrc_j of this float[4]
                               register (NULL: of memory) */
+  int reg_state;           /* CUDA, PHASE_REST: 1 + the state tile whose
+                              values the chunk loop keeps in the update's
+                              accumulators (state_regs), or 0 */
+  int rs_mi, rs_nj;        /* (its update's block of mma tiles a warp, */
+  long rs_ld;              /* and the bf16 copy's row pitch) */
 } Emit;
 
 /* The phased form's parts (emit_cuda.c), and its per-chunk records as

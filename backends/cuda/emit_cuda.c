@@ -670,6 +670,8 @@ typedef struct Operand {
   bool half, ldsm;         /* a bf16 tile; floats by ldmatrix */
   int n;                   /* tiles a warp: mi (A) or nj (B) */
   const char *sfx;         /* the names' suffix: "" or "1" (mma_pair) */
+  const char *name;        /* the tile's memory by this name (the state's
+                              bf16 copy, state_regs), or NULL */
 } Operand;
 
 /* The operand's pointer lrc_pa or lrc_pb at the warp's (or, for
@@ -683,7 +685,8 @@ static void put_operand_ptr(Emit *e, const Operand *x, const char *lane, int dep
   em_ind(e, depth);
   buf_printf(o, "const %s *lrc_p%c%s = ", x->half ? "__nv_bfloat16" : "float", x->b ? 'b' : 'a',
              x->sfx);
-  em_put_tile_name(e, x->tile);
+  if (x->name) buf_puts(o, x->name);
+  else em_put_tile_name(e, x->tile);
   const char *l = lane, *base = x->b ? "lrc_j0" : "lrc_i0";
   long ld = x->ld;
   if (!x->half && !x->ldsm && x->k_inner)
@@ -775,32 +778,76 @@ static void put_operand_loads(Emit *e, const Operand *x, bool bf, bool split, in
   buf_puts(o, "}\n");
 }
 
+/* Accumulators lrc_c<sfx> read from (written into) the float tile at
+ * lrc_x<sfx>, rows ldx apart: a warp's block as emit_mma_sync lays it. */
+static void put_acc_floats(Emit *e, const char *sfx, long ldx, int mi, int nj, bool write, int depth) {
+  Buf *o = e->out;
+  put_unrolled(e, "lrc_m", mi, false, depth);
+  put_unrolled(e, "lrc_n", nj, true, depth + 1);
+  for (int h = 0; h < 2; h++) {
+    em_ind(e, depth + 2);
+    if (write) {
+      buf_printf(o, "*(float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
+                    "make_float2(lrc_c%s[lrc_m][lrc_n][%d], lrc_c%s[lrc_m][lrc_n][%d]);\n",
+                 sfx, 8 * h, ldx, sfx, 2 * h, sfx, 2 * h + 1);
+      continue;
+    }
+    buf_printf(o, "const float2 lrc_v%d = *(const float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8);\n",
+               h, sfx, 8 * h, ldx);
+    em_ind(e, depth + 2);
+    buf_printf(o, "lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.x, lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.y;\n",
+               sfx, 2 * h, h, sfx, 2 * h + 1, h);
+  }
+  em_ind(e, depth + 1);
+  buf_puts(o, "}\n");
+}
+
+/* Is pt the update of the state kept in registers (state_regs)? */
+static bool state_update(const Emit *e, const MmaPart *pt) {
+  return e->reg_state && e->reg_state == pt->a->tile + 1;
+}
+
 /* A product's accumulators lrc_c<sfx> (rows g and g + 8, columns 2q and
  * 2q + 1) from its target X, or from the statement before folded in: a
- * fill, or X = f(X). */
+ * fill, or X = f(X) (for the state kept in registers, f of the registers;
+ * without a statement before, they hold X already). */
 static void put_acc_load(Emit *e, const MmaPart *pt, const char *sfx, int mi, int nj, int depth) {
   Buf *o = e->out;
   const KStmt *pre = pt->pre;
   if (pre) {
     put_mma_points(e, &pt->m, mi, nj, depth);
     em_ind(e, depth + 4);
-    buf_printf(o, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e] = ", sfx);
+    const char *reg = arena_printf(e->k->arena, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e]", sfx);
+    buf_printf(o, "%s = ", reg);
+    if (state_update(e, pt)) e->reg_name = reg, e->reg_tile = pt->a->tile;
     if (pre->kind == KS_FILL) em_put_float(o, pre->num);
     else em_put_expr(e, pre->assigns.data[0].expr);
+    e->reg_name = NULL;
     buf_puts(o, ";\n");
     em_ind(e, depth + 3);
     buf_puts(o, "}\n");
     return;
   }
+  if (!state_update(e, pt)) put_acc_floats(e, sfx, pt->m.ldx, mi, nj, false, depth);
+}
+
+/* The bf16 copy of the state kept in registers (lrc_Sh, state_regs) from
+ * a warp's accumulators lrc_c: its rows (the products' k) permuted within
+ * groups of 8 as the records beside it (lrc_perm8's order, put_half_store),
+ * so that its B fragments load by ldmatrix and pair with theirs; pairs
+ * of columns as one bf16x2. */
+static void put_state_half(Emit *e, int mi, int nj, int depth) {
+  Buf *o = e->out;
+  em_ind(e, depth);
+  buf_puts(o, "const int lrc_gp = (lrc_g & 3) << 1 | lrc_g >> 2;\n");
   put_unrolled(e, "lrc_m", mi, false, depth);
   put_unrolled(e, "lrc_n", nj, true, depth + 1);
   for (int h = 0; h < 2; h++) {
     em_ind(e, depth + 2);
-    buf_printf(o, "const float2 lrc_v%d = *(const float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8);\n",
-               h, sfx, 8 * h, pt->m.ldx);
-    em_ind(e, depth + 2);
-    buf_printf(o, "lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.x, lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.y;\n",
-               sfx, 2 * h, h, sfx, 2 * h + 1, h);
+    buf_printf(o, "*(__nv_bfloat162 *)(lrc_Sh + (lrc_i0 + lrc_m * 16 + %d + lrc_gp) * %ld + lrc_j0 + "
+                  "2 * lrc_q + lrc_n * 8) = __floats2bfloat162_rn(lrc_c[lrc_m][lrc_n][%d], "
+                  "lrc_c[lrc_m][lrc_n][%d]);\n",
+               8 * h, e->rs_ld, 2 * h, 2 * h + 1);
   }
   em_ind(e, depth + 1);
   buf_puts(o, "}\n");
@@ -822,16 +869,8 @@ static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, i
     em_ind(e, depth + 3);
     buf_puts(o, "}\n");
   }
-  put_unrolled(e, "lrc_m", mi, false, depth);
-  put_unrolled(e, "lrc_n", nj, true, depth + 1);
-  for (int h = 0; h < 2; h++) {
-    em_ind(e, depth + 2);
-    buf_printf(o, "*(float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
-                  "make_float2(lrc_c%s[lrc_m][lrc_n][%d], lrc_c%s[lrc_m][lrc_n][%d]);\n",
-               sfx, 8 * h, pt->m.ldx, sfx, 2 * h, sfx, 2 * h + 1);
-  }
-  em_ind(e, depth + 1);
-  buf_puts(o, "}\n");
+  if (state_update(e, pt)) put_state_half(e, mi, nj, depth);
+  else put_acc_floats(e, sfx, pt->m.ldx, mi, nj, true, depth);
 }
 
 /* The raw mma.sync form: TF32 m16n8k8 (three products of split operands
@@ -866,9 +905,13 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
   buf_printf(o, "const int lrc_g = (%s) >> 2, lrc_q = (%s) & 3;\n", tid(TID_LANE), tid(TID_LANE));
   for (int p = 0; p < np; p++) {
     em_ind(e, depth + 1);
-    buf_printf(o, "float lrc_c%s[%d][%d][4];\n", sfx[p], mi, nj);
+    if (state_update(e, &pt[p]))   /* (np is 1: state_regs) */
+      buf_printf(o, "float (&lrc_c)[%d][%d][4] = lrc_S[lrc_w_t];\n", mi, nj);
+    else
+      buf_printf(o, "float lrc_c%s[%d][%d][4];\n", sfx[p], mi, nj);
   }
   for (int p = 0; p < np; p++) {
+    if (state_update(e, &pt[p])) continue;
     em_ind(e, depth + 1);
     buf_printf(o, "float *lrc_x%s = ", sfx[p]);
     em_put_tile_name(e, pt[p].a->tile);
@@ -884,7 +927,10 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
       oa[nopa++] = (Operand){.b = false, .tile = m->ta, .k_inner = m->a_row, .ld = m->lda,
                              .half = ha, .ldsm = !bf && !ha && m->a_row && frag_ldsm(e, m->ta),
                              .n = mi, .sfx = sfx[p]};
-    if (nb[p] == p)
+    if (nb[p] == p && e->reg_state == m->tb + 1)   /* its bf16 copy (state_regs) */
+      ob[nopb++] = (Operand){.b = true, .tile = m->tb, .k_inner = false, .ld = e->rs_ld,
+                             .half = true, .n = nj, .sfx = sfx[p], .name = "lrc_Sh"};
+    else if (nb[p] == p)
       ob[nopb++] = (Operand){.b = true, .tile = m->tb, .k_inner = !m->b_row, .ld = m->ldb,
                              .half = hb, .ldsm = !bf && !hb && !m->b_row && frag_ldsm(e, m->tb),
                              .n = nj, .sfx = sfx[p]};
@@ -1439,6 +1485,7 @@ static const KStmt *last_rec_load(const Emit *e) {
  * ahead; else (a check at run time: the caller's pointers may be views)
  * element by element, stored at once. */
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer);
+static void put_state_regs(Emit *e, bool in, int depth);
 static void put_sourced(Emit *e, const KStmt *s, const KStmt *src, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
@@ -1879,9 +1926,11 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     kir_use_stmt(k, s, use);
     sync_before(e, use, depth);
   }
+  bool regs = s->kind == KS_FOR && e->reg_state && s == e->grid_loop;
   switch (s->kind) {
   case KS_FOR:
     flush(e, depth);
+    if (regs) put_state_regs(e, true, depth);
     em_ind(e, depth);
     if (s->parallel && outer && e->phase == PHASE_FREE) {
       /* The free part: a block per chunk record (grid x) and head (grid
@@ -1935,6 +1984,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       flush(e, depth + 1);   /* the next trip */
     em_ind(e, depth);
     buf_puts(e->out, "}\n");
+    if (regs) put_state_regs(e, false, depth);
     break;
   case KS_LET:
     em_ind(e, depth);
@@ -2130,6 +2180,128 @@ static int emit_folded(Emit *e, const KBlock *b, int i, int end, int depth) {
   sync_before(e, use, depth);
   emit_mma_sync(e, pt, np, mma_bf16(e, &pt[0].m), depth);
   return n;
+}
+
+/* The rest's state in the registers of its update's accumulators across
+ * the chunk loop, instead of floats in shared memory that every trip
+ * reads and writes whole (the update's start and end) and that each
+ * product reading the state converts to bf16 fragment by fragment: the
+ * update keeps S (its warps' blocks, the same every trip) and writes a
+ * bf16 copy (lrc_Sh, in S's own memory, unused in the loop) that the
+ * products reading S load by ldmatrix; S's floats back in shared memory
+ * after the loop. The same values either way: the products rounded S
+ * to bf16 as they loaded it. Where: the rest with bf16 products
+ * (bfloat16 I/O); a 2-D tile in shared memory whose one write in the
+ * loop is a product (S += X Y, the statement before it folded in: S =
+ * f(S), not a fill) not paired with another, its warps' blocks at most
+ * 4 and alike in number; every other access to it in the loop a bf16
+ * product reading it as B along its rows (q S, W S). The group of
+ * statements that emit_block takes at each b[i] (pts, np: 0 for a
+ * statement alone) as emit_folded finds them. LRC_CUDA_REG_STATE=off. */
+static bool state_alone(Emit *e, const KBlock *b, MmaPart (*pts)[2], const int *np,
+                        const int *take, int upd, int t) {
+  const Kernel *k = e->k;
+  for (int i = 0; i < b->len; i += take[i]) {
+    if (i == upd) continue;
+    if (!np[i]) {
+      unsigned char *use = use_new(e);
+      kir_use_tree(k, b->data[i], use);
+      if (use[t]) return false;
+    }
+    for (int p = 0; p < np[i]; p++) {
+      const MmaPart *q = &pts[i][p];
+      unsigned char *use = use_new(e);
+      if (q->pre) kir_use_stmt(k, q->pre, use);
+      if (q->post) kir_use_stmt(k, q->post, use);
+      if (use[t] || q->a->tile == t || q->m.ta == t ||
+          (q->m.tb == t && !(mma_bf16(e, &q->m) && q->m.b_row)))
+        return false;
+    }
+  }
+  return true;
+}
+
+static int state_regs(Emit *e) {
+  const Kernel *k = e->k;
+  if (e->phase != PHASE_REST || e->io != 1 || !e->grid_loop || e->scratch ||
+      env_is("LRC_CUDA_REG_STATE", "off") || env_is("LRC_CUDA_MMA", "wmma"))
+    return 0;
+  const KBlock *b = &e->grid_loop->body;
+  int n = b->len, warps = e->threads / 32;
+  MmaPart (*pts)[2] = arena_alloc(k->arena, sizeof *pts * (size_t)(n + 1));
+  int *np = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
+  int *take = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
+  for (int i = 0; i < n; i += take[i]) {
+    np[i] = 2, take[i] = mma_pair(e, b, i, n, pts[i]);
+    if (!take[i]) np[i] = 1, take[i] = product_at(e, b, i, pts[i]);
+    if (!take[i]) np[i] = 0, take[i] = 1;
+  }
+  for (int i = 0; i < n; i += take[i]) {
+    const MmaPart *u = &pts[i][0];
+    if (np[i] != 1 || (u->pre && u->pre->kind == KS_FILL)) continue;
+    int t = u->a->tile, mi, nj;
+    long I = k->dims.data[u->m.ti].size, J = k->dims.data[u->m.tj].size;
+    mma_blocking(I, J, warps, 1, false, &mi, &nj);
+    long blocks = (I / 16 / mi) * (J / 8 / nj);
+    if (!e->tile_smem[t] || !mma_bf16(e, &u->m) || u->m.ta == t || u->m.tb == t ||
+        blocks % warps || blocks / warps > 4 || tile_extent(e, t) * 2 < I * (J + 8) ||
+        !state_alone(e, b, pts, np, take, i, t))
+      continue;
+    e->rs_mi = mi, e->rs_nj = nj, e->rs_ld = J + 8;
+    return t + 1;
+  }
+  return 0;
+}
+
+/* Before the chunk loop (in): the state's floats into the registers
+ * lrc_S (a warp's blocks of the update, emit_mma_sync's layout), then
+ * their bf16 copy over them (lrc_Sh); after it: the floats back. */
+static void put_state_regs(Emit *e, bool in, int depth) {
+  const Kernel *k = e->k;
+  Buf *o = e->out;
+  int t = e->reg_state - 1, mi = e->rs_mi, nj = e->rs_nj, warps = e->threads / 32;
+  DimSet d = k->tiles.data[t].dims;
+  int tj = kir_inner_dim(k, d), ti = kir_inner_dim(k, d & ~(1u << tj));
+  long I = k->dims.data[ti].size, J = k->dims.data[tj].size, nbj = J / 8 / nj;
+  long blocks = (I / 16 / mi) * nbj, ldx = row_pitch(e, t);
+  if (in) {
+    em_ind(e, depth);
+    buf_printf(o, "float lrc_S[%ld][%d][%d][4];\n", blocks / warps, mi, nj);
+    em_ind(e, depth);
+    buf_puts(o, "__nv_bfloat16 *const lrc_Sh = (__nv_bfloat16 *)");
+    em_put_tile_name(e, t);
+    buf_puts(o, ";\n");
+  } else {   /* (the last trip's copy may still be in flight) */
+    em_ind(e, depth);
+    buf_puts(o, "__syncthreads();\n");
+  }
+  for (int pass = 0; pass < (in ? 2 : 1); pass++) {
+    em_ind(e, depth);
+    put_strided(e, "lrc_w", tid(TID_WARP), blocks, warps, "blockDim.x >> 5");
+    buf_puts(o, "{\n");
+    em_ind(e, depth + 1);
+    buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * %d, lrc_j0 = (lrc_w %% %ld) * %d;\n", nbj,
+               16 * mi, nbj, 8 * nj);
+    em_ind(e, depth + 1);
+    buf_printf(o, "const int lrc_g = (%s) >> 2, lrc_q = (%s) & 3;\n", tid(TID_LANE), tid(TID_LANE));
+    em_ind(e, depth + 1);
+    buf_printf(o, "float (&lrc_c)[%d][%d][4] = lrc_S[lrc_w_t];\n", mi, nj);
+    if (pass) {
+      put_state_half(e, mi, nj, depth + 1);
+    } else {
+      em_ind(e, depth + 1);
+      buf_puts(o, "float *lrc_x = ");
+      em_put_tile_name(e, t);
+      buf_printf(o, " + (lrc_i0 + lrc_g) * %ld + lrc_j0 + 2 * lrc_q;\n", ldx);
+      put_acc_floats(e, "", ldx, mi, nj, !in, depth + 1);
+    }
+    close_threads(e, depth);
+    if (in) {
+      em_ind(e, depth);
+      buf_puts(o, "__syncthreads();\n");
+    }
+  }
+  if (!in) e->pend[t] |= 2, e->pend_map[t] = 0;
 }
 
 /* The free part's input rows (every load from a caller's buffer in the
@@ -2925,6 +3097,7 @@ static void emit_function(Emit *e, const char *suffix) {
     }
   }
   e->tile_tf32 = tf32_tiles(e);
+  e->reg_state = state_regs(e);
   emit_block(e, &k->body, 1, true);
   buf_puts(o, "}\n");
 }

@@ -523,6 +523,50 @@ START_TEST(sourced_records) {
 }
 END_TEST
 
+/* The rest's state in the registers of its update across the chunk loop
+ * (state_regs): loaded before the loop, its bf16 copy written by the
+ * update and read by the products that read the state, the floats back
+ * after the loop; no float access to the state inside it. Both rests of
+ * Gated DeltaNet (the update after a gate, S = exp(GL) S + ...) and of
+ * DeltaNet (none); not for float32 I/O (TF32 products), not with
+ * LRC_CUDA_REG_STATE=off. */
+START_TEST(state_in_registers) {
+  static const char *const ops[] = {"gated_deltanet", "deltanet"};
+  for (size_t i = 0; i < 2; i++) {
+    char path[64], name[64], *src;
+    snprintf(path, sizeof path, "examples/%s.lr", ops[i]);
+    Kernel *k = chunk_at_128(path, &src);
+    char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_REG_STATE", "off");
+    for (int row = 0; row < 2; row++) {
+      snprintf(name, sizeof name, "%s_rest%s(", ops[i], row ? "_row" : "");
+      char *r = part_text(on, name), *r0 = part_text(off, name);
+      const char *loop = strstr(r, "for (int64_t v_c"), *end = loop;
+      for (const char *p = loop; p && (p = strstr(p + 1, "float (&lrc_c)"));) end = p;
+      ck_assert_msg(loop && end > loop && strstr(r, "float lrc_S[") &&
+                        strstr(r, "__nv_bfloat16 *const lrc_Sh = (__nv_bfloat16 *)x0_S;"),
+                    "%s: the state not in registers", name);
+      char *body = strndup(loop, (size_t)(end - loop));
+      ck_assert_msg(!strstr(body, "x0_S"), "%s: the chunk loop reads or writes the state's floats", name);
+      ck_assert_msg(count_of_text(body, "lrc_pb = lrc_Sh + ") >= 1 &&
+                        count_of_text(body, "*(__nv_bfloat162 *)(lrc_Sh + ") == 2 &&
+                        count_of_text(body, "float (&lrc_c)") == 1,
+                    "%s: the bf16 copy not written by the update and read by the products", name);
+      ck_assert_msg(!i == !!strstr(body, "* lrc_c[lrc_m][lrc_n][lrc_h * 2 + lrc_e]);"),
+                    "%s: the gate not applied to the registers", name);
+      ck_assert_msg(strstr(end, "float *lrc_x = x0_S + ") &&
+                        strstr(end, "= make_float2(lrc_c[lrc_m][lrc_n][0], lrc_c[lrc_m][lrc_n][1]);"),
+                    "%s: the floats not written back after the loop", name);
+      ck_assert_msg(!strstr(r0, "lrc_S") && strstr(r0, "lrc_bf16x2(lrc_p[0], lrc_p["),
+                    "%s: LRC_CUDA_REG_STATE=off ignored", name);
+      free(body), free(r), free(r0);
+    }
+    char *f32 = cuda_text(k, 0);
+    ck_assert_msg(!strstr(f32, "lrc_S"), "%s: the state in registers with float32 I/O", path);
+    free(f32), free(on), free(off), free(src);
+  }
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -1063,6 +1107,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, smem_layout);
   tcase_add_test(tc, rest_on_rows);
   tcase_add_test(tc, sourced_records);
+  tcase_add_test(tc, state_in_registers);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
