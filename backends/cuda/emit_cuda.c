@@ -1186,7 +1186,20 @@ static void put_offset(const Emit *e, const int *dims, int n, Buf *off) {
  * values of I/O type io), and back. The floats move 16 bytes at a time
  * too (lrc_t is 16-byte aligned: places, padded rows and the vector's
  * start all are): a warp's scalar accesses 8 floats apart would hit the
- * same 4 banks 8 at a time. LRC_CUDA_VEC_SMEM=off: float by float. */
+ * same 4 banks 8 at a time. LRC_CUDA_VEC_SMEM=off: float by float.
+ * Eight floats a thread (16-bit I/O) are two float4 accesses 32 bytes
+ * apart across the lanes: the 8 lanes that share a wavefront would span
+ * 256 bytes, two wavefronts each; lanes 4-7 of each 8 (lane & 4) take
+ * their second half first, and the 8 then cover 128 bytes once
+ * Not in the rest of the phased form, whose one such transfer (the
+ * outputs' store) measured 1-2% slower so (the selects; its shared
+ * memory is not its limit), while the free parts, bound by shared
+ * memory, ran 3-7% faster (H200, bf16, K = V = 128; docs/perf-cuda.md
+ * v14). LRC_CUDA_LANE_HALVES=off: both halves in order everywhere. */
+static bool lane_halves(const Emit *e) {
+  return e->phase != PHASE_REST && !env_is("LRC_CUDA_LANE_HALVES", "off");
+}
+
 static void put_unpack(Emit *e, int io, int depth) {
   bool v4 = !env_is("LRC_CUDA_VEC_SMEM", "off");
   em_ind(e, depth);
@@ -1203,11 +1216,23 @@ static void put_unpack(Emit *e, int io, int depth) {
                "float lrc_u[8];\n%*s"
                "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
                "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
-               "  lrc_u[2 * lrc_j] = lrc_f.x, lrc_u[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n%*s"
-               "*(float4 *)lrc_t = make_float4(lrc_u[0], lrc_u[1], lrc_u[2], lrc_u[3]);\n%*s"
-               "*(float4 *)(lrc_t + 4) = make_float4(lrc_u[4], lrc_u[5], lrc_u[6], lrc_u[7]);\n",
-               2 * depth, "", 2 * depth, "", io_to_f2[io], io_pair[io], 2 * depth, "", 2 * depth, "",
-               2 * depth, "", 2 * depth, "");
+               "  lrc_u[2 * lrc_j] = lrc_f.x, lrc_u[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
+               2 * depth, "", 2 * depth, "", io_to_f2[io], io_pair[io], 2 * depth, "", 2 * depth, "");
+    em_ind(e, depth);
+    if (!lane_halves(e)) {
+      buf_printf(e->out,
+                 "*(float4 *)lrc_t = make_float4(lrc_u[0], lrc_u[1], lrc_u[2], lrc_u[3]);\n%*s"
+                 "*(float4 *)(lrc_t + 4) = make_float4(lrc_u[4], lrc_u[5], lrc_u[6], lrc_u[7]);\n",
+                 2 * depth, "");
+      return;
+    }
+    buf_printf(e->out,
+               "const int lrc_hs = (%s) & 4;\n%*s"
+               "const float4 lrc_ua = make_float4(lrc_u[0], lrc_u[1], lrc_u[2], lrc_u[3]), "
+               "lrc_ub = make_float4(lrc_u[4], lrc_u[5], lrc_u[6], lrc_u[7]);\n%*s"
+               "*(float4 *)(lrc_t + lrc_hs) = lrc_hs ? lrc_ub : lrc_ua;\n%*s"
+               "*(float4 *)(lrc_t + (4 - lrc_hs)) = lrc_hs ? lrc_ua : lrc_ub;\n",
+               tid(TID), 2 * depth, "", 2 * depth, "", 2 * depth, "");
     return;
   }
   buf_printf(e->out,
@@ -1227,7 +1252,14 @@ static void put_pack(Emit *e, int io, int depth) {   /* (the line indented alrea
                      "__float_as_uint(lrc_f.z), __float_as_uint(lrc_f.w));\n");
     return;
   }
-  if (v4)
+  if (v4 && lane_halves(e)) {
+    buf_printf(e->out, "const int lrc_hs = (%s) & 4;\n", tid(TID));
+    em_ind(e, depth);
+    buf_puts(e->out, "const float4 lrc_fa = *(const float4 *)(lrc_t + lrc_hs), "
+                     "lrc_fb = *(const float4 *)(lrc_t + (4 - lrc_hs));\n");
+    em_ind(e, depth);
+    buf_puts(e->out, "const float4 lrc_f0 = lrc_hs ? lrc_fb : lrc_fa, lrc_f1 = lrc_hs ? lrc_fa : lrc_fb;\n");
+  } else if (v4)
     buf_puts(e->out, "const float4 lrc_f0 = *(const float4 *)lrc_t, lrc_f1 = *(const float4 *)(lrc_t + 4);\n");
   else
     buf_puts(e->out, "const float4 lrc_f0 = make_float4(lrc_t[0], lrc_t[1], lrc_t[2], lrc_t[3]), "

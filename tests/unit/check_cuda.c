@@ -567,6 +567,33 @@ START_TEST(state_in_registers) {
 }
 END_TEST
 
+/* Eight floats a thread to or from shared memory (16-bit I/O: the
+ * inputs' loads, the records' and outputs' stores) as two float4
+ * accesses, lanes 4-7 of each 8 taking their second half first, so that
+ * the 8 lanes of a wavefront cover 128 bytes once; not in the phased
+ * form's rest, not for float32 I/O (four a thread), not with
+ * LRC_CUDA_LANE_HALVES=off. */
+START_TEST(lane_halves) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_LANE_HALVES", "off"),
+       *f32 = cuda_text(k, 0);
+  char *f = part_text(on, "gated_deltanet_free(");
+  ck_assert_msg(count_of_text(f, "*(float4 *)(lrc_t + lrc_hs) = lrc_hs ? lrc_ub : lrc_ua;") >= 3 &&
+                    count_of_text(f, "*(float4 *)(lrc_t + (4 - lrc_hs)) = lrc_hs ? lrc_ua : lrc_ub;") >= 3,
+                "the free part's input loads not by lane halves");
+  ck_assert_msg(count_of_text(f, "lrc_fa = *(const float4 *)(lrc_t + lrc_hs), "
+                                 "lrc_fb = *(const float4 *)(lrc_t + (4 - lrc_hs));") >= 4,
+                "the free part's record stores not by lane halves");
+  ck_assert_msg(strstr(on, "const int lrc_hs = (lrc_tid) & 4;") && !strstr(off, "lrc_hs") &&
+                    !strstr(f32, "lrc_hs"),
+                "lane halves with float32 I/O or LRC_CUDA_LANE_HALVES=off");
+  char *r = part_text(on, "gated_deltanet_rest("), *row = part_text(on, "gated_deltanet_rest_row(");
+  ck_assert_msg(!strstr(r, "lrc_hs") && !strstr(row, "lrc_hs"), "lane halves in the rest");
+  free(on), free(off), free(f32), free(f), free(r), free(row), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -602,7 +629,7 @@ START_TEST(smem_layout) {
                   s ? atoi(s + 17) : -1);
     ck_assert_msg(count_of_text(cu.s, "lrc_t[2 * lrc_j]") == 0 &&
                       count_of_text(cu.s, "*(float4 *)lrc_t = ") > 0 &&
-                      count_of_text(cu.s, "lrc_f1 = *(const float4 *)(lrc_t + 4)") > 0,
+                      count_of_text(cu.s, "lrc_fb = *(const float4 *)(lrc_t + (4 - lrc_hs))") > 0,
                   "%s: shared memory moved float by float", path);
     /* element-wise nests of the free part four points a thread (float4) */
     snprintf(want, sizeof want, "%s_free(", names[i]);
@@ -1108,6 +1135,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, rest_on_rows);
   tcase_add_test(tc, sourced_records);
   tcase_add_test(tc, state_in_registers);
+  tcase_add_test(tc, lane_halves);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
