@@ -873,6 +873,23 @@ static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, i
   else put_acc_floats(e, sfx, pt->m.ldx, mi, nj, true, depth);
 }
 
+/* The loop of emit_mma_sync over a warp's blocks of mi x nj mma tiles of
+ * an I x J target (lrc_w_t its round), opened, with each block's first
+ * row and column (lrc_i0, lrc_j0) and the lane's place in a tile (lrc_g,
+ * lrc_q); put_state_regs walks the state's blocks by the same loop. */
+static void put_warp_blocks(Emit *e, long I, long J, int mi, int nj, int depth) {
+  Buf *o = e->out;
+  long nbj = J / 8 / nj;
+  em_ind(e, depth);
+  put_strided(e, "lrc_w", tid(TID_WARP), (I / 16 / mi) * nbj, e->threads / 32, "blockDim.x >> 5");
+  buf_puts(o, "{\n");
+  em_ind(e, depth + 1);
+  buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * %d, lrc_j0 = (lrc_w %% %ld) * %d;\n", nbj,
+             16 * mi, nbj, 8 * nj);
+  em_ind(e, depth + 1);
+  buf_printf(o, "const int lrc_g = (%s) >> 2, lrc_q = (%s) & 3;\n", tid(TID_LANE), tid(TID_LANE));
+}
+
 /* The raw mma.sync form: TF32 m16n8k8 (three products of split operands
  * for float32 inputs) or bf16 m16n8k16 (mma_bf16); each
  * warp holds a block of accumulators and loads its operands' fragments
@@ -890,19 +907,11 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
   int mi, nj, ks = bf ? 16 : 8;
   bool a_shared = np > 1 && same_a(&pt[1].m, m0);   /* (else B: mma_pair) */
   mma_blocking(I, J, e->threads / 32, np, a_shared, &mi, &nj);
-  long nbj = J / 8 / nj;
   /* product p's A and B: those of na[p], nb[p] */
   int na[2] = {0, a_shared ? 0 : 1}, nb[2] = {0, a_shared ? 1 : 0};
   static const char *const sfx[] = {"", "1"};
   Buf *o = e->out;
-  em_ind(e, depth);
-  put_strided(e, "lrc_w", tid(TID_WARP), (I / 16 / mi) * nbj, e->threads / 32, "blockDim.x >> 5");
-  buf_puts(o, "{\n");
-  em_ind(e, depth + 1);
-  buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * %d, lrc_j0 = (lrc_w %% %ld) * %d;\n", nbj,
-             16 * mi, nbj, 8 * nj);
-  em_ind(e, depth + 1);
-  buf_printf(o, "const int lrc_g = (%s) >> 2, lrc_q = (%s) & 3;\n", tid(TID_LANE), tid(TID_LANE));
+  put_warp_blocks(e, I, J, mi, nj, depth);
   for (int p = 0; p < np; p++) {
     em_ind(e, depth + 1);
     if (state_update(e, &pt[p]))   /* (np is 1: state_regs) */
@@ -2308,14 +2317,7 @@ static void put_state_regs(Emit *e, bool in, int depth) {
     buf_puts(o, "__syncthreads();\n");
   }
   for (int pass = 0; pass < (in ? 2 : 1); pass++) {
-    em_ind(e, depth);
-    put_strided(e, "lrc_w", tid(TID_WARP), blocks, warps, "blockDim.x >> 5");
-    buf_puts(o, "{\n");
-    em_ind(e, depth + 1);
-    buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * %d, lrc_j0 = (lrc_w %% %ld) * %d;\n", nbj,
-               16 * mi, nbj, 8 * nj);
-    em_ind(e, depth + 1);
-    buf_printf(o, "const int lrc_g = (%s) >> 2, lrc_q = (%s) & 3;\n", tid(TID_LANE), tid(TID_LANE));
+    put_warp_blocks(e, I, J, mi, nj, depth);
     em_ind(e, depth + 1);
     buf_printf(o, "float (&lrc_c)[%d][%d][4] = lrc_S[lrc_w_t];\n", mi, nj);
     if (pass) {
