@@ -75,6 +75,7 @@ typedef struct Emit {
                               accumulators (state_regs), or 0 */
   int rs_mi, rs_nj;        /* (its update's block of mma tiles a warp, */
   long rs_ld;              /* and the bf16 copy's row pitch) */
+  bool rs_live;            /* (emitting the chunk loop, where it is) */
 } Emit;
 
 /* The phased form's parts (emit_cuda.c), and its per-chunk records as

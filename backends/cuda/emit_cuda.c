@@ -802,9 +802,10 @@ static void put_acc_floats(Emit *e, const char *sfx, long ldx, int mi, int nj, b
   buf_puts(o, "}\n");
 }
 
-/* Is pt the update of the state kept in registers (state_regs)? */
+/* Is pt the update of the state kept in registers (state_regs), inside
+ * the chunk loop? */
 static bool state_update(const Emit *e, const MmaPart *pt) {
-  return e->reg_state && e->reg_state == pt->a->tile + 1;
+  return e->rs_live && e->reg_state == pt->a->tile + 1;
 }
 
 /* A product's accumulators lrc_c<sfx> (rows g and g + 8, columns 2q and
@@ -936,7 +937,7 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
       oa[nopa++] = (Operand){.b = false, .tile = m->ta, .k_inner = m->a_row, .ld = m->lda,
                              .half = ha, .ldsm = !bf && !ha && m->a_row && frag_ldsm(e, m->ta),
                              .n = mi, .sfx = sfx[p]};
-    if (nb[p] == p && e->reg_state == m->tb + 1)   /* its bf16 copy (state_regs) */
+    if (nb[p] == p && e->rs_live && e->reg_state == m->tb + 1)   /* its bf16 copy (state_regs) */
       ob[nopb++] = (Operand){.b = true, .tile = m->tb, .k_inner = false, .ld = e->rs_ld,
                              .half = true, .n = nj, .sfx = sfx[p], .name = "lrc_Sh"};
     else if (nb[p] == p)
@@ -1971,7 +1972,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   switch (s->kind) {
   case KS_FOR:
     flush(e, depth);
-    if (regs) put_state_regs(e, true, depth);
+    if (regs) put_state_regs(e, true, depth), e->rs_live = true;
     em_ind(e, depth);
     if (s->parallel && outer && e->phase == PHASE_FREE) {
       /* The free part: a block per chunk record (grid x) and head (grid
@@ -2025,7 +2026,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
       flush(e, depth + 1);   /* the next trip */
     em_ind(e, depth);
     buf_puts(e->out, "}\n");
-    if (regs) put_state_regs(e, false, depth);
+    if (regs) e->rs_live = false, put_state_regs(e, false, depth);
     break;
   case KS_LET:
     em_ind(e, depth);
@@ -2265,7 +2266,8 @@ static bool state_alone(Emit *e, const KBlock *b, MmaPart (*pts)[2], const int *
 static int state_regs(Emit *e) {
   const Kernel *k = e->k;
   if (e->phase != PHASE_REST || e->io != 1 || !e->grid_loop || e->scratch ||
-      env_is("LRC_CUDA_REG_STATE", "off") || env_is("LRC_CUDA_MMA", "wmma"))
+      env_is("LRC_CUDA_REG_STATE", "off") || env_is("LRC_CUDA_MMA", "wmma") ||
+      env_is("LRC_CUDA_UNROLL", "off"))   /* (lrc_S's index is the warps' unrolled round) */
     return 0;
   const KBlock *b = &e->grid_loop->body;
   int n = b->len, warps = e->threads / 32;
@@ -2285,8 +2287,7 @@ static int state_regs(Emit *e) {
     mma_blocking(I, J, warps, 1, false, &mi, &nj);
     long blocks = (I / 16 / mi) * (J / 8 / nj);
     if (!e->tile_smem[t] || !mma_bf16(e, &u->m) || u->m.ta == t || u->m.tb == t ||
-        blocks % warps || blocks / warps > 4 || tile_extent(e, t) * 2 < I * (J + 8) ||
-        !state_alone(e, b, pts, np, take, i, t))
+        blocks % warps || blocks / warps > 4 || !state_alone(e, b, pts, np, take, i, t))
       continue;
     e->rs_mi = mi, e->rs_nj = nj, e->rs_ld = J + 8;
     return t + 1;
@@ -2312,7 +2313,7 @@ static void put_state_regs(Emit *e, bool in, int depth) {
     buf_puts(o, "__nv_bfloat16 *const lrc_Sh = (__nv_bfloat16 *)");
     em_put_tile_name(e, t);
     buf_puts(o, ";\n");
-  } else {   /* (the last trip's copy may still be in flight) */
+  } else {   /* (the loop ends at a barrier already: one more, whatever its last statement) */
     em_ind(e, depth);
     buf_puts(o, "__syncthreads();\n");
   }

@@ -528,8 +528,9 @@ END_TEST
  * update and read by the products that read the state, the floats back
  * after the loop; no float access to the state inside it. Both rests of
  * Gated DeltaNet (the update after a gate, S = exp(GL) S + ...) and of
- * DeltaNet (none); not for float32 I/O (TF32 products), not with
- * LRC_CUDA_REG_STATE=off. */
+ * DeltaNet (none); not for float32 I/O (TF32 products), not where the
+ * warps' rounds are not unrolled (LRC_CUDA_UNROLL=off: lrc_S's index
+ * would not be a constant), not with LRC_CUDA_REG_STATE=off. */
 START_TEST(state_in_registers) {
   static const char *const ops[] = {"gated_deltanet", "deltanet"};
   for (size_t i = 0; i < 2; i++) {
@@ -560,9 +561,10 @@ START_TEST(state_in_registers) {
                     "%s: LRC_CUDA_REG_STATE=off ignored", name);
       free(body), free(r), free(r0);
     }
-    char *f32 = cuda_text(k, 0);
+    char *f32 = cuda_text(k, 0), *unr = cuda_text_with(k, 1, "LRC_CUDA_UNROLL", "off");
     ck_assert_msg(!strstr(f32, "lrc_S"), "%s: the state in registers with float32 I/O", path);
-    free(f32), free(on), free(off), free(src);
+    ck_assert_msg(!strstr(unr, "lrc_S"), "%s: the state in registers, its rounds not unrolled", path);
+    free(f32), free(unr), free(on), free(off), free(src);
   }
 }
 END_TEST
