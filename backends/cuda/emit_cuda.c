@@ -779,13 +779,29 @@ static void put_operand_loads(Emit *e, const Operand *x, bool bf, bool split, in
 }
 
 /* Accumulators lrc_c<sfx> read from (written into) the float tile at
- * lrc_x<sfx>, rows ldx apart: a warp's block as emit_mma_sync lays it. */
+ * lrc_x<sfx>, rows ldx apart: a warp's block as emit_mma_sync lays it;
+ * from (into) a bf16 tile (acc_half: its rows in lrc_perm8's order, which
+ * lrc_x's row then holds already: a block's rows are whole groups of 8). */
 static void put_acc_floats(Emit *e, const char *sfx, long ldx, int mi, int nj, bool write, int depth) {
   Buf *o = e->out;
   put_unrolled(e, "lrc_m", mi, false, depth);
   put_unrolled(e, "lrc_n", nj, true, depth + 1);
   for (int h = 0; h < 2; h++) {
     em_ind(e, depth + 2);
+    if (e->acc_half && write) {
+      buf_printf(o, "*(__nv_bfloat162 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
+                    "__floats2bfloat162_rn(lrc_c%s[lrc_m][lrc_n][%d], lrc_c%s[lrc_m][lrc_n][%d]);\n",
+                 sfx, 8 * h, ldx, sfx, 2 * h, sfx, 2 * h + 1);
+      continue;
+    }
+    if (e->acc_half) {
+      buf_printf(o, "const float2 lrc_v%d = __bfloat1622float2(*(const __nv_bfloat162 *)(lrc_x%s + "
+                    "(lrc_m * 16 + %d) * %ld + lrc_n * 8));\n", h, sfx, 8 * h, ldx);
+      em_ind(e, depth + 2);
+      buf_printf(o, "lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.x, lrc_c%s[lrc_m][lrc_n][%d] = lrc_v%d.y;\n",
+                 sfx, 2 * h, h, sfx, 2 * h + 1, h);
+      continue;
+    }
     if (write) {
       buf_printf(o, "*(float2 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
                     "make_float2(lrc_c%s[lrc_m][lrc_n][%d], lrc_c%s[lrc_m][lrc_n][%d]);\n",
@@ -829,7 +845,10 @@ static void put_acc_load(Emit *e, const MmaPart *pt, const char *sfx, int mi, in
     buf_puts(o, "}\n");
     return;
   }
-  if (!state_update(e, pt)) put_acc_floats(e, sfx, pt->m.ldx, mi, nj, false, depth);
+  if (state_update(e, pt)) return;
+  e->acc_half = e->tile_half && e->tile_half[pt->a->tile];
+  put_acc_floats(e, sfx, pt->m.ldx, mi, nj, false, depth);
+  e->acc_half = false;
 }
 
 /* The bf16 copy of the state kept in registers (lrc_Sh, state_regs) from
@@ -870,8 +889,13 @@ static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, i
     em_ind(e, depth + 3);
     buf_puts(o, "}\n");
   }
-  if (state_update(e, pt)) put_state_half(e, mi, nj, depth);
-  else put_acc_floats(e, sfx, pt->m.ldx, mi, nj, true, depth);
+  if (state_update(e, pt)) {
+    put_state_half(e, mi, nj, depth);
+    return;
+  }
+  e->acc_half = e->tile_half && e->tile_half[pt->a->tile];
+  put_acc_floats(e, sfx, pt->m.ldx, mi, nj, true, depth);
+  e->acc_half = false;
 }
 
 /* The loop of emit_mma_sync over a warp's blocks of mi x nj mma tiles of
@@ -922,10 +946,12 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
   }
   for (int p = 0; p < np; p++) {
     if (state_update(e, &pt[p])) continue;
+    bool half = e->tile_half && e->tile_half[pt[p].a->tile];   /* (rows permuted: half_tiles) */
     em_ind(e, depth + 1);
-    buf_printf(o, "float *lrc_x%s = ", sfx[p]);
+    buf_printf(o, "%s *lrc_x%s = ", half ? "__nv_bfloat16" : "float", sfx[p]);
     em_put_tile_name(e, pt[p].a->tile);
-    buf_printf(o, " + (lrc_i0 + lrc_g) * %ld + lrc_j0 + 2 * lrc_q;\n", pt[p].m.ldx);
+    buf_printf(o, " + (lrc_i0 + %s) * %ld + lrc_j0 + 2 * lrc_q;\n",
+               half ? "((lrc_g & 3) << 1 | lrc_g >> 2)" : "lrc_g", pt[p].m.ldx);
   }
   /* the operands loaded: product p's own A where na[p] == p, B alike */
   Operand oa[2], ob[2];
@@ -2898,14 +2924,14 @@ static void place_once(Emit *e) {
 
 /* half_tiles' walk: hk[t] as below, -1 where t cannot be kept in bf16;
  * loaded[t]: a record's load writes it. */
-static void half_walk(Emit *e, const KBlock *b, int *hk, bool *loaded) {
+static void half_walk(Emit *e, const KBlock *b, int *hk, bool *loaded, bool *tgt) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
   unsigned char *use = use_new(e);
   for (int i = 0; i < b->len; i++) {
     const KStmt *s = b->data[i];
-    half_walk(e, &s->body, hk, loaded);
-    half_walk(e, &s->orelse, hk, loaded);
+    half_walk(e, &s->body, hk, loaded, tgt);
+    half_walk(e, &s->orelse, hk, loaded, tgt);
     if (s->kind == KS_FOR || s->kind == KS_LET) continue;
     if (s->kind == KS_LOAD && s->buf == PHASE_BUF) {
       DimSet td = k->tiles.data[s->tile].dims;
@@ -2919,7 +2945,8 @@ static void half_walk(Emit *e, const KBlock *b, int *hk, bool *loaded) {
     Mma m;
     if (a && (s->space & ~k->tiles.data[a->tile].dims) && mma_form(e, s, a, &m) &&
         mma_bf16(e, &m)) {
-      hk[a->tile] = -1;
+      if (tgt) tgt[a->tile] = true;
+      else hk[a->tile] = -1;
       for (int o = 0; o < 2; o++) {
         int t = o ? m.tb : m.ta, r = (o ? m.b_r : m.a_r) + 1;
         if (hk[t] >= 0) hk[t] = hk[t] && hk[t] != r ? -1 : r;
@@ -2950,10 +2977,15 @@ static int *half_tiles(Emit *e) {
     return NULL;
   int *hk = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
   bool *loaded = arena_alloc(k->arena, (size_t)n + 1);
-  half_walk(e, &k->body, hk, loaded);
+  bool *tgt = e->float_targets || env_is("LRC_CUDA_HALF_TARGET", "off")
+                  ? NULL
+                  : arena_alloc(k->arena, (size_t)n + 1);
+  half_walk(e, &k->body, hk, loaded, tgt);
   bool any = false;
   for (int t = 0; t < n; t++) {
-    if (hk[t] < 0 || !loaded[t]) hk[t] = 0;
+    DimSet td = k->tiles.data[t].dims;
+    int outer = kir_inner_dim(k, td & ~(1u << kir_inner_dim(k, td)));
+    if (hk[t] < 0 || !loaded[t] || (tgt && tgt[t] && hk[t] - 1 != outer)) hk[t] = 0;
     any |= hk[t] > 0;
   }
   return any ? hk : NULL;
@@ -3607,6 +3639,23 @@ static void ahead_tiles(Emit *e) {
   e->tile_ahead = at;
 }
 
+/* The rest's records a chunk ahead (ahead_tiles), its tiles placed.
+ * Where the products' bf16 targets (half_tiles: the delta rules' v0) left
+ * it no second buffers and their float form has some, the float form:
+ * DeltaNet's rest on one row, in 116 KB with v0 in bf16, fits two blocks
+ * an SM by shared memory (not by its registers), which the buffers would
+ * cost, and ran 0.390 -> 0.434 ms without them (H200, K = V = 128);
+ * Gated DeltaNet's keeps both (0.413 -> 0.351). */
+static void ahead_rest(Emit *e) {
+  ahead_tiles(e);
+  if (e->tile_ahead || !e->tile_half || e->float_targets) return;
+  Emit f = *e;
+  f.float_targets = true;
+  place_tiles(&f);
+  ahead_tiles(&f);
+  if (f.tile_ahead) *e = f;
+}
+
 /* The statement of the free part's chunk loop b that writes tile t, if
  * only one does (-1 if none or several). */
 static int sole_writer(const Kernel *k, const KBlock *b, int t, unsigned char *use) {
@@ -3752,7 +3801,7 @@ static bool row_emit(const Kernel *r, const Emit *er, const unsigned char *perm,
                             count_products(er, &er->grid_loop->body) > 3 ? 256 : 128);
   ew->k = split(r, ew, 0);
   place_tiles(ew);
-  ahead_tiles(ew);
+  ahead_rest(ew);
   for (int t = 0; er->rec_src && t < r->tiles.len; t++)
     if (er->rec_src[t] && !(ew->tile_half && ew->tile_half[t] == er->tile_half[t])) return false;
   return !ew->scratch && same_perms(rec_perms(ew), perm, r->tiles.len);
@@ -3783,7 +3832,7 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er, Emit
   if (er->rec_src) drop_sourced(f, grid, er->rec_src);
   place_tiles(ef);
   er->ahead_at = pre;
-  ahead_tiles(er);
+  ahead_rest(er);
   ef->rec_perm = rec_perms(er);
   if (!row_emit(r, er, ef->rec_perm, ew)) ew->k = NULL;
   /* The free part's blocks wait at barriers more than anything: where

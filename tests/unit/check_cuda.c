@@ -282,10 +282,10 @@ static int bf16_tiles(const char *text) {
 }
 
 /* The rest's records in bf16 (half_tiles): with bfloat16 I/O, Gated
- * DeltaNet's rest keeps q, A, W and the decayed keys as bf16 tiles, loads
- * them by ldmatrix (the keys, read along their rows' dim, transposed) and
- * stores them in the products' k order; nowhere else, and not with
- * LRC_CUDA_HALF=off. */
+ * DeltaNet's rest keeps q, A, W, the decayed keys and U (v0, a product's
+ * target too: half_targets) as bf16 tiles, loads them by ldmatrix (the
+ * keys, read along their rows' dim, transposed) and stores them in the
+ * products' k order; nowhere else, and not with LRC_CUDA_HALF=off. */
 START_TEST(bf16_records) {
   char *src;
   Kernel *k = gdn_at_128(&src);
@@ -296,14 +296,14 @@ START_TEST(bf16_records) {
   char *whole = part_text(bf, "gated_deltanet_kernel(");
   char *off_ahead = cuda_text_with(k, 1, "LRC_CUDA_AHEAD", "off");   /* (one buffer each) */
   char *rest0 = part_text(off_ahead, "gated_deltanet_rest(");
-  ck_assert_msg(bf16_tiles(rest0) == 4, "the rest's four bf16 records not kept in bf16");
+  ck_assert_msg(bf16_tiles(rest0) == 5, "the rest's five bf16 records not kept in bf16");
   ck_assert_msg(count_of_text(rest, "lrc_ldsm4(lrc_a") >= 3 &&
                     count_of_text(rest, "lrc_ldsm4t(lrc_a") == 1,
                 "the records' fragments not loaded by ldmatrix (the keys transposed)");
   ck_assert_msg(count_of_text(free_, "= lrc_perm8(lrc_x)") == 3 && !strstr(rest0, "lrc_perm8("),
                 "the records along k not stored in the products' k order by the free part");
-  ck_assert_msg(count_of_text(rest0, "(i_C & 3) << 1 | (i_C >> 2 & 1)") == 1,
-                "the keys' rows not stored in the products' k order");
+  ck_assert_msg(count_of_text(rest0, "(i_C & 3) << 1 | (i_C >> 2 & 1)") == 2,
+                "the keys' and U's rows not stored in the products' k order");
   ck_assert_msg(!bf16_tiles(free_) && !bf16_tiles(whole) && !bf16_tiles(off) && !bf16_tiles(f16) &&
                     !bf16_tiles(wmma) && !strstr(wmma, "= lrc_perm8("),
                 "bf16 tiles outside the rest, with float16 I/O, LRC_CUDA_HALF=off or WMMA");
@@ -313,34 +313,41 @@ START_TEST(bf16_records) {
 END_TEST
 
 /* The rest's records a chunk ahead (ahead_tiles): with bfloat16 I/O,
- * Gated DeltaNet's rest copies the next chunk's q, A, W, decayed keys and
- * gate sums by cp.async into second buffers while it works on this
- * chunk, issued after the load that stays synchronous (U into the float
- * v0, a conversion, with its L2 prefetch), then waits for this chunk's;
- * the trip's parity picks the buffers. Nothing of it in the free part or
- * the fused kernel, nor with LRC_CUDA_AHEAD=off. On every chunk example
- * at K = V = 128 the buffers leave the rest as many blocks an SM as
- * without, up to two. */
+ * Gated DeltaNet's rest copies the next chunk's q, A, W, decayed keys,
+ * U (into the bf16 v0: half_targets) and gate sums by cp.async into
+ * second buffers while it works on this chunk, then waits for this
+ * chunk's; the trip's parity picks the buffers. With v0 in float
+ * (LRC_CUDA_HALF_TARGET=off) U's load stays synchronous (a conversion,
+ * with its L2 prefetch), the copies issued after it. Nothing of it in the
+ * free part or the fused kernel, nor with LRC_CUDA_AHEAD=off. On every
+ * chunk example at K = V = 128 the buffers leave the rest as many blocks
+ * an SM as without, up to two. */
 START_TEST(records_ahead) {
   char *src;
   Kernel *k = gdn_at_128(&src);
   char *bf = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_AHEAD", "off");
   char *rest = part_text(bf, "gated_deltanet_rest("), *rest0 = part_text(off, "gated_deltanet_rest(");
   char *free_ = part_text(bf, "gated_deltanet_free("), *whole = part_text(bf, "gated_deltanet_kernel(");
-  ck_assert_msg(count_of_text(rest, " = v_c & 1 ? ") == 6 && count_of_text(rest, "_1 = ") == 6,
-                "the six records of the chunk not double-buffered");
-  ck_assert_msg(count_of_text(rest, "lrc_cp16(") == 10 && count_of_text(rest, "lrc_cp4(") == 2,
+  ck_assert_msg(count_of_text(rest, " = v_c & 1 ? ") == 7 && count_of_text(rest, "_1 = ") == 7,
+                "the seven records of the chunk not double-buffered");
+  ck_assert_msg(count_of_text(rest, "lrc_cp16(") == 12 && count_of_text(rest, "lrc_cp4(") == 2 &&
+                    !strstr(rest, "const uint4 lrc_x = *(const uint4 *)(lrc_rec") &&
+                    !strstr(rest, "prefetch.global.L2"),
                 "the records not copied by cp.async, for the first chunk and the next");
   ck_assert_msg(count_of_text(rest, "cp.async.commit_group") == 2 &&
                     count_of_text(rest, "cp.async.wait_group 1") == 1 &&
                     count_of_text(rest, "cp.async.wait_group 0") == 1,
                 "the copies not committed and waited for");
-  const char *sync = strstr(rest, "const uint4 lrc_x = *(const uint4 *)(lrc_rec");
-  const char *next = strstr(rest, "((v_c + 1) & 1) ?");
+  char *ft = cuda_text_with(k, 1, "LRC_CUDA_HALF_TARGET", "off");
+  char *restf = part_text(ft, "gated_deltanet_rest(");
+  const char *sync = strstr(restf, "const uint4 lrc_x = *(const uint4 *)(lrc_rec");
+  const char *next = strstr(restf, "((v_c + 1) & 1) ?");
   ck_assert_msg(sync && next && sync < next &&
-                    count_of_text(rest, "const uint4 lrc_x = *(const uint4 *)(lrc_rec") == 1 &&
-                    count_of_text(rest, "prefetch.global.L2") == 1,
-                "U's load not the one synchronous load, before the next chunk's copies");
+                    count_of_text(restf, "const uint4 lrc_x = *(const uint4 *)(lrc_rec") == 1 &&
+                    count_of_text(restf, "prefetch.global.L2") == 1 &&
+                    count_of_text(restf, " = v_c & 1 ? ") == 6,
+                "v0 in float: U's load not the one synchronous load, before the next chunk's copies");
+  free(ft), free(restf);
   ck_assert_msg(!strstr(rest0, "lrc_cp") && !strstr(rest0, "_1 = ") && !strstr(free_, "lrc_cp") &&
                     !strstr(whole, "lrc_cp"),
                 "copies a chunk ahead outside the rest, or with LRC_CUDA_AHEAD=off");
@@ -575,6 +582,48 @@ END_TEST
  * the 8 lanes of a wavefront cover 128 bytes once; not in the phased
  * form's rest, not for float32 I/O (four a thread), not with
  * LRC_CUDA_LANE_HALVES=off. */
+/* A product's target kept in bf16 (half_tiles' targets): the delta
+ * rules' v0, loaded from the record U, then v0 += W S, read only by
+ * bf16 products along its rows (A v0, the update's kdᵀ v0): its
+ * accumulators start from the bf16 tile and go back into it, rows in
+ * the products' k order; r0, which the output's store reads, stays
+ * float; not where it would cost the records their second buffers
+ * (ahead_rest); LRC_CUDA_HALF_TARGET=off. */
+START_TEST(half_targets) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_HALF_TARGET", "off");
+  for (int row = 0; row < 2; row++) {
+    const char *name = row ? "gated_deltanet_rest_row(" : "gated_deltanet_rest(";
+    char *r = part_text(on, name), *r0 = part_text(off, name);
+    ck_assert_msg(strstr(r, "__nv_bfloat16 *lrc_x = x21_v0_0 + (lrc_i0 + ((lrc_g & 3) << 1 | lrc_g >> 2)) * ") &&
+                      strstr(r, "= __bfloat1622float2(*(const __nv_bfloat162 *)(lrc_x + ") &&
+                      strstr(r, "*(__nv_bfloat162 *)(lrc_x + (lrc_m * 16 + 8) * ") &&
+                      strstr(r, "float *lrc_x1 = x15_r0 + "),
+                  "%s v0 not a bf16 target, or r0 not float", name);
+    ck_assert_msg(strstr(r0, "float *lrc_x = x21_v0_0 + (lrc_i0 + lrc_g) * ") &&
+                      !strstr(r0, "__nv_bfloat16 *lrc_x = "),
+                  "%s LRC_CUDA_HALF_TARGET=off ignored", name);
+    free(r), free(r0);
+  }
+  free(on), free(off), free(src);
+  /* DeltaNet's rest on one row keeps v0 in float: in bf16 its shared
+   * memory would fit two blocks an SM, which the records' second buffers
+   * would cost (ahead_rest); its rest on split columns (no second
+   * buffers either way) takes v0 in bf16 */
+  unsetenv("LRC_PHASE_CHECK");   /* (as users get it: its poisoned tiles move the sizes) */
+  k = chunk_at_128("examples/deltanet.lr", &src);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  on = cuda_text(k, 1);
+  char *r = part_text(on, "deltanet_rest("), *row = part_text(on, "deltanet_rest_row(");
+  ck_assert_msg(strstr(r, "__nv_bfloat16 *lrc_x = x"), "DeltaNet's split rest: v0 not in bf16");
+  ck_assert_msg(!strstr(row, "__nv_bfloat16 *lrc_x = x") && strstr(row, "_v0_0 + (lrc_i0 + lrc_g) * ") &&
+                    strstr(row, "lrc_cp16("),
+                "DeltaNet's rest on one row: v0 in bf16, or its records not a chunk ahead");
+  free(r), free(row), free(on), free(src);
+}
+END_TEST
+
 START_TEST(lane_halves) {
   char *src;
   Kernel *k = gdn_at_128(&src);
@@ -1138,6 +1187,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, sourced_records);
   tcase_add_test(tc, state_in_registers);
   tcase_add_test(tc, lane_halves);
+  tcase_add_test(tc, half_targets);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
