@@ -2983,9 +2983,11 @@ static int *half_tiles(Emit *e) {
   half_walk(e, &k->body, hk, loaded, tgt);
   bool any = false;
   for (int t = 0; t < n; t++) {
-    DimSet td = k->tiles.data[t].dims;
-    int outer = kir_inner_dim(k, td & ~(1u << kir_inner_dim(k, td)));
-    if (hk[t] < 0 || !loaded[t] || (tgt && tgt[t] && hk[t] - 1 != outer)) hk[t] = 0;
+    if (hk[t] < 0 || !loaded[t]) hk[t] = 0;
+    if (hk[t] > 0 && tgt && tgt[t]) {   /* (a product's target: 2-D, its rows permuted) */
+      DimSet td = k->tiles.data[t].dims;
+      if (hk[t] - 1 != kir_inner_dim(k, td & ~(1u << kir_inner_dim(k, td)))) hk[t] = 0;
+    }
     any |= hk[t] > 0;
   }
   return any ? hk : NULL;
