@@ -76,10 +76,8 @@ typedef struct Emit {
   int rs_mi, rs_nj;        /* (its update's block of mma tiles a warp, */
   long rs_ld;              /* and the bf16 copy's row pitch) */
   bool rs_live;            /* (emitting the chunk loop, where it is) */
-  bool acc_half;           /* CUDA: emitting the accumulators' transfer of
-                              a product into a bf16 tile (half_tiles) */
   bool float_targets;      /* CUDA: no product's target in bf16 (half_tiles;
-                              place_rest) */
+                              ahead_rest) */
 } Emit;
 
 /* The phased form's parts (emit_cuda.c), and its per-chunk records as

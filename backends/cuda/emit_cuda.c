@@ -780,21 +780,22 @@ static void put_operand_loads(Emit *e, const Operand *x, bool bf, bool split, in
 
 /* Accumulators lrc_c<sfx> read from (written into) the float tile at
  * lrc_x<sfx>, rows ldx apart: a warp's block as emit_mma_sync lays it;
- * from (into) a bf16 tile (acc_half: its rows in lrc_perm8's order, which
+ * from (into) a bf16 tile (half: its rows in lrc_perm8's order, which
  * lrc_x's row then holds already: a block's rows are whole groups of 8). */
-static void put_acc_floats(Emit *e, const char *sfx, long ldx, int mi, int nj, bool write, int depth) {
+static void put_acc_floats(Emit *e, const char *sfx, long ldx, int mi, int nj, bool half,
+                           bool write, int depth) {
   Buf *o = e->out;
   put_unrolled(e, "lrc_m", mi, false, depth);
   put_unrolled(e, "lrc_n", nj, true, depth + 1);
   for (int h = 0; h < 2; h++) {
     em_ind(e, depth + 2);
-    if (e->acc_half && write) {
+    if (half && write) {
       buf_printf(o, "*(__nv_bfloat162 *)(lrc_x%s + (lrc_m * 16 + %d) * %ld + lrc_n * 8) = "
                     "__floats2bfloat162_rn(lrc_c%s[lrc_m][lrc_n][%d], lrc_c%s[lrc_m][lrc_n][%d]);\n",
                  sfx, 8 * h, ldx, sfx, 2 * h, sfx, 2 * h + 1);
       continue;
     }
-    if (e->acc_half) {
+    if (half) {
       buf_printf(o, "const float2 lrc_v%d = __bfloat1622float2(*(const __nv_bfloat162 *)(lrc_x%s + "
                     "(lrc_m * 16 + %d) * %ld + lrc_n * 8));\n", h, sfx, 8 * h, ldx);
       em_ind(e, depth + 2);
@@ -845,10 +846,9 @@ static void put_acc_load(Emit *e, const MmaPart *pt, const char *sfx, int mi, in
     buf_puts(o, "}\n");
     return;
   }
-  if (state_update(e, pt)) return;
-  e->acc_half = e->tile_half && e->tile_half[pt->a->tile];
-  put_acc_floats(e, sfx, pt->m.ldx, mi, nj, false, depth);
-  e->acc_half = false;
+  if (!state_update(e, pt))
+    put_acc_floats(e, sfx, pt->m.ldx, mi, nj, e->tile_half && e->tile_half[pt->a->tile], false,
+                   depth);
 }
 
 /* The bf16 copy of the state kept in registers (lrc_Sh, state_regs) from
@@ -893,9 +893,8 @@ static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, i
     put_state_half(e, mi, nj, depth);
     return;
   }
-  e->acc_half = e->tile_half && e->tile_half[pt->a->tile];
-  put_acc_floats(e, sfx, pt->m.ldx, mi, nj, true, depth);
-  e->acc_half = false;
+  put_acc_floats(e, sfx, pt->m.ldx, mi, nj, e->tile_half && e->tile_half[pt->a->tile], true,
+                 depth);
 }
 
 /* The loop of emit_mma_sync over a warp's blocks of mi x nj mma tiles of
@@ -1226,7 +1225,7 @@ static void put_offset(const Emit *e, const int *dims, int n, Buf *off) {
  * Eight floats a thread (16-bit I/O) are two float4 accesses 32 bytes
  * apart across the lanes: the 8 lanes that share a wavefront would span
  * 256 bytes, two wavefronts each; lanes 4-7 of each 8 (lane & 4) take
- * their second half first, and the 8 then cover 128 bytes once
+ * their second half first, and the 8 then cover 128 bytes once.
  * Not in the rest of the phased form, whose one such transfer (the
  * outputs' store) measured 1-2% slower so (the selects; its shared
  * memory is not its limit), while the free parts, bound by shared
@@ -1453,10 +1452,6 @@ static void emit_transfer(Emit *e, const KStmt *s, int depth) {
 /* A tile to or from its place in the chunk's record of the phased form
  * (the tile's own layout, full size; a split tile's slice at its
  * columns). */
-/* The rest's next chunk record, fetched into L2 while this chunk runs
- * (the loads of the crossing tiles at the top of each trip then wait on
- * L2, not on memory): every 128-byte line of each tile's place that
- * holds values. LRC_CUDA_PREFETCH=off to leave it out. */
 /* Is tile t a record that the rest's top-of-trip load reads from the
  * records (not a chunk ahead, not from the input)? */
 static bool rec_prefetched(const Emit *e, int t) {
@@ -1464,6 +1459,10 @@ static bool rec_prefetched(const Emit *e, int t) {
          !(e->rec_src && e->rec_src[t]);
 }
 
+/* The rest's next chunk record, fetched into L2 while this chunk runs
+ * (the loads of the crossing tiles at the top of each trip then wait on
+ * L2, not on memory): every 128-byte line of each tile's place that
+ * holds values. LRC_CUDA_PREFETCH=off to leave it out. */
 static void put_prefetch(Emit *e, int depth) {
   const Kernel *k = e->k;
   bool any = false;
@@ -1544,6 +1543,9 @@ static const KStmt *last_rec_load(const Emit *e) {
   return NULL;
 }
 
+static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer);
+static void put_state_regs(Emit *e, bool in, int depth);
+
 /* The rest's load of a record that copies rows of the caller's input
  * (rec_sources): from the input, as the free part's load src did (rows
  * past the chunk's as zeros), into the record's bf16 tile in the
@@ -1552,8 +1554,6 @@ static const KStmt *last_rec_load(const Emit *e) {
  * 16 bytes at a time where the rows start on 16 bytes, by cp.async where
  * ahead; else (a check at run time: the caller's pointers may be views)
  * element by element, stored at once. */
-static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer);
-static void put_state_regs(Emit *e, bool in, int depth);
 static void put_sourced(Emit *e, const KStmt *s, const KStmt *src, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
@@ -2354,7 +2354,7 @@ static void put_state_regs(Emit *e, bool in, int depth) {
       buf_puts(o, "float *lrc_x = ");
       em_put_tile_name(e, t);
       buf_printf(o, " + (lrc_i0 + lrc_g) * %ld + lrc_j0 + 2 * lrc_q;\n", ldx);
-      put_acc_floats(e, "", ldx, mi, nj, !in, depth + 1);
+      put_acc_floats(e, "", ldx, mi, nj, false, !in, depth + 1);
     }
     close_threads(e, depth);
     if (in) {
