@@ -15,10 +15,14 @@
 /* Variants beyond examples/: shapes of the language the lowering must get
  * right (transposed declarations, states read after being replaced, a
  * state swapped with another, non-affine updates, outputs that are the
- * old state, reductions, broadcasting). */
+ * old state, reductions, broadcasting). A delta rule's keys are
+ * normalised and its beta in (0, 1): with raw keys its transitions
+ * I - beta k kᵀ can have eigenvalues far outside [-1, 1], and over a
+ * thousand steps float32 rounding alone then moves the state by more
+ * than any tolerance (ALGORITHMS.md §5, delta rule conditioning). */
 const char *const t_variants[] = {
     "rnn transposed {\n dim K, V\n input k[K], v[V], beta\n state S[V, K]\n output o[V]\n"
-    " S = S + beta * outer(k, v - k @ S)\n o = k @ S\n}\n",
+    " kn = l2norm(k)\n S = S + sigmoid(beta) * outer(kn, v - kn @ S)\n o = kn @ S\n}\n",
     "rnn swap {\n dim D\n input x[D]\n state a[D], b[D]\n output y[D]\n"
     " a = b\n b = a + x\n y = a * b\n}\n",
     "rnn old_state_out {\n dim D\n input x[D]\n state h[D]\n output y[D], z[D]\n"
