@@ -2250,6 +2250,251 @@ static int emit_folded(Emit *e, const KBlock *b, int i, int end, int depth) {
   return n;
 }
 
+/* Is tile t read or written anywhere in b outside the statements skip[0..n)? */
+static bool used_beyond(Emit *e, const KBlock *b, const KStmt *const *skip, int n, int t) {
+  const Kernel *k = e->k;
+  unsigned char *use = use_new(e);
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    bool skipped = false;
+    for (int j = 0; j < n; j++) skipped |= s == skip[j];
+    if (skipped) continue;
+    memset(use, 0, (size_t)k->tiles.len + 1);
+    kir_use_stmt(k, s, use);
+    if (use[t] || used_beyond(e, &s->body, skip, n, t) || used_beyond(e, &s->orelse, skip, n, t))
+      return true;
+  }
+  return false;
+}
+
+static bool input_rows(const Kernel *k, const KStmt *s, int t);
+
+/* A nest of one assignment over `space` (acc: KACC_SET or
+ * KACC_ADD): its assignment, or NULL. */
+static const KAssign *sole_assign(const Kernel *k, const KStmt *s, DimSet space, int acc) {
+  if (s->kind != KS_NEST || s->assigns.len != 1 || s->space != space) return NULL;
+  const KAssign *a = &s->assigns.data[0];
+  return (int)a->acc == acc ? a : NULL;
+}
+
+/* An input's rows loaded with the statements that normalise them folded
+ * in (l2norm: r = Σ_D t², s = rsqrt(r + ε), u = t s): each thread loads
+ * 16 bytes of a row into registers and adds up its part of the row's
+ * sum, the row's lanes combine theirs by shuffles, and each thread
+ * writes its elements of u. The raw rows never reach shared memory: of
+ * five passes over them (the load's store, the sum's, the scale's read
+ * and store, its reader's) one is left, with two barriers fewer. The
+ * statements b[i..i+3]:
+ *   load t = rows of an input      t [R, D], D the input slot's one dim
+ *   nest [R, D] { r += f(t) }      r [R], filled with a constant earlier
+ *                                  in b, read nowhere else
+ *   nest [R] { s = g(r) }          s [R], read nowhere but below
+ *   nest [R, D] { u = h(t, s) }    t read nowhere else
+ * with f, g, h reading t, r, s at the point only, h not reading r, and no
+ * tile they read sharing memory with u. Where a row's lanes (D / 8 with
+ * 16-bit I/O, D / 4 with float) are a power of two up to a warp and the
+ * loop gives each warp's lanes whole rows. Per element the same
+ * operations, the sum's terms in another order. The fill's index (in b)
+ * through *fill; 0 where the statements are not such.
+ * LRC_CUDA_ROW_FOLD=on: taken (not yet run on a GPU: off by default). */
+static int row_fold(Emit *e, const KBlock *b, int i, int *fill) {
+  const Kernel *k = e->k;
+  if (!env_is("LRC_CUDA_ROW_FOLD", "on") || i + 3 >= b->len) return 0;
+  const KStmt *ld = b->data[i];
+  if (ld->kind != KS_LOAD || ld->buf < 0 || !input_rows(k, ld, ld->tile)) return 0;
+  int t = ld->tile, R = ld->rowdim, D = kir_buf_slot(k, ld->buf)->dims[0];
+  DimSet td = k->tiles.data[t].dims, rd = 1u << R;
+  long vw = e->io ? 8 : 4, nd = k->dims.data[D].size, lanes = nd / vw;
+  long pts = k->dims.data[R].size * lanes;
+  if (kir_inner_dim(k, td) != D || nd % vw || e->full[D] % vw || lanes > 32 ||
+      (lanes & (lanes - 1)) || pts % 32 || (e->nsplit > 1 && e->split_dim == D))
+    return 0;
+  const KAssign *ar = sole_assign(k, b->data[i + 1], td, KACC_ADD);
+  const KAssign *as = sole_assign(k, b->data[i + 2], rd, KACC_SET);
+  const KAssign *au = sole_assign(k, b->data[i + 3], td, KACC_SET);
+  if (!ar || !as || !au) return 0;
+  int r = ar->tile, sc = as->tile, u = au->tile, nt = k->tiles.len;
+  if (k->tiles.data[r].dims != rd || k->tiles.data[sc].dims != rd || k->tiles.data[u].dims != td ||
+      r == t || sc == t || u == t || r == sc || u == r || u == sc)
+    return 0;
+  if (!e->tile_smem[u] || !vec_tile(e, u, D) || (e->tile_half && e->tile_half[u])) return 0;
+  /* What each expression may read: f t; g r; h t, s; at the point. */
+  unsigned char *uf = use_new(e), *ug = use_new(e), *uh = use_new(e);
+  kir_use_expr(k, ar->expr, uf);
+  kir_use_expr(k, as->expr, ug);
+  kir_use_expr(k, au->expr, uh);
+  if (uf[r] || uf[sc] || uf[u] || ug[t] || ug[sc] || ug[u] || uh[r] || uh[u] ||
+      !reads_at_point(k, ar->expr, t) || !reads_at_point(k, as->expr, r) ||
+      !reads_at_point(k, au->expr, t) || !reads_at_point(k, au->expr, sc))
+    return 0;
+  for (int x = 0; x < nt; x++)
+    if ((uf[x] || ug[x] || uh[x]) && x != t && x != r && x != sc && same_memory(e, x, u)) return 0;
+  /* r's fill: earlier in b, nothing touching r between. */
+  int f = -1;
+  unsigned char *use = use_new(e);
+  for (int j = i - 1; j >= 0 && f < 0; j--) {
+    const KStmt *s = b->data[j];
+    if (s->kind == KS_FILL && s->tile == r) {
+      f = j;
+      break;
+    }
+    memset(use, 0, (size_t)nt + 1);
+    kir_use_tree(k, s, use);
+    if (use[r]) return 0;
+  }
+  if (f < 0) return 0;
+  const KStmt *skip_t[] = {ld, b->data[i + 1], b->data[i + 3]};
+  const KStmt *skip_r[] = {b->data[f], b->data[i + 1], b->data[i + 2]};
+  const KStmt *skip_s[] = {b->data[i + 2], b->data[i + 3]};
+  if (used_beyond(e, &k->body, skip_t, 3, t) || used_beyond(e, &k->body, skip_r, 3, r) ||
+      used_beyond(e, &k->body, skip_s, 2, sc))
+    return 0;
+  *fill = f;
+  return 4;
+}
+
+static void emit_row_fold(Emit *e, const KBlock *b, int i, int f, int depth) {
+  const Kernel *k = e->k;
+  Buf *o = e->out;
+  const KStmt *ld = b->data[i], *fl = b->data[f];
+  const KAssign *ar = &b->data[i + 1]->assigns.data[0], *as = &b->data[i + 2]->assigns.data[0];
+  const KAssign *au = &b->data[i + 3]->assigns.data[0];
+  int t = ld->tile, R = ld->rowdim, D = kir_buf_slot(k, ld->buf)->dims[0], nt = k->tiles.len;
+  int io = e->io;
+  long vw = io ? 8 : 4, nd = k->dims.data[D].size, lanes = nd / vw;
+  const char *rn = k->dims.data[R].name, *dn = k->dims.data[D].name, *nm = buf_name(e, ld->buf);
+  unsigned char *use = use_new(e);
+  kir_use_expr(k, ar->expr, use);
+  kir_use_expr(k, as->expr, use);
+  kir_use_expr(k, au->expr, use);
+  use[t] = use[ar->tile] = use[as->tile] = 0;
+  use[au->tile] = 2, use[nt] |= 1;
+  sync_before(e, use, depth);
+  em_ind(e, depth);
+  buf_puts(o, "{\n");
+  em_ind(e, depth + 1);
+  buf_puts(o, "const int64_t lrc_base = ");
+  em_put_idx(e, ld->idx);
+  buf_puts(o, ";\n");
+  put_rows(e, ld, 1, depth + 1);
+  em_ind(e, depth + 1);
+  buf_printf(o, "const bool lrc_al = ((uintptr_t)(%s + lrc_base) & 15) == 0 && lrc_rstride %% %ld == 0;\n",
+             nm, vw);
+  em_ind(e, depth + 1);
+  put_strided(e, "lrc_v", tid(TID), k->dims.data[R].size * lanes, e->threads, "blockDim.x");
+  buf_puts(o, "{\n");
+  int d2 = depth + 2;
+  em_ind(e, d2);
+  buf_printf(o, "const int lrc_p = lrc_v * %ld;\n", vw);
+  em_ind(e, d2);
+  buf_printf(o, "const int i_%s = lrc_p %% %ld, i_%s = lrc_p / %ld;\n", dn, nd, rn, nd);
+  Buf off = {0};
+  put_offset(e, &D, 1, &off);
+  em_ind(e, d2);
+  buf_printf(o, "const int64_t lrc_e = %s;\n", off.s);
+  buf_free(&off);
+  em_ind(e, d2);
+  buf_printf(o, "float lrc_u[%ld];\n", vw);
+  em_ind(e, d2);
+  buf_puts(o, "if (lrc_al) {\n");
+  em_ind(e, d2 + 1);
+  buf_printf(o, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
+  em_ind(e, d2 + 1);
+  buf_printf(o, "if (i_%s < lrc_nrows) lrc_x = *(const uint4 *)(%s + lrc_base + i_%s * lrc_rstride + lrc_e);\n",
+             rn, nm, rn);
+  em_ind(e, d2 + 1);
+  if (io)
+    buf_printf(o,
+               "_Pragma(\"unroll\") for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
+               "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
+               "  lrc_u[2 * lrc_j] = lrc_f.x, lrc_u[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
+               2 * (d2 + 1), "", io_to_f2[io], io_pair[io], 2 * (d2 + 1), "", 2 * (d2 + 1), "");
+  else
+    buf_puts(o, "lrc_u[0] = __uint_as_float(lrc_x.x), lrc_u[1] = __uint_as_float(lrc_x.y), "
+                "lrc_u[2] = __uint_as_float(lrc_x.z), lrc_u[3] = __uint_as_float(lrc_x.w);\n");
+  em_ind(e, d2);
+  buf_puts(o, "} else {\n");
+  em_ind(e, d2 + 1);
+  buf_printf(o,
+             "_Pragma(\"unroll\") for (int lrc_j = 0; lrc_j < %ld; lrc_j++) lrc_u[lrc_j] = i_%s < lrc_nrows ? "
+             "%s(%s[lrc_base + i_%s * lrc_rstride + lrc_e + lrc_j]) : 0.0f;\n",
+             vw, rn, io_to_f[io], nm, rn);
+  em_ind(e, d2);
+  buf_puts(o, "}\n");
+  /* This thread's part of the row's sum, then the row's lanes'. */
+  e->vec_reg = arena_alloc(k->arena, sizeof *e->vec_reg * (size_t)nt);
+  e->vec_reg[t] = "lrc_u";
+  em_ind(e, d2);
+  buf_puts(o, "float lrc_acc = 0.0f;\n");
+  em_ind(e, d2);
+  buf_printf(o, "const int lrc_d = i_%s;\n", dn);
+  put_unrolled(e, "lrc_j", vw, true, d2);
+  em_ind(e, d2 + 1);
+  buf_printf(o, "const int i_%s = lrc_d + lrc_j;\n", dn);
+  em_ind(e, d2 + 1);
+  buf_printf(o, "(void)i_%s;\n", dn);
+  em_ind(e, d2 + 1);
+  buf_puts(o, "lrc_acc += ");
+  em_put_expr(e, ar->expr);
+  buf_puts(o, ";\n");
+  em_ind(e, d2);
+  buf_puts(o, "}\n");
+  em_ind(e, d2);
+  buf_printf(o,
+             "for (int lrc_o = %ld; lrc_o > 0; lrc_o >>= 1) lrc_acc = lrc_add(lrc_acc, "
+             "__shfl_xor_sync(0xffffffffu, lrc_acc, lrc_o));\n",
+             lanes / 2);
+  if (fl->num != 0) {
+    em_ind(e, d2);
+    buf_puts(o, "lrc_acc = lrc_add(");
+    em_put_float(o, fl->num);
+    buf_puts(o, ", lrc_acc);\n");
+  }
+  em_ind(e, d2);
+  buf_puts(o, "const float lrc_s = ");
+  e->reg_name = "lrc_acc", e->reg_tile = ar->tile;
+  em_put_expr(e, as->expr);
+  buf_puts(o, ";\n");
+  /* u's elements from the row's registers. */
+  e->reg_name = "lrc_s", e->reg_tile = as->tile;
+  em_ind(e, d2);
+  buf_printf(o, "float lrc_o[%ld];\n", vw);
+  put_unrolled(e, "lrc_j", vw, true, d2);
+  em_ind(e, d2 + 1);
+  buf_printf(o, "const int i_%s = lrc_d + lrc_j;\n", dn);
+  em_ind(e, d2 + 1);
+  buf_printf(o, "(void)i_%s;\n", dn);
+  em_ind(e, d2 + 1);
+  bool rnd = tf32_rounds(e, au);
+  buf_puts(o, rnd ? "lrc_o[lrc_j] = lrc_tf32r(" : "lrc_o[lrc_j] = ");
+  em_put_expr(e, au->expr);
+  buf_puts(o, rnd ? ");\n" : ";\n");
+  em_ind(e, d2);
+  buf_puts(o, "}\n");
+  e->reg_name = NULL, e->vec_reg = NULL;
+  em_ind(e, d2);
+  buf_puts(o, "float *lrc_t = &");
+  em_put_elem(e, au->tile);
+  buf_puts(o, ";\n");
+  em_ind(e, d2);
+  if (vw == 4)
+    buf_puts(o, "*(float4 *)lrc_t = *(const float4 *)lrc_o;\n");
+  else if (!lane_halves(e))
+    buf_printf(o, "*(float4 *)lrc_t = *(const float4 *)lrc_o;\n%*s"
+                  "*(float4 *)(lrc_t + 4) = *(const float4 *)(lrc_o + 4);\n",
+               2 * d2, "");
+  else
+    buf_printf(o,
+               "const int lrc_hs = (%s) & 4;\n%*s"
+               "const float4 lrc_oa = *(const float4 *)lrc_o, lrc_ob = *(const float4 *)(lrc_o + 4);\n%*s"
+               "*(float4 *)(lrc_t + lrc_hs) = lrc_hs ? lrc_ob : lrc_oa;\n%*s"
+               "*(float4 *)(lrc_t + (4 - lrc_hs)) = lrc_hs ? lrc_oa : lrc_ob;\n",
+               tid(TID), 2 * d2, "", 2 * d2, "", 2 * d2, "");
+  close_threads(e, depth + 1);
+  em_ind(e, depth);
+  buf_puts(o, "}\n");
+}
+
 /* The rest's state in the registers of its update's accumulators across
  * the chunk loop, instead of floats in shared memory that every trip
  * reads and writes whole (the update's start and end) and that each
@@ -2424,7 +2669,8 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
     int end = pair_end(e, b, i);
     if (pf && b->data[i]->kind != KS_LET) put_in_prefetch(e, b, depth), pf = false;
     if (early && b->data[i]->kind != KS_LET) put_in_prefetch_early(e, depth), early = false;
-    int n = emit_folded(e, b, i, end, depth);
+    int fill, n = emit_folded(e, b, i, end, depth);
+    if (!n && (n = row_fold(e, b, i, &fill))) emit_row_fold(e, b, i, fill, depth);
     if (n) i += n - 1;
     else emit_stmt(e, b->data[i], depth, outer);
   }
@@ -3588,17 +3834,7 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, KStmt **grid,
 
 /* Is tile t read or written anywhere in b outside statement `inside`? */
 static bool used_outside(Emit *e, const KBlock *b, const KStmt *inside, int t) {
-  const Kernel *k = e->k;
-  unsigned char *use = use_new(e);
-  for (int i = 0; i < b->len; i++) {
-    const KStmt *s = b->data[i];
-    if (s == inside) continue;
-    memset(use, 0, (size_t)k->tiles.len + 1);
-    kir_use_stmt(k, s, use);
-    if (use[t] || used_outside(e, &s->body, inside, t) || used_outside(e, &s->orelse, inside, t))
-      return true;
-  }
-  return false;
+  return used_beyond(e, b, &inside, 1, t);
 }
 
 /* The rest's records loaded a chunk ahead: each tile that a record's

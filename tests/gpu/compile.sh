@@ -69,6 +69,19 @@ for name in gated_deltanet simple_gla; do
     echo "cuda-compile: no rest on one block a row for $name at K = V = 128:" >> "$OUT/list"
   fi
 done
+# The free part's norms folded into its input loads (LRC_CUDA_ROW_FOLD=on):
+# a row's lanes 16 (bf16, K = 128), 16 (float32, K = 64) and 8 (f16, K = 64).
+for spec in gated_deltanet:bf16:128 gated_deltanet:f32:64 deltaproduct:f16:64; do
+  name=${spec%%:*} rest=${spec#*:}
+  dt=${rest%:*} kv=${rest#*:}
+  if LRC_CUDA_ROW_FOLD=on "$LRC" emit examples/$name.lr --emit=cuda --algo=chunk --dim K=$kv,V=$kv \
+      --dtype=$dt -o "$OUT/${name}_rowfold_$dt" 2>"$OUT/${name}_rowfold.err" &&
+      grep -q "if (lrc_al)" "$OUT/${name}_rowfold_$dt.cu"; then
+    echo "$OUT/${name}_rowfold_$dt" >> "$OUT/list"
+  else
+    echo "cuda-compile: no row folded for $name ($dt, K = V = $kv):" >> "$OUT/list"
+  fi
+done
 grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
 grep '^cuda-compile' "$OUT/list" && fail=1
 # Two compilers at a time: each unit for both architectures.

@@ -645,6 +645,40 @@ START_TEST(lane_halves) {
 }
 END_TEST
 
+/* LRC_CUDA_ROW_FOLD=on: the free part's loads of q and k with their
+ * l2norm folded in (row_fold): each row's sum of squares from registers
+ * by a butterfly over its lanes (16 with bf16 I/O at K = 128, 32 with
+ * float32), the scaled rows stored once; the raw rows' sum over shared
+ * memory gone. Off by default: nothing folded. */
+START_TEST(row_fold) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  setenv("LRC_CUDA_ROW_FOLD", "on", 1);
+  char *bf = cuda_text(k, 1), *f32 = cuda_text(k, 0);
+  unsetenv("LRC_CUDA_ROW_FOLD");
+  char *dflt = cuda_text(k, 1), *d32 = cuda_text(k, 0);
+  char *f = part_text(bf, "gated_deltanet_free("), *f4 = part_text(f32, "gated_deltanet_free(");
+  char *fd = part_text(dflt, "gated_deltanet_free("), *fd4 = part_text(d32, "gated_deltanet_free(");
+  const char *b16 = "for (int lrc_o = 16; lrc_o > 0; lrc_o >>= 1)";
+  const char *sq = "lrc_acc += (lrc_u[lrc_j] * lrc_u[lrc_j]);";
+  const char *s = "const float lrc_s = lrc_rsqrt((lrc_acc + 1e-06f));";
+  ck_assert_msg(count_of_text(f, sq) == 2 && count_of_text(f, s) == 2, "q's and k's norms not folded");
+  ck_assert_msg(count_of_text(f, "for (int lrc_o = 8; lrc_o > 0; lrc_o >>= 1)") == 2 &&
+                    count_of_text(f4, b16) == count_of_text(fd4, b16) + 2,
+                "a row's sum not over its 16 (bf16) or 32 (float32) lanes");
+  ck_assert_msg(count_of_text(f, "lrc_o[lrc_j] = ((lrc_u[lrc_j] * lrc_s) * 0.0883883461f);") == 1,
+                "q's scale not applied to the row's registers");
+  ck_assert_msg(!strstr(f, "for (int lrc_r = 0; lrc_r < 128; lrc_r++)") &&
+                    strstr(fd, "for (int lrc_r = 0; lrc_r < 128; lrc_r++)"),
+                "the raw rows' sum over shared memory (expected only without the fold)");
+  ck_assert_msg(!strstr(dflt, "lrc_al") && !strstr(fd, sq), "a row folded by default");
+  ck_assert_msg(count_of_text(f, "__syncthreads();") + 4 <= count_of_text(fd, "__syncthreads();"),
+                "the fold left the free part's barriers (%d, unfolded %d)",
+                count_of_text(f, "__syncthreads();"), count_of_text(fd, "__syncthreads();"));
+  free(bf), free(f32), free(dflt), free(d32), free(f), free(f4), free(fd), free(fd4), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -1187,6 +1221,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, sourced_records);
   tcase_add_test(tc, state_in_registers);
   tcase_add_test(tc, lane_halves);
+  tcase_add_test(tc, row_fold);
   tcase_add_test(tc, half_targets);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
