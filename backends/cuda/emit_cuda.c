@@ -3837,6 +3837,21 @@ static bool used_outside(Emit *e, const KBlock *b, const KStmt *inside, int t) {
   return used_beyond(e, b, &inside, 1, t);
 }
 
+/* Blocks an SM that the rest's registers allow where it keeps its state
+ * in them (state_regs): the state's floats a thread and 96 more (ptxas,
+ * the rests on one row at K = V = 128: 64 floats of state a thread on
+ * 256 threads, Gated DeltaNet's 198 registers, DeltaNet's 138; simple
+ * GLA's, 128 on 128, 214): one block of DeltaNet's an SM. Elsewhere no
+ * bound (a large number). Counted by ahead_tiles with
+ * LRC_CUDA_AHEAD_MORE=on. */
+static int blocks_by_regs(Emit *e) {
+  int t = env_is("LRC_CUDA_AHEAD_MORE", "on") ? state_regs(e) - 1 : -1;
+  if (t < 0) return 1 << 20;
+  long regs = (count_of(e->k, e->k->tiles.data[t].dims) / e->threads + 96 + 7) & ~7L;
+  long n = 65536 / (e->threads * regs);
+  return n < 1 ? 1 : (int)n;
+}
+
 /* The rest's records loaded a chunk ahead: each tile that a record's
  * load fills by copying bytes (a bf16 tile of bf16 records, rec_perms;
  * a float tile of float records) gets a second buffer, and while the
@@ -3846,29 +3861,54 @@ static bool used_outside(Emit *e, const KBlock *b, const KStmt *inside, int t) {
  * a float tile), tiles that share memory with others or are used
  * outside the chunk loop keep their loads at the top of the trip (and
  * the prefetch into L2). Taken where the buffers leave the rest as
- * many blocks an SM as before, up to two (see place_pairs). Measured
- * on the H200 (simple GLA, bf16, K = V = 128: the rest 0.437 -> 0.369
- * ms at T = 4096; docs/perf-cuda.md v12). LRC_CUDA_AHEAD=off. */
+ * many blocks an SM as before by its shared memory, up to two (see
+ * place_pairs). Measured on the H200 (simple GLA, bf16, K = V = 128:
+ * the rest 0.437 -> 0.369 ms at T = 4096; docs/perf-cuda.md v12).
+ * LRC_CUDA_AHEAD=off. LRC_CUDA_AHEAD_MORE=on (not yet run on a GPU: off
+ * by default): the blocks an SM counted by registers too
+ * (blocks_by_regs), and a tile that shares memory moved to two buffers
+ * of its own where the shared memory allows (DeltaNet's rest on one
+ * row: v0 in bf16 with its record ahead, and W, which shared r0's
+ * memory, too). */
 static void ahead_tiles(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
   e->tile_ahead = NULL;
   if (env_is("LRC_CUDA_AHEAD", "off") || e->scratch || !e->grid_loop) return;
-  long *at = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
-  long smem = e->smem;
+  bool more = env_is("LRC_CUDA_AHEAD_MORE", "on");
+  long *at = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1)), *off = NULL;
+  long old = e->smem, smem = e->smem;
+  int regs = blocks_by_regs(e), before = blocks_by_smem(e);
+  if (regs < before) before = regs;
+  int cap = before < 2 ? before : 2;
   bool any = false;
-  for (int t = 0; t < n; t++) {
-    if (k->phase_at[t] < 0 || !e->tile_len[t] || !e->tile_smem[t] || shares(e, t)) continue;
-    bool half = e->tile_half && e->tile_half[t];
-    if (!half && __builtin_popcount(k->tiles.data[t].dims) >= 2 && e->io) continue;
-    if (used_outside(e, &k->body, e->grid_loop, t)) continue;
-    smem = (smem + 7) & ~7L;
-    at[t] = smem;
-    smem += e->tile_len[t];
-    any = true;
-  }
-  int before = blocks_by_smem(e), cap = before < 2 ? before : 2;
-  long old = e->smem;
+  /* (pass 0: tiles alone in their memory; 1: the others moved, where the
+   * shared memory allows; 2: those left alone by the moves) */
+  for (int pass = 0; pass < (more ? 3 : 1); pass++)
+    for (int t = 0; t < n; t++) {
+      if (at[t] || k->phase_at[t] < 0 || !e->tile_len[t] || !e->tile_smem[t]) continue;
+      if (shares(e, t) != (pass == 1)) continue;
+      bool half = e->tile_half && e->tile_half[t];
+      if (!half && __builtin_popcount(k->tiles.data[t].dims) >= 2 && e->io) continue;
+      if (used_outside(e, &k->body, e->grid_loop, t)) continue;
+      long b0 = (smem + 7) & ~7L, b1 = pass == 1 ? (b0 + e->tile_len[t] + 7) & ~7L : b0;
+      long end = b1 + e->tile_len[t];
+      if (pass == 1) {
+        e->smem = end;
+        bool fits = end * 4 <= SMEM_MAX && blocks_by_smem(e) >= cap;
+        e->smem = old;
+        if (!fits) continue;
+        if (!off) {
+          off = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
+          memcpy(off, e->tile_off, sizeof(long) * (size_t)n);
+          e->tile_off = off;
+        }
+        off[t] = b0;
+      }
+      at[t] = b1;
+      smem = end;
+      any = true;
+    }
   e->smem = smem;
   if (!any || smem * 4 > SMEM_MAX || blocks_by_smem(e) < cap) {
     e->smem = old;

@@ -620,7 +620,17 @@ START_TEST(half_targets) {
   ck_assert_msg(!strstr(row, "__nv_bfloat16 *lrc_x = x") && strstr(row, "_v0_0 + (lrc_i0 + lrc_g) * ") &&
                     strstr(row, "lrc_cp16("),
                 "DeltaNet's rest on one row: v0 in bf16, or its records not a chunk ahead");
-  free(r), free(row), free(on), free(src);
+  /* With LRC_CUDA_AHEAD_MORE=on its registers, one block an SM, count:
+   * v0 in bf16 with every record a chunk ahead, W (which shares r0's
+   * memory there) moved to buffers of its own, nothing left to load at
+   * the top of the trip. */
+  char *more = cuda_text_with(k, 1, "LRC_CUDA_AHEAD_MORE", "on");
+  char *mrow = part_text(more, "deltanet_rest_row(");
+  ck_assert_msg(strstr(mrow, "__nv_bfloat16 *lrc_x = x") && strstr(mrow, "_v0_0_1 = ") &&
+                    strstr(mrow, "_W_S_1 = ") && !strstr(mrow, "float lrc_u[8];"),
+                "DeltaNet's rest on one row with LRC_CUDA_AHEAD_MORE=on: v0 not in bf16, or a "
+                "record not a chunk ahead");
+  free(r), free(row), free(on), free(more), free(mrow), free(src);
 }
 END_TEST
 
