@@ -1986,12 +1986,24 @@ static void put_block_chunk(Emit *e, const KStmt *g, bool present, int depth) {
   em_put_idx(e, g->hi);
 }
 
+/* Is s the free part's store of a chunk record, which touches none of
+ * the caller's buffers (the records are the launcher's own scratch, and
+ * the free part writes them, each place once, and never reads them):
+ * no barrier between it and the part's loads of the inputs, as
+ * schedule_free takes it. LRC_CUDA_RECORD_SYNC=off: the records count as
+ * the caller's buffers (not yet run on a GPU: off by default, =on). */
+static bool record_store(const Emit *e, const KStmt *s) {
+  return s->kind == KS_STORE && s->buf == PHASE_BUF && e->phase == PHASE_FREE &&
+         env_is("LRC_CUDA_RECORD_SYNC", "on");
+}
+
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
   const Kernel *k = e->k;
   if (s->kind != KS_FOR && s->kind != KS_LET && s->kind != KS_NEST && s->kind != KS_IF_NULL &&
       s->kind != KS_IF_LESS) {
     unsigned char *use = use_new(e);
     kir_use_stmt(k, s, use);
+    if (record_store(e, s)) use[k->tiles.len] = 0;
     sync_before(e, use, depth);
   }
   bool regs = s->kind == KS_FOR && e->reg_state && s == e->grid_loop;

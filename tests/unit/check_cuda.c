@@ -689,6 +689,23 @@ START_TEST(row_fold) {
 }
 END_TEST
 
+/* LRC_CUDA_RECORD_SYNC=on: no barrier between the free part's stores of
+ * its chunk records and its loads of the inputs (the records are not the
+ * caller's buffers): Gated DeltaNet's free part at K = V = 128 loses
+ * two. Off by default: the records count as the caller's buffers. */
+START_TEST(record_sync) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  char *on = cuda_text_with(k, 1, "LRC_CUDA_RECORD_SYNC", "on"), *off = cuda_text(k, 1);
+  char *f = part_text(on, "gated_deltanet_free("), *f0 = part_text(off, "gated_deltanet_free(");
+  int n = count_of_text(f, "__syncthreads();"), n0 = count_of_text(f0, "__syncthreads();");
+  ck_assert_msg(n + 2 <= n0, "barriers in the free part: %d, %d with the records as buffers", n, n0);
+  char *r = part_text(on, "gated_deltanet_rest("), *r0 = part_text(off, "gated_deltanet_rest(");
+  ck_assert_str_eq(r, r0);
+  free(on), free(off), free(f), free(f0), free(r), free(r0), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -1232,6 +1249,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, state_in_registers);
   tcase_add_test(tc, lane_halves);
   tcase_add_test(tc, row_fold);
+  tcase_add_test(tc, record_sync);
   tcase_add_test(tc, half_targets);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
