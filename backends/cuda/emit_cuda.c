@@ -1010,6 +1010,16 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
   close_threads(e, depth);
 }
 
+/* The unrolled loop over a thread's n consecutive points along dim dn
+ * from lrc_d, its body's i_DN the point's own (shadowing the group's). */
+static void put_point_loop(Emit *e, const char *dn, long n, int depth) {
+  put_unrolled(e, "lrc_j", n, true, depth);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "const int i_%s = lrc_d + lrc_j;\n", dn);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "(void)i_%s;\n", dn);
+}
+
 /* Can tile t be read or written four points at a time along dim d (its
  * contiguous dim, rows a multiple of 4 floats; places are 32-byte
  * aligned)? */
@@ -1082,11 +1092,7 @@ static void emit_vec_nest(Emit *e, const KAssign *a, DimSet td, int depth) {
   buf_printf(o, "float lrc_o[4];\n");
   em_ind(e, depth + 1);
   buf_printf(o, "const int lrc_d = i_%s;\n", dn);
-  put_unrolled(e, "lrc_j", 4, true, depth + 1);
-  em_ind(e, depth + 2);
-  buf_printf(o, "const int i_%s = lrc_d + lrc_j;\n", dn);
-  em_ind(e, depth + 2);
-  buf_printf(o, "(void)i_%s;\n", dn);
+  put_point_loop(e, dn, 4, depth + 1);
   em_ind(e, depth + 2);
   bool rnd = tf32_rounds(e, a);
   buf_puts(o, rnd ? "lrc_o[lrc_j] = lrc_tf32r(" : "lrc_o[lrc_j] = ");
@@ -2440,11 +2446,7 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, int f, int depth) {
   buf_puts(o, "float lrc_acc = 0.0f;\n");
   em_ind(e, d2);
   buf_printf(o, "const int lrc_d = i_%s;\n", dn);
-  put_unrolled(e, "lrc_j", vw, true, d2);
-  em_ind(e, d2 + 1);
-  buf_printf(o, "const int i_%s = lrc_d + lrc_j;\n", dn);
-  em_ind(e, d2 + 1);
-  buf_printf(o, "(void)i_%s;\n", dn);
+  put_point_loop(e, dn, vw, d2);
   em_ind(e, d2 + 1);
   buf_puts(o, "lrc_acc += ");
   em_put_expr(e, ar->expr);
@@ -2471,11 +2473,7 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, int f, int depth) {
   e->reg_name = "lrc_s", e->reg_tile = as->tile;
   em_ind(e, d2);
   buf_printf(o, "float lrc_o[%ld];\n", vw);
-  put_unrolled(e, "lrc_j", vw, true, d2);
-  em_ind(e, d2 + 1);
-  buf_printf(o, "const int i_%s = lrc_d + lrc_j;\n", dn);
-  em_ind(e, d2 + 1);
-  buf_printf(o, "(void)i_%s;\n", dn);
+  put_point_loop(e, dn, vw, d2);
   em_ind(e, d2 + 1);
   bool rnd = tf32_rounds(e, au);
   buf_puts(o, rnd ? "lrc_o[lrc_j] = lrc_tf32r(" : "lrc_o[lrc_j] = ");
