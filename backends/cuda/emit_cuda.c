@@ -897,6 +897,9 @@ static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, i
                  depth);
 }
 
+/* The blocks of mi x nj mma tiles (16 x 8 each) of an I x J target. */
+static long warp_blocks(long I, long J, int mi, int nj) { return (I / 16 / mi) * (J / 8 / nj); }
+
 /* The loop of emit_mma_sync over a warp's blocks of mi x nj mma tiles of
  * an I x J target (lrc_w_t its round), opened, with each block's first
  * row and column (lrc_i0, lrc_j0) and the lane's place in a tile (lrc_g,
@@ -905,7 +908,7 @@ static void put_warp_blocks(Emit *e, long I, long J, int mi, int nj, int depth) 
   Buf *o = e->out;
   long nbj = J / 8 / nj;
   em_ind(e, depth);
-  put_strided(e, "lrc_w", tid(TID_WARP), (I / 16 / mi) * nbj, e->threads / 32, "blockDim.x >> 5");
+  put_strided(e, "lrc_w", tid(TID_WARP), warp_blocks(I, J, mi, nj), e->threads / 32, "blockDim.x >> 5");
   buf_puts(o, "{\n");
   em_ind(e, depth + 1);
   buf_printf(o, "const int lrc_i0 = (lrc_w / %ld) * %d, lrc_j0 = (lrc_w %% %ld) * %d;\n", nbj,
@@ -2566,7 +2569,7 @@ static int state_regs(Emit *e) {
     int t = u->a->tile, mi, nj;
     long I = k->dims.data[u->m.ti].size, J = k->dims.data[u->m.tj].size;
     mma_blocking(I, J, warps, 1, false, &mi, &nj);
-    long blocks = (I / 16 / mi) * (J / 8 / nj);
+    long blocks = warp_blocks(I, J, mi, nj);
     if (!e->tile_smem[t] || !mma_bf16(e, &u->m) || u->m.ta == t || u->m.tb == t ||
         blocks % warps || blocks / warps > 4 || !state_alone(e, b, pts, np, take, i, t))
       continue;
@@ -2585,8 +2588,8 @@ static void put_state_regs(Emit *e, bool in, int depth) {
   int t = e->reg_state - 1, mi = e->rs_mi, nj = e->rs_nj, warps = e->threads / 32;
   DimSet d = k->tiles.data[t].dims;
   int tj = kir_inner_dim(k, d), ti = kir_inner_dim(k, d & ~(1u << tj));
-  long I = k->dims.data[ti].size, J = k->dims.data[tj].size, nbj = J / 8 / nj;
-  long blocks = (I / 16 / mi) * nbj, ldx = row_pitch(e, t);
+  long I = k->dims.data[ti].size, J = k->dims.data[tj].size;
+  long blocks = warp_blocks(I, J, mi, nj), ldx = row_pitch(e, t);
   if (in) {
     em_ind(e, depth);
     buf_printf(o, "float lrc_S[%ld][%d][%d][4];\n", blocks / warps, mi, nj);
