@@ -76,6 +76,8 @@ typedef struct Emit {
   int rs_mi, rs_nj;        /* (its update's block of mma tiles a warp, */
   long rs_ld;              /* and the bf16 copy's row pitch) */
   bool rs_live;            /* (emitting the chunk loop, where it is) */
+  const KStmt *hoisted[16];   /* CUDA: statements emitted earlier, inside a */
+  int nhoisted;               /* row fold (row_fold's sides), skipped */
   bool float_targets;      /* CUDA: no product's target in bf16 (half_tiles;
                               ahead_rest) */
 } Emit;

@@ -2001,9 +2001,12 @@ static void put_block_chunk(Emit *e, const KStmt *g, bool present, int depth) {
  * no barrier between it and the part's loads of the inputs, as
  * schedule_free takes it. LRC_CUDA_RECORD_SYNC=off: the records count as
  * the caller's buffers (not yet run on a GPU: off by default, =on). */
+static bool records_apart(const Emit *e) {
+  return e->phase == PHASE_FREE && env_is("LRC_CUDA_RECORD_SYNC", "on");
+}
+
 static bool record_store(const Emit *e, const KStmt *s) {
-  return s->kind == KS_STORE && s->buf == PHASE_BUF && e->phase == PHASE_FREE &&
-         env_is("LRC_CUDA_RECORD_SYNC", "on");
+  return s->kind == KS_STORE && s->buf == PHASE_BUF && records_apart(e);
 }
 
 static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
@@ -2298,6 +2301,33 @@ static const KAssign *sole_assign(const Kernel *k, const KStmt *s, DimSet space,
   return (int)a->acc == acc ? a : NULL;
 }
 
+/* A row fold (row_fold): the fill of its sum's target (an index in the
+ * block), whether the statement after it stores u's record (from the
+ * fold's registers), and the later nests (sides, indices) whose values
+ * the fold computes from its registers and stores to their records (each
+ * such nest's store follows it). */
+typedef struct RowFold {
+  int fill;
+  bool store;
+  int nside, side[2];
+} RowFold;
+
+/* Is s the store of tile t's chunk record? */
+static bool rec_of(const KStmt *s, int t) {
+  return s->kind == KS_STORE && s->buf == PHASE_BUF && s->tile == t;
+}
+
+/* Is tile t's record stored 16 bytes at a time (emit_phase_transfer's
+ * vector form, a matrix in the I/O type)? */
+static bool vec_record(const Emit *e, int t) {
+  const Kernel *k = e->k;
+  DimSet td = k->tiles.data[t].dims;
+  int din = kir_inner_dim(k, td);
+  long vw = e->io ? 8 : 4;
+  return __builtin_popcount(td) >= 2 && din >= 0 && k->dims.data[din].size % vw == 0 &&
+         e->full[din] % vw == 0 && !(e->tile_half && e->tile_half[t]);
+}
+
 /* An input's rows loaded with the statements that normalise them folded
  * in (l2norm: r = Σ_D t², s = rsqrt(r + ε), u = t s): each thread loads
  * 16 bytes of a row into registers and adds up its part of the row's
@@ -2315,10 +2345,17 @@ static const KAssign *sole_assign(const Kernel *k, const KStmt *s, DimSet space,
  * tile they read sharing memory with u. Where a row's lanes (D / 8 with
  * 16-bit I/O, D / 4 with float) are a power of two up to a warp and the
  * loop gives each warp's lanes whole rows. Per element the same
- * operations, the sum's terms in another order. The fill's index (in b)
- * through *fill; 0 where the statements are not such.
+ * operations, the sum's terms in another order. In the free part, u's
+ * chunk record where its store follows (q's), and later nests over u's
+ * points that only read u at the point and row vectors and are only
+ * stored to records (Gated DeltaNet's kd = k dec), nothing between
+ * writing what they read, are stored from the fold's registers too (the
+ * sides, hoisted: emit_block skips them): of the kd nest and its store,
+ * a read of k (16 KB), kd's store and read and two barriers. The
+ * statements the fold takes at b[i] (4, or 5 with u's store), the fill's
+ * index and the sides through *rf; 0 where the statements are not such.
  * LRC_CUDA_ROW_FOLD=on: taken (not yet run on a GPU: off by default). */
-static int row_fold(Emit *e, const KBlock *b, int i, int *fill) {
+static int row_fold(Emit *e, const KBlock *b, int i, RowFold *rf) {
   const Kernel *k = e->k;
   if (!env_is("LRC_CUDA_ROW_FOLD", "on") || i + 3 >= b->len) return 0;
   const KStmt *ld = b->data[i];
@@ -2370,14 +2407,84 @@ static int row_fold(Emit *e, const KBlock *b, int i, int *fill) {
   if (used_beyond(e, &k->body, skip_t, 3, t) || used_beyond(e, &k->body, skip_r, 3, r) ||
       used_beyond(e, &k->body, skip_s, 2, sc))
     return 0;
-  *fill = f;
-  return 4;
+  *rf = (RowFold){.fill = f};
+  rf->store = i + 4 < b->len && rec_of(b->data[i + 4], u) && vec_record(e, u);
+  /* The sides: later nests over u's points that read u at the point and
+   * row vectors, whose value is only stored to a record, nothing between
+   * writing what they read. */
+  bool written[64] = {0};
+  unsigned char *w = use_new(e);
+  int room = (int)(sizeof e->hoisted / sizeof e->hoisted[0]) - e->nhoisted;
+  for (int j = i + 4 + rf->store; j + 1 < b->len && nt <= 64 && rf->nside < 2 && 2 * (rf->nside + 1) <= room;
+       j++) {
+    const KStmt *s = b->data[j];
+    const KAssign *av = sole_assign(k, s, td, KACC_SET);
+    int v = av ? av->tile : -1;
+    bool side = av && k->tiles.data[v].dims == td && rec_of(b->data[j + 1], v) && vec_record(e, v) &&
+                !written[u] && reads_at_point(k, av->expr, u);
+    if (side) {
+      memset(w, 0, (size_t)nt + 1);
+      kir_use_expr(k, av->expr, w);
+      for (int x = 0; x < nt && side; x++)
+        side = !w[x] || x == u || ((k->tiles.data[x].dims & ~rd) == 0 && !written[x] && x != r &&
+                                   x != sc && x != t);
+      const KStmt *pair[] = {s, b->data[j + 1]};
+      side = side && !used_beyond(e, &k->body, pair, 2, v);
+    }
+    if (side) {
+      rf->side[rf->nside++] = j++;
+      continue;
+    }
+    memset(w, 0, (size_t)nt + 1);
+    kir_use_tree(k, s, w);
+    for (int x = 0; x < nt; x++) written[x] |= (w[x] & 2) != 0;
+  }
+  return 4 + rf->store;
 }
 
-static void emit_row_fold(Emit *e, const KBlock *b, int i, int f, int depth) {
+/* The values lrc_o (n floats of the I/O type's record, at the point
+ * i_DIM of tile t's dims, the first of n along its inner dim) stored to
+ * tile t's chunk record by the store s, 16 bytes (emit_phase_transfer's
+ * layout and order). */
+static void put_rec_regs(Emit *e, const KStmt *s, const char *vals, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
-  const KStmt *ld = b->data[i], *fl = b->data[f];
+  DimSet td = k->tiles.data[s->tile].dims;
+  int io = e->io, inner_first[LRC_MAX_DIMS], nd = 0;
+  for (int q = k->dims.len - 1; q >= 0; q--)
+    if (td & (1u << k->order[q])) inner_first[nd++] = k->order[q];
+  em_ind(e, depth);
+  buf_puts(o, "{\n");
+  em_ind(e, depth + 1);
+  buf_printf(o, "%s *__restrict__ lrc_rec = (%s *)(lrc_phase + ", io_type[io], io_type[io]);
+  em_put_idx(e, s->idx);
+  buf_puts(o, ");\n");
+  em_ind(e, depth + 1);
+  if (io)
+    buf_printf(o,
+               "uint4 lrc_x;\n%*s"
+               "_Pragma(\"unroll\") for (int lrc_j = 0; lrc_j < 4; lrc_j++) ((%s *)&lrc_x)[lrc_j] = "
+               "%s(%s[2 * lrc_j], %s[2 * lrc_j + 1]);\n",
+               2 * (depth + 1), "", io_pair[io], io_from_f2[io], vals, vals);
+  else
+    buf_printf(o,
+               "const uint4 lrc_x = make_uint4(__float_as_uint(%s[0]), __float_as_uint(%s[1]), "
+               "__float_as_uint(%s[2]), __float_as_uint(%s[3]));\n",
+               vals, vals, vals, vals);
+  Buf off = {0};
+  put_offset(e, inner_first, nd, &off);
+  em_ind(e, depth + 1);
+  bool perm = e->rec_perm && e->rec_perm[s->tile];
+  buf_printf(o, "*(uint4 *)(lrc_rec + %s) = %s;\n", off.s, perm ? "lrc_perm8(lrc_x)" : "lrc_x");
+  buf_free(&off);
+  em_ind(e, depth);
+  buf_puts(o, "}\n");
+}
+
+static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, int depth) {
+  const Kernel *k = e->k;
+  Buf *o = e->out;
+  const KStmt *ld = b->data[i], *fl = b->data[rf->fill];
   const KAssign *ar = &b->data[i + 1]->assigns.data[0], *as = &b->data[i + 2]->assigns.data[0];
   const KAssign *au = &b->data[i + 3]->assigns.data[0];
   int t = ld->tile, R = ld->rowdim, D = kir_buf_slot(k, ld->buf)->dims[0], nt = k->tiles.len;
@@ -2388,8 +2495,15 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, int f, int depth) {
   kir_use_expr(k, ar->expr, use);
   kir_use_expr(k, as->expr, use);
   kir_use_expr(k, au->expr, use);
+  for (int q = 0; q < rf->nside; q++) {
+    const KStmt *sd = b->data[rf->side[q]];
+    kir_use_expr(k, sd->assigns.data[0].expr, use);
+    e->hoisted[e->nhoisted++] = sd;
+    e->hoisted[e->nhoisted++] = b->data[rf->side[q] + 1];
+  }
   use[t] = use[ar->tile] = use[as->tile] = 0;
   use[au->tile] = 2, use[nt] |= 1;
+  if ((rf->store || rf->nside) && !records_apart(e)) use[nt] |= 2;
   sync_before(e, use, depth);
   em_ind(e, depth);
   buf_puts(o, "{\n");
@@ -2503,6 +2617,26 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, int f, int depth) {
                "*(float4 *)(lrc_t + lrc_hs) = lrc_hs ? lrc_ob : lrc_oa;\n%*s"
                "*(float4 *)(lrc_t + (4 - lrc_hs)) = lrc_hs ? lrc_oa : lrc_ob;\n",
                tid(TID), 2 * d2, "", 2 * d2, "", 2 * d2, "");
+  if (rf->store) put_rec_regs(e, b->data[i + 4], "lrc_o", d2);
+  /* The sides from u's registers, each into its record. */
+  for (int q = 0; q < rf->nside; q++) {
+    const KAssign *av = &b->data[rf->side[q]]->assigns.data[0];
+    e->vec_reg = arena_alloc(k->arena, sizeof *e->vec_reg * (size_t)nt);
+    e->vec_reg[au->tile] = "lrc_o";
+    const char *vals = arena_printf(k->arena, "lrc_o%d", q + 1);
+    em_ind(e, d2);
+    buf_printf(o, "float %s[%ld];\n", vals, vw);
+    put_point_loop(e, dn, vw, d2);
+    em_ind(e, d2 + 1);
+    bool rv = tf32_rounds(e, av);
+    buf_printf(o, rv ? "%s[lrc_j] = lrc_tf32r(" : "%s[lrc_j] = ", vals);
+    em_put_expr(e, av->expr);
+    buf_puts(o, rv ? ");\n" : ";\n");
+    em_ind(e, d2);
+    buf_puts(o, "}\n");
+    e->vec_reg = NULL;
+    put_rec_regs(e, b->data[rf->side[q] + 1], vals, d2);
+  }
   close_threads(e, depth + 1);
   em_ind(e, depth);
   buf_puts(o, "}\n");
@@ -2682,8 +2816,12 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
     int end = pair_end(e, b, i);
     if (pf && b->data[i]->kind != KS_LET) put_in_prefetch(e, b, depth), pf = false;
     if (early && b->data[i]->kind != KS_LET) put_in_prefetch_early(e, depth), early = false;
-    int fill, n = emit_folded(e, b, i, end, depth);
-    if (!n && (n = row_fold(e, b, i, &fill))) emit_row_fold(e, b, i, fill, depth);
+    bool hoisted = false;
+    for (int h = 0; h < e->nhoisted; h++) hoisted |= e->hoisted[h] == b->data[i];
+    if (hoisted) continue;   /* (emitted in a row fold) */
+    RowFold rf;
+    int n = emit_folded(e, b, i, end, depth);
+    if (!n && (n = row_fold(e, b, i, &rf))) emit_row_fold(e, b, i, &rf, depth);
     if (n) i += n - 1;
     else emit_stmt(e, b->data[i], depth, outer);
   }
@@ -3409,6 +3547,7 @@ static void emit_function(Emit *e, const char *suffix) {
   buf_puts(o, ") {\n  (void)B;\n  (void)N;\n  (void)lrc_scratch;\n");
   if (fresh_tid()) buf_puts(o, "  const unsigned lrc_tid = threadIdx.x;\n");
   if (e->smem) buf_puts(o, "  extern __shared__ __align__(128) float lrc_smem[];\n");
+  e->nhoisted = 0;
   if (!shared)
     buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)(blockIdx.y * gridDim.x + blockIdx.x) * %ld;\n",
                e->scratch);
