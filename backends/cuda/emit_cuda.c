@@ -2307,8 +2307,12 @@ static const KAssign *sole_assign(const Kernel *k, const KStmt *s, DimSet space,
  * the fold computes from its registers and stores to their records (each
  * such nest's store follows it). */
 typedef struct RowFold {
-  int fill;
-  bool store;
+  int red, scale, un;   /* b's indices: the row's sum, the per-row nest (-1:
+                           none: an element-wise fold), u's nest */
+  int fill;             /* the sum's fill (red) */
+  bool add;             /* u += h(t) from a fill of u, whose value is base */
+  double base;
+  bool store;           /* u's record stored after u's nest */
   int nside, side[2];
 } RowFold;
 
@@ -2328,8 +2332,8 @@ static bool vec_record(const Emit *e, int t) {
          e->full[din] % vw == 0 && !(e->tile_half && e->tile_half[t]);
 }
 
-/* An input's rows loaded with the statements that normalise them folded
- * in (l2norm: r = Σ_D t², s = rsqrt(r + ε), u = t s): each thread loads
+/* An input's rows loaded with the statements that normalise or scale
+ * them folded in (l2norm: r = Σ_D t², s = rsqrt(r + ε), u = t s): each thread loads
  * 16 bytes of a row into registers and adds up its part of the row's
  * sum, the row's lanes combine theirs by shuffles, and each thread
  * writes its elements of u. The raw rows never reach shared memory: of
@@ -2342,7 +2346,10 @@ static bool vec_record(const Emit *e, int t) {
  *   nest [R] { s = g(r) }          s [R], read nowhere but below
  *   nest [R, D] { u = h(t, s) }    t read nowhere else
  * with f, g, h reading t, r, s at the point only, h not reading r, and no
- * tile they read sharing memory with u. Where a row's lanes (D / 8 with
+ * tile they read sharing memory with u; or without the sum and the
+ * per-row nest, u = h(t) or u += h(t) from u's fill, the fill taken in
+ * where it comes just before (simple GLA's k valid and q K^-1/2, Gated
+ * DeltaNet's v beta valid). Where a row's lanes (D / 8 with
  * 16-bit I/O, D / 4 with float) are a power of two up to a warp and the
  * loop gives each warp's lanes whole rows. Per element the same
  * operations, the sum's terms in another order. In the free part, u's
@@ -2355,72 +2362,94 @@ static bool vec_record(const Emit *e, int t) {
  * statements the fold takes at b[i] (4, or 5 with u's store), the fill's
  * index and the sides through *rf; 0 where the statements are not such.
  * LRC_CUDA_ROW_FOLD=on: taken (not yet run on a GPU: off by default). */
+/* The fill of tile x in b before b[i] with nothing touching x between:
+ * its index, or -1. */
+static int fill_before(Emit *e, const KBlock *b, int i, int x) {
+  const Kernel *k = e->k;
+  unsigned char *use = use_new(e);
+  for (int j = i - 1; j >= 0; j--) {
+    const KStmt *s = b->data[j];
+    if (s->kind == KS_FILL && s->tile == x) return j;
+    memset(use, 0, (size_t)k->tiles.len + 1);
+    kir_use_tree(k, s, use);
+    if (use[x]) return -1;
+  }
+  return -1;
+}
+
 static int row_fold(Emit *e, const KBlock *b, int i, RowFold *rf) {
   const Kernel *k = e->k;
-  if (!env_is("LRC_CUDA_ROW_FOLD", "on") || i + 3 >= b->len) return 0;
+  if (!env_is("LRC_CUDA_ROW_FOLD", "on") || i + 1 >= b->len) return 0;
   const KStmt *ld = b->data[i];
   if (ld->kind != KS_LOAD || ld->buf < 0 || !input_rows(k, ld, ld->tile)) return 0;
-  int t = ld->tile, R = ld->rowdim, D = kir_buf_slot(k, ld->buf)->dims[0];
+  int t = ld->tile, R = ld->rowdim, D = kir_buf_slot(k, ld->buf)->dims[0], nt = k->tiles.len;
   DimSet td = k->tiles.data[t].dims, rd = 1u << R;
   long vw = e->io ? 8 : 4, nd = k->dims.data[D].size, lanes = nd / vw;
   long pts = k->dims.data[R].size * lanes;
   if (kir_inner_dim(k, td) != D || nd % vw || e->full[D] % vw || lanes > 32 ||
       (lanes & (lanes - 1)) || pts % 32 || (e->nsplit > 1 && e->split_dim == D))
     return 0;
-  const KAssign *ar = sole_assign(k, b->data[i + 1], td, KACC_ADD);
-  const KAssign *as = sole_assign(k, b->data[i + 2], rd, KACC_SET);
-  const KAssign *au = sole_assign(k, b->data[i + 3], td, KACC_SET);
-  if (!ar || !as || !au) return 0;
-  int r = ar->tile, sc = as->tile, u = au->tile, nt = k->tiles.len;
-  if (k->tiles.data[r].dims != rd || k->tiles.data[sc].dims != rd || k->tiles.data[u].dims != td ||
-      r == t || sc == t || u == t || r == sc || u == r || u == sc)
+  *rf = (RowFold){.red = -1, .scale = -1, .fill = -1};
+  const KAssign *ar = sole_assign(k, b->data[i + 1], td, KACC_ADD), *as = NULL, *au;
+  int r = -1, sc = -1, u, j = i + 1;
+  if (ar && k->tiles.data[ar->tile].dims == rd) {   /* the row's sum, its per-row nest */
+    if (i + 3 >= b->len || !(as = sole_assign(k, b->data[i + 2], rd, KACC_SET))) return 0;
+    r = ar->tile, sc = as->tile;
+    rf->red = i + 1, rf->scale = i + 2, j = i + 3;
+    if (k->tiles.data[sc].dims != rd || r == t || sc == t || r == sc) return 0;
+  }
+  /* u's nest, a fill of u just before it taken in (each point of u is
+   * written). */
+  int ufill = -1;
+  if (j < b->len && b->data[j]->kind == KS_FILL) ufill = j++;
+  if (j >= b->len) return 0;
+  if (!(au = sole_assign(k, b->data[j], td, KACC_SET)) && !(au = sole_assign(k, b->data[j], td, KACC_ADD)))
     return 0;
+  u = au->tile;
+  rf->un = j, rf->add = au->acc == KACC_ADD;
+  if (ufill >= 0 && b->data[ufill]->tile != u) return 0;
+  if (rf->add) {
+    int f = ufill >= 0 ? ufill : fill_before(e, b, i, u);
+    if (f < 0) return 0;
+    rf->base = b->data[f]->num;
+  }
+  if (k->tiles.data[u].dims != td || u == t || u == r || u == sc) return 0;
   if (!e->tile_smem[u] || !vec_tile(e, u, D) || (e->tile_half && e->tile_half[u])) return 0;
   /* What each expression may read: f t; g r; h t, s; at the point. */
   unsigned char *uf = use_new(e), *ug = use_new(e), *uh = use_new(e);
-  kir_use_expr(k, ar->expr, uf);
-  kir_use_expr(k, as->expr, ug);
+  if (ar && r >= 0) kir_use_expr(k, ar->expr, uf);
+  if (as) kir_use_expr(k, as->expr, ug);
   kir_use_expr(k, au->expr, uh);
-  if (uf[r] || uf[sc] || uf[u] || ug[t] || ug[sc] || ug[u] || uh[r] || uh[u] ||
-      !reads_at_point(k, ar->expr, t) || !reads_at_point(k, as->expr, r) ||
-      !reads_at_point(k, au->expr, t) || !reads_at_point(k, au->expr, sc))
+  if (r >= 0 && (uf[r] || uf[sc] || uf[u] || ug[t] || ug[sc] || ug[u] || uh[r] ||
+                 !reads_at_point(k, ar->expr, t) || !reads_at_point(k, as->expr, r) ||
+                 !reads_at_point(k, au->expr, sc)))
     return 0;
+  if (uh[u] || !reads_at_point(k, au->expr, t)) return 0;
   for (int x = 0; x < nt; x++)
     if ((uf[x] || ug[x] || uh[x]) && x != t && x != r && x != sc && same_memory(e, x, u)) return 0;
-  /* r's fill: earlier in b, nothing touching r between. */
-  int f = -1;
-  unsigned char *use = use_new(e);
-  for (int j = i - 1; j >= 0 && f < 0; j--) {
-    const KStmt *s = b->data[j];
-    if (s->kind == KS_FILL && s->tile == r) {
-      f = j;
-      break;
-    }
-    memset(use, 0, (size_t)nt + 1);
-    kir_use_tree(k, s, use);
-    if (use[r]) return 0;
+  if (r >= 0) {   /* r's fill: earlier in b, nothing touching r between */
+    rf->fill = fill_before(e, b, i, r);
+    const KStmt *skip_r[] = {rf->fill >= 0 ? b->data[rf->fill] : NULL, b->data[i + 1], b->data[i + 2]};
+    const KStmt *skip_s[] = {b->data[i + 2], b->data[j]};
+    if (rf->fill < 0 || used_beyond(e, &k->body, skip_r, 3, r) ||
+        used_beyond(e, &k->body, skip_s, 2, sc))
+      return 0;
   }
-  if (f < 0) return 0;
-  const KStmt *skip_t[] = {ld, b->data[i + 1], b->data[i + 3]};
-  const KStmt *skip_r[] = {b->data[f], b->data[i + 1], b->data[i + 2]};
-  const KStmt *skip_s[] = {b->data[i + 2], b->data[i + 3]};
-  if (used_beyond(e, &k->body, skip_t, 3, t) || used_beyond(e, &k->body, skip_r, 3, r) ||
-      used_beyond(e, &k->body, skip_s, 2, sc))
-    return 0;
-  *rf = (RowFold){.fill = f};
-  rf->store = i + 4 < b->len && rec_of(b->data[i + 4], u) && vec_record(e, u);
+  const KStmt *skip_t[] = {ld, r >= 0 ? b->data[i + 1] : ld, b->data[j]};
+  if (used_beyond(e, &k->body, skip_t, 3, t)) return 0;
+  rf->store = j + 1 < b->len && rec_of(b->data[j + 1], u) && vec_record(e, u);
   /* The sides: later nests over u's points that read u at the point and
    * row vectors, whose value is only stored to a record, nothing between
    * writing what they read. */
   bool written[64] = {0};
   unsigned char *w = use_new(e);
   int room = (int)(sizeof e->hoisted / sizeof e->hoisted[0]) - e->nhoisted;
-  for (int j = i + 4 + rf->store; j + 1 < b->len && nt <= 64 && rf->nside < 2 && 2 * (rf->nside + 1) <= room;
-       j++) {
-    const KStmt *s = b->data[j];
+  for (int q = j + 1 + rf->store; q + 1 < b->len && nt <= 64 && rf->nside < 2 && 2 * (rf->nside + 1) <= room;
+       q++) {
+    const KStmt *s = b->data[q];
     const KAssign *av = sole_assign(k, s, td, KACC_SET);
     int v = av ? av->tile : -1;
-    bool side = av && k->tiles.data[v].dims == td && rec_of(b->data[j + 1], v) && vec_record(e, v) &&
+    bool side = av && k->tiles.data[v].dims == td && rec_of(b->data[q + 1], v) && vec_record(e, v) &&
                 !written[u] && reads_at_point(k, av->expr, u);
     if (side) {
       memset(w, 0, (size_t)nt + 1);
@@ -2428,18 +2457,18 @@ static int row_fold(Emit *e, const KBlock *b, int i, RowFold *rf) {
       for (int x = 0; x < nt && side; x++)
         side = !w[x] || x == u || ((k->tiles.data[x].dims & ~rd) == 0 && !written[x] && x != r &&
                                    x != sc && x != t);
-      const KStmt *pair[] = {s, b->data[j + 1]};
+      const KStmt *pair[] = {s, b->data[q + 1]};
       side = side && !used_beyond(e, &k->body, pair, 2, v);
     }
     if (side) {
-      rf->side[rf->nside++] = j++;
+      rf->side[rf->nside++] = q++;
       continue;
     }
     memset(w, 0, (size_t)nt + 1);
     kir_use_tree(k, s, w);
     for (int x = 0; x < nt; x++) written[x] |= (w[x] & 2) != 0;
   }
-  return 4 + rf->store;
+  return j - i + 1 + rf->store;
 }
 
 /* The values lrc_o (n floats of the I/O type's record, at the point
@@ -2484,16 +2513,16 @@ static void put_rec_regs(Emit *e, const KStmt *s, const char *vals, int depth) {
 static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
-  const KStmt *ld = b->data[i], *fl = b->data[rf->fill];
-  const KAssign *ar = &b->data[i + 1]->assigns.data[0], *as = &b->data[i + 2]->assigns.data[0];
-  const KAssign *au = &b->data[i + 3]->assigns.data[0];
+  const KStmt *ld = b->data[i];
+  const KAssign *ar = rf->red >= 0 ? &b->data[rf->red]->assigns.data[0] : NULL;
+  const KAssign *as = rf->red >= 0 ? &b->data[rf->scale]->assigns.data[0] : NULL;
+  const KAssign *au = &b->data[rf->un]->assigns.data[0];
   int t = ld->tile, R = ld->rowdim, D = kir_buf_slot(k, ld->buf)->dims[0], nt = k->tiles.len;
   int io = e->io;
   long vw = io ? 8 : 4, nd = k->dims.data[D].size, lanes = nd / vw;
   const char *rn = k->dims.data[R].name, *dn = k->dims.data[D].name, *nm = buf_name(e, ld->buf);
   unsigned char *use = use_new(e);
-  kir_use_expr(k, ar->expr, use);
-  kir_use_expr(k, as->expr, use);
+  if (ar) kir_use_expr(k, ar->expr, use), kir_use_expr(k, as->expr, use);
   kir_use_expr(k, au->expr, use);
   for (int q = 0; q < rf->nside; q++) {
     const KStmt *sd = b->data[rf->side[q]];
@@ -2501,7 +2530,8 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
     e->hoisted[e->nhoisted++] = sd;
     e->hoisted[e->nhoisted++] = b->data[rf->side[q] + 1];
   }
-  use[t] = use[ar->tile] = use[as->tile] = 0;
+  use[t] = 0;
+  if (ar) use[ar->tile] = use[as->tile] = 0;
   use[au->tile] = 2, use[nt] |= 1;
   if ((rf->store || rf->nside) && !records_apart(e)) use[nt] |= 2;
   sync_before(e, use, depth);
@@ -2560,40 +2590,47 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
   e->vec_reg = arena_alloc(k->arena, sizeof *e->vec_reg * (size_t)nt);
   e->vec_reg[t] = "lrc_u";
   em_ind(e, d2);
-  buf_puts(o, "float lrc_acc = 0.0f;\n");
-  em_ind(e, d2);
   buf_printf(o, "const int lrc_d = i_%s;\n", dn);
-  put_point_loop(e, dn, vw, d2);
-  em_ind(e, d2 + 1);
-  buf_puts(o, "lrc_acc += ");
-  em_put_expr(e, ar->expr);
-  buf_puts(o, ";\n");
-  em_ind(e, d2);
-  buf_puts(o, "}\n");
-  em_ind(e, d2);
-  buf_printf(o,
-             "for (int lrc_o = %ld; lrc_o > 0; lrc_o >>= 1) lrc_acc = lrc_add(lrc_acc, "
-             "__shfl_xor_sync(0xffffffffu, lrc_acc, lrc_o));\n",
-             lanes / 2);
-  if (fl->num != 0) {
+  if (ar) {
     em_ind(e, d2);
-    buf_puts(o, "lrc_acc = lrc_add(");
-    em_put_float(o, fl->num);
-    buf_puts(o, ", lrc_acc);\n");
+    buf_puts(o, "float lrc_acc = 0.0f;\n");
+    put_point_loop(e, dn, vw, d2);
+    em_ind(e, d2 + 1);
+    buf_puts(o, "lrc_acc += ");
+    em_put_expr(e, ar->expr);
+    buf_puts(o, ";\n");
+    em_ind(e, d2);
+    buf_puts(o, "}\n");
+    em_ind(e, d2);
+    buf_printf(o,
+               "for (int lrc_o = %ld; lrc_o > 0; lrc_o >>= 1) lrc_acc = lrc_add(lrc_acc, "
+               "__shfl_xor_sync(0xffffffffu, lrc_acc, lrc_o));\n",
+               lanes / 2);
+    double num = b->data[rf->fill]->num;
+    if (num != 0) {
+      em_ind(e, d2);
+      buf_puts(o, "lrc_acc = lrc_add(");
+      em_put_float(o, num);
+      buf_puts(o, ", lrc_acc);\n");
+    }
+    em_ind(e, d2);
+    buf_puts(o, "const float lrc_s = ");
+    e->reg_name = "lrc_acc", e->reg_tile = ar->tile;
+    em_put_expr(e, as->expr);
+    buf_puts(o, ";\n");
+    e->reg_name = "lrc_s", e->reg_tile = as->tile;
   }
-  em_ind(e, d2);
-  buf_puts(o, "const float lrc_s = ");
-  e->reg_name = "lrc_acc", e->reg_tile = ar->tile;
-  em_put_expr(e, as->expr);
-  buf_puts(o, ";\n");
   /* u's elements from the row's registers. */
-  e->reg_name = "lrc_s", e->reg_tile = as->tile;
   em_ind(e, d2);
   buf_printf(o, "float lrc_o[%ld];\n", vw);
   put_point_loop(e, dn, vw, d2);
   em_ind(e, d2 + 1);
   bool rnd = tf32_rounds(e, au);
   buf_puts(o, rnd ? "lrc_o[lrc_j] = lrc_tf32r(" : "lrc_o[lrc_j] = ");
+  if (rf->add) {   /* (u's fill, then u += h) */
+    em_put_float(o, rf->base);
+    buf_puts(o, " + ");
+  }
   em_put_expr(e, au->expr);
   buf_puts(o, rnd ? ");\n" : ";\n");
   em_ind(e, d2);
@@ -2617,7 +2654,7 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
                "*(float4 *)(lrc_t + lrc_hs) = lrc_hs ? lrc_ob : lrc_oa;\n%*s"
                "*(float4 *)(lrc_t + (4 - lrc_hs)) = lrc_hs ? lrc_oa : lrc_ob;\n",
                tid(TID), 2 * d2, "", 2 * d2, "", 2 * d2, "");
-  if (rf->store) put_rec_regs(e, b->data[i + 4], "lrc_o", d2);
+  if (rf->store) put_rec_regs(e, b->data[rf->un + 1], "lrc_o", d2);
   /* The sides from u's registers, each into its record. */
   for (int q = 0; q < rf->nside; q++) {
     const KAssign *av = &b->data[rf->side[q]]->assigns.data[0];

@@ -659,8 +659,9 @@ END_TEST
  * l2norm folded in (row_fold): each row's sum of squares from registers
  * by a butterfly over its lanes (16 with bf16 I/O at K = 128, 32 with
  * float32), the scaled rows stored once, q's record and kd = k dec's
- * from the registers; the raw rows' sum over shared memory gone. Off by
- * default: nothing folded. */
+ * from the registers, and v's scaling by beta the same way without the
+ * sum; the raw rows' sum over shared memory gone. Off by default:
+ * nothing folded. */
 START_TEST(row_fold) {
   char *src;
   Kernel *k = gdn_at_128(&src);
@@ -686,7 +687,9 @@ START_TEST(row_fold) {
                     count_of_text(f, "lrc_o1[lrc_j] = (lrc_o[lrc_j] * x") == 1 &&
                     count_of_text(f, "= __floats2bfloat162_rn(lrc_o1[2 * lrc_j], lrc_o1[2 * lrc_j + 1]);") == 1,
                 "q's record, and kd = k dec and its record, not stored from the fold's registers");
-  ck_assert_msg(!strstr(dflt, "lrc_al") && !strstr(fd, sq), "a row folded by default");
+  ck_assert_msg(count_of_text(f, "lrc_o[lrc_j] = 0.0f + ((x") == 1 && count_of_text(f, "if (lrc_al) {") == 3,
+                "v beta not folded into v's load (after v's fill)");
+  ck_assert_msg(!strstr(fd, "lrc_al") && !strstr(fd, sq), "a row folded by default");
   ck_assert_msg(count_of_text(f, "__syncthreads();") + 4 <= count_of_text(fd, "__syncthreads();"),
                 "the fold left the free part's barriers (%d, unfolded %d)",
                 count_of_text(f, "__syncthreads();"), count_of_text(fd, "__syncthreads();"));
