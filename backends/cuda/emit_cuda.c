@@ -2291,6 +2291,11 @@ static bool used_beyond(Emit *e, const KBlock *b, const KStmt *const *skip, int 
   return false;
 }
 
+/* Is tile t read or written anywhere in b outside statement `inside`? */
+static bool used_outside(Emit *e, const KBlock *b, const KStmt *inside, int t) {
+  return used_beyond(e, b, &inside, 1, t);
+}
+
 static bool input_rows(const Kernel *k, const KStmt *s, int t);
 
 /* A nest of one assignment over `space` (acc: KACC_SET or
@@ -2843,6 +2848,54 @@ static void put_in_prefetch_early(Emit *e, int depth) {
   buf_puts(e->out, "}\n");
 }
 
+/* A copy X = Y (X's points, Y read at the point) whose only reader is the
+ * store of X's chunk record just after it, in the free part (its chunk
+ * loop runs once a block): the record stored from Y, the copy left out
+ * (Gated DeltaNet's and DeltaNet's v0 = U: 34 KB a chunk and a barrier).
+ * The store's index in b, or 0. LRC_CUDA_REC_COPY=on (not yet run on a
+ * GPU: off by default). */
+static int rec_copy(Emit *e, const KBlock *b, int i) {
+  const Kernel *k = e->k;
+  if (!env_is("LRC_CUDA_REC_COPY", "on") || e->phase != PHASE_FREE || !e->grid_loop ||
+      b != &e->grid_loop->body || i + 1 >= b->len)
+    return 0;
+  const KStmt *s = b->data[i];
+  if (s->kind != KS_NEST || s->assigns.len != 1) return 0;
+  const KAssign *a = &s->assigns.data[0];
+  int x = a->tile;
+  DimSet td = k->tiles.data[x].dims;
+  const KExpr *ex = &k->exprs.data[a->expr];
+  if (a->acc != KACC_SET || s->space != td || ex->kind != KE_READ || ex->dim_a >= 0 ||
+      ex->tile == x || k->tiles.data[ex->tile].dims != td || !rec_of(b->data[i + 1], x) ||
+      (e->tile_half && (e->tile_half[x] || e->tile_half[ex->tile])))
+    return 0;
+  unsigned char *use = use_new(e);
+  for (int j = i + 2; j < b->len; j++) {
+    memset(use, 0, (size_t)k->tiles.len + 1);
+    kir_use_tree(k, b->data[j], use);
+    if (use[x]) return 0;
+  }
+  return used_outside(e, &k->body, e->grid_loop, x) ? 0 : i + 1;
+}
+
+/* The record store at b[st] of the copy before it (rec_copy), from the
+ * copy's source. */
+static void emit_rec_copy(Emit *e, const KBlock *b, int st, int depth) {
+  const Kernel *k = e->k;
+  const KStmt *cp = b->data[st - 1];
+  int x = cp->assigns.data[0].tile, y = k->exprs.data[cp->assigns.data[0].expr].tile;
+  KStmt from = *b->data[st];
+  from.tile = y;
+  unsigned char *perm = e->rec_perm;
+  if (perm) {   /* (the record's order is x's) */
+    e->rec_perm = arena_alloc(k->arena, (size_t)k->tiles.len + 1);
+    memcpy(e->rec_perm, perm, (size_t)k->tiles.len + 1);
+    e->rec_perm[y] = perm[x];
+  }
+  emit_stmt(e, &from, depth, false);
+  e->rec_perm = perm;
+}
+
 static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
   bool free = e->phase == PHASE_FREE && e->grid_loop;
   bool pf = free && b == &e->grid_loop->body && env_is("LRC_CUDA_IN_PREFETCH", "on");
@@ -2857,8 +2910,9 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
     for (int h = 0; h < e->nhoisted; h++) hoisted |= e->hoisted[h] == b->data[i];
     if (hoisted) continue;   /* (emitted in a row fold) */
     RowFold rf;
-    int n = emit_folded(e, b, i, end, depth);
+    int n = emit_folded(e, b, i, end, depth), st;
     if (!n && (n = row_fold(e, b, i, &rf))) emit_row_fold(e, b, i, &rf, depth);
+    if (!n && (st = rec_copy(e, b, i))) emit_rec_copy(e, b, st, depth), n = 2;
     if (n) i += n - 1;
     else emit_stmt(e, b->data[i], depth, outer);
   }
@@ -4019,11 +4073,6 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, KStmt **grid,
   if (!env_is("LRC_CUDA_PHASE_SCHED", "off")) schedule_free(f, &floop->body, nlets);
   *pf = f, *pr = r, *grid = floop, *rgrid = rloop, *pre = first;
   return true;
-}
-
-/* Is tile t read or written anywhere in b outside statement `inside`? */
-static bool used_outside(Emit *e, const KBlock *b, const KStmt *inside, int t) {
-  return used_beyond(e, b, &inside, 1, t);
 }
 
 /* Blocks an SM that the rest's registers allow where it keeps its state

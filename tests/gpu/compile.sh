@@ -83,8 +83,10 @@ for spec in gated_deltanet:bf16:128 gated_deltanet:f32:64 deltaproduct:f16:64; d
   fi
 done
 # DeltaNet's rest on one row with its records all a chunk ahead and v0 in
-# bf16 (LRC_CUDA_AHEAD_MORE=on), its free part's norms folded.
-if LRC_CUDA_AHEAD_MORE=on LRC_CUDA_ROW_FOLD=on "$LRC" emit examples/deltanet.lr --emit=cuda \
+# bf16 (LRC_CUDA_AHEAD_MORE=on), its free part's rows folded, no barriers
+# at its record stores, v0's record stored from U (every v15 switch).
+if LRC_CUDA_AHEAD_MORE=on LRC_CUDA_ROW_FOLD=on LRC_CUDA_RECORD_SYNC=on LRC_CUDA_REC_COPY=on \
+    "$LRC" emit examples/deltanet.lr --emit=cuda \
     --algo=chunk --dim K=128,V=128 --dtype=bf16 -o "$OUT/deltanet_more_bf16" 2>"$OUT/deltanet_more.err" &&
     grep -q "x21_W_S_1 = " "$OUT/deltanet_more_bf16.cu"; then
   echo "$OUT/deltanet_more_bf16" >> "$OUT/list"

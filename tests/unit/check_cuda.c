@@ -714,6 +714,24 @@ START_TEST(record_sync) {
 }
 END_TEST
 
+/* LRC_CUDA_REC_COPY=on: Gated DeltaNet's free part stores v0's record
+ * (v0 = U, read by nothing else) from U, without the copy and its two
+ * barriers. Off by default. */
+START_TEST(rec_copy) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  char *on = cuda_text_with(k, 1, "LRC_CUDA_REC_COPY", "on"), *off = cuda_text(k, 1);
+  char *f = part_text(on, "gated_deltanet_free("), *f0 = part_text(off, "gated_deltanet_free(");
+  const char *copy = "*(float4 *)&x21_v0_0[i_V + i_C * 136] = *(const float4 *)lrc_o;";
+  ck_assert_msg(count_of_text(f, copy) + 1 == count_of_text(f0, copy) &&
+                    strstr(f, "float *lrc_t = &x26_U_S[i_V + i_C * 136];"),
+                "v0's record not stored from U (or stored so by default)");
+  int n = count_of_text(f, "__syncthreads();"), n0 = count_of_text(f0, "__syncthreads();");
+  ck_assert_msg(n + 2 <= n0, "barriers in the free part: %d, %d with the copy", n, n0);
+  free(on), free(off), free(f), free(f0), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -1258,6 +1276,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, lane_halves);
   tcase_add_test(tc, row_fold);
   tcase_add_test(tc, record_sync);
+  tcase_add_test(tc, rec_copy);
   tcase_add_test(tc, half_targets);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_test(tc, gpu_device_pointers);
