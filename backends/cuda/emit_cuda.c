@@ -4115,7 +4115,7 @@ static void ahead_tiles(Emit *e) {
   if (env_is("LRC_CUDA_AHEAD", "off") || e->scratch || !e->grid_loop) return;
   bool more = env_is("LRC_CUDA_AHEAD_MORE", "on");
   long *at = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1)), *off = NULL;
-  long old = e->smem, smem = e->smem;
+  long old = e->smem, smem = e->smem, *old_off = e->tile_off;
   int regs = blocks_by_regs(e), before = blocks_by_smem(e);
   if (regs < before) before = regs;
   int cap = before < 2 ? before : 2;
@@ -4149,7 +4149,7 @@ static void ahead_tiles(Emit *e) {
     }
   e->smem = smem;
   if (!any || smem * 4 > SMEM_MAX || blocks_by_smem(e) < cap) {
-    e->smem = old;
+    e->smem = old, e->tile_off = old_off;   /* (no tile moved either) */
     return;
   }
   e->tile_ahead = at;
