@@ -1244,46 +1244,61 @@ static bool lane_halves(const Emit *e) {
   return e->phase != PHASE_REST && !env_is("LRC_CUDA_LANE_HALVES", "off");
 }
 
-static void put_unpack(Emit *e, int io, int depth) {
-  bool v4 = !env_is("LRC_CUDA_VEC_SMEM", "off");
-  em_ind(e, depth);
+/* lrc_x's 16 bytes (4 floats, or 8 values of I/O type io) into the
+ * floats dst[0..) (the line indented already). */
+static void put_unpack_into(Emit *e, int io, const char *dst, int depth) {
   if (io == 0) {
-    buf_puts(e->out, v4 ? "*(float4 *)lrc_t = make_float4(__uint_as_float(lrc_x.x), "
-                          "__uint_as_float(lrc_x.y), __uint_as_float(lrc_x.z), "
-                          "__uint_as_float(lrc_x.w));\n"
-                        : "lrc_t[0] = __uint_as_float(lrc_x.x), lrc_t[1] = __uint_as_float(lrc_x.y), "
-                          "lrc_t[2] = __uint_as_float(lrc_x.z), lrc_t[3] = __uint_as_float(lrc_x.w);\n");
-    return;
-  }
-  if (v4) {
     buf_printf(e->out,
-               "float lrc_u[8];\n%*s"
-               "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
-               "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
-               "  lrc_u[2 * lrc_j] = lrc_f.x, lrc_u[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
-               2 * depth, "", 2 * depth, "", io_to_f2[io], io_pair[io], 2 * depth, "", 2 * depth, "");
-    em_ind(e, depth);
-    if (!lane_halves(e)) {
-      buf_printf(e->out,
-                 "*(float4 *)lrc_t = make_float4(lrc_u[0], lrc_u[1], lrc_u[2], lrc_u[3]);\n%*s"
-                 "*(float4 *)(lrc_t + 4) = make_float4(lrc_u[4], lrc_u[5], lrc_u[6], lrc_u[7]);\n",
-                 2 * depth, "");
-      return;
-    }
-    buf_printf(e->out,
-               "const int lrc_hs = (%s) & 4;\n%*s"
-               "const float4 lrc_ua = make_float4(lrc_u[0], lrc_u[1], lrc_u[2], lrc_u[3]), "
-               "lrc_ub = make_float4(lrc_u[4], lrc_u[5], lrc_u[6], lrc_u[7]);\n%*s"
-               "*(float4 *)(lrc_t + lrc_hs) = lrc_hs ? lrc_ub : lrc_ua;\n%*s"
-               "*(float4 *)(lrc_t + (4 - lrc_hs)) = lrc_hs ? lrc_ua : lrc_ub;\n",
-               tid(TID), 2 * depth, "", 2 * depth, "", 2 * depth, "");
+               "%s[0] = __uint_as_float(lrc_x.x), %s[1] = __uint_as_float(lrc_x.y), "
+               "%s[2] = __uint_as_float(lrc_x.z), %s[3] = __uint_as_float(lrc_x.w);\n",
+               dst, dst, dst, dst);
     return;
   }
   buf_printf(e->out,
              "for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
              "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
-             "  lrc_t[2 * lrc_j] = lrc_f.x, lrc_t[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
-             2 * depth, "", io_to_f2[io], io_pair[io], 2 * depth, "", 2 * depth, "");
+             "  %s[2 * lrc_j] = lrc_f.x, %s[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
+             2 * depth, "", io_to_f2[io], io_pair[io], 2 * depth, "", dst, dst, 2 * depth, "");
+}
+
+/* The 8 floats src[0..8) to lrc_t as two float4, by lane halves where
+ * lane_halves (the line indented already). */
+static void put_store8(Emit *e, const char *src, int depth) {
+  if (!lane_halves(e)) {
+    buf_printf(e->out,
+               "*(float4 *)lrc_t = make_float4(%s[0], %s[1], %s[2], %s[3]);\n%*s"
+               "*(float4 *)(lrc_t + 4) = make_float4(%s[4], %s[5], %s[6], %s[7]);\n",
+               src, src, src, src, 2 * depth, "", src, src, src, src);
+    return;
+  }
+  buf_printf(e->out,
+             "const int lrc_hs = (%s) & 4;\n%*s"
+             "const float4 lrc_ua = make_float4(%s[0], %s[1], %s[2], %s[3]), "
+             "lrc_ub = make_float4(%s[4], %s[5], %s[6], %s[7]);\n%*s"
+             "*(float4 *)(lrc_t + lrc_hs) = lrc_hs ? lrc_ub : lrc_ua;\n%*s"
+             "*(float4 *)(lrc_t + (4 - lrc_hs)) = lrc_hs ? lrc_ua : lrc_ub;\n",
+             tid(TID), 2 * depth, "", src, src, src, src, src, src, src, src, 2 * depth, "",
+             2 * depth, "");
+}
+
+static void put_unpack(Emit *e, int io, int depth) {
+  bool v4 = !env_is("LRC_CUDA_VEC_SMEM", "off");
+  em_ind(e, depth);
+  if (io == 0 && v4) {
+    buf_puts(e->out, "*(float4 *)lrc_t = make_float4(__uint_as_float(lrc_x.x), "
+                     "__uint_as_float(lrc_x.y), __uint_as_float(lrc_x.z), "
+                     "__uint_as_float(lrc_x.w));\n");
+    return;
+  }
+  if (io == 0 || !v4) {
+    put_unpack_into(e, io, "lrc_t", depth);
+    return;
+  }
+  buf_puts(e->out, "float lrc_u[8];\n");
+  em_ind(e, depth);
+  put_unpack_into(e, io, "lrc_u", depth);
+  em_ind(e, depth);
+  put_store8(e, "lrc_u", depth);
 }
 
 static void put_pack(Emit *e, int io, int depth) {   /* (the line indented already) */
@@ -1640,6 +1655,26 @@ static void put_sourced(Emit *e, const KStmt *s, const KStmt *src, int depth) {
   buf_puts(o, "}\n");
 }
 
+/* lrc_rec: the place of s's tile in this chunk's record (the next
+ * chunk's where rec_async is 2), as values of I/O type io. */
+static void put_rec_ptr(Emit *e, const KStmt *s, int io, int depth) {
+  em_ind(e, depth);
+  buf_printf(e->out, "%s *__restrict__ lrc_rec = (%s *)(lrc_phase + ", io_type[io], io_type[io]);
+  em_put_idx(e, s->idx);
+  if (e->rec_async == 2) buf_printf(e->out, " + H * %ld", e->k->phase_rec);   /* (the next chunk's) */
+  buf_puts(e->out, ");\n");
+}
+
+/* The offset in a record of the point i_DIM of a tile over dims td (the
+ * tile's own layout, full sizes), appended to off. */
+static void rec_offset(const Emit *e, DimSet td, Buf *off) {
+  const Kernel *k = e->k;
+  int inner_first[LRC_MAX_DIMS], nd = 0;
+  for (int o = k->dims.len - 1; o >= 0; o--)
+    if (td & (1u << k->order[o])) inner_first[nd++] = k->order[o];
+  put_offset(e, inner_first, nd, off);
+}
+
 static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   const DimTable *dt = &k->dims;
@@ -1671,22 +1706,15 @@ static void emit_phase_transfer(Emit *e, const KStmt *s, int depth) {
   if (!vec) vw = 1;
   em_ind(e, depth);
   buf_puts(e->out, "{\n");
-  em_ind(e, depth + 1);
-  buf_printf(e->out, "%s *__restrict__ lrc_rec = (%s *)(lrc_phase + ", io_type[io], io_type[io]);
-  em_put_idx(e, s->idx);
-  if (e->rec_async == 2) buf_printf(e->out, " + H * %ld", k->phase_rec);   /* (the next chunk's) */
-  buf_puts(e->out, ");\n");
+  put_rec_ptr(e, s, io, depth + 1);
   em_ind(e, depth + 1);
   put_strided(e, "lrc_v", tid(TID), n / vw, e->threads, "blockDim.x");
   buf_puts(e->out, "{\n");
   em_ind(e, depth + 2);
   buf_printf(e->out, "const int lrc_p = lrc_v * %ld;\n", vw);
   decode(e, td, "lrc_p", depth + 2);
-  int inner_first[LRC_MAX_DIMS], nd = 0;
-  for (int o = dt->len - 1; o >= 0; o--)
-    if (td & (1u << k->order[o])) inner_first[nd++] = k->order[o];
   Buf off = {0};
-  put_offset(e, inner_first, nd, &off);
+  rec_offset(e, td, &off);
   const char *at = off.s;
   if (e->tile_half && e->tile_half[s->tile]) {   /* (loads of 8 along the inner dim) */
     if (!e->rec_async) {
@@ -2337,6 +2365,21 @@ static bool vec_record(const Emit *e, int t) {
          e->full[din] % vw == 0 && !(e->tile_half && e->tile_half[t]);
 }
 
+/* The fill of tile x in b before b[i] with nothing touching x between:
+ * its index, or -1. */
+static int fill_before(Emit *e, const KBlock *b, int i, int x) {
+  const Kernel *k = e->k;
+  unsigned char *use = use_new(e);
+  for (int j = i - 1; j >= 0; j--) {
+    const KStmt *s = b->data[j];
+    if (s->kind == KS_FILL && s->tile == x) return j;
+    memset(use, 0, (size_t)k->tiles.len + 1);
+    kir_use_tree(k, s, use);
+    if (use[x]) return -1;
+  }
+  return -1;
+}
+
 /* An input's rows loaded with the statements that normalise or scale
  * them folded in (l2norm: r = Σ_D t², s = rsqrt(r + ε), u = t s): each thread loads
  * 16 bytes of a row into registers and adds up its part of the row's
@@ -2344,7 +2387,7 @@ static bool vec_record(const Emit *e, int t) {
  * writes its elements of u. The raw rows never reach shared memory: of
  * five passes over them (the load's store, the sum's, the scale's read
  * and store, its reader's) one is left, with two barriers fewer. The
- * statements b[i..i+3]:
+ * statements from b[i]:
  *   load t = rows of an input      t [R, D], D the input slot's one dim
  *   nest [R, D] { r += f(t) }      r [R], filled with a constant earlier
  *                                  in b, read nowhere else
@@ -2364,24 +2407,10 @@ static bool vec_record(const Emit *e, int t) {
  * writing what they read, are stored from the fold's registers too (the
  * sides, hoisted: emit_block skips them): of the kd nest and its store,
  * a read of k (16 KB), kd's store and read and two barriers. The
- * statements the fold takes at b[i] (4, or 5 with u's store), the fill's
- * index and the sides through *rf; 0 where the statements are not such.
+ * statements the fold takes from b[i] (the load to u's nest, and u's
+ * store), where they are and the sides through *rf; 0 where the
+ * statements are not such.
  * LRC_CUDA_ROW_FOLD=on: taken (not yet run on a GPU: off by default). */
-/* The fill of tile x in b before b[i] with nothing touching x between:
- * its index, or -1. */
-static int fill_before(Emit *e, const KBlock *b, int i, int x) {
-  const Kernel *k = e->k;
-  unsigned char *use = use_new(e);
-  for (int j = i - 1; j >= 0; j--) {
-    const KStmt *s = b->data[j];
-    if (s->kind == KS_FILL && s->tile == x) return j;
-    memset(use, 0, (size_t)k->tiles.len + 1);
-    kir_use_tree(k, s, use);
-    if (use[x]) return -1;
-  }
-  return -1;
-}
-
 static int row_fold(Emit *e, const KBlock *b, int i, RowFold *rf) {
   const Kernel *k = e->k;
   if (!env_is("LRC_CUDA_ROW_FOLD", "on") || i + 1 >= b->len) return 0;
@@ -2483,16 +2512,10 @@ static int row_fold(Emit *e, const KBlock *b, int i, RowFold *rf) {
 static void put_rec_regs(Emit *e, const KStmt *s, const char *vals, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
-  DimSet td = k->tiles.data[s->tile].dims;
-  int io = e->io, inner_first[LRC_MAX_DIMS], nd = 0;
-  for (int q = k->dims.len - 1; q >= 0; q--)
-    if (td & (1u << k->order[q])) inner_first[nd++] = k->order[q];
+  int io = e->io;
   em_ind(e, depth);
   buf_puts(o, "{\n");
-  em_ind(e, depth + 1);
-  buf_printf(o, "%s *__restrict__ lrc_rec = (%s *)(lrc_phase + ", io_type[io], io_type[io]);
-  em_put_idx(e, s->idx);
-  buf_puts(o, ");\n");
+  put_rec_ptr(e, s, io, depth + 1);
   em_ind(e, depth + 1);
   if (io)
     buf_printf(o,
@@ -2506,7 +2529,7 @@ static void put_rec_regs(Emit *e, const KStmt *s, const char *vals, int depth) {
                "__float_as_uint(%s[2]), __float_as_uint(%s[3]));\n",
                vals, vals, vals, vals);
   Buf off = {0};
-  put_offset(e, inner_first, nd, &off);
+  rec_offset(e, k->tiles.data[s->tile].dims, &off);
   em_ind(e, depth + 1);
   bool perm = e->rec_perm && e->rec_perm[s->tile];
   buf_printf(o, "*(uint4 *)(lrc_rec + %s) = %s;\n", off.s, perm ? "lrc_perm8(lrc_x)" : "lrc_x");
@@ -2573,15 +2596,7 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
   buf_printf(o, "if (i_%s < lrc_nrows) lrc_x = *(const uint4 *)(%s + lrc_base + i_%s * lrc_rstride + lrc_e);\n",
              rn, nm, rn);
   em_ind(e, d2 + 1);
-  if (io)
-    buf_printf(o,
-               "_Pragma(\"unroll\") for (int lrc_j = 0; lrc_j < 4; lrc_j++) {\n%*s"
-               "  const float2 lrc_f = %s(((const %s *)&lrc_x)[lrc_j]);\n%*s"
-               "  lrc_u[2 * lrc_j] = lrc_f.x, lrc_u[2 * lrc_j + 1] = lrc_f.y;\n%*s}\n",
-               2 * (d2 + 1), "", io_to_f2[io], io_pair[io], 2 * (d2 + 1), "", 2 * (d2 + 1), "");
-  else
-    buf_puts(o, "lrc_u[0] = __uint_as_float(lrc_x.x), lrc_u[1] = __uint_as_float(lrc_x.y), "
-                "lrc_u[2] = __uint_as_float(lrc_x.z), lrc_u[3] = __uint_as_float(lrc_x.w);\n");
+  put_unpack_into(e, io, "lrc_u", d2 + 1);
   em_ind(e, d2);
   buf_puts(o, "} else {\n");
   em_ind(e, d2 + 1);
@@ -2646,19 +2661,8 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
   em_put_elem(e, au->tile);
   buf_puts(o, ";\n");
   em_ind(e, d2);
-  if (vw == 4)
-    buf_puts(o, "*(float4 *)lrc_t = *(const float4 *)lrc_o;\n");
-  else if (!lane_halves(e))
-    buf_printf(o, "*(float4 *)lrc_t = *(const float4 *)lrc_o;\n%*s"
-                  "*(float4 *)(lrc_t + 4) = *(const float4 *)(lrc_o + 4);\n",
-               2 * d2, "");
-  else
-    buf_printf(o,
-               "const int lrc_hs = (%s) & 4;\n%*s"
-               "const float4 lrc_oa = *(const float4 *)lrc_o, lrc_ob = *(const float4 *)(lrc_o + 4);\n%*s"
-               "*(float4 *)(lrc_t + lrc_hs) = lrc_hs ? lrc_ob : lrc_oa;\n%*s"
-               "*(float4 *)(lrc_t + (4 - lrc_hs)) = lrc_hs ? lrc_oa : lrc_ob;\n",
-               tid(TID), 2 * d2, "", 2 * d2, "", 2 * d2, "");
+  if (vw == 4) buf_puts(o, "*(float4 *)lrc_t = *(const float4 *)lrc_o;\n");
+  else put_store8(e, "lrc_o", d2);
   if (rf->store) put_rec_regs(e, b->data[rf->un + 1], "lrc_o", d2);
   /* The sides from u's registers, each into its record. */
   for (int q = 0; q < rf->nside; q++) {
