@@ -2027,10 +2027,11 @@ static void put_block_chunk(Emit *e, const KStmt *g, bool present, int depth) {
  * the caller's buffers (the records are the launcher's own scratch, and
  * the free part writes them, each place once, and never reads them):
  * no barrier between it and the part's loads of the inputs, as
- * schedule_free takes it. LRC_CUDA_RECORD_SYNC=off: the records count as
- * the caller's buffers (not yet run on a GPU: off by default, =on). */
+ * schedule_free takes it. Measured on the H200 with v15's other steps
+ * (docs/perf-cuda.md v15). LRC_CUDA_RECORD_SYNC=off: the records count
+ * as the caller's buffers. */
 static bool records_apart(const Emit *e) {
-  return e->phase == PHASE_FREE && env_is("LRC_CUDA_RECORD_SYNC", "on");
+  return e->phase == PHASE_FREE && !env_is("LRC_CUDA_RECORD_SYNC", "off");
 }
 
 static bool record_store(const Emit *e, const KStmt *s) {
@@ -2410,10 +2411,11 @@ static int fill_before(Emit *e, const KBlock *b, int i, int x) {
  * statements the fold takes from b[i] (the load to u's nest, and u's
  * store), where they are and the sides through *rf; 0 where the
  * statements are not such.
- * LRC_CUDA_ROW_FOLD=on: taken (not yet run on a GPU: off by default). */
+ * Measured on the H200 (docs/perf-cuda.md v15: DeltaProduct's free part
+ * 2.24 -> 2.13 ms). LRC_CUDA_ROW_FOLD=off: not taken. */
 static int row_fold(Emit *e, const KBlock *b, int i, RowFold *rf) {
   const Kernel *k = e->k;
-  if (!env_is("LRC_CUDA_ROW_FOLD", "on") || i + 1 >= b->len) return 0;
+  if (env_is("LRC_CUDA_ROW_FOLD", "off") || i + 1 >= b->len) return 0;
   const KStmt *ld = b->data[i];
   if (ld->kind != KS_LOAD || ld->buf < 0 || !input_rows(k, ld, ld->tile)) return 0;
   int t = ld->tile, R = ld->rowdim, D = kir_buf_slot(k, ld->buf)->dims[0], nt = k->tiles.len;
@@ -2856,11 +2858,10 @@ static void put_in_prefetch_early(Emit *e, int depth) {
  * store of X's chunk record just after it, in the free part (its chunk
  * loop runs once a block): the record stored from Y, the copy left out
  * (Gated DeltaNet's and DeltaNet's v0 = U: 34 KB a chunk and a barrier).
- * The store's index in b, or 0. LRC_CUDA_REC_COPY=on (not yet run on a
- * GPU: off by default). */
+ * The store's index in b, or 0. LRC_CUDA_REC_COPY=off: not taken. */
 static int rec_copy(Emit *e, const KBlock *b, int i) {
   const Kernel *k = e->k;
-  if (!env_is("LRC_CUDA_REC_COPY", "on") || e->phase != PHASE_FREE || !e->grid_loop ||
+  if (env_is("LRC_CUDA_REC_COPY", "off") || e->phase != PHASE_FREE || !e->grid_loop ||
       b != &e->grid_loop->body || i + 1 >= b->len)
     return 0;
   const KStmt *s = b->data[i];
@@ -4084,10 +4085,10 @@ static bool phase_parts(const Kernel *k, Kernel **pf, Kernel **pr, KStmt **grid,
  * the rests on one row at K = V = 128: 64 floats of state a thread on
  * 256 threads, Gated DeltaNet's 198 registers, DeltaNet's 138; simple
  * GLA's, 128 on 128, 214): one block of DeltaNet's an SM. Elsewhere no
- * bound (a large number). Counted by ahead_tiles with
- * LRC_CUDA_AHEAD_MORE=on. */
+ * bound (a large number). Counted by ahead_tiles (not with
+ * LRC_CUDA_AHEAD_MORE=off). */
 static int blocks_by_regs(Emit *e) {
-  int t = env_is("LRC_CUDA_AHEAD_MORE", "on") ? state_regs(e) - 1 : -1;
+  int t = !env_is("LRC_CUDA_AHEAD_MORE", "off") ? state_regs(e) - 1 : -1;
   if (t < 0) return 1 << 20;
   long regs = (count_of(e->k, e->k->tiles.data[t].dims) / e->threads + 96 + 7) & ~7L;
   long n = 65536 / (e->threads * regs);
@@ -4106,18 +4107,18 @@ static int blocks_by_regs(Emit *e) {
  * many blocks an SM as before by its shared memory, up to two (see
  * place_pairs). Measured on the H200 (simple GLA, bf16, K = V = 128:
  * the rest 0.437 -> 0.369 ms at T = 4096; docs/perf-cuda.md v12).
- * LRC_CUDA_AHEAD=off. LRC_CUDA_AHEAD_MORE=on (not yet run on a GPU: off
- * by default): the blocks an SM counted by registers too
- * (blocks_by_regs), and a tile that shares memory moved to two buffers
- * of its own where the shared memory allows (DeltaNet's rest on one
- * row: v0 in bf16 with its record ahead, and W, which shared r0's
- * memory, too). */
+ * The blocks an SM are counted by registers too (blocks_by_regs), and
+ * a tile that shares memory moves to two buffers of its own where the
+ * shared memory allows (DeltaNet's rest on one row: v0 in bf16 with its
+ * record ahead, and W, which shared r0's memory, too: 0.392 -> 0.351
+ * ms, v15; LRC_CUDA_AHEAD_MORE=off: neither). LRC_CUDA_AHEAD=off: no
+ * records ahead. */
 static void ahead_tiles(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
   e->tile_ahead = NULL;
   if (env_is("LRC_CUDA_AHEAD", "off") || e->scratch || !e->grid_loop) return;
-  bool more = env_is("LRC_CUDA_AHEAD_MORE", "on");
+  bool more = !env_is("LRC_CUDA_AHEAD_MORE", "off");
   long *at = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1)), *off = NULL;
   long old = e->smem, smem = e->smem, *old_off = e->tile_off;
   int regs = blocks_by_regs(e), before = blocks_by_smem(e);

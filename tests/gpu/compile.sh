@@ -69,12 +69,12 @@ for name in gated_deltanet simple_gla; do
     echo "cuda-compile: no rest on one block a row for $name at K = V = 128:" >> "$OUT/list"
   fi
 done
-# The free part's norms folded into its input loads (LRC_CUDA_ROW_FOLD=on):
-# a row's lanes 16 (bf16, K = 128), 16 (float32, K = 64) and 8 (f16, K = 64).
+# The free part's norms folded into its input loads (row_fold): a row's
+# lanes 16 (bf16, K = 128), 16 (float32, K = 64) and 8 (f16, K = 64).
 for spec in gated_deltanet:bf16:128 gated_deltanet:f32:64 deltaproduct:f16:64; do
   name=${spec%%:*} rest=${spec#*:}
   dt=${rest%:*} kv=${rest#*:}
-  if LRC_CUDA_ROW_FOLD=on "$LRC" emit examples/$name.lr --emit=cuda --algo=chunk --dim K=$kv,V=$kv \
+  if "$LRC" emit examples/$name.lr --emit=cuda --algo=chunk --dim K=$kv,V=$kv \
       --dtype=$dt -o "$OUT/${name}_rowfold_$dt" 2>"$OUT/${name}_rowfold.err" &&
       grep -q "if (lrc_al)" "$OUT/${name}_rowfold_$dt.cu"; then
     echo "$OUT/${name}_rowfold_$dt" >> "$OUT/list"
@@ -82,17 +82,19 @@ for spec in gated_deltanet:bf16:128 gated_deltanet:f32:64 deltaproduct:f16:64; d
     echo "cuda-compile: no row folded for $name ($dt, K = V = $kv):" >> "$OUT/list"
   fi
 done
-# DeltaNet's rest on one row with its records all a chunk ahead and v0 in
-# bf16 (LRC_CUDA_AHEAD_MORE=on), its free part's rows folded, no barriers
-# at its record stores, v0's record stored from U (every v15 switch).
-if LRC_CUDA_AHEAD_MORE=on LRC_CUDA_ROW_FOLD=on LRC_CUDA_RECORD_SYNC=on LRC_CUDA_REC_COPY=on \
-    "$LRC" emit examples/deltanet.lr --emit=cuda \
-    --algo=chunk --dim K=128,V=128 --dtype=bf16 -o "$OUT/deltanet_more_bf16" 2>"$OUT/deltanet_more.err" &&
-    grep -q "x21_W_S_1 = " "$OUT/deltanet_more_bf16.cu"; then
-  echo "$OUT/deltanet_more_bf16" >> "$OUT/list"
-else
-  echo "cuda-compile: DeltaNet's rest on one row without W a chunk ahead:" >> "$OUT/list"
-fi
+# Gated DeltaNet and DeltaNet with v15's steps switched off (v14's kernels:
+# rows not folded, the records counted as the caller's buffers, v0's copy,
+# DeltaNet's rest on one row with v0 in float).
+for name in gated_deltanet deltanet; do
+  if LRC_CUDA_AHEAD_MORE=off LRC_CUDA_ROW_FOLD=off LRC_CUDA_RECORD_SYNC=off LRC_CUDA_REC_COPY=off \
+      "$LRC" emit examples/$name.lr --emit=cuda --algo=chunk --dim K=128,V=128 --dtype=bf16 \
+      -o "$OUT/${name}_v14_bf16" 2>"$OUT/${name}_v14.err" &&
+      ! grep -q "if (lrc_al)" "$OUT/${name}_v14_bf16.cu"; then
+    echo "$OUT/${name}_v14_bf16" >> "$OUT/list"
+  else
+    echo "cuda-compile: $name with v15's switches off:" >> "$OUT/list"
+  fi
+done
 grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
 grep '^cuda-compile' "$OUT/list" && fail=1
 # Two compilers at a time: each unit for both architectures.

@@ -222,9 +222,20 @@ START_TEST(mma_pairs) {
   ck_assert_msg(count_of_text(rest, "lrc_mma_bf16(lrc_c1[") == 1 &&
                     count_of_text(rest, " *lrc_pa1 = ") == 1 && count_of_text(rest, " *lrc_pb1 = ") == 0,
                 "the rest's products on the state not paired by their B operand");
-  ck_assert_msg(count_of_text(rest, "__syncthreads") + 1 == count_of_text(rest0, "__syncthreads"),
+  /* the barrier the pair saves, with the records ahead as by shared
+   * memory alone (by registers too, the unpaired rest's second buffers
+   * take another barrier out of both) */
+  setenv("LRC_CUDA_AHEAD_MORE", "off", 1);
+  char *on1 = cuda_text(k, 1), *off1 = cuda_text_with(k, 1, "LRC_CUDA_PAIR", "off");
+  unsetenv("LRC_CUDA_AHEAD_MORE");
+  char *rest1 = part_text(on1, "gated_deltanet_rest("), *rest01 = part_text(off1, "gated_deltanet_rest(");
+  ck_assert_msg(count_of_text(rest1, "__syncthreads") + 1 == count_of_text(rest01, "__syncthreads"),
                 "the rest's pair saved no barrier (%d, unpaired %d)",
+                count_of_text(rest1, "__syncthreads"), count_of_text(rest01, "__syncthreads"));
+  ck_assert_msg(count_of_text(rest, "__syncthreads") <= count_of_text(rest0, "__syncthreads"),
+                "the rest's pair took a barrier more (%d, unpaired %d)",
                 count_of_text(rest, "__syncthreads"), count_of_text(rest0, "__syncthreads"));
+  free(on1), free(off1), free(rest1), free(rest01);
   ck_assert_msg(count_of_text(free_, "lrc_mma_tf32(lrc_c1[") >= 1, "no pair in the free part");
   ck_assert_msg(count_of_text(off, "lrc_c1[") == 0, "LRC_CUDA_PAIR=off ignored");
   ck_assert_msg(count_of_text(whole, "= lrc_mem + ") == count_of_text(whole0, "= lrc_mem + "),
@@ -607,29 +618,29 @@ START_TEST(half_targets) {
     free(r), free(r0);
   }
   free(on), free(off), free(src);
-  /* DeltaNet's rest on one row keeps v0 in float: in bf16 its shared
-   * memory would fit two blocks an SM, which the records' second buffers
-   * would cost (ahead_rest); its rest on split columns (no second
-   * buffers either way) takes v0 in bf16 */
+  /* DeltaNet's rest: on split columns (no second buffers either way) v0
+   * in bf16; on one row its registers, one block an SM, count: v0 in
+   * bf16 with every record a chunk ahead, W (which shares r0's memory
+   * there) moved to buffers of its own, nothing left to load at the top
+   * of the trip */
   unsetenv("LRC_PHASE_CHECK");   /* (as users get it: its poisoned tiles move the sizes) */
   k = chunk_at_128("examples/deltanet.lr", &src);
   setenv("LRC_PHASE_CHECK", "1", 1);
   on = cuda_text(k, 1);
   char *r = part_text(on, "deltanet_rest("), *row = part_text(on, "deltanet_rest_row(");
   ck_assert_msg(strstr(r, "__nv_bfloat16 *lrc_x = x"), "DeltaNet's split rest: v0 not in bf16");
-  ck_assert_msg(!strstr(row, "__nv_bfloat16 *lrc_x = x") && strstr(row, "_v0_0 + (lrc_i0 + lrc_g) * ") &&
-                    strstr(row, "lrc_cp16("),
-                "DeltaNet's rest on one row: v0 in bf16, or its records not a chunk ahead");
-  /* With LRC_CUDA_AHEAD_MORE=on its registers, one block an SM, count:
-   * v0 in bf16 with every record a chunk ahead, W (which shares r0's
-   * memory there) moved to buffers of its own, nothing left to load at
-   * the top of the trip. */
-  char *more = cuda_text_with(k, 1, "LRC_CUDA_AHEAD_MORE", "on");
+  ck_assert_msg(strstr(row, "__nv_bfloat16 *lrc_x = x") && strstr(row, "_v0_0_1 = ") &&
+                    strstr(row, "_W_S_1 = ") && !strstr(row, "float lrc_u[8];"),
+                "DeltaNet's rest on one row: v0 not in bf16, or a record not a chunk ahead");
+  /* LRC_CUDA_AHEAD_MORE=off: the blocks an SM by shared memory alone; in
+   * bf16 v0 would let two share an SM, which the second buffers would
+   * cost (ahead_rest): v0 in float, its records still ahead */
+  char *more = cuda_text_with(k, 1, "LRC_CUDA_AHEAD_MORE", "off");
   char *mrow = part_text(more, "deltanet_rest_row(");
-  ck_assert_msg(strstr(mrow, "__nv_bfloat16 *lrc_x = x") && strstr(mrow, "_v0_0_1 = ") &&
-                    strstr(mrow, "_W_S_1 = ") && !strstr(mrow, "float lrc_u[8];"),
-                "DeltaNet's rest on one row with LRC_CUDA_AHEAD_MORE=on: v0 not in bf16, or a "
-                "record not a chunk ahead");
+  ck_assert_msg(!strstr(mrow, "__nv_bfloat16 *lrc_x = x") && strstr(mrow, "_v0_0 + (lrc_i0 + lrc_g) * ") &&
+                    strstr(mrow, "lrc_cp16("),
+                "DeltaNet's rest on one row with LRC_CUDA_AHEAD_MORE=off: v0 in bf16, or its records "
+                "not a chunk ahead");
   free(r), free(row), free(on), free(more), free(mrow), free(src);
 }
 END_TEST
@@ -644,8 +655,9 @@ START_TEST(lane_halves) {
                     count_of_text(f, "*(float4 *)(lrc_t + (4 - lrc_hs)) = lrc_hs ? lrc_ua : lrc_ub;") >= 3,
                 "the free part's input loads not by lane halves");
   ck_assert_msg(count_of_text(f, "lrc_fa = *(const float4 *)(lrc_t + lrc_hs), "
-                                 "lrc_fb = *(const float4 *)(lrc_t + (4 - lrc_hs));") >= 4,
-                "the free part's record stores not by lane halves");
+                                 "lrc_fb = *(const float4 *)(lrc_t + (4 - lrc_hs));") >= 3,
+                "the free part's record stores not by lane halves (those not stored from the "
+                "row fold's registers)");
   ck_assert_msg(strstr(on, "const int lrc_hs = (lrc_tid) & 4;") && !strstr(off, "lrc_hs") &&
                     !strstr(f32, "lrc_hs"),
                 "lane halves with float32 I/O or LRC_CUDA_LANE_HALVES=off");
@@ -655,20 +667,20 @@ START_TEST(lane_halves) {
 }
 END_TEST
 
-/* LRC_CUDA_ROW_FOLD=on: the free part's loads of q and k with their
+/* The free part's loads of q and k with their
  * l2norm folded in (row_fold): each row's sum of squares from registers
  * by a butterfly over its lanes (16 with bf16 I/O at K = 128, 32 with
  * float32), the scaled rows stored once, q's record and kd = k dec's
  * from the registers, and v's scaling by beta the same way without the
- * sum; the raw rows' sum over shared memory gone. Off by default:
+ * sum; the raw rows' sum over shared memory gone. LRC_CUDA_ROW_FOLD=off:
  * nothing folded. */
 START_TEST(row_fold) {
   char *src;
   Kernel *k = gdn_at_128(&src);
-  setenv("LRC_CUDA_ROW_FOLD", "on", 1);
   char *bf = cuda_text(k, 1), *f32 = cuda_text(k, 0);
-  unsetenv("LRC_CUDA_ROW_FOLD");
+  setenv("LRC_CUDA_ROW_FOLD", "off", 1);
   char *dflt = cuda_text(k, 1), *d32 = cuda_text(k, 0);
+  unsetenv("LRC_CUDA_ROW_FOLD");
   char *f = part_text(bf, "gated_deltanet_free("), *f4 = part_text(f32, "gated_deltanet_free(");
   char *fd = part_text(dflt, "gated_deltanet_free("), *fd4 = part_text(d32, "gated_deltanet_free(");
   const char *b16 = "for (int lrc_o = 16; lrc_o > 0; lrc_o >>= 1)";
@@ -689,7 +701,7 @@ START_TEST(row_fold) {
                 "q's record, and kd = k dec and its record, not stored from the fold's registers");
   ck_assert_msg(count_of_text(f, "lrc_o[lrc_j] = 0.0f + ((x") == 1 && count_of_text(f, "if (lrc_al) {") == 3,
                 "v beta not folded into v's load (after v's fill)");
-  ck_assert_msg(!strstr(fd, "lrc_al") && !strstr(fd, sq), "a row folded by default");
+  ck_assert_msg(!strstr(fd, "lrc_al") && !strstr(fd, sq), "a row folded with LRC_CUDA_ROW_FOLD=off");
   ck_assert_msg(count_of_text(f, "__syncthreads();") + 4 <= count_of_text(fd, "__syncthreads();"),
                 "the fold left the free part's barriers (%d, unfolded %d)",
                 count_of_text(f, "__syncthreads();"), count_of_text(fd, "__syncthreads();"));
@@ -697,35 +709,46 @@ START_TEST(row_fold) {
 }
 END_TEST
 
-/* LRC_CUDA_RECORD_SYNC=on: no barrier between the free part's stores of
+/* No barrier between the free part's stores of
  * its chunk records and its loads of the inputs (the records are not the
  * caller's buffers): Gated DeltaNet's free part at K = V = 128 loses
- * two. Off by default: the records count as the caller's buffers. */
+ * one, two without the row fold. LRC_CUDA_RECORD_SYNC=off: the records
+ * count as the caller's buffers. */
 START_TEST(record_sync) {
   char *src;
   Kernel *k = gdn_at_128(&src);
-  char *on = cuda_text_with(k, 1, "LRC_CUDA_RECORD_SYNC", "on"), *off = cuda_text(k, 1);
+  char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_RECORD_SYNC", "off");
   char *f = part_text(on, "gated_deltanet_free("), *f0 = part_text(off, "gated_deltanet_free(");
   int n = count_of_text(f, "__syncthreads();"), n0 = count_of_text(f0, "__syncthreads();");
-  ck_assert_msg(n + 2 <= n0, "barriers in the free part: %d, %d with the records as buffers", n, n0);
+  ck_assert_msg(n + 1 <= n0, "barriers in the free part: %d, %d with the records as buffers", n, n0);
+  /* without the row fold (which stores q's record from its registers),
+   * two barriers */
+  setenv("LRC_CUDA_ROW_FOLD", "off", 1);
+  char *on1 = cuda_text(k, 1), *off1 = cuda_text_with(k, 1, "LRC_CUDA_RECORD_SYNC", "off");
+  unsetenv("LRC_CUDA_ROW_FOLD");
+  char *g = part_text(on1, "gated_deltanet_free("), *g0 = part_text(off1, "gated_deltanet_free(");
+  n = count_of_text(g, "__syncthreads();"), n0 = count_of_text(g0, "__syncthreads();");
+  ck_assert_msg(n + 2 <= n0, "barriers in the unfolded free part: %d, %d with the records as buffers",
+                n, n0);
+  free(on1), free(off1), free(g), free(g0);
   char *r = part_text(on, "gated_deltanet_rest("), *r0 = part_text(off, "gated_deltanet_rest(");
   ck_assert_str_eq(r, r0);
   free(on), free(off), free(f), free(f0), free(r), free(r0), free(src);
 }
 END_TEST
 
-/* LRC_CUDA_REC_COPY=on: Gated DeltaNet's free part stores v0's record
- * (v0 = U, read by nothing else) from U, without the copy and its two
- * barriers. Off by default. */
+/* Gated DeltaNet's free part stores v0's record (v0 = U, read by
+ * nothing else) from U, without the copy and its two barriers;
+ * LRC_CUDA_REC_COPY=off: with them. */
 START_TEST(rec_copy) {
   char *src;
   Kernel *k = gdn_at_128(&src);
-  char *on = cuda_text_with(k, 1, "LRC_CUDA_REC_COPY", "on"), *off = cuda_text(k, 1);
+  char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_REC_COPY", "off");
   char *f = part_text(on, "gated_deltanet_free("), *f0 = part_text(off, "gated_deltanet_free(");
   const char *copy = "*(float4 *)&x21_v0_0[i_V + i_C * 136] = *(const float4 *)lrc_o;";
   ck_assert_msg(count_of_text(f, copy) + 1 == count_of_text(f0, copy) &&
                     strstr(f, "float *lrc_t = &x26_U_S[i_V + i_C * 136];"),
-                "v0's record not stored from U (or stored so by default)");
+                "v0's record not stored from U (or stored so with LRC_CUDA_REC_COPY=off)");
   int n = count_of_text(f, "__syncthreads();"), n0 = count_of_text(f0, "__syncthreads();");
   ck_assert_msg(n + 2 <= n0, "barriers in the free part: %d, %d with the copy", n, n0);
   free(on), free(off), free(f), free(f0), free(src);
@@ -788,9 +811,10 @@ START_TEST(smem_layout) {
     }
     Buf scalar = {0};
     CgCudaLaunch ls = {0};
-    setenv("LRC_CUDA_VEC_NEST", "off", 1);
+    setenv("LRC_CUDA_VEC_NEST", "off", 1);   /* (and the row fold's own point loop) */
+    setenv("LRC_CUDA_ROW_FOLD", "off", 1);
     cg_emit_cuda_jit(k, 1, &scalar, &ls);
-    unsetenv("LRC_CUDA_VEC_NEST");
+    unsetenv("LRC_CUDA_VEC_NEST"), unsetenv("LRC_CUDA_ROW_FOLD");
     ck_assert_msg(count_of_text(scalar.s, "lrc_o[lrc_j] = ") == 0, "LRC_CUDA_VEC_NEST=off ignored");
     for (int p = 0; p < 4; p++)
       buf_free(&l.part[p].entry), buf_free(&ld.part[p].entry), buf_free(&ls.part[p].entry);
