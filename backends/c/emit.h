@@ -78,6 +78,11 @@ typedef struct Emit {
   bool rs_live;            /* (emitting the chunk loop, where it is) */
   const KStmt *hoisted[16];   /* CUDA: statements emitted earlier, inside a */
   int nhoisted;               /* row fold (row_fold's sides), skipped */
+  const char **fold_xs;    /* CUDA: per tile, or NULL: the array holding the
+                              raw 16-byte loads of the row fold of load
+                              fold_ld[tile], issued at the free part's
+                              chunk top (put_fold_loads) */
+  const KStmt **fold_ld;
   bool float_targets;      /* CUDA: no product's target in bf16 (half_tiles;
                               ahead_rest) */
 } Emit;

@@ -2540,6 +2540,103 @@ static void put_rec_regs(Emit *e, const KStmt *s, const char *vals, int depth) {
   buf_puts(o, "}\n");
 }
 
+/* The fold's point: a trip's first element (lrc_p) of the row (i_R) and
+ * its place along it (i_D), the element's offset in the input (lrc_e). */
+static void fold_point(Emit *e, int D, int R, long vw, int depth) {
+  const Kernel *k = e->k;
+  long nd = k->dims.data[D].size;
+  em_ind(e, depth);
+  buf_printf(e->out, "const int lrc_p = lrc_v * %ld;\n", vw);
+  em_ind(e, depth);
+  buf_printf(e->out, "const int i_%s = lrc_p %% %ld, i_%s = lrc_p / %ld;\n", k->dims.data[D].name, nd,
+             k->dims.data[R].name, nd);
+  Buf off = {0};
+  put_offset(e, &D, 1, &off);
+  em_ind(e, depth);
+  buf_printf(e->out, "const int64_t lrc_e = %s;\n", off.s);
+  buf_free(&off);
+}
+
+/* The trips of a row fold's loop over the load ld's points (16 bytes
+ * each), where the fold loads them all before it uses any (put_fold_load:
+ * the loop's trips unrolled whole, so the loads of all are in flight at
+ * once; the records' stores in its trips kept the compiler from hoisting
+ * a trip's load above the previous trip's stores: each trip waited on
+ * its load from DRAM, 27% of the free part's stall samples), else 0.
+ * Measured on the H200 (bf16, K = V = 128, docs/perf-cuda.md v16): Gated
+ * DeltaNet's free part 0.668 -> 0.567 ms, and 0.541 with the loads at
+ * the chunk's top (put_fold_loads). LRC_CUDA_FOLD_AHEAD=off: 0. */
+static long fold_trips(Emit *e, const KStmt *ld) {
+  const Kernel *k = e->k;
+  long vw = e->io ? 8 : 4, nd = k->dims.data[kir_buf_slot(k, ld->buf)->dims[0]].size;
+  long trips = (k->dims.data[ld->rowdim].size * (nd / vw) + e->threads - 1) / e->threads;
+  if (trips > 4 || env_is("LRC_CUDA_UNROLL", "off") || env_is("LRC_CUDA_FOLD_AHEAD", "off")) return 0;
+  return trips;
+}
+
+/* The loads of a row fold's points (load ld) into the array xs (uint4
+ * [fold_trips]), 16 bytes a trip, where the rows are aligned (lrc_al;
+ * lrc_base and the rows' bounds in scope), rows past the input's left 0. */
+static void put_fold_load(Emit *e, const KStmt *ld, const char *xs, int depth) {
+  const Kernel *k = e->k;
+  Buf *o = e->out;
+  int D = kir_buf_slot(k, ld->buf)->dims[0], R = ld->rowdim;
+  long vw = e->io ? 8 : 4, npts = k->dims.data[R].size * (k->dims.data[D].size / vw);
+  const char *rn = k->dims.data[R].name;
+  em_ind(e, depth);
+  buf_puts(o, "if (lrc_al) ");
+  put_strided(e, "lrc_v", tid(TID), npts, e->threads, "blockDim.x");
+  buf_puts(o, "{\n");
+  fold_point(e, D, R, vw, depth + 1);
+  em_ind(e, depth + 1);
+  buf_printf(o, "if (i_%s < lrc_nrows) %s[lrc_v_t] = *(const uint4 *)(%s + lrc_base + i_%s * lrc_rstride + lrc_e);\n",
+             rn, xs, buf_name(e, ld->buf), rn);
+  em_ind(e, depth);
+  buf_puts(o, "}\n");
+}
+
+/* The base, the rows' bounds and the alignment test (lrc_al) of a row
+ * fold's load ld, in the scope being opened. */
+static void put_fold_rows(Emit *e, const KStmt *ld, int depth) {
+  long vw = e->io ? 8 : 4;
+  em_ind(e, depth);
+  buf_puts(e->out, "const int64_t lrc_base = ");
+  em_put_idx(e, ld->idx);
+  buf_puts(e->out, ";\n");
+  put_rows(e, ld, 1, depth);
+  em_ind(e, depth);
+  buf_printf(e->out, "const bool lrc_al = ((uintptr_t)(%s + lrc_base) & 15) == 0 && lrc_rstride %% %ld == 0;\n",
+             buf_name(e, ld->buf), vw);
+}
+
+/* The free part's row folds' loads issued at the chunk's top, before its
+ * first statement: each fold's rows in an array of its own (lrc_xsT, T
+ * the load's tile; e->fold_xs), so that the loads of q, k and v are in
+ * flight together. The free part writes none of the caller's buffers,
+ * so no barrier orders them. LRC_CUDA_FOLD_AHEAD=fold: each fold's
+ * loads at the fold. */
+static void put_fold_loads(Emit *e, const KBlock *b, int depth) {
+  const Kernel *k = e->k;
+  e->fold_xs = arena_alloc(k->arena, sizeof *e->fold_xs * (size_t)k->tiles.len);
+  e->fold_ld = arena_alloc(k->arena, sizeof *e->fold_ld * (size_t)k->tiles.len);
+  for (int i = 0; i < b->len; i++) {
+    RowFold rf;
+    long trips;
+    const KStmt *ld = b->data[i];
+    if (!row_fold(e, b, i, &rf) || !(trips = fold_trips(e, ld)) || e->fold_xs[ld->tile]) continue;
+    const char *xs = arena_printf(k->arena, "lrc_xs%d", ld->tile);
+    e->fold_xs[ld->tile] = xs, e->fold_ld[ld->tile] = ld;
+    em_ind(e, depth);
+    buf_printf(e->out, "uint4 %s[%ld] = {};\n", xs, trips);
+    em_ind(e, depth);
+    buf_puts(e->out, "{\n");
+    put_fold_rows(e, ld, depth + 1);
+    put_fold_load(e, ld, xs, depth + 1);
+    em_ind(e, depth);
+    buf_puts(e->out, "}\n");
+  }
+}
+
 static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
@@ -2567,36 +2664,33 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
   sync_before(e, use, depth);
   em_ind(e, depth);
   buf_puts(o, "{\n");
+  put_fold_rows(e, ld, depth + 1);
+  long npts = k->dims.data[R].size * lanes, trips = fold_trips(e, ld);
+  const char *xs = e->fold_xs && e->fold_ld[t] == ld ? e->fold_xs[t] : NULL;
+  if (!xs && trips > 1) {   /* every trip's 16 bytes in flight at once */
+    xs = "lrc_xs";
+    em_ind(e, depth + 1);
+    buf_printf(o, "uint4 lrc_xs[%ld] = {};\n", trips);
+    put_fold_load(e, ld, xs, depth + 1);
+  }
   em_ind(e, depth + 1);
-  buf_puts(o, "const int64_t lrc_base = ");
-  em_put_idx(e, ld->idx);
-  buf_puts(o, ";\n");
-  put_rows(e, ld, 1, depth + 1);
-  em_ind(e, depth + 1);
-  buf_printf(o, "const bool lrc_al = ((uintptr_t)(%s + lrc_base) & 15) == 0 && lrc_rstride %% %ld == 0;\n",
-             nm, vw);
-  em_ind(e, depth + 1);
-  put_strided(e, "lrc_v", tid(TID), k->dims.data[R].size * lanes, e->threads, "blockDim.x");
+  put_strided(e, "lrc_v", tid(TID), npts, e->threads, "blockDim.x");
   buf_puts(o, "{\n");
   int d2 = depth + 2;
-  em_ind(e, d2);
-  buf_printf(o, "const int lrc_p = lrc_v * %ld;\n", vw);
-  em_ind(e, d2);
-  buf_printf(o, "const int i_%s = lrc_p %% %ld, i_%s = lrc_p / %ld;\n", dn, nd, rn, nd);
-  Buf off = {0};
-  put_offset(e, &D, 1, &off);
-  em_ind(e, d2);
-  buf_printf(o, "const int64_t lrc_e = %s;\n", off.s);
-  buf_free(&off);
+  fold_point(e, D, R, vw, d2);
   em_ind(e, d2);
   buf_printf(o, "float lrc_u[%ld];\n", vw);
   em_ind(e, d2);
   buf_puts(o, "if (lrc_al) {\n");
   em_ind(e, d2 + 1);
-  buf_printf(o, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
-  em_ind(e, d2 + 1);
-  buf_printf(o, "if (i_%s < lrc_nrows) lrc_x = *(const uint4 *)(%s + lrc_base + i_%s * lrc_rstride + lrc_e);\n",
-             rn, nm, rn);
+  if (xs) {
+    buf_printf(o, "const uint4 lrc_x = %s[lrc_v_t];\n", xs);
+  } else {
+    buf_printf(o, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
+    em_ind(e, d2 + 1);
+    buf_printf(o, "if (i_%s < lrc_nrows) lrc_x = *(const uint4 *)(%s + lrc_base + i_%s * lrc_rstride + lrc_e);\n",
+               rn, nm, rn);
+  }
   em_ind(e, d2 + 1);
   put_unpack_into(e, io, "lrc_u", d2 + 1);
   em_ind(e, d2);
@@ -2907,10 +3001,12 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
   bool early = false;
   for (int i = 0; free && i < b->len; i++)
     early |= b->data[i] == e->grid_loop && env_is("LRC_CUDA_IN_PREFETCH", "early");
+  bool fold_top = free && b == &e->grid_loop->body && !env_is("LRC_CUDA_FOLD_AHEAD", "fold");
   for (int i = 0; i < b->len; i++) {
     int end = pair_end(e, b, i);
     if (pf && b->data[i]->kind != KS_LET) put_in_prefetch(e, b, depth), pf = false;
     if (early && b->data[i]->kind != KS_LET) put_in_prefetch_early(e, depth), early = false;
+    if (fold_top && b->data[i]->kind != KS_LET) put_fold_loads(e, b, depth), fold_top = false;
     bool hoisted = false;
     for (int h = 0; h < e->nhoisted; h++) hoisted |= e->hoisted[h] == b->data[i];
     if (hoisted) continue;   /* (emitted in a row fold) */
@@ -3643,7 +3739,7 @@ static void emit_function(Emit *e, const char *suffix) {
   buf_puts(o, ") {\n  (void)B;\n  (void)N;\n  (void)lrc_scratch;\n");
   if (fresh_tid()) buf_puts(o, "  const unsigned lrc_tid = threadIdx.x;\n");
   if (e->smem) buf_puts(o, "  extern __shared__ __align__(128) float lrc_smem[];\n");
-  e->nhoisted = 0;
+  e->nhoisted = 0, e->fold_xs = NULL, e->fold_ld = NULL;
   if (!shared)
     buf_printf(o, "  float *lrc_mem = lrc_scratch + (int64_t)(blockIdx.y * gridDim.x + blockIdx.x) * %ld;\n",
                e->scratch);

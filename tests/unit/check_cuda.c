@@ -709,6 +709,44 @@ START_TEST(row_fold) {
 }
 END_TEST
 
+/* The row folds' 16-byte loads of q, k and v all issued at the free
+ * part's chunk top, before any fold uses them (each trip of a fold
+ * stores a record to global memory, which kept the compiler from hoisting
+ * the next trip's load: each waited on DRAM); LRC_CUDA_FOLD_AHEAD=fold:
+ * each fold's loads at the fold, all its trips first; =off: in the
+ * trips. The same loads either way: one a trip of each fold. */
+START_TEST(fold_ahead) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  char *top = cuda_text(k, 1), *fold = cuda_text_with(k, 1, "LRC_CUDA_FOLD_AHEAD", "fold"),
+       *off = cuda_text_with(k, 1, "LRC_CUDA_FOLD_AHEAD", "off");
+  char *ft = part_text(top, "gated_deltanet_free("), *ff = part_text(fold, "gated_deltanet_free("),
+       *fo = part_text(off, "gated_deltanet_free(");
+  const char *load = "= *(const uint4 *)(a_";
+  ck_assert_msg(count_of_text(ft, load) == 3 && count_of_text(ff, load) == 3 && count_of_text(fo, load) == 3,
+                "a row fold's loads not one a trip (%d, %d, %d)", count_of_text(ft, load),
+                count_of_text(ff, load), count_of_text(fo, load));
+  /* at the top: three arrays, all filled before q's fold begins */
+  const char *q = strstr(ft, "const uint4 lrc_x = lrc_xs");
+  ck_assert_msg(count_of_text(ft, "[4] = {};") == 3 && q && count_of_text(ft, "lrc_xs[") == 0,
+                "the folds' loads not at the free part's top");
+  const char *first = strstr(ft, "[4] = {};"), *last = first;
+  for (int n = 0; n < 3 && last; n++) last = strstr(last + 1, load);
+  ck_assert_msg(last && last < q, "a fold's load after the first fold");
+  char *before = strndup(first, (size_t)(last - first));
+  ck_assert_msg(count_of_text(before, "__syncthreads") == 0, "a barrier between the folds' loads");
+  ck_assert_msg(count_of_text(ff, "uint4 lrc_xs[4] = {};") == 3 &&
+                    count_of_text(ff, "const uint4 lrc_x = lrc_xs[lrc_v_t];") == 3,
+                "LRC_CUDA_FOLD_AHEAD=fold: a fold's trips not loaded first");
+  ck_assert_msg(!strstr(fo, "lrc_xs"), "LRC_CUDA_FOLD_AHEAD=off ignored");
+  /* f32 I/O at K = 128 (8 trips a fold): loads in the trips */
+  char *f32 = cuda_text(k, 0), *f4 = part_text(f32, "gated_deltanet_free(");
+  ck_assert_msg(!strstr(f4, "lrc_xs"), "8 trips' loads held in registers");
+  free(top), free(fold), free(off), free(ft), free(ff), free(fo), free(before), free(f32), free(f4),
+      free(src);
+}
+END_TEST
+
 /* No barrier between the free part's stores of
  * its chunk records and its loads of the inputs (the records are not the
  * caller's buffers): Gated DeltaNet's free part at K = V = 128 loses
@@ -1299,6 +1337,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, state_in_registers);
   tcase_add_test(tc, lane_halves);
   tcase_add_test(tc, row_fold);
+  tcase_add_test(tc, fold_ahead);
   tcase_add_test(tc, record_sync);
   tcase_add_test(tc, rec_copy);
   tcase_add_test(tc, half_targets);
