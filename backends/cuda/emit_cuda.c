@@ -873,22 +873,27 @@ static void put_state_half(Emit *e, int mi, int nj, int depth) {
   buf_puts(o, "}\n");
 }
 
-/* A product's accumulators into its target X, through the statement
- * after folded in (X = f(X), on the registers) where there is one. */
-static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, int nj, int depth) {
+/* The statement after a product folded in (X = f(X)), on its
+ * accumulators lrc_c<sfx>, where there is one. */
+static void put_acc_post(Emit *e, const MmaPart *pt, const char *sfx, int mi, int nj, int depth) {
   Buf *o = e->out;
-  if (pt->post) {
-    put_mma_points(e, &pt->m, mi, nj, depth);
-    em_ind(e, depth + 4);
-    const char *reg = arena_printf(e->k->arena, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e]", sfx);
-    buf_printf(o, "%s = ", reg);
-    e->reg_name = reg, e->reg_tile = pt->a->tile;
-    em_put_expr(e, pt->post->assigns.data[0].expr);
-    e->reg_name = NULL;
-    buf_puts(o, ";\n");
-    em_ind(e, depth + 3);
-    buf_puts(o, "}\n");
-  }
+  if (!pt->post) return;
+  put_mma_points(e, &pt->m, mi, nj, depth);
+  em_ind(e, depth + 4);
+  const char *reg = arena_printf(e->k->arena, "lrc_c%s[lrc_m][lrc_n][lrc_h * 2 + lrc_e]", sfx);
+  buf_printf(o, "%s = ", reg);
+  e->reg_name = reg, e->reg_tile = pt->a->tile;
+  em_put_expr(e, pt->post->assigns.data[0].expr);
+  e->reg_name = NULL;
+  buf_puts(o, ";\n");
+  em_ind(e, depth + 3);
+  buf_puts(o, "}\n");
+}
+
+/* A product's accumulators into its target X, through the statement
+ * after folded in (put_acc_post). */
+static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, int nj, int depth) {
+  put_acc_post(e, pt, sfx, mi, nj, depth);
   if (state_update(e, pt)) {
     put_state_half(e, mi, nj, depth);
     return;
@@ -927,11 +932,15 @@ static void put_warp_blocks(Emit *e, long I, long J, int mi, int nj, int depth) 
  * banks. Two products that share an operand (mma_pair) run as one: each
  * warp the same block of both, the shared fragments loaded once. The
  * names of product p's registers end in p's suffix ("" or "1"). */
-static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth) {
+static void put_mma_pass(Emit *e, const MmaPart *pt, int np, const int *na, const int *nb, bool bf,
+                         int mi, int nj, bool load, int depth);
+
+static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, const MmaPart *then, bool bf,
+                          int depth) {
   const Kernel *k = e->k;
   const Mma *m0 = &pt[0].m;
-  long I = k->dims.data[m0->ti].size, J = k->dims.data[m0->tj].size, R = k->dims.data[m0->r].size;
-  int mi, nj, ks = bf ? 16 : 8;
+  long I = k->dims.data[m0->ti].size, J = k->dims.data[m0->tj].size;
+  int mi, nj;
   bool a_shared = np > 1 && same_a(&pt[1].m, m0);   /* (else B: mma_pair) */
   mma_blocking(I, J, e->threads / 32, np, a_shared, &mi, &nj);
   /* product p's A and B: those of na[p], nb[p] */
@@ -955,6 +964,32 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
     buf_printf(o, " + (lrc_i0 + %s) * %ld + lrc_j0 + 2 * lrc_q;\n",
                half ? "((lrc_g & 3) << 1 | lrc_g >> 2)" : "lrc_g", pt[p].m.ldx);
   }
+  put_mma_pass(e, pt, np, na, nb, bf, mi, nj, true, depth + 1);
+  if (then) {   /* (np is 1) the second product on the same accumulators */
+    put_acc_post(e, &pt[0], "", mi, nj, depth + 1);
+    em_ind(e, depth + 1);
+    buf_puts(o, "{\n");
+    put_mma_pass(e, then, 1, na, nb, bf, mi, nj, false, depth + 2);
+    em_ind(e, depth + 1);
+    buf_puts(o, "}\n");
+    put_acc_store(e, then, "", mi, nj, depth + 1);
+  } else {
+    for (int p = 0; p < np; p++) put_acc_store(e, &pt[p], sfx[p], mi, nj, depth + 1);
+  }
+  close_threads(e, depth);
+}
+
+/* emit_mma_sync's pass over the reduced dim for products pt[0..np) (A
+ * and B of product p those of na[p], nb[p]): the operands' pointers, the
+ * accumulators' start where load (else they hold it), the k-steps. */
+static void put_mma_pass(Emit *e, const MmaPart *pt, int np, const int *na, const int *nb, bool bf,
+                         int mi, int nj, bool load, int depth) {
+  const Kernel *k = e->k;
+  const Mma *m0 = &pt[0].m;
+  long R = k->dims.data[m0->r].size;
+  int ks = bf ? 16 : 8;
+  static const char *const sfx[] = {"", "1"};
+  Buf *o = e->out;
   /* the operands loaded: product p's own A where na[p] == p, B alike */
   Operand oa[2], ob[2];
   int nopa = 0, nopb = 0;
@@ -974,43 +1009,41 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, bool bf, int depth
                              .n = nj, .sfx = sfx[p]};
   }
   const char *lane = arena_printf(k->arena, "(%s)", tid(TID_LANE));
-  for (int i = 0; i < nopa; i++) put_operand_ptr(e, &oa[i], lane, depth + 1);
-  for (int i = 0; i < nopb; i++) put_operand_ptr(e, &ob[i], lane, depth + 1);
-  for (int p = 0; p < np; p++) put_acc_load(e, &pt[p], sfx[p], mi, nj, depth + 1);
+  for (int i = 0; i < nopa; i++) put_operand_ptr(e, &oa[i], lane, depth);
+  for (int i = 0; i < nopb; i++) put_operand_ptr(e, &ob[i], lane, depth);
+  for (int p = 0; load && p < np; p++) put_acc_load(e, &pt[p], sfx[p], mi, nj, depth);
   long trips = R / ks;
-  em_ind(e, depth + 1);
+  em_ind(e, depth);
   buf_printf(o, "_Pragma(\"unroll%s\") for (int lrc_k = 0; lrc_k < %ld; lrc_k += %d) {\n",
              trips <= 8 ? "" : " 2", R, ks);
   bool split = !bf && !e->io;   /* float32: each operand a TF32 part and its rest's */
-  em_ind(e, depth + 2);
+  em_ind(e, depth + 1);
   buf_puts(o, "unsigned ");
   for (int i = 0; i < nopa; i++) buf_printf(o, "%slrc_a%s[%d][4]", i ? ", " : "", oa[i].sfx, mi);
   for (int i = 0; i < nopb; i++) buf_printf(o, ", lrc_b%s[%d][2]", ob[i].sfx, nj);
   for (int i = 0; split && i < nopa; i++) buf_printf(o, ", lrc_as%s[%d][4]", oa[i].sfx, mi);
   for (int i = 0; split && i < nopb; i++) buf_printf(o, ", lrc_bs%s[%d][2]", ob[i].sfx, nj);
   buf_puts(o, ";\n");
-  for (int i = 0; i < nopa; i++) put_operand_loads(e, &oa[i], bf, split, depth + 2);
-  for (int i = 0; i < nopb; i++) put_operand_loads(e, &ob[i], bf, split, depth + 2);
-  put_unrolled(e, "lrc_m", mi, false, depth + 2);
-  put_unrolled(e, "lrc_n", nj, true, depth + 3);
+  for (int i = 0; i < nopa; i++) put_operand_loads(e, &oa[i], bf, split, depth + 1);
+  for (int i = 0; i < nopb; i++) put_operand_loads(e, &ob[i], bf, split, depth + 1);
+  put_unrolled(e, "lrc_m", mi, false, depth + 1);
+  put_unrolled(e, "lrc_n", nj, true, depth + 2);
   const char *mma = bf ? "lrc_mma_bf16" : "lrc_mma_tf32";
   for (int p = 0; p < np; p++) {
     const char *c = sfx[p], *ma = sfx[na[p]], *nb_ = sfx[nb[p]];
     if (split) {   /* the products of the rests first, then the big one */
-      em_ind(e, depth + 4);
+      em_ind(e, depth + 3);
       buf_printf(o, "%s(lrc_c%s[lrc_m][lrc_n], lrc_as%s[lrc_m], lrc_b%s[lrc_n]);\n", mma, c, ma, nb_);
-      em_ind(e, depth + 4);
+      em_ind(e, depth + 3);
       buf_printf(o, "%s(lrc_c%s[lrc_m][lrc_n], lrc_a%s[lrc_m], lrc_bs%s[lrc_n]);\n", mma, c, ma, nb_);
     }
-    em_ind(e, depth + 4);
+    em_ind(e, depth + 3);
     buf_printf(o, "%s(lrc_c%s[lrc_m][lrc_n], lrc_a%s[lrc_m], lrc_b%s[lrc_n]);\n", mma, c, ma, nb_);
   }
-  em_ind(e, depth + 3);
+  em_ind(e, depth + 2);
   buf_puts(o, "}\n");
-  em_ind(e, depth + 1);
+  em_ind(e, depth);
   buf_puts(o, "}\n");
-  for (int p = 0; p < np; p++) put_acc_store(e, &pt[p], sfx[p], mi, nj, depth + 1);
-  close_threads(e, depth);
 }
 
 /* The unrolled loop over a thread's n consecutive points along dim dn
@@ -1129,7 +1162,7 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     if (mma) {
       /* LRC_CUDA_MMA=wmma: the WMMA form (TF32, a 16 x 16 tile a warp) */
       if (env_is("LRC_CUDA_MMA", "wmma")) emit_mma(e, a, &m, depth);
-      else emit_mma_sync(e, &(MmaPart){a, m, NULL, NULL}, 1, mma_bf16(e, &m), depth);
+      else emit_mma_sync(e, &(MmaPart){a, m, NULL, NULL}, 1, NULL, mma_bf16(e, &m), depth);
       continue;
     }
     if (wr) {
@@ -2268,6 +2301,32 @@ static int mma_pair(Emit *e, const KBlock *b, int i, int end, MmaPart *pt) {
   return n1 + n2;
 }
 
+/* A product at b[i] (before end) that adds into the target of product p
+ * just before it (X = ...; X += A B), with nothing folded before it, on
+ * the same dims and form, reading neither X nor what p writes, and
+ * neither of them the state kept in registers: run on p's accumulators
+ * in the same pass (emit_mma_sync's then), each warp the same block of X
+ * in both, so that X is neither stored, read back nor waited for between
+ * them (simple GLA's and GLA's readouts, r0 = (q S) e^G; r0 += A v0: 32 KB
+ * a chunk and a barrier). The statements taken, or 0. Where the lifetimes
+ * see two statements, the second's operands are alive during the first
+ * already (written before it), and its target is the first's.
+ * LRC_CUDA_ACC_CHAIN=off. */
+static int acc_chain(Emit *e, const KBlock *b, int i, int end, const MmaPart *p, MmaPart *q) {
+  const Kernel *k = e->k;
+  if (i >= end || env_is("LRC_CUDA_ACC_CHAIN", "off") || state_update(e, p)) return 0;
+  KBlock head = {b->data, end, end};
+  int n = product_at(e, &head, i, q);
+  if (!n || n != 1 + (q->post != NULL) || q->pre || state_update(e, q)) return 0;
+  const Mma *x = &p->m, *y = &q->m;
+  int t = p->a->tile;
+  if (q->a->tile != t || q->a->acc != KACC_ADD || k->dims.data[x->ti].size != k->dims.data[y->ti].size ||
+      k->dims.data[x->tj].size != k->dims.data[y->tj].size || mma_bf16(e, x) != mma_bf16(e, y) ||
+      x->ldx != y->ldx || y->ta == t || y->tb == t)
+    return 0;
+  return n;
+}
+
 /* Is b the fused kernel's chunk loop, whose statements from phase_nfree on
  * are those of the phased form's rest (in_rest, mma_bf16)? */
 static bool chain_body(const Emit *e, const KBlock *b) {
@@ -2291,16 +2350,17 @@ static int pair_end(Emit *e, const KBlock *b, int i) {
 static int emit_folded(Emit *e, const KBlock *b, int i, int end, int depth) {
   const Kernel *k = e->k;
   MmaPart pt[2];
-  int np = 2, n = mma_pair(e, b, i, end, pt);
+  int np = 2, n = mma_pair(e, b, i, end, pt), n2 = 0;
   if (!n) {
     np = 1, n = product_at(e, b, i, &pt[0]);
-    if (!n || (!pt[0].pre && !pt[0].post)) return 0;
+    n2 = n ? acc_chain(e, b, i + n, end, &pt[0], &pt[1]) : 0;
+    if (!n || (!pt[0].pre && !pt[0].post && !n2)) return 0;
   }
   unsigned char *use = use_new(e);
-  for (int j = i; j < i + n; j++) kir_use_stmt(k, b->data[j], use);
+  for (int j = i; j < i + n + n2; j++) kir_use_stmt(k, b->data[j], use);
   sync_before(e, use, depth);
-  emit_mma_sync(e, pt, np, mma_bf16(e, &pt[0].m), depth);
-  return n;
+  emit_mma_sync(e, pt, np, n2 ? &pt[1] : NULL, mma_bf16(e, &pt[0].m), depth);
+  return n + n2;
 }
 
 /* Is tile t read or written anywhere in b outside the statements skip[0..n)? */

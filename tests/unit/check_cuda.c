@@ -224,10 +224,11 @@ START_TEST(mma_pairs) {
                 "the rest's products on the state not paired by their B operand");
   /* the barrier the pair saves, with the records ahead as by shared
    * memory alone (by registers too, the unpaired rest's second buffers
-   * take another barrier out of both) */
-  setenv("LRC_CUDA_AHEAD_MORE", "off", 1);
+   * take another barrier out of both) and no chained products (unpaired,
+   * r0 = q S and r0 += A v0 chain, which saves one too) */
+  setenv("LRC_CUDA_AHEAD_MORE", "off", 1), setenv("LRC_CUDA_ACC_CHAIN", "off", 1);
   char *on1 = cuda_text(k, 1), *off1 = cuda_text_with(k, 1, "LRC_CUDA_PAIR", "off");
-  unsetenv("LRC_CUDA_AHEAD_MORE");
+  unsetenv("LRC_CUDA_AHEAD_MORE"), unsetenv("LRC_CUDA_ACC_CHAIN");
   char *rest1 = part_text(on1, "gated_deltanet_rest("), *rest01 = part_text(off1, "gated_deltanet_rest(");
   ck_assert_msg(count_of_text(rest1, "__syncthreads") + 1 == count_of_text(rest01, "__syncthreads"),
                 "the rest's pair saved no barrier (%d, unpaired %d)",
@@ -744,6 +745,36 @@ START_TEST(fold_ahead) {
   ck_assert_msg(!strstr(f4, "lrc_xs"), "8 trips' loads held in registers");
   free(top), free(fold), free(off), free(ft), free(ff), free(fo), free(before), free(f32), free(f4),
       free(src);
+}
+END_TEST
+
+/* simple GLA's readout, r0 = (q S) e^G; r0 += A v0, as one pass on the
+ * same accumulators (acc_chain): r0 neither stored nor read back between
+ * the products, one barrier fewer in each rest; Gated DeltaNet's rest,
+ * whose r0 = q S pairs with v0 = W S, unchanged. LRC_CUDA_ACC_CHAIN=off:
+ * two passes. */
+START_TEST(acc_chain) {
+  char *src, *src2;
+  Kernel *k = chunk_at_128("examples/simple_gla.lr", &src);
+  char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_ACC_CHAIN", "off");
+  const char *reload = "const float2 lrc_v0 = *(const float2 *)(lrc_x + ";
+  static const char *const parts[] = {"simple_gla_rest(", "simple_gla_rest_row("};
+  for (int i = 0; i < 2; i++) {
+    char *r = part_text(on, parts[i]), *r0 = part_text(off, parts[i]);
+    ck_assert_msg(count_of_text(r, "__syncthreads") + 1 == count_of_text(r0, "__syncthreads"),
+                  "%s: the chain saved no barrier (%d, unchained %d)", parts[i],
+                  count_of_text(r, "__syncthreads"), count_of_text(r0, "__syncthreads"));
+    ck_assert_msg(count_of_text(r, reload) + 1 == count_of_text(r0, reload),
+                  "%s: r0's accumulators read back between the products", parts[i]);
+    ck_assert_msg(count_of_text(r, "lrc_mma_bf16(") == count_of_text(r0, "lrc_mma_bf16("),
+                  "%s: products lost or added by the chain", parts[i]);
+    free(r), free(r0);
+  }
+  Kernel *g = gdn_at_128(&src2);
+  char *gon = cuda_text(g, 1), *goff = cuda_text_with(g, 1, "LRC_CUDA_ACC_CHAIN", "off");
+  char *gr = part_text(gon, "gated_deltanet_rest_row("), *gr0 = part_text(goff, "gated_deltanet_rest_row(");
+  ck_assert_str_eq(gr, gr0);
+  free(on), free(off), free(gon), free(goff), free(gr), free(gr0), free(src), free(src2);
 }
 END_TEST
 
@@ -1338,6 +1369,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, lane_halves);
   tcase_add_test(tc, row_fold);
   tcase_add_test(tc, fold_ahead);
+  tcase_add_test(tc, acc_chain);
   tcase_add_test(tc, record_sync);
   tcase_add_test(tc, rec_copy);
   tcase_add_test(tc, half_targets);
