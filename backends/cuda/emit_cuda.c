@@ -2310,11 +2310,17 @@ static int mma_pair(Emit *e, const KBlock *b, int i, int end, MmaPart *pt) {
  * them (simple GLA's and GLA's readouts, r0 = (q S) e^G; r0 += A v0: 32 KB
  * a chunk and a barrier). The statements taken, or 0. Where the lifetimes
  * see two statements, the second's operands are alive during the first
- * already (written before it), and its target is the first's.
- * LRC_CUDA_ACC_CHAIN=off. */
+ * already (written before it), and its target is the first's; not
+ * where the second pairs with the product after it (mma_pair), as the
+ * lifetimes and state_regs group them. LRC_CUDA_ACC_CHAIN=off (or
+ * LRC_CUDA_FOLD=off). */
 static int acc_chain(Emit *e, const KBlock *b, int i, int end, const MmaPart *p, MmaPart *q) {
   const Kernel *k = e->k;
-  if (i >= end || env_is("LRC_CUDA_ACC_CHAIN", "off") || state_update(e, p)) return 0;
+  if (i >= end || env_is("LRC_CUDA_ACC_CHAIN", "off") || env_is("LRC_CUDA_FOLD", "off") ||
+      state_update(e, p))
+    return 0;
+  MmaPart pair[2];
+  if (mma_pair(e, b, i, end, pair)) return 0;   /* (the lifetimes take that pair) */
   KBlock head = {b->data, end, end};
   int n = product_at(e, &head, i, q);
   if (!n || n != 1 + (q->post != NULL) || q->pre || state_update(e, q)) return 0;
