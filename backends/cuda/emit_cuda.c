@@ -2315,7 +2315,6 @@ static int mma_pair(Emit *e, const KBlock *b, int i, int end, MmaPart *pt) {
  * lifetimes and state_regs group them. LRC_CUDA_ACC_CHAIN=off (or
  * LRC_CUDA_FOLD=off). */
 static int acc_chain(Emit *e, const KBlock *b, int i, int end, const MmaPart *p, MmaPart *q) {
-  const Kernel *k = e->k;
   if (i >= end || env_is("LRC_CUDA_ACC_CHAIN", "off") || env_is("LRC_CUDA_FOLD", "off") ||
       state_update(e, p))
     return 0;
@@ -2326,9 +2325,9 @@ static int acc_chain(Emit *e, const KBlock *b, int i, int end, const MmaPart *p,
   if (!n || n != 1 + (q->post != NULL) || q->pre || state_update(e, q)) return 0;
   const Mma *x = &p->m, *y = &q->m;
   int t = p->a->tile;
-  if (q->a->tile != t || q->a->acc != KACC_ADD || k->dims.data[x->ti].size != k->dims.data[y->ti].size ||
-      k->dims.data[x->tj].size != k->dims.data[y->tj].size || mma_bf16(e, x) != mma_bf16(e, y) ||
-      x->ldx != y->ldx || y->ta == t || y->tb == t)
+  /* (the same target: the same dims, row pitch and blocking) */
+  if (q->a->tile != t || q->a->acc != KACC_ADD || mma_bf16(e, x) != mma_bf16(e, y) || y->ta == t ||
+      y->tb == t)
     return 0;
   return n;
 }
@@ -2640,6 +2639,15 @@ static long fold_trips(Emit *e, const KStmt *ld) {
   return trips;
 }
 
+/* The 16 bytes of a row fold's point (fold_point) of load ld into dst,
+ * where the row is the input's (lrc_base, the rows' bounds in scope;
+ * the line indented already). */
+static void put_row_load(Emit *e, const KStmt *ld, const char *dst) {
+  const char *rn = e->k->dims.data[ld->rowdim].name;
+  buf_printf(e->out, "if (i_%s < lrc_nrows) %s = *(const uint4 *)(%s + lrc_base + i_%s * lrc_rstride + lrc_e);\n",
+             rn, dst, buf_name(e, ld->buf), rn);
+}
+
 /* The loads of a row fold's points (load ld) into the array xs (uint4
  * [fold_trips]), 16 bytes a trip, where the rows are aligned (lrc_al;
  * lrc_base and the rows' bounds in scope), rows past the input's left 0. */
@@ -2648,15 +2656,13 @@ static void put_fold_load(Emit *e, const KStmt *ld, const char *xs, int depth) {
   Buf *o = e->out;
   int D = kir_buf_slot(k, ld->buf)->dims[0], R = ld->rowdim;
   long vw = e->io ? 8 : 4, npts = k->dims.data[R].size * (k->dims.data[D].size / vw);
-  const char *rn = k->dims.data[R].name;
   em_ind(e, depth);
   buf_puts(o, "if (lrc_al) ");
   put_strided(e, "lrc_v", tid(TID), npts, e->threads, "blockDim.x");
   buf_puts(o, "{\n");
   fold_point(e, D, R, vw, depth + 1);
   em_ind(e, depth + 1);
-  buf_printf(o, "if (i_%s < lrc_nrows) %s[lrc_v_t] = *(const uint4 *)(%s + lrc_base + i_%s * lrc_rstride + lrc_e);\n",
-             rn, xs, buf_name(e, ld->buf), rn);
+  put_row_load(e, ld, arena_printf(k->arena, "%s[lrc_v_t]", xs));
   em_ind(e, depth);
   buf_puts(o, "}\n");
 }
@@ -2754,8 +2760,7 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
   } else {
     buf_printf(o, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
     em_ind(e, d2 + 1);
-    buf_printf(o, "if (i_%s < lrc_nrows) lrc_x = *(const uint4 *)(%s + lrc_base + i_%s * lrc_rstride + lrc_e);\n",
-               rn, nm, rn);
+    put_row_load(e, ld, "lrc_x");
   }
   em_ind(e, d2 + 1);
   put_unpack_into(e, io, "lrc_u", d2 + 1);
