@@ -4449,16 +4449,21 @@ static void drop_sourced(const Kernel *f, KStmt *floop, const KStmt **src) {
 }
 
 /* The matrix products (mma_form) in statement list b. */
-static int count_products(const Emit *e, const KBlock *b) {
-  int n = 0;
+/* The products (on the tensor cores) and the other sums (a reduction
+ * nest: a normaliser's q z over K) in b, added to *np and *ns. */
+static void count_sums(const Emit *e, const KBlock *b, int *np, int *ns) {
+  const Kernel *k = e->k;
   for (int i = 0; i < b->len; i++) {
     const KStmt *s = b->data[i];
-    n += count_products(e, &s->body) + count_products(e, &s->orelse);
-    Mma m;
-    for (int j = 0; s->kind == KS_NEST && j < s->assigns.len; j++)
-      n += mma_form(e, s, &s->assigns.data[j], &m);
+    count_sums(e, &s->body, np, ns);
+    count_sums(e, &s->orelse, np, ns);
+    for (int j = 0; s->kind == KS_NEST && j < s->assigns.len; j++) {
+      const KAssign *a = &s->assigns.data[j];
+      Mma m;
+      if (mma_form(e, s, a, &m)) ++*np;
+      else if (s->space & ~k->tiles.data[a->tile].dims) ++*ns;
+    }
   }
-  return n;
 }
 
 static bool same_perms(const unsigned char *a, const unsigned char *b, int n) {
@@ -4476,8 +4481,11 @@ static bool same_perms(const unsigned char *a, const unsigned char *b, int n) {
  * DeltaNet, 0.492 -> 0.464 DeltaNet on 256; docs/perf-cuda.md v12).
  * The launcher picks by the SM count (cg_cuda_whole_rows). 256 threads
  * where the chain holds more products than a state's readout, intra-
- * chunk term and update (the WY form's W S), else 128;
- * LRC_CUDA_ROW_THREADS sets it, LRC_CUDA_ROW=off leaves the form out.
+ * chunk term and update (the WY form's W S) or a sum off the tensor
+ * cores (a normaliser's q z: 32 points, one thread each, over K; H200,
+ * rests 0.805 -> 0.665 ms mLSTM, 0.730 -> 0.631 linear attention (elu);
+ * simple GLA, RetNet, HGRN2 3-6% slower on 256: docs/perf-cuda.md v18),
+ * else 128; LRC_CUDA_ROW_THREADS sets it, LRC_CUDA_ROW=off leaves the form out.
  * Only where it reads the records in the order the free part stores
  * them for er (rec_perms) and keeps its tiles on chip. */
 static bool row_emit(const Kernel *r, const Emit *er, const unsigned char *perm, Emit *ew) {
@@ -4485,8 +4493,9 @@ static bool row_emit(const Kernel *r, const Emit *er, const unsigned char *perm,
   *ew = *er;
   ew->smem = ew->scratch = 0;
   ew->tile_ahead = NULL;
-  ew->threads = env_threads("LRC_CUDA_ROW_THREADS",
-                            count_products(er, &er->grid_loop->body) > 3 ? 256 : 128);
+  int np = 0, ns = 0;
+  count_sums(er, &er->grid_loop->body, &np, &ns);
+  ew->threads = env_threads("LRC_CUDA_ROW_THREADS", np > 3 || ns > 0 ? 256 : 128);
   ew->k = split(r, ew, 0);
   place_tiles(ew);
   ahead_rest(ew);

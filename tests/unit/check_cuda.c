@@ -430,6 +430,7 @@ START_TEST(rest_on_rows) {
   ck_assert_msg(!cg_cuda_whole_rows(1 << 20, 2, 0), "an unknown SM count took the whole rows");
   static const struct { const char *name; int threads; } ops[] = {
       {"gated_deltanet", 256}, {"deltanet", 256}, {"kda", 256}, {"gla", 128}, {"simple_gla", 128},
+      {"retnet", 128}, {"mlstm", 256},   /* (mLSTM: its normaliser's sum off the tensor cores) */
       {"deltaproduct", 0}};   /* (0: none, its tiles would not fit on chip at C = 32) */
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
     char path[64], *src, want[128];
