@@ -3654,9 +3654,9 @@ static int *half_tiles(Emit *e) {
 }
 
 /* tf32_tiles' walk: st[t] |= 1 where a TF32 product reads tile t as an
- * operand, 2 where anything else reads it or writes it other than by
- * an element-wise nest (SET), a fill of a TF32 value or a solve keeping
- * its column in registers (then 4). A solved tile's nests do not round
+ * operand, 32 where anything else reads it (a solve: 2), 2 where
+ * anything writes it other than an element-wise nest (SET), a fill of a
+ * TF32 value or a solve keeping its column in registers (then 4). A solved tile's nests do not round
  * (the solve reads their values): 8 where a product reads it before the
  * solve, 16 where a nest writes it after (in program order), either of
  * which would hand a product unrounded values. */
@@ -3685,7 +3685,7 @@ static void tf32_walk(Emit *e, const KBlock *b, unsigned char *st) {
         if (st[a->tile] & 4) st[a->tile] |= 16;
       }
       for (int t = 0; t < k->tiles.len; t++)
-        if (use[t] & 1) st[t] |= 2;
+        if (use[t] & 1) st[t] |= 32;
       continue;
     }
     if (s->kind == KS_FILL) {
@@ -3701,19 +3701,26 @@ static void tf32_walk(Emit *e, const KBlock *b, unsigned char *st) {
     }
     kir_use_stmt(k, s, use);
     for (int t = 0; t < k->tiles.len; t++)
-      if (use[t]) st[t] |= 2;
+      if (use[t]) st[t] |= use[t] & 2 || s->kind == KS_TRISOLVE ? 2 : 32;
   }
   if (chain) e->in_rest = false;
 }
 
-/* The tiles stored as TF32 values: those that only TF32 products read
- * (bf16 or fp16 I/O: not split) and that element-wise nests or a solve
- * write; the writer rounds (lrc_tf32, as the fragment's load did), once
- * an element, and the fragments load raw: by ldmatrix, no instruction
- * but the load. Each element was converted by every warp that loaded it
+/* The tiles stored as TF32 values: those that TF32 products read (bf16
+ * or fp16 I/O: not split) and that element-wise nests or a solve write;
+ * the writer rounds (lrc_tf32, as the fragment's load did), once an
+ * element, and the fragments load raw: by ldmatrix, no instruction but
+ * the load. Each element was converted by every warp that loaded it
  * (3 instructions a conversion on sm_90; Gated DeltaNet's free part: a
  * third of its instructions were its products' loads and conversions,
- * ncu). The numbers are the same. LRC_CUDA_TF32_STORE=off. */
+ * ncu). The numbers are the same. LRC_CUDA_TF32_STORE=off: none.
+ * =shared also rounds the tiles that other statements read (nests,
+ * record stores, copies; not a solve), which then see the rounded
+ * values: 2^-11 relative, below the 16-bit I/O's own rounding; Gated
+ * DeltaNet's normalised q and k (their records and the decayed keys
+ * read them too), whose ten conversions a k-step in the free part's
+ * first products then go (not yet run on a GPU: docs/perf-cuda.md
+ * v18). */
 static unsigned char *tf32_tiles(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
@@ -3721,9 +3728,11 @@ static unsigned char *tf32_tiles(Emit *e) {
     return NULL;
   unsigned char *st = arena_alloc(k->arena, (size_t)n + 1);
   tf32_walk(e, &k->body, st);
-  bool any = false;
+  bool shared = env_is("LRC_CUDA_TF32_STORE", "shared"), any = false;
   for (int t = 0; t < n; t++) {
-    st[t] = (st[t] & 3) != 1 || (st[t] & 4 && st[t] & 24) ? 0 : st[t] & 4 ? 2 : 1;
+    st[t] = (st[t] & 3) != 1 || (!shared && st[t] & 32) || (st[t] & 4 && st[t] & 24) ? 0
+            : st[t] & 4                                                            ? 2
+                                                                                   : 1;
     any |= st[t] != 0;
   }
   return any ? st : NULL;

@@ -248,9 +248,12 @@ END_TEST
 /* Float fragments by ldmatrix and tiles stored as TF32 (frag_ldsm,
  * tf32_tiles): with bfloat16 I/O, Gated DeltaNet's free part loads its
  * row-major float operands by ldmatrix (q~ and K of the pair, T of T U
- * and T W; K^T's B), its solve stores T rounded to TF32 and
- * T W reads T and W's scaled keys raw (no conversion); with float32 I/O
- * the ldmatrix fragments split, nothing stored rounded;
+ * and T W; K^T's B), its solve stores T rounded to TF32 and T W reads T
+ * and W's scaled keys raw (no conversion), while q~ and K, which their
+ * records and the decayed keys read too, convert as they load;
+ * LRC_CUDA_TF32_STORE=shared stores those rounded by their folds too,
+ * and no ldmatrix fragment converts; with float32
+ * I/O the ldmatrix fragments split, nothing stored rounded;
  * LRC_CUDA_LDSM=off and LRC_CUDA_TF32_STORE=off undo each. (tests/gpu/
  * compile.sh compiles the odd n-tile count's ldmatrix.x2.) */
 START_TEST(tf32_fragments) {
@@ -259,7 +262,9 @@ START_TEST(tf32_fragments) {
   char *bf = cuda_text(k, 1), *f32 = cuda_text(k, 0);
   char *noldsm = cuda_text_with(k, 1, "LRC_CUDA_LDSM", "off");
   char *nostore = cuda_text_with(k, 1, "LRC_CUDA_TF32_STORE", "off");
+  char *shared = cuda_text_with(k, 1, "LRC_CUDA_TF32_STORE", "shared");
   char *fb = part_text(bf, "gated_deltanet_free("), *ff = part_text(f32, "gated_deltanet_free(");
+  char *fsh = part_text(shared, "gated_deltanet_free(");
   char *fl = part_text(noldsm, "gated_deltanet_free("), *fs = part_text(nostore, "gated_deltanet_free(");
   ck_assert_msg(count_of_text(fb, "lrc_ldsm4(lrc_a") == 4 &&
                     count_of_text(fb, "lrc_ldsm2(lrc_b") + count_of_text(fb, "lrc_ldsm4(lrc_b") == 1,
@@ -271,6 +276,12 @@ START_TEST(tf32_fragments) {
                 "the scaled keys' fragments not loaded raw");
   ck_assert_msg(count_of_text(fb, "lrc_tf32(__uint_as_float(") == 10,
                 "the fragments of T converted, or those of q~ and K not");
+  ck_assert_msg(count_of_text(fsh, "= lrc_tf32r(lrc_x[") == 1 &&
+                    count_of_text(fsh, "lrc_o[lrc_j] = lrc_tf32r(") == 3 &&
+                    count_of_text(fsh, "lrc_o[lrc_j] = lrc_tf32r(((lrc_u[lrc_j] * lrc_s) * ") == 2 &&
+                    !strstr(fsh, "lrc_tf32(__uint_as_float("),
+                "LRC_CUDA_TF32_STORE=shared: q~ and K not stored rounded by their folds, or an "
+                "ldmatrix fragment still converted");
   ck_assert_msg(count_of_text(ff, "lrc_ldsm4(lrc_a") == 4 &&
                     count_of_text(ff, "lrc_tf32_2(__uint_as_float(") == 18 && !strstr(ff, "lrc_tf32r("),
                 "float32 I/O: the ldmatrix fragments not split, or a tile stored rounded");
@@ -278,7 +289,8 @@ START_TEST(tf32_fragments) {
   ck_assert_msg(!strstr(fs, "lrc_tf32r(") && !strstr(fs, "__float_as_uint(lrc_p[") &&
                     count_of_text(fs, "lrc_ldsm4(lrc_a") == 4,
                 "LRC_CUDA_TF32_STORE=off ignored");
-  free(bf), free(f32), free(noldsm), free(nostore), free(fb), free(ff), free(fl), free(fs), free(src);
+  free(bf), free(f32), free(noldsm), free(nostore), free(shared), free(fb), free(ff), free(fl), free(fs),
+      free(fsh), free(src);
   /* an odd count of n-tiles a warp (C = 96): the last B fragment by ldmatrix.x2 */
   k = chunk_at_128_c("examples/gated_deltanet.lr", 96, &src);
   bf = cuda_text(k, 1);
