@@ -1904,6 +1904,117 @@ static bool solve_in_regs(const Emit *e, const KStmt *s) {
   return solve_unrolled(e, s) && !env_is("LRC_CUDA_SOLVE", "one");
 }
 
+/* Does the solve take the blocked form (emit_trisolve_blocked)? */
+static bool solve_blocked(const Emit *e, const KStmt *s) {
+  long n = e->k->dims.data[s->dim].size;
+  return solve_in_regs(e, s) && env_is("LRC_CUDA_SOLVE", "blocked") && n % 2 == 0 && n >= 16;
+}
+
+/* Rows [r0, r0 + h) of the solve for each thread's column, N's block of
+ * those rows and columns alone (the rows below r0 already applied): the
+ * column in registers, each row's sum in four chains (emit_trisolve);
+ * rows from `from` on stored back (rounded: rnd), and with `all` the
+ * rows above r0 rounded in place too. */
+static void put_solve_rows(Emit *e, const KStmt *s, long r0, long h, long from, bool rnd, bool all,
+                           int depth) {
+  const Kernel *k = e->k;
+  DimSet xd = k->tiles.data[s->tile].dims;
+  const char *ri = k->dims.data[s->dim].name, *ci = k->dims.data[s->dim2].name;
+  open_threads(e, xd & ~(1u << s->dim), 1, depth);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "float lrc_x[%ld];\n", h);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "_Pragma(\"unroll\") for (int lrc_i = 0; lrc_i < %ld; lrc_i++) {\n", h);
+  em_ind(e, depth + 2);
+  buf_printf(e->out, "const int i_%s = %ld + lrc_i;\n", ri, r0);
+  em_ind(e, depth + 2);
+  buf_puts(e->out, "lrc_x[lrc_i] = ");
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "}\n");
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "_Pragma(\"unroll\") for (int lrc_i = 1; lrc_i < %ld; lrc_i++) {\n", h);
+  em_ind(e, depth + 2);
+  buf_printf(e->out, "const int i_%s = %ld + lrc_i;\n", ri, r0);
+  em_ind(e, depth + 2);
+  buf_puts(e->out, "float lrc_a[4] = {lrc_x[lrc_i], 0.0f, 0.0f, 0.0f};\n");
+  em_ind(e, depth + 2);
+  buf_printf(e->out, "_Pragma(\"unroll\") for (int lrc_j = 0; lrc_j < lrc_i; lrc_j++) {\n");
+  em_ind(e, depth + 3);
+  buf_printf(e->out, "const int i_%s = %ld + lrc_j;\n", ci, r0);
+  em_ind(e, depth + 3);
+  buf_puts(e->out, "lrc_a[lrc_j & 3] -= ");
+  em_put_elem(e, s->tile2);
+  buf_puts(e->out, " * lrc_x[lrc_j];\n");
+  em_ind(e, depth + 2);
+  buf_puts(e->out, "}\n");
+  em_ind(e, depth + 2);
+  buf_puts(e->out, "lrc_x[lrc_i] = (lrc_a[0] + lrc_a[1]) + (lrc_a[2] + lrc_a[3]);\n");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "}\n");
+  if (all && rnd) {
+    em_ind(e, depth + 1);
+    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 0; i_%s < %ld; i_%s++) ", ri, ri, r0, ri);
+    em_put_elem(e, s->tile);
+    buf_puts(e->out, " = lrc_tf32r(");
+    em_put_elem(e, s->tile);
+    buf_puts(e->out, ");\n");
+  }
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "_Pragma(\"unroll\") for (int lrc_i = %ld; lrc_i < %ld; lrc_i++) {\n", from, h);
+  em_ind(e, depth + 2);
+  buf_printf(e->out, "const int i_%s = %ld + lrc_i;\n", ri, r0);
+  em_ind(e, depth + 2);
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, rnd ? " = lrc_tf32r(lrc_x[lrc_i]);\n" : " = lrc_x[lrc_i];\n");
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "}\n");
+  close_threads(e, depth);
+}
+
+/* The solve in two halves of h = n / 2 rows, X = [X1; X2], N = [N11 0;
+ * N21 N22]: X1 = (I + N11)^-1 X1 (a thread a column, h rows); X2 -= N21
+ * X1 over every thread (h rows times the columns, h terms each); X2 =
+ * (I + N22)^-1 X2 (a thread a column). One thread a column down all n
+ * rows took a chain of n (n - 1) / 2 multiply-adds (496 at n = 32: Gated
+ * DeltaNet's free part, one warp of four, the others waiting at the next
+ * barrier: 15% of its stall samples, docs/perf-cuda.md v18); here two of
+ * h (h - 1) / 2 (120 each) and h on all the warps, with two barriers.
+ * The same sums in another order. LRC_CUDA_SOLVE=blocked (off by
+ * default until measured). */
+static void emit_trisolve_blocked(Emit *e, const KStmt *s, int depth) {
+  const Kernel *k = e->k;
+  DimSet xd = k->tiles.data[s->tile].dims;
+  const char *ri = k->dims.data[s->dim].name, *ci = k->dims.data[s->dim2].name;
+  long h = k->dims.data[s->dim].size / 2;
+  bool rnd = e->tile_tf32 && e->tile_tf32[s->tile] == 2;
+  put_solve_rows(e, s, 0, h, 1, false, false, depth);
+  em_ind(e, depth);
+  buf_puts(e->out, "__syncthreads();\n");
+  open_threads(e, xd & ~(1u << s->dim), h, depth);
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "const int i_%s = %ld + lrc_r;\n", ri, h);
+  em_ind(e, depth + 1);
+  buf_puts(e->out, "float lrc_a[4] = {");
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, ", 0.0f, 0.0f, 0.0f};\n");
+  em_ind(e, depth + 1);
+  buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 0; i_%s < %ld; i_%s++) lrc_a[i_%s & 3] -= ",
+             ci, ci, h, ci, ci);
+  em_put_elem(e, s->tile2);
+  buf_puts(e->out, " * ");
+  em_put_elem_as(e, s->tile, s->dim, s->dim2);
+  buf_puts(e->out, ";\n");
+  em_ind(e, depth + 1);
+  em_put_elem(e, s->tile);
+  buf_puts(e->out, " = (lrc_a[0] + lrc_a[1]) + (lrc_a[2] + lrc_a[3]);\n");
+  close_threads(e, depth);
+  em_ind(e, depth);
+  buf_puts(e->out, "__syncthreads();\n");
+  put_solve_rows(e, s, h, h, 0, rnd, true, depth);
+}
+
 /* X = (I + N)^-1 X: threads over X's columns (its dims other than the
  * row dim), forward substitution down each column. Up to 32 rows (the
  * WY and UT solves of a chunk) the row loop is unrolled, so that each
@@ -1916,6 +2027,10 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
   const char *ri = k->dims.data[s->dim].name, *ci = k->dims.data[s->dim2].name;
   long n = k->dims.data[s->dim].size;
   bool unroll = solve_unrolled(e, s);
+  if (solve_blocked(e, s)) {
+    emit_trisolve_blocked(e, s, depth);
+    return;
+  }
   open_threads(e, xd & ~(1u << s->dim), 1, depth);
   if (solve_in_regs(e, s)) {
     /* The thread's column in registers (indices constant once unrolled)

@@ -124,12 +124,13 @@ def main():
         ref = build(base + "_ref.c", base + "_ref.so", False)
         for algo, suffix in [(a, s) for a in ("recurrent", "chunk", "scan")
                              for s in ("", "_bf16", "_f16", "_split", "_phased", "_bf16_phased",
-                                       "_phased_row", "_bf16_phased_row")]:
+                                       "_phased_row", "_bf16_phased_row", "_next", "_bf16_next")]:
             stem = f"{base}_{algo}{suffix}"
             io = {"": torch.float32, "_bf16": torch.bfloat16, "_f16": torch.float16,
                   "_split": torch.float32, "_phased": torch.float32,
                   "_bf16_phased": torch.bfloat16, "_phased_row": torch.float32,
-                  "_bf16_phased_row": torch.bfloat16}[suffix]
+                  "_bf16_phased_row": torch.bfloat16, "_next": torch.float32,
+                  "_bf16_next": torch.bfloat16}[suffix]
             tol = 2e-2 if suffix.startswith(("_bf16", "_f16")) else 2e-4
             cu_h = stem + ".cu"
             if not os.path.exists(cu_h):

@@ -95,15 +95,19 @@ for name in gated_deltanet deltanet; do
     echo "cuda-compile: $name with v15's switches off:" >> "$OUT/list"
   fi
 done
-# Gated DeltaNet's free part with its folds storing q and k rounded to
-# TF32 (LRC_CUDA_TF32_STORE=shared, off by default).
-if LRC_CUDA_TF32_STORE=shared "$LRC" emit examples/gated_deltanet.lr --emit=cuda --algo=chunk \
-    --dim K=128,V=128 --dtype=bf16 -o "$OUT/gated_deltanet_tf32_bf16" 2>"$OUT/gated_deltanet_tf32.err" &&
-    grep -q "lrc_o\[lrc_j\] = lrc_tf32r(((lrc_u" "$OUT/gated_deltanet_tf32_bf16.cu"; then
-  echo "$OUT/gated_deltanet_tf32_bf16" >> "$OUT/list"
-else
-  echo "cuda-compile: no fold stores TF32 in gated_deltanet with LRC_CUDA_TF32_STORE=shared:" >> "$OUT/list"
-fi
+# Gated DeltaNet with the switches that are off by default until measured:
+# the solve in two halves (LRC_CUDA_SOLVE=blocked), and with bf16 I/O its
+# folds storing q and k rounded to TF32 (LRC_CUDA_TF32_STORE=shared).
+for dt in bf16 f32; do
+  if LRC_CUDA_SOLVE=blocked LRC_CUDA_TF32_STORE=shared "$LRC" emit examples/gated_deltanet.lr \
+      --emit=cuda --algo=chunk --dim K=128,V=128 --dtype=$dt -o "$OUT/gated_deltanet_next_$dt" \
+      2>"$OUT/gated_deltanet_next.err" && grep -q "float lrc_x\[16\];" "$OUT/gated_deltanet_next_$dt.cu" &&
+      { [ $dt = f32 ] || grep -q "lrc_o\[lrc_j\] = lrc_tf32r(((lrc_u" "$OUT/gated_deltanet_next_$dt.cu"; }; then
+    echo "$OUT/gated_deltanet_next_$dt" >> "$OUT/list"
+  else
+    echo "cuda-compile: gated_deltanet ($dt) without a blocked solve or TF32 folds under the switches:" >> "$OUT/list"
+  fi
+done
 grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
 grep '^cuda-compile' "$OUT/list" && fail=1
 # Two compilers at a time: each unit for both architectures.

@@ -4,7 +4,9 @@
 # every algorithm that applies (NAME_<algo>[_bf16|_f16|_split].cu/.h:
 # float32, bfloat16 and float16 inputs and outputs, float32 with the
 # state's columns split over blocks of 16, float32 and bfloat16 in the
-# phased form: NAME_chunk[_bf16]_phased[_row]), at K=V=64 where the
+# phased form: NAME_chunk[_bf16]_phased[_row], float32 and bfloat16 with
+# the switches that are off by default until measured on: NAME_<algo>
+# [_bf16]_next, where they change the code), at K=V=64 where the
 # rnn has those dims (DIMS=K=128,V=128 for others), for tests/gpu/run.sh
 # to carry to a GPU machine.
 set -eu
@@ -20,6 +22,14 @@ for name in $list; do
     "$LRC" emit "$f" --emit=cuda --algo=$algo $dims -o "$DIR/${name}_$algo" 2>/dev/null || continue
     for dt in bf16 f16; do
       "$LRC" emit "$f" --emit=cuda --algo=$algo --dtype=$dt $dims -o "$DIR/${name}_${algo}_$dt"
+    done
+    # The switches off by default (kept where they change the code).
+    for v in "" _bf16; do
+      dt=$([ -z "$v" ] && echo f32 || echo bf16)
+      LRC_CUDA_SOLVE=blocked LRC_CUDA_TF32_STORE=shared "$LRC" emit "$f" --emit=cuda --algo=$algo \
+        --dtype=$dt $dims -o "$DIR/${name}_${algo}${v}_next"
+      sed "s/\"${name}_${algo}${v}_next\.h\"/\"${name}_${algo}$v.h\"/" "$DIR/${name}_${algo}${v}_next.cu" |
+        cmp -s - "$DIR/${name}_${algo}$v.cu" && rm -f "$DIR/${name}_${algo}${v}_next".*
     done
     # State columns split over blocks of 16 (kept where a dim was split).
     LRC_CUDA_SPLIT=16 "$LRC" emit "$f" --emit=cuda --algo=$algo $dims -o "$DIR/${name}_${algo}_split"

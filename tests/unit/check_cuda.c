@@ -837,6 +837,35 @@ START_TEST(rec_copy) {
 }
 END_TEST
 
+/* The solve in two halves (emit_trisolve_blocked, LRC_CUDA_SOLVE=blocked,
+ * off by default): Gated DeltaNet's free part solves rows 0-15 and
+ * 16-31 of T a thread a column (16 registers, not 32), updates rows
+ * 16-31 by N21 T1 on every thread between them (two barriers more), and
+ * rounds T to TF32 at the end, the first half in place; float32 I/O
+ * rounds nothing. */
+START_TEST(solve_blocked) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  char *dflt = cuda_text(k, 1), *on = cuda_text_with(k, 1, "LRC_CUDA_SOLVE", "blocked");
+  char *on32 = cuda_text_with(k, 0, "LRC_CUDA_SOLVE", "blocked");
+  char *f0 = part_text(dflt, "gated_deltanet_free("), *f = part_text(on, "gated_deltanet_free(");
+  char *f4 = part_text(on32, "gated_deltanet_free(");
+  ck_assert_msg(count_of_text(f0, "float lrc_x[32];") == 1 && !strstr(f0, "float lrc_x[16];"),
+                "the default solve not one thread a column down 32 rows");
+  ck_assert_msg(count_of_text(f, "float lrc_x[16];") == 2 && !strstr(f, "float lrc_x[32];") &&
+                    count_of_text(f, "const int i_C = 16 + lrc_r;") == 1 &&
+                    count_of_text(f, "const int i_C = 16 + lrc_i;") == 3,
+                "the solve not in two halves of 16 rows with the update between");
+  ck_assert_msg(count_of_text(f, "__syncthreads();") == count_of_text(f0, "__syncthreads();") + 2,
+                "barriers: %d, %d by default", count_of_text(f, "__syncthreads();"),
+                count_of_text(f0, "__syncthreads();"));
+  ck_assert_msg(count_of_text(f, "= lrc_tf32r(lrc_x[lrc_i]);") == 1 &&
+                    strstr(f, "for (int i_C = 0; i_C < 16; i_C++) x") && !strstr(f4, "lrc_tf32r("),
+                "T not rounded to TF32 at the end (both halves), or rounded with float32 I/O");
+  free(dflt), free(on), free(on32), free(f0), free(f), free(f4), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -1376,6 +1405,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, tf32_fragments);
   tcase_add_test(tc, barriers_elided);
   tcase_add_test(tc, smem_layout);
+  tcase_add_test(tc, solve_blocked);
   tcase_add_test(tc, rest_on_rows);
   tcase_add_test(tc, sourced_records);
   tcase_add_test(tc, state_in_registers);
