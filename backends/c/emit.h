@@ -85,6 +85,9 @@ typedef struct Emit {
   const KStmt **fold_ld;
   bool float_targets;      /* CUDA: no product's target in bf16 (half_tiles;
                               ahead_rest) */
+  const bool *fold_only;   /* CUDA: per tile, its values only ever in the
+                              registers of a row fold (fold_only_tiles:
+                              no memory), or NULL */
 } Emit;
 
 /* The phased form's parts (emit_cuda.c), and its per-chunk records as

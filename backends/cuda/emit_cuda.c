@@ -3196,6 +3196,8 @@ static void emit_block(Emit *e, const KBlock *b, int depth, bool outer) {
     bool hoisted = false;
     for (int h = 0; h < e->nhoisted; h++) hoisted |= e->hoisted[h] == b->data[i];
     if (hoisted) continue;   /* (emitted in a row fold) */
+    if (b->data[i]->kind == KS_FILL && e->fold_only && e->fold_only[b->data[i]->tile])
+      continue;   /* (a row fold's sum, in its registers) */
     RowFold rf;
     int n = emit_folded(e, b, i, end, depth), st;
     if (!n && (n = row_fold(e, b, i, &rf))) emit_row_fold(e, b, i, &rf, depth);
@@ -3667,7 +3669,7 @@ static void place_once(Emit *e) {
   bool reuse = !env_is("LRC_CUDA_REUSE", "off");
   bool *unused = arena_alloc(k->arena, (size_t)n + 1);
   for (int t = 0; t < n; t++) {
-    unused[t] = l.first[t] < 0;   /* unused (here): no space */
+    unused[t] = l.first[t] < 0 || (e->fold_only && e->fold_only[t]);   /* no space */
     /* Vectors and scalars (a [C] gate, a norm) each their own place: the
      * little memory they would share costs barriers between statements
      * that touch neither's values (a write-after-read of the place). */
@@ -3883,7 +3885,7 @@ static void place_pairs(Emit *e) {
 
 /* The placement, the rest's records in bf16 (half_tiles) where they all
  * fit in shared memory (ldmatrix reads only there), else in float. */
-static void place_tiles(Emit *e) {
+static void place_all(Emit *e) {
   e->tile_half = half_tiles(e);
   place_pairs(e);
   for (int t = 0; e->tile_half && t < e->k->tiles.len; t++)
@@ -3891,6 +3893,68 @@ static void place_tiles(Emit *e) {
       e->tile_half = NULL;
       place_pairs(e);
     }
+}
+
+/* fold_only_tiles' walk: the row folds as emit_block takes them (a
+ * fold's sides hoisted, so that the next fold sees the room left). */
+static void fold_walk(Emit *e, const KBlock *b, bool *f, bool *any) {
+  for (int i = 0; i < b->len; i++) {
+    const KStmt *s = b->data[i];
+    fold_walk(e, &s->body, f, any);
+    fold_walk(e, &s->orelse, f, any);
+    RowFold rf;
+    int n = row_fold(e, b, i, &rf);
+    if (!n) continue;
+    f[s->tile] = *any = true;   /* (the raw rows: in registers) */
+    if (rf.red >= 0) {   /* (the row's sum and scale: in registers; the sum's fill not emitted) */
+      f[b->data[rf.red]->assigns.data[0].tile] = true;
+      f[b->data[rf.scale]->assigns.data[0].tile] = true;
+    }
+    for (int q = 0; q < rf.nside; q++) {
+      f[b->data[rf.side[q]]->assigns.data[0].tile] = true;   /* (stored from registers) */
+      e->nhoisted += 2;
+    }
+    i += n - 1;
+  }
+}
+
+/* The tiles whose values never leave the registers of a row fold under
+ * e's placement: each fold's raw rows (t), its row's sum and scale (r,
+ * s; r's fill then dead), and its sides' values (only stored to their
+ * records from the fold's registers); NULL: none. */
+static bool *fold_only_tiles(Emit *e) {
+  const Kernel *k = e->k;
+  bool *f = arena_alloc(k->arena, (size_t)k->tiles.len + 1), any = false;
+  e->nhoisted = 0;
+  fold_walk(e, &k->body, f, &any);
+  e->nhoisted = 0;
+  return any ? f : NULL;
+}
+
+/* The tiles placed (place_pairs, with bf16 tiles where they stay on
+ * chip), and with LRC_CUDA_FOLD_PLACE=on placed again without the tiles
+ * that row folds keep in registers (fold_only_tiles; emit_block skips
+ * the dead fills): Gated DeltaNet's free part at K = V = 128 (bf16)
+ * 67072 -> 57856 bytes, its raw rows of q, k, v and its decayed keys
+ * gone (512 bytes short of four blocks an SM). Off by default until it
+ * runs on a GPU. Where the second placement would lose a fold (a fold's
+ * conditions read the placement) or take more memory, the first
+ * stands. */
+static void place_tiles(Emit *e) {
+  e->fold_only = NULL;
+  place_all(e);
+  if (!env_is("LRC_CUDA_FOLD_PLACE", "on")) return;
+  bool *f = fold_only_tiles(e);
+  if (!f) return;
+  long smem = e->smem, scratch = e->scratch;
+  e->fold_only = f;
+  place_all(e);
+  bool *g = fold_only_tiles(e), keep = e->smem <= smem && e->scratch <= scratch;
+  for (int t = 0; keep && t < e->k->tiles.len; t++) keep = !f[t] || (g && g[t]);
+  if (!keep) {
+    e->fold_only = NULL;
+    place_all(e);
+  }
 }
 
 /* Does tile t share memory with another (then no __restrict__)? */

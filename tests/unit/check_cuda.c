@@ -866,6 +866,39 @@ START_TEST(solve_blocked) {
 }
 END_TEST
 
+/* No memory for the tiles that row folds keep in registers
+ * (fold_only_tiles, LRC_CUDA_FOLD_PLACE=on, off by default): Gated
+ * DeltaNet's free part at K = V = 128 (bf16) declares no raw rows of q,
+ * k, v, no decayed keys kd0 (stored from the fold's registers) and no
+ * sums or scales of its norms (their fills gone), and takes less shared
+ * memory; the rest and the fused kernel keep theirs where they have no
+ * such fold; off, the default layout. */
+START_TEST(fold_place) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  Buf cu0 = {0}, cu1 = {0};
+  CgCudaLaunch l0 = {0}, l1 = {0};
+  cg_emit_cuda_jit(k, 1, &cu0, &l0);
+  setenv("LRC_CUDA_FOLD_PLACE", "on", 1);
+  cg_emit_cuda_jit(k, 1, &cu1, &l1);
+  unsetenv("LRC_CUDA_FOLD_PLACE");
+  char *f0 = part_text(cu0.s, "gated_deltanet_free("), *f1 = part_text(cu1.s, "gated_deltanet_free(");
+  static const char *const gone[] = {"x29_kd0_0 = ", "x1_t0 = ", "x5_t9 = ", "x14_t29 = ",
+                                     "x2_t2", "x3_t5", "x6_t11", "x7_t13"};
+  for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) {
+    ck_assert_msg(strstr(f0, gone[i]), "%s not in the default free part", gone[i]);
+    ck_assert_msg(!strstr(f1, gone[i]), "%s still in the free part with the fold placement", gone[i]);
+  }
+  ck_assert_msg(l1.part[1].smem_bytes < l0.part[1].smem_bytes && l1.part[1].smem_bytes <= 57856,
+                "the free part's shared memory: %ld bytes, %ld by default", (long)l1.part[1].smem_bytes,
+                (long)l0.part[1].smem_bytes);
+  ck_assert_msg(count_of_text(f1, "if (lrc_al)") == count_of_text(f0, "if (lrc_al)"),
+                "a row fold lost with the fold placement");
+  for (int p = 0; p < 4; p++) buf_free(&l0.part[p].entry), buf_free(&l1.part[p].entry);
+  buf_free(&cu0), buf_free(&cu1), free(f0), free(f1), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -1406,6 +1439,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, barriers_elided);
   tcase_add_test(tc, smem_layout);
   tcase_add_test(tc, solve_blocked);
+  tcase_add_test(tc, fold_place);
   tcase_add_test(tc, rest_on_rows);
   tcase_add_test(tc, sourced_records);
   tcase_add_test(tc, state_in_registers);
