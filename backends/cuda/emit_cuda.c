@@ -2824,6 +2824,64 @@ static void put_fold_loads(Emit *e, const KBlock *b, int depth) {
   }
 }
 
+/* A row fold's point (fold_point) of load ld as floats lrc_u: from the
+ * registers of its loads ahead (xs[lrc_v_t]) or by a 16-byte load where
+ * the rows are aligned, element by element where not; reads of the raw
+ * tile at the point then of lrc_u (e->vec_reg, reset by the caller),
+ * and lrc_d the point's first index along the row. */
+static void put_fold_u(Emit *e, const KStmt *ld, const char *xs, int depth) {
+  const Kernel *k = e->k;
+  Buf *o = e->out;
+  int D = kir_buf_slot(k, ld->buf)->dims[0], R = ld->rowdim, io = e->io;
+  long vw = io ? 8 : 4;
+  const char *rn = k->dims.data[R].name;
+  fold_point(e, D, R, vw, depth);
+  em_ind(e, depth);
+  buf_printf(o, "float lrc_u[%ld];\n", vw);
+  em_ind(e, depth);
+  buf_puts(o, "if (lrc_al) {\n");
+  em_ind(e, depth + 1);
+  if (xs) {
+    buf_printf(o, "const uint4 lrc_x = %s[lrc_v_t];\n", xs);
+  } else {
+    buf_printf(o, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
+    em_ind(e, depth + 1);
+    put_row_load(e, ld, "lrc_x");
+  }
+  em_ind(e, depth + 1);
+  put_unpack_into(e, io, "lrc_u", depth + 1);
+  em_ind(e, depth);
+  buf_puts(o, "} else {\n");
+  em_ind(e, depth + 1);
+  buf_printf(o,
+             "_Pragma(\"unroll\") for (int lrc_j = 0; lrc_j < %ld; lrc_j++) lrc_u[lrc_j] = i_%s < lrc_nrows ? "
+             "%s(%s[lrc_base + i_%s * lrc_rstride + lrc_e + lrc_j]) : 0.0f;\n",
+             vw, rn, io_to_f[io], buf_name(e, ld->buf), rn);
+  em_ind(e, depth);
+  buf_puts(o, "}\n");
+  e->vec_reg = arena_alloc(k->arena, sizeof *e->vec_reg * (size_t)k->tiles.len);
+  e->vec_reg[ld->tile] = "lrc_u";
+  em_ind(e, depth);
+  buf_printf(o, "const int lrc_d = i_%s;\n", k->dims.data[D].name);
+}
+
+/* This thread's part of its row's sum (assignment ar, its points along
+ * dim dn from lrc_d, the raw rows read from lrc_u: put_fold_u) into
+ * lrc_acc. */
+static void put_fold_sum(Emit *e, const char *dn, const KAssign *ar, int depth) {
+  Buf *o = e->out;
+  long vw = e->io ? 8 : 4;
+  em_ind(e, depth);
+  buf_puts(o, "float lrc_acc = 0.0f;\n");
+  put_point_loop(e, dn, vw, depth);
+  em_ind(e, depth + 1);
+  buf_puts(o, "lrc_acc += ");
+  em_put_expr(e, ar->expr);
+  buf_puts(o, ";\n");
+  em_ind(e, depth);
+  buf_puts(o, "}\n");
+}
+
 static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
@@ -2834,7 +2892,7 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
   int t = ld->tile, R = ld->rowdim, D = kir_buf_slot(k, ld->buf)->dims[0], nt = k->tiles.len;
   int io = e->io;
   long vw = io ? 8 : 4, nd = k->dims.data[D].size, lanes = nd / vw;
-  const char *rn = k->dims.data[R].name, *dn = k->dims.data[D].name, *nm = buf_name(e, ld->buf);
+  const char *dn = k->dims.data[D].name;
   unsigned char *use = use_new(e);
   if (ar) kir_use_expr(k, ar->expr, use), kir_use_expr(k, as->expr, use);
   kir_use_expr(k, au->expr, use);
@@ -2860,54 +2918,52 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
     buf_printf(o, "uint4 lrc_xs[%ld] = {};\n", trips);
     put_fold_load(e, ld, xs, depth + 1);
   }
+  /* With LRC_CUDA_FOLD_SUMS=first, every trip's part of its row's sum
+   * first, then the butterflies of all the trips together (their
+   * shuffles in flight at once: one trip's waited on the last's, 4 x 4
+   * dependent shuffles a fold at bf16 K = 128, the short-scoreboard
+   * stalls of Gated DeltaNet's free part, docs/perf-cuda.md v18), then
+   * the trips' scalings from the sums; the values loaded twice from the
+   * registers of the loads ahead. The same sums. Off by default until
+   * measured. */
+  bool first = ar && xs && trips > 1 && env_is("LRC_CUDA_FOLD_SUMS", "first");
+  int d2 = depth + 2;
+  if (first) {
+    em_ind(e, depth + 1);
+    buf_printf(o, "float lrc_sums[%ld] = {};\n", trips);
+    em_ind(e, depth + 1);
+    put_strided(e, "lrc_v", tid(TID), npts, e->threads, "blockDim.x");
+    buf_puts(o, "{\n");
+    put_fold_u(e, ld, xs, d2);
+    put_fold_sum(e, dn, ar, d2);
+    em_ind(e, d2);
+    buf_puts(o, "lrc_sums[lrc_v_t] = lrc_acc;\n");
+    e->vec_reg = NULL;
+    close_threads(e, depth + 1);
+    em_ind(e, depth + 1);
+    buf_printf(o,
+               "for (int lrc_o = %ld; lrc_o > 0; lrc_o >>= 1)\n%*s_Pragma(\"unroll\") for (int lrc_w = 0; "
+               "lrc_w < %ld; lrc_w++) lrc_sums[lrc_w] = lrc_add(lrc_sums[lrc_w], "
+               "__shfl_xor_sync(0xffffffffu, lrc_sums[lrc_w], lrc_o));\n",
+               lanes / 2, 2 * (depth + 2), "", trips);
+  }
   em_ind(e, depth + 1);
   put_strided(e, "lrc_v", tid(TID), npts, e->threads, "blockDim.x");
   buf_puts(o, "{\n");
-  int d2 = depth + 2;
-  fold_point(e, D, R, vw, d2);
-  em_ind(e, d2);
-  buf_printf(o, "float lrc_u[%ld];\n", vw);
-  em_ind(e, d2);
-  buf_puts(o, "if (lrc_al) {\n");
-  em_ind(e, d2 + 1);
-  if (xs) {
-    buf_printf(o, "const uint4 lrc_x = %s[lrc_v_t];\n", xs);
-  } else {
-    buf_printf(o, "uint4 lrc_x = make_uint4(0, 0, 0, 0);\n");
-    em_ind(e, d2 + 1);
-    put_row_load(e, ld, "lrc_x");
-  }
-  em_ind(e, d2 + 1);
-  put_unpack_into(e, io, "lrc_u", d2 + 1);
-  em_ind(e, d2);
-  buf_puts(o, "} else {\n");
-  em_ind(e, d2 + 1);
-  buf_printf(o,
-             "_Pragma(\"unroll\") for (int lrc_j = 0; lrc_j < %ld; lrc_j++) lrc_u[lrc_j] = i_%s < lrc_nrows ? "
-             "%s(%s[lrc_base + i_%s * lrc_rstride + lrc_e + lrc_j]) : 0.0f;\n",
-             vw, rn, io_to_f[io], nm, rn);
-  em_ind(e, d2);
-  buf_puts(o, "}\n");
-  /* This thread's part of the row's sum, then the row's lanes'. */
-  e->vec_reg = arena_alloc(k->arena, sizeof *e->vec_reg * (size_t)nt);
-  e->vec_reg[t] = "lrc_u";
-  em_ind(e, d2);
-  buf_printf(o, "const int lrc_d = i_%s;\n", dn);
+  put_fold_u(e, ld, xs, d2);
   if (ar) {
-    em_ind(e, d2);
-    buf_puts(o, "float lrc_acc = 0.0f;\n");
-    put_point_loop(e, dn, vw, d2);
-    em_ind(e, d2 + 1);
-    buf_puts(o, "lrc_acc += ");
-    em_put_expr(e, ar->expr);
-    buf_puts(o, ";\n");
-    em_ind(e, d2);
-    buf_puts(o, "}\n");
-    em_ind(e, d2);
-    buf_printf(o,
-               "for (int lrc_o = %ld; lrc_o > 0; lrc_o >>= 1) lrc_acc = lrc_add(lrc_acc, "
-               "__shfl_xor_sync(0xffffffffu, lrc_acc, lrc_o));\n",
-               lanes / 2);
+    if (first) {
+      em_ind(e, d2);
+      buf_puts(o, "float lrc_acc = lrc_sums[lrc_v_t];\n");
+    } else {
+      /* This thread's part of the row's sum, then the row's lanes'. */
+      put_fold_sum(e, dn, ar, d2);
+      em_ind(e, d2);
+      buf_printf(o,
+                 "for (int lrc_o = %ld; lrc_o > 0; lrc_o >>= 1) lrc_acc = lrc_add(lrc_acc, "
+                 "__shfl_xor_sync(0xffffffffu, lrc_acc, lrc_o));\n",
+                 lanes / 2);
+    }
     double num = b->data[rf->fill]->num;
     if (num != 0) {
       em_ind(e, d2);

@@ -899,6 +899,29 @@ START_TEST(fold_place) {
 }
 END_TEST
 
+/* The row folds' sums first (LRC_CUDA_FOLD_SUMS=first, off by default):
+ * Gated DeltaNet's free part (bf16, K = V = 128) adds up each of the
+ * four trips' parts of q's and k's rows first, then runs the four trips'
+ * butterflies together, then scales from the sums; by default each trip
+ * its own butterfly. */
+START_TEST(fold_sums) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  char *dflt = cuda_text(k, 1), *on = cuda_text_with(k, 1, "LRC_CUDA_FOLD_SUMS", "first");
+  char *f0 = part_text(dflt, "gated_deltanet_free("), *f = part_text(on, "gated_deltanet_free(");
+  const char *own = "for (int lrc_o = 8; lrc_o > 0; lrc_o >>= 1) lrc_acc = lrc_add(lrc_acc, "
+                    "__shfl_xor_sync(0xffffffffu, lrc_acc, lrc_o));";
+  ck_assert_msg(count_of_text(f0, own) == 2 && !strstr(f0, "lrc_sums"), "the default folds changed");
+  ck_assert_msg(!strstr(f, own) && count_of_text(f, "float lrc_sums[4] = {};") == 2 &&
+                    count_of_text(f, "lrc_sums[lrc_v_t] = lrc_acc;") == 2 &&
+                    count_of_text(f, "_Pragma(\"unroll\") for (int lrc_w = 0; lrc_w < 4; lrc_w++) "
+                                     "lrc_sums[lrc_w] = lrc_add(lrc_sums[lrc_w], __shfl_xor_sync(") == 2 &&
+                    count_of_text(f, "float lrc_acc = lrc_sums[lrc_v_t];") == 2,
+                "q's and k's folds not summed first, their butterflies not together");
+  free(dflt), free(on), free(f0), free(f), free(src);
+}
+END_TEST
+
 START_TEST(smem_layout) {
   static const char *names[] = {"gated_deltanet", "deltanet", "gla", "kda"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -1440,6 +1463,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, smem_layout);
   tcase_add_test(tc, solve_blocked);
   tcase_add_test(tc, fold_place);
+  tcase_add_test(tc, fold_sums);
   tcase_add_test(tc, rest_on_rows);
   tcase_add_test(tc, sourced_records);
   tcase_add_test(tc, state_in_registers);
