@@ -2031,43 +2031,18 @@ static void emit_trisolve(Emit *e, const KStmt *s, int depth) {
     emit_trisolve_blocked(e, s, depth);
     return;
   }
-  open_threads(e, xd & ~(1u << s->dim), 1, depth);
   if (solve_in_regs(e, s)) {
     /* The thread's column in registers (indices constant once unrolled)
      * and each row's sum in four independent chains: the steps wait on
      * FMAs, not on shared memory, and four at a time (H200, bf16, K = V
-     * = 128: Gated DeltaNet, DeltaNet, DeltaProduct 4-5% faster whole).
+     * = 128: Gated DeltaNet, DeltaNet, DeltaProduct 4-5% faster whole);
+     * every row rounded where the products read X as TF32 (tf32_tiles).
      * LRC_CUDA_SOLVE=one: one chain through shared memory. */
-    em_ind(e, depth + 1);
-    buf_printf(e->out, "float lrc_x[%ld];\n", n);
-    em_ind(e, depth + 1);
-    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 0; i_%s < %ld; i_%s++) lrc_x[i_%s] = ",
-               ri, ri, n, ri, ri);
-    em_put_elem(e, s->tile);
-    buf_puts(e->out, ";\n");
-    em_ind(e, depth + 1);
-    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 1; i_%s < %ld; i_%s++) {\n", ri, ri, n, ri);
-    em_ind(e, depth + 2);
-    buf_printf(e->out, "float lrc_a[4] = {lrc_x[i_%s], 0.0f, 0.0f, 0.0f};\n", ri);
-    em_ind(e, depth + 2);
-    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = 0; i_%s < i_%s; i_%s++) lrc_a[i_%s & 3] -= ",
-               ci, ci, ri, ci, ci);
-    em_put_elem(e, s->tile2);
-    buf_printf(e->out, " * lrc_x[i_%s];\n", ci);
-    em_ind(e, depth + 2);
-    buf_printf(e->out, "lrc_x[i_%s] = (lrc_a[0] + lrc_a[1]) + (lrc_a[2] + lrc_a[3]);\n", ri);
-    em_ind(e, depth + 1);
-    buf_puts(e->out, "}\n");
-    /* (every row rounded where the products read X as TF32: tf32_tiles) */
     bool rnd = e->tile_tf32 && e->tile_tf32[s->tile] == 2;
-    em_ind(e, depth + 1);
-    buf_printf(e->out, "_Pragma(\"unroll\") for (int i_%s = %d; i_%s < %ld; i_%s++) ", ri, !rnd, ri,
-               n, ri);
-    em_put_elem(e, s->tile);
-    buf_printf(e->out, rnd ? " = lrc_tf32r(lrc_x[i_%s]);\n" : " = lrc_x[i_%s];\n", ri);
-    close_threads(e, depth);
+    put_solve_rows(e, s, 0, n, !rnd, rnd, false, depth);
     return;
   }
+  open_threads(e, xd & ~(1u << s->dim), 1, depth);
   em_ind(e, depth + 1);
   buf_printf(e->out, "%sfor (int i_%s = 1; i_%s < %ld; i_%s++) {\n",
              unroll ? "_Pragma(\"unroll\") " : "", ri, ri, n, ri);
