@@ -60,6 +60,8 @@ typedef struct Emit {
                               of the chunk loop that the phased form puts
                               in its rest */
   bool no_pair;            /* CUDA: no products paired (mma_pair) */
+  bool no_pad8;            /* CUDA: rows padded by 4 floats only (pad_votes
+                              not asked: place_tiles) */
   int *tile_half;          /* CUDA: per tile, 1 + the dim its products
                               reduce over where it is kept in bf16
                               (half_tiles; its rows tile_ld bf16 apart),

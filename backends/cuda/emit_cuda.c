@@ -3711,7 +3711,7 @@ static void place_once(Emit *e) {
   count_accesses(k, &k->body, 1, acc);
   int *vote = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
   memset(e->tile_ld, 0, sizeof(long) * (size_t)n);
-  if (!env_is("LRC_CUDA_PAD8", "off")) pad_votes(e, &k->body, vote);
+  if (!e->no_pad8 && !env_is("LRC_CUDA_PAD8", "off")) pad_votes(e, &k->body, vote);
   int *by = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
   int best = 0, last = 0;
   long best_smem = 0;
@@ -3971,7 +3971,7 @@ static bool *fold_only_tiles(Emit *e) {
  * runs on a GPU. Where the second placement would lose a fold (a fold's
  * conditions read the placement) or take more memory, the first
  * stands. */
-static void place_tiles(Emit *e) {
+static void place_fold(Emit *e) {
   e->fold_only = NULL;
   place_all(e);
   if (!env_is("LRC_CUDA_FOLD_PLACE", "on")) return;
@@ -3986,6 +3986,27 @@ static void place_tiles(Emit *e) {
     e->fold_only = NULL;
     place_all(e);
   }
+}
+
+/* The tiles placed: place_fold, then the free part's padding fitted. */
+static void place_tiles(Emit *e) {
+  e->fold_only = NULL, e->no_pad8 = false;
+  place_fold(e);
+  /* With LRC_CUDA_PAD_FIT=on, the free part's rows padded by 4 floats
+   * only where that lets one more block share an SM: the padding to 8
+   * mod 16 (pad_votes) keeps the products' B fragments and accumulator
+   * stores off each other's banks, and a fourth block of Gated
+   * DeltaNet's free part (with the fold placement: 57856 -> 56320 bytes)
+   * hides more of its latency than the two-way conflicts on three of its
+   * tiles cost, or so the prediction goes (docs/perf-cuda.md v18). Off
+   * by default until measured. */
+  if (e->phase != PHASE_FREE || !env_is("LRC_CUDA_PAD_FIT", "on")) return;
+  int blocks = blocks_by_smem(e);
+  e->no_pad8 = true;
+  place_fold(e);
+  if (blocks_by_smem(e) > blocks && !e->scratch) return;
+  e->no_pad8 = false;
+  place_fold(e);
 }
 
 /* Does tile t share memory with another (then no __restrict__)? */

@@ -867,7 +867,8 @@ START_TEST(solve_blocked) {
 END_TEST
 
 /* No memory for the tiles that row folds keep in registers
- * (fold_only_tiles, LRC_CUDA_FOLD_PLACE=on, off by default): Gated
+ * (fold_only_tiles, LRC_CUDA_FOLD_PLACE=on, off by default), and the
+ * free part's padding fitted to one more block (LRC_CUDA_PAD_FIT=on): Gated
  * DeltaNet's free part at K = V = 128 (bf16) declares no raw rows of q,
  * k, v, no decayed keys kd0 (stored from the fold's registers) and no
  * sums or scales of its norms (their fills gone), and takes less shared
@@ -894,8 +895,26 @@ START_TEST(fold_place) {
                 (long)l0.part[1].smem_bytes);
   ck_assert_msg(count_of_text(f1, "if (lrc_al)") == count_of_text(f0, "if (lrc_al)"),
                 "a row fold lost with the fold placement");
-  for (int p = 0; p < 4; p++) buf_free(&l0.part[p].entry), buf_free(&l1.part[p].entry);
-  buf_free(&cu0), buf_free(&cu1), free(f0), free(f1), free(src);
+  /* LRC_CUDA_PAD_FIT=on: rows padded by 4 where that fits a fourth
+   * block (with the fold placement: 56320 bytes, launch bound 4), and
+   * not where it would not (the default placement stays) */
+  Buf cu2 = {0}, cu3 = {0};
+  CgCudaLaunch l2 = {0}, l3 = {0};
+  setenv("LRC_CUDA_PAD_FIT", "on", 1);
+  cg_emit_cuda_jit(k, 1, &cu3, &l3);
+  setenv("LRC_CUDA_FOLD_PLACE", "on", 1);
+  cg_emit_cuda_jit(k, 1, &cu2, &l2);
+  unsetenv("LRC_CUDA_FOLD_PLACE");
+  unsetenv("LRC_CUDA_PAD_FIT");
+  ck_assert_msg(l2.part[1].smem_bytes <= 228 * 1024 / 4 - 1024 &&
+                    strstr(cu2.s, "__launch_bounds__(128, 4) gated_deltanet_free(") &&
+                    strstr(cu1.s, "__launch_bounds__(128, 3) gated_deltanet_free("),
+                "the free part not fitted to four blocks an SM (%ld bytes)", (long)l2.part[1].smem_bytes);
+  ck_assert_msg(!strcmp(cu3.s, cu0.s), "LRC_CUDA_PAD_FIT=on changed a placement it could not fit");
+  for (int p = 0; p < 4; p++)
+    buf_free(&l0.part[p].entry), buf_free(&l1.part[p].entry), buf_free(&l2.part[p].entry),
+        buf_free(&l3.part[p].entry);
+  buf_free(&cu0), buf_free(&cu1), buf_free(&cu2), buf_free(&cu3), free(f0), free(f1), free(src);
 }
 END_TEST
 
