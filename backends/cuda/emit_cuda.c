@@ -4688,7 +4688,6 @@ static void drop_sourced(const Kernel *f, KStmt *floop, const KStmt **src) {
   b->len = m;
 }
 
-/* The matrix products (mma_form) in statement list b. */
 /* The products (on the tensor cores) and the other sums (a reduction
  * nest: a normaliser's q z over K) in b, added to *np and *ns. */
 static void count_sums(const Emit *e, const KBlock *b, int *np, int *ns) {
