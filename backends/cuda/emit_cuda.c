@@ -2857,6 +2857,15 @@ static void put_fold_sum(Emit *e, const char *dn, const KAssign *ar, int depth) 
   buf_puts(o, "}\n");
 }
 
+/* Side q of row fold rf in b and its record's store, hoisted into the
+ * fold (emit_block skips them); the side's nest. */
+static const KStmt *hoist_side(Emit *e, const KBlock *b, const RowFold *rf, int q) {
+  const KStmt *sd = b->data[rf->side[q]];
+  e->hoisted[e->nhoisted++] = sd;
+  e->hoisted[e->nhoisted++] = b->data[rf->side[q] + 1];
+  return sd;
+}
+
 static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
@@ -2871,12 +2880,8 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
   unsigned char *use = use_new(e);
   if (ar) kir_use_expr(k, ar->expr, use), kir_use_expr(k, as->expr, use);
   kir_use_expr(k, au->expr, use);
-  for (int q = 0; q < rf->nside; q++) {
-    const KStmt *sd = b->data[rf->side[q]];
-    kir_use_expr(k, sd->assigns.data[0].expr, use);
-    e->hoisted[e->nhoisted++] = sd;
-    e->hoisted[e->nhoisted++] = b->data[rf->side[q] + 1];
-  }
+  for (int q = 0; q < rf->nside; q++)
+    kir_use_expr(k, hoist_side(e, b, rf, q)->assigns.data[0].expr, use);
   use[t] = 0;
   if (ar) use[ar->tile] = use[as->tile] = 0;
   use[au->tile] = 2, use[nt] |= 1;
@@ -3804,10 +3809,11 @@ static int *half_tiles(Emit *e) {
 /* tf32_tiles' walk: st[t] |= 1 where a TF32 product reads tile t as an
  * operand, 32 where anything else reads it (a solve: 2), 2 where
  * anything writes it other than an element-wise nest (SET), a fill of a
- * TF32 value or a solve keeping its column in registers (then 4). A solved tile's nests do not round
- * (the solve reads their values): 8 where a product reads it before the
- * solve, 16 where a nest writes it after (in program order), either of
- * which would hand a product unrounded values. */
+ * TF32 value or a solve keeping its column in registers (then 4). A
+ * solved tile's nests do not round (the solve reads their values): 8
+ * where a product reads it before the solve, 16 where a nest writes it
+ * after (in program order), either of which would hand a product
+ * unrounded values. */
 static void tf32_walk(Emit *e, const KBlock *b, unsigned char *st) {
   const Kernel *k = e->k;
   unsigned char *use = use_new(e);
@@ -3941,10 +3947,8 @@ static void fold_walk(Emit *e, const KBlock *b, bool *f, bool *any) {
       f[b->data[rf.red]->assigns.data[0].tile] = true;
       f[b->data[rf.scale]->assigns.data[0].tile] = true;
     }
-    for (int q = 0; q < rf.nside; q++) {
-      f[b->data[rf.side[q]]->assigns.data[0].tile] = true;   /* (stored from registers) */
-      e->nhoisted += 2;
-    }
+    for (int q = 0; q < rf.nside; q++)   /* (stored from registers) */
+      f[hoist_side(e, b, &rf, q)->assigns.data[0].tile] = true;
     i += n - 1;
   }
 }
@@ -3990,7 +3994,7 @@ static void place_fold(Emit *e) {
 
 /* The tiles placed: place_fold, then the free part's padding fitted. */
 static void place_tiles(Emit *e) {
-  e->fold_only = NULL, e->no_pad8 = false;
+  e->no_pad8 = false;
   place_fold(e);
   /* With LRC_CUDA_PAD_FIT=on, the free part's rows padded by 4 floats
    * only where that lets one more block share an SM: the padding to 8
@@ -4724,7 +4728,8 @@ static bool same_perms(const unsigned char *a, const unsigned char *b, int n) {
  * cores (a normaliser's q z: 32 points, one thread each, over K; H200,
  * rests 0.805 -> 0.665 ms mLSTM, 0.730 -> 0.631 linear attention (elu);
  * simple GLA, RetNet, HGRN2 3-6% slower on 256: docs/perf-cuda.md v18),
- * else 128; LRC_CUDA_ROW_THREADS sets it, LRC_CUDA_ROW=off leaves the form out.
+ * else 128; LRC_CUDA_ROW_THREADS sets it, LRC_CUDA_ROW=off leaves the
+ * form out.
  * Only where it reads the records in the order the free part stores
  * them for er (rec_perms) and keeps its tiles on chip. */
 static bool row_emit(const Kernel *r, const Emit *er, const unsigned char *perm, Emit *ew) {
