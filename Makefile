@@ -127,12 +127,27 @@ $(B)/host/standalone_host: examples/host/standalone_host.c $(B)/host/ema.c
 hosts: $(B)/host/jit_host $(B)/host/standalone_host
 
 # The test runner finds the lrc binary and the repository through these.
-check: all $(B)/check_lrc hosts
+# Then (not under the sanitizers) the CUDA tests that need a device, on
+# the emulated one (tests/emu).
+check: all $(B)/check_lrc hosts $(if $(filter 1,$(SAN)),,emu)
 	$(Q)./$(B)/host/jit_host
 	$(Q)./$(B)/host/standalone_host
 	$(Q)LRC_BIN=$(B)/lrc LRC_SAN=$(SAN) LRC_CACHE_DIR=$(CURDIR)/$(B)/test-cache \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ./$(B)/check_lrc
+	$(Q)$(if $(filter 1,$(SAN)),true,B=$(B) sh tests/emu/run.sh)
 	$(Q)$(if $(filter 1,$(SAN)),true,LRC=$(B)/lrc OUT=$(B)/cuda-compile sh tests/gpu/compile.sh)
+
+# The emulated CUDA device (tests/emu/driver.c): the driver API and NVRTC
+# in one library, under the names runtime/cuda.c loads.
+$(B)/emu/libcuda.so.1: tests/emu/driver.c tests/emu/include/lrc_emu_abi.h
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -std=c17 $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared -fvisibility=hidden -o $@ $< -ldl
+
+$(B)/emu/libnvrtc.so.13: $(B)/emu/libcuda.so.1
+	$(Q)cp $< $@
+
+emu: $(B)/emu/libcuda.so.1 $(B)/emu/libnvrtc.so.13
 
 # The main job: JIT-compile Gated DeltaNet from examples/ for this CPU, run
 # it at a realistic size, check it against the float64 reference, time it.
@@ -202,6 +217,6 @@ fuzz: build/fuzz/fuzz_frontend
 clean:
 	rm -rf build
 
-.PHONY: all check run bench fuzz clean hosts portable
+.PHONY: all check run bench fuzz clean hosts portable emu
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -4,10 +4,13 @@
  * example and variant and every algorithm that applies, compiles for
  * sm_80 and sm_90a-class devices. Without a GPU: asking for a CUDA kernel
  * is the error "no CUDA device" (exit 1 from lrc run), never a crash.
- * With a GPU: every example and variant x algorithm x {float32, bfloat16}
- * I/O against the float64 oracle at T = 1, 63, 65, 300, with packed
- * sequences and initial and final states (host tensors), and runs on the
- * caller's device pointers on a stream.
+ * With a device (CK_RUN_CASE=device; a GPU, or the emulated one of
+ * tests/emu where there is none): every example and variant x algorithm x
+ * {float32, bfloat16} I/O against the float64 oracle at T = 1, 63, 65,
+ * 300, with packed sequences and initial and final states (host tensors);
+ * the examples' chunk kernels at K = V = 128 in each launch form and with
+ * the switches off by default; runs on the caller's device pointers on a
+ * stream.
  */
 #include "../oracle.h"
 #include "../test.h"
@@ -1277,6 +1280,101 @@ START_TEST(gpu_oracle) {
 }
 END_TEST
 
+/* The examples' chunk kernels at their own sizes and at K = V = 128 (the
+ * sizes the kernels are tuned for: row folds in several trips, rests on
+ * 256 threads, the state in registers), float32 and bfloat16, in each
+ * form the launch can take: the fused kernel, the phased form's rest on
+ * split columns and on one block a row; then again with the switches
+ * that are off by default (where they change the kernel). */
+static const char *const next_switches[][2] = {
+    {"LRC_CUDA_SOLVE", "blocked"},  {"LRC_CUDA_TF32_STORE", "shared"},
+    {"LRC_CUDA_FOLD_PLACE", "on"}, {"LRC_CUDA_FOLD_SUMS", "first"},
+    {"LRC_CUDA_PAD_FIT", "on"},
+};
+enum { NSWITCHES = sizeof next_switches / sizeof next_switches[0] };
+
+static void set_switches(bool on) {
+  for (int i = 0; i < NSWITCHES; i++) {
+    if (on) setenv(next_switches[i][0], next_switches[i][1], 1);
+    else unsetenv(next_switches[i][0]);
+  }
+}
+
+START_TEST(gpu_forms) {
+  if (!in_shard(_i)) return;
+  if (!have_device()) {
+    if (_i == 0) printf("cuda: forms skipped: no CUDA device\n");
+    return;
+  }
+  char label[300];
+  char *src = source(_i, label, sizeof label);
+  ck_assert_msg(src != NULL, "cannot read %s", label);
+  Graph *g = graph_of(label, src);
+  lrc_options o;
+  lrc_options_init(&o);
+  o.no_cache = 1;
+  o.target = LRC_TARGET_CUDA;
+  lrc_error *err = NULL;
+  lrc_module *m = lrc_compile(ctx, "rnn r {\n input x\n state h\n output y\n h = h + x\n"
+                                   " y = h\n}\n", &o, &err);
+  ck_assert_ptr_nonnull(m);
+  static const OCase fcases[] = {
+      {.B = 2, .T = 65, .H = 2, .seed = 11, .lo = -1, .hi = 1, .init_state = true,
+       .final_state = true},
+      {.B = 1, .T = 200, .H = 2, .nseq = 3, .cu = {0, 1, 64, 200}, .seed = 12, .lo = -1, .hi = 1,
+       .init_state = true, .final_state = true},
+  };
+  /* LRC_CUDA_PHASED, LRC_CUDA_ROW at launch */
+  static const char *const forms[][2] = {{"off", "off"}, {"on", "off"}, {"on", "on"}};
+  int kd = ir_find_dim(g, "K"), vd = ir_find_dim(g, "V");
+  for (int size = 0; size < (kd >= 0 && vd >= 0 ? 2 : 1); size++) {
+    if (size) g->dims.data[kd].size = g->dims.data[vd].size = 128;
+    Kernel *k = kernel_for(g, PLAN_CHUNK);
+    if (!k) break;
+    for (int io = 0; io < 2; io++) {
+      char *plain = cuda_text(k, io);
+      for (int next = 0; next < 2; next++) {
+        set_switches(next);
+        char *text = next ? cuda_text(k, io) : NULL;
+        bool same = text && !strcmp(text, plain);
+        free(text);
+        if (same) {
+          set_switches(false);
+          continue;
+        }
+        bool cached = false;
+        GpuRun gr = {rt_cuda_load(m, k, g->name, io ? LRC_BF16 : LRC_F32, &cached, &err), k};
+        set_switches(false);
+        ck_assert_msg(gr.g != NULL, "%s, %s: %s", label, k->algo, lrc_error_message(err));
+        for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+          setenv("LRC_CUDA_PHASED", forms[f][0], 1);
+          setenv("LRC_CUDA_ROW", forms[f][1], 1);
+          for (size_t c = 0; c < sizeof fcases / sizeof fcases[0]; c++) {
+            OCase oc = fcases[c];
+            oc.grid = io ? 128 : 0;
+            char msg[200];
+            double e = o_run_case_on(g, k, run_gpu, &gr, &oc, msg, sizeof msg);
+            double tol = io ? 2e-2 : 2e-4;
+            ck_assert_msg(e >= 0 && e <= tol,
+                          "%s (K=%ld), %s I/O%s, phased %s, rest on rows %s, case %zu: %s: "
+                          "relative error %.3g > %g (seed base %llu)",
+                          label, kd >= 0 ? g->dims.data[kd].size : 0L, io ? "bf16" : "f32",
+                          next ? ", the switches off by default on" : "", forms[f][0],
+                          forms[f][1], c, msg, e, tol, o_seed_base());
+          }
+        }
+        unsetenv("LRC_CUDA_PHASED");
+        unsetenv("LRC_CUDA_ROW");
+        rt_cuda_kernel_free(gr.g);
+      }
+      free(plain);
+    }
+  }
+  lrc_module_free(m);
+  free(src);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* On a GPU: the caller's device pointers, through the public API          */
 
@@ -1493,7 +1591,13 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, record_sync);
   tcase_add_test(tc, rec_copy);
   tcase_add_test(tc, half_targets);
+  suite_add_tcase(s, tc);
+  /* On a device (a GPU, or tests/emu's emulated one: CK_RUN_CASE=device) */
+  tc = tcase_create("device");
+  tcase_set_timeout(tc, 1800);
+  tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
+  tcase_add_loop_test(tc, gpu_forms, 0, nexamples);
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
   return s;

@@ -1,0 +1,2 @@
+/* cuda_bf16.h — the emulator's stand-in (lrc_emu.h). */
+#include "lrc_emu.h"
