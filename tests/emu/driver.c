@@ -285,6 +285,8 @@ EXPORT CUresult cuLaunchKernel(Func *f, unsigned gx, unsigned gy, unsigned gz, u
 
 typedef struct Prog {
   char *src, *name, *log;
+  int nh;
+  char **headers, **hnames;   /* sources for #include "name" */
   unsigned char *bin;
   size_t binlen;
 } Prog;
@@ -303,25 +305,43 @@ EXPORT const char *nvrtcGetErrorString(int r) {
   }
 }
 
+/* A name for a file of the program's directory: no '/', no quote. */
+static int plain_name(const char *s) {
+  return s && *s && !strchr(s, '/') && !strchr(s, '\'') && strcmp(s, ".") && strcmp(s, "..");
+}
+
 EXPORT int nvrtcCreateProgram(Prog **p, const char *src, const char *name, int nh,
                               const char *const *h, const char *const *hn) {
-  (void)h, (void)hn;
-  if (!src || nh) return NVRTC_ERROR_INVALID_INPUT;
+  if (!src || nh < 0 || (nh && (!h || !hn))) return NVRTC_ERROR_INVALID_INPUT;
+  for (int i = 0; i < nh; i++)
+    if (!h[i] || !plain_name(hn[i])) return NVRTC_ERROR_INVALID_INPUT;
   *p = calloc(1, sizeof **p);
   if (!*p) return NVRTC_ERROR_OUT_OF_MEMORY;
   (*p)->src = strdup(src);
-  (*p)->name = strdup(name ? name : "kernel.cu");
+  (*p)->name = strdup(plain_name(name) ? name : "kernel.cu");
+  (*p)->nh = nh;
+  (*p)->headers = calloc((size_t)nh + 1, sizeof(char *));
+  (*p)->hnames = calloc((size_t)nh + 1, sizeof(char *));
+  for (int i = 0; i < nh; i++) {
+    (*p)->headers[i] = strdup(h[i]);
+    (*p)->hnames[i] = strdup(hn[i]);
+  }
   return NVRTC_SUCCESS;
 }
 
 EXPORT int nvrtcDestroyProgram(Prog **p) {
   if (*p) {
+    for (int i = 0; i < (*p)->nh; i++) free((*p)->headers[i]), free((*p)->hnames[i]);
+    free((*p)->headers), free((*p)->hnames);
     free((*p)->src), free((*p)->name), free((*p)->log), free((*p)->bin);
     free(*p);
     *p = NULL;
   }
   return NVRTC_SUCCESS;
 }
+
+/* Present only in the emulator's NVRTC: its version. */
+EXPORT int lrc_emu_version(void) { return 1; }
 
 typedef struct Out {
   char *s;
@@ -452,6 +472,34 @@ static int transform(const char *src, Out *o, char *why, size_t whylen) {
     put(o, p, (size_t)(next - p));
     s = next;
   }
+  /* launches: k<<<g, b, smem, stream>>>(args) as lrc_emu_launch_k(k, g, b, smem, stream, args) */
+  for (char *l; (l = strstr(o->s, "<<<"));) {
+    char *r = strstr(l, ">>>(");
+    char *k = l;
+    while (k > o->s && (k[-1] == '_' || (k[-1] >= 'a' && k[-1] <= 'z') ||
+                        (k[-1] >= 'A' && k[-1] <= 'Z') || (k[-1] >= '0' && k[-1] <= '9')))
+      k--;
+    if (!r || k == l) {
+      snprintf(why, whylen, "the emulator cannot read the launch at: %.60s", k);
+      return -1;
+    }
+    Out n = {0};
+    put(&n, o->s, (size_t)(k - o->s));
+    puts_(&n, "lrc_emu_launch_k(");
+    put(&n, k, (size_t)(l - k));
+    puts_(&n, ", ");
+    put(&n, l + 3, (size_t)(r - l - 3));
+    puts_(&n, r[4] == ')' ? "" : ", ");
+    puts_(&n, r + 4);
+    free(o->s);
+    if (n.bad) {
+      free(n.s);
+      *o = (Out){0};
+      o->bad = 1;
+      return -1;
+    }
+    *o = n;
+  }
   /* the entries */
   for (const char *g = o->s; (g = strstr(g, "__global__ void ")); g++) {
     const char *p = g + 16;
@@ -526,12 +574,20 @@ EXPORT int nvrtcCompileProgram(Prog *p, int nopt, const char *const *opts) {
     fclose(f);
   }
   free(o.s);
+  for (int i = 0; i < p->nh; i++) {
+    char hp[4400];
+    snprintf(hp, sizeof hp, "%s/%s", dir, p->hnames[i]);
+    if ((f = fopen(hp, "w"))) {
+      fputs(p->headers[i], f);
+      fclose(f);
+    }
+  }
   Out cmd = {0};
   const char *cxx = getenv("LRC_EMU_CXX");
   puts_(&cmd, cxx && *cxx ? cxx : "c++");
   puts_(&cmd, " -std=c++17 -O1 -fPIC -shared -fno-strict-aliasing -w");
   for (int i = 0; i < nopt; i++)
-    if (!strncmp(opts[i], "-I", 2) && !strchr(opts[i], '\'')) {
+    if ((!strncmp(opts[i], "-I", 2) || !strncmp(opts[i], "-D", 2)) && !strchr(opts[i], '\'')) {
       puts_(&cmd, " '");
       puts_(&cmd, opts[i]);
       puts_(&cmd, "'");
@@ -560,6 +616,11 @@ EXPORT int nvrtcCompileProgram(Prog *p, int nopt, const char *const *opts) {
   const char *keep = getenv("LRC_EMU_KEEP");
   if (!(keep && !strcmp(keep, "1")) && r == NVRTC_SUCCESS) {
     unlink(path), unlink(so), unlink(log);
+    for (int i = 0; i < p->nh; i++) {
+      char hp[4400];
+      snprintf(hp, sizeof hp, "%s/%s", dir, p->hnames[i]);
+      unlink(hp);
+    }
     rmdir(dir);
   } else {
     unlink(so);

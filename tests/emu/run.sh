@@ -3,8 +3,9 @@
 # (tests/emu/driver.c, include/lrc_emu.h): the cuda suite's "device" case
 # (every example and variant x algorithm x dtype against the float64
 # oracle; the examples' chunk kernels at K = V = 128 in each launch form
-# and with the switches that are off by default; device pointers on a
-# stream) in as many processes as there are cores, then `lrc run` and
+# and with the switches that are off by default; the examples' standalone
+# .cu through their launchers; device pointers on a stream) in as many
+# processes as there are cores, then `lrc run` and
 # `lrc bench` with --target=cuda. For `make check` (B: the build
 # directory, default build).
 set -eu

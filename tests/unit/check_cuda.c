@@ -10,7 +10,8 @@
  * 300, with packed sequences and initial and final states (host tensors);
  * the examples' chunk kernels at K = V = 128 in each launch form and with
  * the switches off by default; runs on the caller's device pointers on a
- * stream.
+ * stream; on the emulator, the examples' standalone .cu through their
+ * launchers.
  */
 #include "../oracle.h"
 #include "../test.h"
@@ -19,10 +20,12 @@
 #include "runtime/rt.h"
 
 #include <dlfcn.h>
+#include <ffi.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static Arena arena;
 static lrc_ctx *ctx;
@@ -1376,6 +1379,189 @@ START_TEST(gpu_forms) {
 END_TEST
 
 /* ---------------------------------------------------------------------- */
+/* On the emulated device: the standalone .cu and its launcher             */
+
+/* The emulator's NVRTC (tests/emu), or NULL where NVRTC is a real one. */
+static void *emu_nvrtc(void) {
+  void *h = dlopen("libnvrtc.so.13", RTLD_NOW | RTLD_LOCAL);
+  if (h && !dlsym(h, "lrc_emu_version")) {
+    dlclose(h);
+    h = NULL;
+  }
+  return h;
+}
+
+/* `lrc emit --emit=cuda`'s NAME.cu and NAME.h for k built by the
+ * emulator's NVRTC (with -D`def` unless NULL) and loaded; the launcher. */
+static void *emu_build_standalone(void *nv, const Kernel *k, int io, const char *def, void **lib) {
+  typedef int (*Create)(void **, const char *, const char *, int, const char *const *,
+                        const char *const *);
+  typedef int (*Compile)(void *, int, const char *const *);
+  typedef int (*Size)(void *, size_t *);
+  typedef int (*Get)(void *, char *);
+  typedef int (*Destroy)(void **);
+  Create create = (Create)dlsym(nv, "nvrtcCreateProgram");
+  Compile compile = (Compile)dlsym(nv, "nvrtcCompileProgram");
+  Size logsize = (Size)dlsym(nv, "nvrtcGetProgramLogSize"), binsize = (Size)dlsym(nv, "nvrtcGetCUBINSize");
+  Get getlog = (Get)dlsym(nv, "nvrtcGetProgramLog"), getbin = (Get)dlsym(nv, "nvrtcGetCUBIN");
+  Destroy destroy = (Destroy)dlsym(nv, "nvrtcDestroyProgram");
+  char hname[300], inc[4200], defopt[300];
+  snprintf(hname, sizeof hname, "%s.h", k->name);
+  const char *home = getenv("CUDA_HOME");
+  snprintf(inc, sizeof inc, "-I%s/include", home ? home : "tests/emu");
+  snprintf(defopt, sizeof defopt, "-D%s", def ? def : "LRC_EMU_PLAIN");
+  Buf cu = {0}, h = {0};
+  cg_emit_cuda(k, hname, io, &cu, &h);
+  const char *hdrs[] = {h.s}, *hnames[] = {hname}, *opts[] = {inc, defopt};
+  void *prog = NULL;
+  ck_assert_int_eq(create(&prog, cu.s, "k.cu", 1, hdrs, hnames), 0);
+  if (compile(prog, 2, opts) != 0) {
+    size_t n = 0;
+    logsize(prog, &n);
+    char *log = calloc(1, n + 1);
+    getlog(prog, log);
+    ck_abort_msg("%s, %s: the emulator's NVRTC fails on the standalone .cu: %s", k->name,
+                 k->algo, log);
+  }
+  size_t len = 0;
+  ck_assert_int_eq(binsize(prog, &len), 0);
+  char *bin = malloc(len);
+  ck_assert_int_eq(getbin(prog, bin), 0);
+  destroy(&prog);
+  char path[] = "/tmp/lrc-emu-standalone-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  ck_assert(write(fd, bin, len) == (ssize_t)len);
+  close(fd);
+  *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  ck_assert_msg(*lib != NULL, "%s", dlerror());
+  unlink(path);
+  free(bin);
+  buf_free(&cu);
+  buf_free(&h);
+  void *fn = dlsym(*lib, k->name);
+  ck_assert_msg(fn != NULL, "no launcher %s in the standalone .cu", k->name);
+  return fn;
+}
+
+typedef struct Standalone {
+  const Kernel *k;
+  void *fn;
+  lrc_dtype io;
+} Standalone;
+
+/* An ORunner: the launcher on copies of the buffers in the kernel's
+ * dtypes, called as its header declares it. */
+static int run_standalone(void *p, int nb, void **ptrs, const long *count, const int64_t *ints,
+                          char **err) {
+  Standalone *sa = p;
+  void **dev = calloc((size_t)nb, sizeof *dev);
+  ffi_type **types = calloc((size_t)nb + 5, sizeof *types);
+  void **vals = calloc((size_t)nb + 5, sizeof *vals);
+  void *stream = NULL;
+  for (int b = 0; b < nb; b++) {
+    const KBuf *kb = &sa->k->bufs.data[b];
+    types[b] = &ffi_type_pointer;
+    vals[b] = &dev[b];
+    if (!ptrs[b] || (kb->role == KB_SEQLENS && !count[b])) continue;
+    if (kb->role == KB_SEQLENS) {
+      dev[b] = ptrs[b];
+      continue;
+    }
+    lrc_dtype dt = kb->role == KB_STATE_IN || kb->role == KB_STATE_OUT ? LRC_F32 : sa->io;
+    size_t bytes = (rt_dtype_size(dt) * (size_t)count[b] + 255) / 256 * 256;
+    dev[b] = aligned_alloc(256, bytes ? bytes : 256);
+    lrc_tensor t = {.data = ptrs[b], .dtype = LRC_F32, .ndim = 1, .shape = {count[b]}};
+    if (kb->role == KB_OUTPUT || kb->role == KB_STATE_OUT) memset(dev[b], 0xff, bytes);
+    else rt_pack(&t, dev[b], dt);
+  }
+  for (int i = 0; i < 4; i++) types[nb + i] = &ffi_type_sint64, vals[nb + i] = (void *)&ints[i];
+  types[nb + 4] = &ffi_type_pointer, vals[nb + 4] = &stream;
+  ffi_cif cif;
+  ffi_sarg rc = -1;
+  if (ffi_prep_cif(&cif, FFI_DEFAULT_ABI, (unsigned)nb + 5, &ffi_type_sint, types) == FFI_OK)
+    ffi_call(&cif, (void (*)(void))sa->fn, &rc, vals);
+  for (int b = 0; b < nb; b++) {
+    const KBuf *kb = &sa->k->bufs.data[b];
+    if (!dev[b] || kb->role == KB_SEQLENS) continue;
+    if (rc == 0 && (kb->role == KB_OUTPUT || kb->role == KB_STATE_OUT)) {
+      lrc_dtype dt = kb->role == KB_STATE_OUT ? LRC_F32 : sa->io;
+      lrc_tensor t = {.data = ptrs[b], .dtype = LRC_F32, .ndim = 1, .shape = {count[b]}};
+      rt_unpack(&t, dev[b], dt);
+    }
+    free(dev[b]);
+  }
+  free(dev);
+  free(types);
+  free(vals);
+  if (rc != 0) {
+    char m[80];
+    snprintf(m, sizeof m, "the launcher returned %d", (int)rc);
+    *err = strdup(m);
+  }
+  return rc == 0 ? 0 : -1;
+}
+
+/* The examples' standalone kernels (every algorithm, float32 and
+ * bfloat16) through their launchers, at the examples' own sizes: the
+ * launchers' own choice of form (fused at T = 65, phased at T = 1100),
+ * then for chunk kernels each form by -DLRC_PHASED and -DLRC_ROW_REST
+ * (read at each call here: lrc_emu_rt.h's LRC_EMU_FORMS). */
+START_TEST(emu_standalone) {
+  if (!in_shard(_i)) return;
+  void *nv = emu_nvrtc();
+  if (!nv) {
+    if (_i == 0) printf("cuda: standalone launchers: not on the emulator (tests/gpu/run.sh runs them on a GPU)\n");
+    return;
+  }
+  char label[300];
+  char *src = source(_i, label, sizeof label);
+  ck_assert_msg(src != NULL, "cannot read %s", label);
+  Graph *g = graph_of(label, src);
+  static const OCase scases[] = {
+      {.B = 2, .T = 65, .H = 2, .seed = 21, .lo = -1, .hi = 1, .init_state = true,
+       .final_state = true},
+      {.B = 1, .T = 1100, .H = 2, .seed = 22, .lo = -1, .hi = 1, .final_state = true},
+      {.B = 1, .T = 200, .H = 2, .nseq = 3, .cu = {0, 1, 64, 200}, .seed = 23, .lo = -1, .hi = 1,
+       .init_state = true, .final_state = true},
+  };
+  static const char *const forms[][2] = {{"0", "0"}, {"1", "0"}, {"1", "1"}};
+  for (int a = 0; a < 3; a++) {
+    Kernel *k = kernel_for(g, algos[a]);
+    if (!k) continue;
+    for (int io = 0; io < 2; io++) {
+      for (int f = 0; f < (algos[a] == PLAN_CHUNK ? 2 : 1); f++) {
+        void *lib = NULL;
+        Standalone sa = {k, emu_build_standalone(nv, k, io, f ? "LRC_EMU_FORMS" : NULL, &lib),
+                         io ? LRC_BF16 : LRC_F32};
+        for (size_t form = 0; form < (f ? 3 : 1); form++) {
+          if (f) setenv("LRC_PHASED", forms[form][0], 1), setenv("LRC_ROW_REST", forms[form][1], 1);
+          for (size_t c = 0; c < sizeof scases / sizeof scases[0]; c++) {
+            OCase oc = scases[c];
+            oc.grid = io ? 128 : 0;
+            char msg[200];
+            double e = o_run_case_on(g, k, run_standalone, &sa, &oc, msg, sizeof msg);
+            double tol = io ? 2e-2 : 2e-4;
+            ck_assert_msg(e >= 0 && e <= tol,
+                          "%s, %s, standalone, %s I/O%s%s%s, case %zu: %s: relative error %.3g > "
+                          "%g (seed base %llu)",
+                          label, k->algo, io ? "bf16" : "f32", f ? ", -DLRC_PHASED=" : "",
+                          f ? forms[form][0] : "", f ? (form == 2 ? " -DLRC_ROW_REST=1" : "") : "",
+                          c, msg, e, tol, o_seed_base());
+          }
+        }
+        unsetenv("LRC_PHASED");
+        unsetenv("LRC_ROW_REST");
+        dlclose(lib);
+      }
+    }
+  }
+  dlclose(nv);
+  free(src);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
 /* On a GPU: the caller's device pointers, through the public API          */
 
 typedef int CUresult;
@@ -1598,6 +1784,7 @@ Suite *cuda_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_loop_test(tc, gpu_forms, 0, nexamples);
+  tcase_add_loop_test(tc, emu_standalone, 0, nexamples);
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
   return s;
