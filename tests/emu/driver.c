@@ -262,6 +262,43 @@ EXPORT CUresult cuFuncSetAttribute(Func *f, int attr, int v) {
   return CUDA_SUCCESS;
 }
 
+/* LRC_EMU_RACE=1: each launch twice, every block's threads first to last
+ * and then last to first, from the same device memory; race-free code
+ * leaves the same bytes either way. */
+static int two_orders(Func *f, LrcEmuLaunch *l, void **params) {
+  unsigned char **before = calloc((size_t)nallocs + 1, sizeof *before);
+  unsigned char **first = calloc((size_t)nallocs + 1, sizeof *first);
+  size_t *len = calloc((size_t)nallocs + 1, sizeof *len);
+  int rc = before && first && len ? 0 : -1;
+  for (int i = 0; !rc && i < nallocs; i++) {
+    len[i] = (size_t)(allocs[i].map + allocs[i].len - (size_t)sysconf(_SC_PAGESIZE) - allocs[i].p);
+    if (!(before[i] = malloc(len[i])) || !(first[i] = malloc(len[i]))) rc = -1;
+    else memcpy(before[i], allocs[i].p, len[i]);
+  }
+  if (rc) snprintf(detail, sizeof detail, "out of memory for LRC_EMU_RACE");
+  l->order = 1;
+  if (!rc) rc = f->entry(l, params);
+  for (int i = 0; !rc && i < nallocs; i++) {
+    memcpy(first[i], allocs[i].p, len[i]);
+    memcpy(allocs[i].p, before[i], len[i]);
+  }
+  l->order = 2;
+  if (!rc) rc = f->entry(l, params);
+  for (int i = 0; !rc && i < nallocs; i++)
+    for (size_t j = 0; j < len[i]; j++)
+      if (first[i][j] != allocs[i].p[j]) {
+        snprintf(detail, sizeof detail,
+                 "%s: results depend on the order its threads run in (a race): byte %zu of the "
+                 "%zu-byte allocation at %p",
+                 f->name, j, len[i], (void *)allocs[i].p);
+        rc = -1;
+        break;
+      }
+  for (int i = 0; i < nallocs && before && first; i++) free(before[i]), free(first[i]);
+  free(before), free(first), free(len);
+  return rc;
+}
+
 EXPORT CUresult cuLaunchKernel(Func *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                unsigned by, unsigned bz, unsigned smem, void *stream,
                                void **params, void **extra) {
@@ -269,11 +306,13 @@ EXPORT CUresult cuLaunchKernel(Func *f, unsigned gx, unsigned gy, unsigned gz, u
   if (extra || (int)smem > f->max_dyn || (uint64_t)bx * by * bz > 1024 || !gx || !gy || !gz ||
       gy > 65535 || gz > 65535)
     return CUDA_ERROR_INVALID_VALUE;
-  LrcEmuLaunch l = {{gx, gy, gz}, {bx, by, bz}, smem, detail, sizeof detail};
+  LrcEmuLaunch l = {{gx, gy, gz}, {bx, by, bz}, smem, detail, sizeof detail, 0};
   if (getenv("LRC_EMU_TRACE"))
     fprintf(stderr, "lrc emulator: %s<<<(%u,%u,%u), (%u,%u,%u), %u>>>\n", f->name, gx, gy, gz, bx,
             by, bz, smem);
-  if (f->entry(&l, params) != 0) {
+  const char *race = getenv("LRC_EMU_RACE");
+  int rc = race && !strcmp(race, "1") ? two_orders(f, &l, params) : f->entry(&l, params);
+  if (rc != 0) {
     if (getenv("LRC_EMU_VERBOSE")) fprintf(stderr, "lrc emulator: %s\n", detail);
     return CUDA_ERROR_LAUNCH_FAILED;
   }
@@ -472,6 +511,17 @@ static int transform(const char *src, Out *o, char *why, size_t whylen) {
     put(o, p, (size_t)(next - p));
     s = next;
   }
+  /* LRC_EMU_DROP_BARRIER=n: the n-th __syncthreads() of the source (from
+   * 1) left out, to see that the tests notice */
+  const char *drop = getenv("LRC_EMU_DROP_BARRIER");
+  if (drop && atoi(drop) > 0) {
+    char *b = o->s;
+    for (int i = 1; (b = strstr(b, "__syncthreads();")); i++, b++)
+      if (i == atoi(drop)) {
+        memcpy(b, "(void)0;        ", 16);
+        break;
+      }
+  }
   /* launches: k<<<g, b, smem, stream>>>(args) as lrc_emu_launch_k(k, g, b, smem, stream, args) */
   for (char *l; (l = strstr(o->s, "<<<"));) {
     char *r = strstr(l, ">>>(");
@@ -545,7 +595,9 @@ static char *slurp(const char *path, size_t *len) {
 
 /* LRC_EMU_CXX: the C++ compiler (default c++); LRC_EMU_KEEP=1 keeps the
  * translated source (its directory is in the log). LRC_EMU_TRACE=1 prints
- * each launch, LRC_EMU_VERBOSE=1 each failure's cause, on stderr. */
+ * each launch, LRC_EMU_VERBOSE=1 each failure's cause, on stderr;
+ * LRC_EMU_RACE=1 runs each launch in two orders (two_orders);
+ * LRC_EMU_DROP_BARRIER=n leaves out a barrier (transform). */
 EXPORT int nvrtcCompileProgram(Prog *p, int nopt, const char *const *opts) {
   free(p->log), free(p->bin);
   p->log = NULL, p->bin = NULL, p->binlen = 0;

@@ -1330,6 +1330,7 @@ START_TEST(gpu_forms) {
   /* LRC_CUDA_PHASED, LRC_CUDA_ROW at launch */
   static const char *const forms[][2] = {{"off", "off"}, {"on", "off"}, {"on", "on"}};
   int kd = ir_find_dim(g, "K"), vd = ir_find_dim(g, "V");
+  setenv("LRC_EMU_RACE", "1", 1);   /* (on the emulator: every launch in two orders) */
   for (int size = 0; size < (kd >= 0 && vd >= 0 ? 2 : 1); size++) {
     if (size) g->dims.data[kd].size = g->dims.data[vd].size = 128;
     Kernel *k = kernel_for(g, PLAN_CHUNK);
@@ -1373,6 +1374,7 @@ START_TEST(gpu_forms) {
       free(plain);
     }
   }
+  unsetenv("LRC_EMU_RACE");
   lrc_module_free(m);
   free(src);
 }
@@ -1560,6 +1562,71 @@ START_TEST(emu_standalone) {
     }
   }
   dlclose(nv);
+  free(src);
+}
+END_TEST
+
+/* The emulator notices missing barriers: Gated DeltaNet's phased form
+ * (bfloat16, K = V = 64) with each barrier of its two parts left out in
+ * turn (LRC_EMU_DROP_BARRIER), each launch run in both orders of its
+ * threads (LRC_EMU_RACE). Some barriers guard nothing a test sees (a
+ * value written and read by one thread, a hazard another barrier covers
+ * too); a third at least must show. */
+START_TEST(emu_missing_barriers) {
+  if (!in_shard(0)) return;
+  void *nv = emu_nvrtc();
+  if (!nv) return;
+  dlclose(nv);
+  char *src = t_read("examples/gated_deltanet.lr", NULL);
+  ck_assert_ptr_nonnull(src);
+  Graph *g = graph_of("examples/gated_deltanet.lr", src);
+  Kernel *k = kernel_for(g, PLAN_CHUNK);
+  ck_assert_ptr_nonnull(k);
+  char *text = cuda_text(k, 1);
+  const char *free_part = strstr(text, "_free(");
+  ck_assert_ptr_nonnull(free_part);
+  int first = count_of_text(text, "__syncthreads();") - count_of_text(free_part, "__syncthreads();");
+  int total = count_of_text(text, "__syncthreads();");
+  free(text);
+  lrc_options o;
+  lrc_options_init(&o);
+  o.no_cache = 1;
+  o.target = LRC_TARGET_CUDA;
+  lrc_error *err = NULL;
+  lrc_module *m = lrc_compile(ctx, "rnn r {\n input x\n state h\n output y\n h = h + x\n"
+                                   " y = h\n}\n", &o, &err);
+  ck_assert_ptr_nonnull(m);
+  OCase oc = {.B = 1, .T = 200, .H = 2, .seed = 31, .lo = -1, .hi = 1, .init_state = true,
+              .final_state = true, .grid = 128};
+  setenv("LRC_CUDA_PHASED", "on", 1);
+  setenv("LRC_EMU_RACE", "1", 1);
+  char *verbose = getenv("LRC_EMU_VERBOSE") ? strdup(getenv("LRC_EMU_VERBOSE")) : NULL;
+  unsetenv("LRC_EMU_VERBOSE");   /* (the failures here are the point) */
+  int seen = 0;
+  char missed[400] = "";
+  for (int n = first + 1; n <= total; n++) {
+    char num[16];
+    snprintf(num, sizeof num, "%d", n);
+    setenv("LRC_EMU_DROP_BARRIER", num, 1);
+    bool cached = false;
+    GpuRun gr = {rt_cuda_load(m, k, g->name, LRC_BF16, &cached, &err), k};
+    ck_assert_msg(gr.g != NULL, "%s", lrc_error_message(err));
+    char msg[200];
+    double e = o_run_case_on(g, k, run_gpu, &gr, &oc, msg, sizeof msg);
+    if (e < 0 || e > 2e-2) seen++;
+    else snprintf(missed + strlen(missed), sizeof missed - strlen(missed), " %d", n - first);
+    rt_cuda_kernel_free(gr.g);
+  }
+  unsetenv("LRC_EMU_DROP_BARRIER");
+  unsetenv("LRC_EMU_RACE");
+  unsetenv("LRC_CUDA_PHASED");
+  if (verbose) setenv("LRC_EMU_VERBOSE", verbose, 1);
+  free(verbose);
+  printf("emu: %d of Gated DeltaNet's %d phased barriers left out show (not:%s)\n", seen,
+         total - first, missed);
+  ck_assert_msg(3 * seen >= total - first, "only %d of %d missing barriers show", seen,
+                total - first);
+  lrc_module_free(m);
   free(src);
 }
 END_TEST
@@ -1788,6 +1855,7 @@ Suite *cuda_suite(void) {
   tcase_add_loop_test(tc, gpu_oracle, 0, nsources());
   tcase_add_loop_test(tc, gpu_forms, 0, nexamples);
   tcase_add_loop_test(tc, emu_standalone, 0, nexamples);
+  tcase_add_test(tc, emu_missing_barriers);
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
   return s;

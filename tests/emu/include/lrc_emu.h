@@ -8,8 +8,10 @@
  * it reaches a barrier (__syncthreads) or a warp's collective (a shuffle,
  * ldmatrix, mma.sync), where it waits for the others: the last to arrive
  * at a collective computes it for every lane. Blocks run one after
- * another, their threads in turn first to last, or last to first in
- * every other block (a missing barrier shows in one order or the other).
+ * another; in a block, a warp at a time runs as far as the next barrier,
+ * its lanes in turn between collectives; first to last, or last to first
+ * in every other block (a missing barrier shows in one order or the
+ * other; LRC_EMU_RACE=1 runs every launch both ways and compares).
  * What the emulator checks that a GPU run would not show:
  *
  *   - shared memory starts each block as NaN (as float, bfloat16 and
@@ -309,22 +311,32 @@ static const char *where(const Thread *t) {
   }
 }
 
+/* A warp at a time: its lanes in turn until each waits at the block's
+ * barrier (or has returned), then the next warp; so a warp runs all it
+ * can between two barriers before the next starts, and reads another
+ * warp's data before that warp writes it where a barrier is missing. */
 static int run_block() {
+  int nwarps = (S.nthreads + 31) / 32;
   for (;;) {
     bool ran = false, alive = false;
-    for (int j = 0; j < S.nthreads && !S.failed; j++) {
-      Thread *t = &S.threads[S.reverse ? S.nthreads - 1 - j : j];
-      if (t->state != RUN) {
-        alive |= t->state != DONE;
-        continue;
-      }
-      ran = alive = true;
-      S.cur = t;
+    for (int wi = 0; wi < nwarps && !S.failed; wi++) {
+      int w = S.reverse ? nwarps - 1 - wi : wi;
+      int lo = 32 * w, n = S.nthreads - lo < 32 ? S.nthreads - lo : 32;
+      for (bool any = true; any && !S.failed;) {
+        any = false;
+        for (int j = 0; j < n && !S.failed; j++) {
+          Thread *t = &S.threads[lo + (S.reverse ? n - 1 - j : j)];
+          if (t->state != RUN) continue;
+          any = ran = true;
+          S.cur = t;
 #if defined(__x86_64__)
-      lrc_emu_swap(&S.sched_sp, t->sp);
+          lrc_emu_swap(&S.sched_sp, t->sp);
 #else
-      swapcontext(&S.sched_uc, &t->uc);
+          swapcontext(&S.sched_uc, &t->uc);
 #endif
+        }
+      }
+      for (int j = 0; j < n; j++) alive |= S.threads[lo + j].state != DONE;
     }
     if (S.failed) return -1;
     if (!alive) return 0;
@@ -356,12 +368,27 @@ static bool setup() {
   unsigned char *stacks = (unsigned char *)mmap(NULL, (size_t)MAX_THREADS * STACK,
                                                 PROT_READ | PROT_WRITE,
                                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (!S.threads || stacks == MAP_FAILED) return false;
+  if (!S.threads || stacks == MAP_FAILED) {
+    free(S.threads);
+    S.threads = NULL;
+    if (stacks != MAP_FAILED) munmap(stacks, (size_t)MAX_THREADS * STACK);
+    return false;
+  }
   for (int i = 0; i < MAX_THREADS; i++) {
     S.threads[i].stack = stacks + (size_t)i * STACK;
     mprotect(S.threads[i].stack, 4096, PROT_NONE);   /* an overflow faults */
   }
   return true;
+}
+
+/* The stacks go with the module (dlclose), or a process that loads many
+ * would run out of memory maps. */
+__attribute__((destructor)) static void teardown() {
+  if (!S.threads) return;
+  for (int i = 0; i < MAX_THREADS; i++) free(S.threads[i].q);
+  munmap(S.threads[0].stack, (size_t)MAX_THREADS * STACK);
+  free(S.threads);
+  S.threads = NULL;
 }
 
 static const uint32_t NAN_FILL = 0x7fc07fc0u;   /* NaN as float, bfloat16, float16 */
@@ -389,7 +416,7 @@ static int run_grid(const LrcEmuLaunch *l, void (*body)(void *), void *ctx) {
     for (unsigned y = 0; y < l->grid[1]; y++)
       for (unsigned x = 0; x < l->grid[0]; x++) {
         S.block_idx = dim3(x, y, z);
-        S.reverse = (x + y + z) & 1;
+        S.reverse = l->order == 0 ? (x + y + z) & 1 : l->order == 2;
         for (unsigned i = 0; i < (l->smem + CANARY) / 4; i++) sm[i] = NAN_FILL;
         S.live = (int)n;
         S.at_barrier = 0;

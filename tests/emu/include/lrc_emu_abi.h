@@ -14,6 +14,9 @@ typedef struct LrcEmuLaunch {
   unsigned smem;          /* dynamic shared memory, bytes */
   char *err;              /* out: why the launch failed */
   size_t errlen;
+  int order;              /* each block's threads: 0 first to last in even
+                             blocks, last to first in odd ones; 1 first to
+                             last; 2 last to first */
 } LrcEmuLaunch;
 
 /* Each kernel NAME of a module has an entry lrc_emu_entry_NAME of this

@@ -95,7 +95,7 @@ static inline void lrc_emu_launch_k(void (*k)(P...), dim3 g, dim3 b, size_t smem
                                     A... a) {
   static_assert(sizeof...(P) == sizeof...(A), "a launch's arguments, one per parameter");
   static char err[1024];
-  LrcEmuLaunch l = {{g.x, g.y, g.z}, {b.x, b.y, b.z}, (unsigned)smem, err, sizeof err};
+  LrcEmuLaunch l = {{g.x, g.y, g.z}, {b.x, b.y, b.z}, (unsigned)smem, err, sizeof err, 0};
   if ((int)smem > lrc_emu::max_dyn_of((const void *)k) || !g.x || !g.y || !g.z ||
       (uint64_t)b.x * b.y * b.z > 1024) {
     lrc_emu::last_error = cudaErrorInvalidValue;
