@@ -1283,7 +1283,8 @@ START_TEST(gpu_oracle) {
 }
 END_TEST
 
-/* The examples' chunk kernels at their own sizes and at K = V = 128 (the
+/* The examples' chunk kernels as users get them (without the tests'
+ * LRC_PHASE_CHECK fills) at their own sizes and at K = V = 128 (the
  * sizes the kernels are tuned for: row folds in several trips, rests on
  * 256 threads, the state in registers), float32 and bfloat16, in each
  * form the launch can take: the fused kernel, the phased form's rest on
@@ -1333,7 +1334,9 @@ START_TEST(gpu_forms) {
   setenv("LRC_EMU_RACE", "1", 1);   /* (on the emulator: every launch in two orders) */
   for (int size = 0; size < (kd >= 0 && vd >= 0 ? 2 : 1); size++) {
     if (size) g->dims.data[kd].size = g->dims.data[vd].size = 128;
+    unsetenv("LRC_PHASE_CHECK");   /* (the kernels as users get them) */
     Kernel *k = kernel_for(g, PLAN_CHUNK);
+    setenv("LRC_PHASE_CHECK", "1", 1);
     if (!k) break;
     for (int io = 0; io < 2; io++) {
       char *plain = cuda_text(k, io);
@@ -1530,7 +1533,9 @@ START_TEST(emu_standalone) {
   };
   static const char *const forms[][2] = {{"0", "0"}, {"1", "0"}, {"1", "1"}};
   for (int a = 0; a < 3; a++) {
+    unsetenv("LRC_PHASE_CHECK");   /* (the kernels `lrc emit` writes) */
     Kernel *k = kernel_for(g, algos[a]);
+    setenv("LRC_PHASE_CHECK", "1", 1);
     if (!k) continue;
     /* float32 and bfloat16; float16 for chunk kernels */
     for (int io = 0; io < (algos[a] == PLAN_CHUNK ? 3 : 2); io++) {
@@ -1580,7 +1585,9 @@ START_TEST(emu_missing_barriers) {
   char *src = t_read("examples/gated_deltanet.lr", NULL);
   ck_assert_ptr_nonnull(src);
   Graph *g = graph_of("examples/gated_deltanet.lr", src);
+  unsetenv("LRC_PHASE_CHECK");   /* (the kernel as users get it) */
   Kernel *k = kernel_for(g, PLAN_CHUNK);
+  setenv("LRC_PHASE_CHECK", "1", 1);
   ck_assert_ptr_nonnull(k);
   char *text = cuda_text(k, 1);
   const char *free_part = strstr(text, "_free(");

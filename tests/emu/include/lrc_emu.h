@@ -18,7 +18,9 @@
  *     float16 alike), so a value read before it is written shows;
  *   - a write past the block's dynamic shared memory is caught;
  *   - cp.async copies land only at the cp.async.wait_group that waits
- *     for them (a read before the wait sees the old value);
+ *     for them (a read before the wait sees the old value), or, where the
+ *     threads run last to first, at once (a copy into memory that other
+ *     threads still read shows);
  *   - ldmatrix must read shared memory, at 16-byte aligned rows;
  *   - a barrier or collective that not every thread reaches, or lanes at
  *     different collectives, stop the launch with what each thread waits
@@ -188,6 +190,7 @@ struct State {
   char err[1024];
   bool failed;
   bool reverse;               /* this block's threads run last to first */
+  bool eager;                 /* its cp.async copies land at once */
 };
 static State S;
 
@@ -416,7 +419,7 @@ static int run_grid(const LrcEmuLaunch *l, void (*body)(void *), void *ctx) {
     for (unsigned y = 0; y < l->grid[1]; y++)
       for (unsigned x = 0; x < l->grid[0]; x++) {
         S.block_idx = dim3(x, y, z);
-        S.reverse = l->order == 0 ? (x + y + z) & 1 : l->order == 2;
+        S.reverse = S.eager = l->order == 0 ? (x + y + z) & 1 : l->order == 2;
         for (unsigned i = 0; i < (l->smem + CANARY) / 4; i++) sm[i] = NAN_FILL;
         S.live = (int)n;
         S.at_barrier = 0;
@@ -666,6 +669,11 @@ static inline void lrc_emu_cp(void *d, const void *s, unsigned n) {
     lrc_emu::fail("cp.async of %u bytes from %p to %p: %s", n, s, d,
                   (uintptr_t)d % n || (uintptr_t)s % n ? "misaligned"
                                                       : "outside the block's shared memory");
+    return;
+  }
+  if (lrc_emu::S.eager) {
+    if (s) memcpy(d, s, n);
+    else memset(d, 0, n);
     return;
   }
   if (t->nq == t->capq) {

@@ -16,7 +16,8 @@ typedef struct LrcEmuLaunch {
   size_t errlen;
   int order;              /* each block's threads: 0 first to last in even
                              blocks, last to first in odd ones; 1 first to
-                             last; 2 last to first */
+                             last; 2 last to first (and cp.async copies
+                             landing at once, not at their wait) */
 } LrcEmuLaunch;
 
 /* Each kernel NAME of a module has an entry lrc_emu_entry_NAME of this
