@@ -12,7 +12,7 @@ set -eu
 B=${B:-build}
 ROOT=$(pwd)
 export LD_LIBRARY_PATH="$ROOT/$B/emu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export CUDA_HOME="$ROOT/tests/emu" LRC_EMU_VERBOSE=1
+export CUDA_HOME="$ROOT/tests/emu" LRC_EMU=1 LRC_EMU_VERBOSE=1
 export LRC_BIN="$B/lrc" LRC_CACHE_DIR="$ROOT/$B/emu/cache"
 n=$(nproc 2>/dev/null || echo 2)
 echo "emu: the CUDA device tests on the emulated device, $n processes"

@@ -1226,16 +1226,9 @@ static const OCase cases[] = {
      .init_state = true, .final_state = true},
 };
 
-START_TEST(gpu_oracle) {
-  if (!in_shard(_i)) return;
-  if (!have_device()) {
-    if (_i == 0) printf("cuda: skipped: no CUDA device\n");
-    return;
-  }
-  char label[300];
-  char *src = source(_i, label, sizeof label);
-  ck_assert_msg(src != NULL, "cannot read %s", label);
-  Graph *g = graph_of(label, src);
+/* A module of the CUDA target, without the kernel cache: the context and
+ * options rt_cuda_load takes. */
+static lrc_module *device_module(void) {
   lrc_options o;
   lrc_options_init(&o);
   o.no_cache = 1;
@@ -1243,7 +1236,30 @@ START_TEST(gpu_oracle) {
   lrc_error *err = NULL;
   lrc_module *m = lrc_compile(ctx, "rnn r {\n input x\n state h\n output y\n h = h + x\n"
                                    " y = h\n}\n", &o, &err);
-  ck_assert_ptr_nonnull(m);   /* its context and cache options */
+  ck_assert_msg(m != NULL, "%s", lrc_error_message(err));
+  return m;
+}
+
+/* Source i's graph for a test on a device (label: its name), or NULL
+ * where this shard does not take it or there is no device (said once:
+ * `what` skipped). */
+static Graph *device_graph(int i, const char *what, char *label, size_t len, char **src) {
+  if (!in_shard(i)) return NULL;
+  if (!have_device()) {
+    if (i == 0) printf("cuda: %s: no CUDA device\n", what);
+    return NULL;
+  }
+  *src = source(i, label, len);
+  ck_assert_msg(*src != NULL, "cannot read %s", label);
+  return graph_of(label, *src);
+}
+
+START_TEST(gpu_oracle) {
+  char label[300], *src;
+  Graph *g = device_graph(_i, "skipped", label, sizeof label, &src);
+  if (!g) return;
+  lrc_error *err = NULL;
+  lrc_module *m = device_module();
   /* Small dims (5, 7, 3, ...) for the generic paths in float32; wide ones
    * (multiples of 16) for the tensor-core paths in float32 and bfloat16. */
   for (int wide = 0; wide < 2; wide++) {
@@ -1305,23 +1321,11 @@ static void set_switches(bool on) {
 }
 
 START_TEST(gpu_forms) {
-  if (!in_shard(_i)) return;
-  if (!have_device()) {
-    if (_i == 0) printf("cuda: forms skipped: no CUDA device\n");
-    return;
-  }
-  char label[300];
-  char *src = source(_i, label, sizeof label);
-  ck_assert_msg(src != NULL, "cannot read %s", label);
-  Graph *g = graph_of(label, src);
-  lrc_options o;
-  lrc_options_init(&o);
-  o.no_cache = 1;
-  o.target = LRC_TARGET_CUDA;
+  char label[300], *src;
+  Graph *g = device_graph(_i, "forms skipped", label, sizeof label, &src);
+  if (!g) return;
   lrc_error *err = NULL;
-  lrc_module *m = lrc_compile(ctx, "rnn r {\n input x\n state h\n output y\n h = h + x\n"
-                                   " y = h\n}\n", &o, &err);
-  ck_assert_ptr_nonnull(m);
+  lrc_module *m = device_module();
   static const OCase fcases[] = {
       {.B = 2, .T = 65, .H = 2, .seed = 11, .lo = -1, .hi = 1, .init_state = true,
        .final_state = true},
@@ -1386,8 +1390,12 @@ END_TEST
 /* ---------------------------------------------------------------------- */
 /* On the emulated device: the standalone .cu and its launcher             */
 
-/* The emulator's NVRTC (tests/emu), or NULL where NVRTC is a real one. */
+/* The emulator's NVRTC where tests/emu/run.sh runs the tests (LRC_EMU=1;
+ * a real NVRTC is not even loaded otherwise: under the sanitizers its
+ * allocations would count as leaks), else NULL. */
 static void *emu_nvrtc(void) {
+  const char *emu = getenv("LRC_EMU");
+  if (!emu || strcmp(emu, "1")) return NULL;
   void *h = dlopen("libnvrtc.so.13", RTLD_NOW | RTLD_LOCAL);
   if (h && !dlsym(h, "lrc_emu_version")) {
     dlclose(h);
@@ -1595,14 +1603,8 @@ START_TEST(emu_missing_barriers) {
   int first = count_of_text(text, "__syncthreads();") - count_of_text(free_part, "__syncthreads();");
   int total = count_of_text(text, "__syncthreads();");
   free(text);
-  lrc_options o;
-  lrc_options_init(&o);
-  o.no_cache = 1;
-  o.target = LRC_TARGET_CUDA;
   lrc_error *err = NULL;
-  lrc_module *m = lrc_compile(ctx, "rnn r {\n input x\n state h\n output y\n h = h + x\n"
-                                   " y = h\n}\n", &o, &err);
-  ck_assert_ptr_nonnull(m);
+  lrc_module *m = device_module();
   OCase oc = {.B = 1, .T = 200, .H = 2, .seed = 31, .lo = -1, .hi = 1, .init_state = true,
               .final_state = true, .grid = 128};
   setenv("LRC_CUDA_PHASED", "on", 1);
