@@ -202,6 +202,34 @@ static void sync_before(Emit *e, const unsigned char *use, int depth) {
   sync_at(e, use, NULL, depth);
 }
 
+/* A statement that thread 0 runs alone (one point: a scalar's nest, a
+ * cumulative sum along a tile's only dim, a scalar's load or store, a
+ * scalar's record store) touches every
+ * tile it uses from thread 0: accesses under this map need no barrier
+ * between them (a per-head parameter's load and the nests on it, a
+ * chunk's decay sum and its cumulative sum). LRC_CUDA_SOLO_SYNC=off. */
+enum { SOLO_MAP = -1 };
+
+static int *solo_map(Emit *e, const unsigned char *use) {
+  if (env_is("LRC_CUDA_SOLO_SYNC", "off")) return NULL;
+  int nt = e->k->tiles.len;
+  int *pt = arena_alloc(e->k->arena, sizeof(int) * (size_t)(nt + 1));
+  for (int t = 0; t < nt; t++) pt[t] = use[t] ? SOLO_MAP : 0;
+  return pt;
+}
+
+/* Does thread 0 alone run s (a transfer or cumulative sum; nests:
+ * emit_nest)? */
+static bool solo_stmt(const Emit *e, const KStmt *s) {
+  const Kernel *k = e->k;
+  if (s->kind == KS_CUMSUM) return !(k->tiles.data[s->tile].dims & ~(1u << s->dim));
+  if (s->kind != KS_LOAD && s->kind != KS_STORE) return false;
+  if (k->tiles.data[s->tile].dims || e->nsplit > 1) return false;
+  /* (a record's load may come ahead or from elsewhere; its store not) */
+  if (s->buf == PHASE_BUF) return s->kind == KS_STORE && !e->rec_async;
+  return s->rowdim < 0;
+}
+
 /* The point map of a nest's assignment spread one point a thread over
  * its target's points (vec: four, emit_vec_nest) for the tiles it reads
  * or writes at the point alone: the tiles over the target's dims, read
@@ -1158,7 +1186,10 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     bool mma = red && mma_form(e, s, a, &m), wr = red && !mma && warp_reduce(k, e->threads, a, td, red);
     bool micro = red && !mma && !wr && micro_tile(k, e->threads, a, td, &di, &dj, &tm, &tn);
     bool vec = !red && vec_nest(e, a, td);
-    sync_at(e, use, mma || wr || micro ? NULL : point_map(e, a, td, vec), depth);
+    /* (the plain form of a scalar's nest: thread 0 alone) */
+    bool solo = !mma && !wr && !micro && !vec && !td;
+    sync_at(e, use,
+            mma || wr || micro ? NULL : solo ? solo_map(e, use) : point_map(e, a, td, vec), depth);
     if (mma) {
       /* LRC_CUDA_MMA=wmma: the WMMA form (TF32, a 16 x 16 tile a warp) */
       if (env_is("LRC_CUDA_MMA", "wmma")) emit_mma(e, a, &m, depth);
@@ -2168,7 +2199,7 @@ static void emit_stmt(Emit *e, const KStmt *s, int depth, bool outer) {
     unsigned char *use = use_new(e);
     kir_use_stmt(k, s, use);
     if (record_store(e, s)) use[k->tiles.len] = 0;
-    sync_before(e, use, depth);
+    sync_at(e, use, solo_stmt(e, s) ? solo_map(e, use) : NULL, depth);
   }
   bool regs = s->kind == KS_FOR && e->reg_state && s == e->grid_loop;
   switch (s->kind) {

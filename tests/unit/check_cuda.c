@@ -436,6 +436,35 @@ START_TEST(barriers_elided) {
 }
 END_TEST
 
+/* Statements thread 0 runs alone (a per-head parameter's load and the
+ * nest on it, a chunk's decay sum, its cumulative sum, its record's
+ * store) without barriers between them: Gated DeltaNet's (K = V = 64)
+ * fused kernel, free part and rest each have fewer than with
+ * LRC_CUDA_SOLO_SYNC=off, and none between the decay's sum and its
+ * cumulative sum (at K = V = 128 the sum is a warp's reduction). */
+START_TEST(solo_barriers) {
+  char *src = t_read("examples/gated_deltanet.lr", NULL);
+  unsetenv("LRC_PHASE_CHECK");   /* (as users get it) */
+  Kernel *k = kernel_for(graph_of("examples/gated_deltanet.lr", src), PLAN_CHUNK);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_SOLO_SYNC", "off");
+  static const char *const parts[] = {"gated_deltanet_kernel(", "gated_deltanet_free(",
+                                      "gated_deltanet_rest("};
+  for (int i = 0; i < 3; i++) {
+    char *a = part_text(on, parts[i]), *b = part_text(off, parts[i]);
+    int n = count_of_text(a, "__syncthreads"), n0 = count_of_text(b, "__syncthreads");
+    ck_assert_msg(n < n0, "%s: %d barriers, %d with LRC_CUDA_SOLO_SYNC=off", parts[i], n, n0);
+    free(a), free(b);
+  }
+  char *f = part_text(on, "gated_deltanet_free(");
+  const char *sum = strstr(f, "lrc_acc += x18_G_S[i_C];"), *cum = strstr(f, "x18_G_S[i_C] = lrc_acc;");
+  ck_assert_msg(sum && cum && cum > sum, "the decay's sum and cumulative sum not found");
+  char *between = strndup(sum, (size_t)(cum - sum));
+  ck_assert_msg(!strstr(between, "__syncthreads"), "a barrier between two of thread 0's statements");
+  free(between), free(f), free(on), free(off), free(src);
+}
+END_TEST
+
 /* The phased form's rest on one block a row beside the rest on split
  * columns: emitted where the columns are split (K = V = 128, not 64), on
  * 256 threads where the chain holds the WY form's fourth product, 128
@@ -1842,6 +1871,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, records_ahead);
   tcase_add_test(tc, tf32_fragments);
   tcase_add_test(tc, barriers_elided);
+  tcase_add_test(tc, solo_barriers);
   tcase_add_test(tc, smem_layout);
   tcase_add_test(tc, solve_blocked);
   tcase_add_test(tc, fold_place);
