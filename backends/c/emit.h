@@ -27,6 +27,10 @@ typedef struct Emit {
   int *pend_map;           /* CUDA: per tile, the point map of every access
                               pending (sync_at), or 0 */
   bool sync_all;           /* CUDA: a barrier after every statement */
+  bool warp_sync;          /* CUDA: LRC_CUDA_WARP_SYNC=on (sync_mma) */
+  uint64_t **pfoot;        /* CUDA, warp_sync: per tile pending, the cells
+                              each warp touched since the last barrier
+                              (warp_feet), or NULL: any */
   long *tile_ld;           /* per tile: floats between the rows of a 2-D
                               tile, where its rows are padded (0: dense;
                               NULL: every tile dense) */

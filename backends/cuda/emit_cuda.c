@@ -173,6 +173,7 @@ static void flush(Emit *e, int depth) {
   em_ind(e, depth);
   buf_puts(e->out, "__syncthreads();\n");
   memset(e->pend, 0, (size_t)nt + 1);
+  if (e->pfoot) memset(e->pfoot, 0, sizeof(uint64_t *) * (size_t)(nt + 1));
 }
 
 /* Before a statement that reads and writes `use` (per tile: 1, 2); pt
@@ -195,6 +196,7 @@ static void sync_at(Emit *e, const unsigned char *use, const int *pt, int depth)
     int map = pt ? pt[t] : 0;
     e->pend_map[t] = !e->pend[t] || e->pend_map[t] == map ? map : 0;
     e->pend[t] |= use[t];
+    if (e->pfoot) e->pfoot[t] = NULL;   /* (any warp, any element) */
   }
 }
 
@@ -933,6 +935,209 @@ static void put_acc_store(Emit *e, const MmaPart *pt, const char *sfx, int mi, i
 /* The blocks of mi x nj mma tiles (16 x 8 each) of an I x J target. */
 static long warp_blocks(long I, long J, int mi, int nj) { return (I / 16 / mi) * (J / 8 / nj); }
 
+/* Warp footprints (LRC_CUDA_WARP_SYNC=on). A product on the tensor cores
+ * (emit_mma_sync) touches, from warp w, its blocks' rows of A (every
+ * column of the reduced dim), their columns of B, and their rows and
+ * columns of the target and of what the statements folded in read at its
+ * points. Per tile, a bit per warp, read or written, and cell of 8 x 8
+ * elements (8 along each dim of a vector): bits[(2 w + rw) words + i].
+ * Where no other warp touches what one warp touched since the last
+ * barrier, the warp's own order is all that is needed: a __syncwarp, not
+ * a barrier (sync_mma). */
+static int foot_cells(const Kernel *k, int t, int *d0, int *d1, long *n1) {
+  DimSet d = k->tiles.data[t].dims;
+  *d0 = *d1 = -1, *n1 = 1;
+  long n = 1;
+  for (int q = 0; q < k->dims.len; q++) {
+    if (!(d & (1u << q))) continue;
+    long c = (k->dims.data[q].size + 7) / 8;
+    if (*d0 < 0) *d0 = q;
+    else *d1 = q, *n1 = c;
+    n *= c;
+  }
+  return __builtin_popcount(d) <= 2 && n <= 4096 ? (int)n : -1;
+}
+
+/* Warp w's cells of tile t where its own dim `rowd` takes the block's
+ * rows (ti), `cold` its columns (tj), any other dim every cell; rw 0
+ * read, 1 written. */
+static void foot_mark(const Emit *e, uint64_t *bits, int t, int rowd, int cold, int rw, long I,
+                      long J, int mi, int nj) {
+  const Kernel *k = e->k;
+  int d0, d1, nw = e->threads / 32;
+  long n1, nbj = J / 8 / nj, nb = warp_blocks(I, J, mi, nj);
+  int cells = foot_cells(k, t, &d0, &d1, &n1), words = (cells + 63) / 64;
+  for (long b = 0; b < nb; b++) {
+    int w = (int)(b % nw);
+    long bi = b / nbj, bj = b % nbj;
+    long lo[2], hi[2];
+    int dd[2] = {d0, d1};
+    for (int x = 0; x < 2; x++) {
+      long c = dd[x] < 0 ? 1 : (k->dims.data[dd[x]].size + 7) / 8;
+      lo[x] = 0, hi[x] = c;
+      if (dd[x] >= 0 && dd[x] == rowd) lo[x] = bi * 2 * mi, hi[x] = (bi + 1) * 2 * mi;
+      if (dd[x] >= 0 && dd[x] == cold) lo[x] = bj * nj, hi[x] = (bj + 1) * nj;
+    }
+    for (long c0 = lo[0]; c0 < hi[0]; c0++)
+      for (long c1 = lo[1]; c1 < hi[1]; c1++) {
+        long c = c0 * n1 + c1;
+        bits[(2 * w + rw) * words + c / 64] |= 1ull << (c % 64);
+      }
+  }
+}
+
+/* Does expression x read a tile with its dims renamed? */
+static bool reads_renamed(const Kernel *k, int x) {
+  const KExpr *ex = &k->exprs.data[x];
+  if (ex->kind == KE_READ) return ex->dim_a >= 0;
+  if (ex->kind == KE_UNARY) return reads_renamed(k, ex->a);
+  if (ex->kind == KE_BINARY) return reads_renamed(k, ex->a) || reads_renamed(k, ex->b);
+  return false;
+}
+
+/* The footprints of products pt[0..np) and then (or NULL) on the tiles
+ * in use (feet[t], zeroed; the accesses use[t] says), false where one
+ * is not known (a tile over other dims, a renamed read folded in). */
+static bool warp_feet(Emit *e, const MmaPart *pt, int np, const MmaPart *then,
+                      const unsigned char *use, uint64_t **feet) {
+  const Kernel *k = e->k;
+  int nt = k->tiles.len, nw = e->threads / 32;
+  const Mma *m0 = &pt[0].m;
+  long I = k->dims.data[m0->ti].size, J = k->dims.data[m0->tj].size;
+  int mi, nj;
+  mma_blocking(I, J, nw, np, np > 1 && same_a(&pt[1].m, m0), &mi, &nj);
+  if (use[nt] & 2) return false;   /* (a store to the caller's buffers) */
+  const MmaPart *parts[3] = {&pt[0], np > 1 ? &pt[1] : then, np > 1 ? then : NULL};
+  for (int t = 0; t < nt; t++) {
+    feet[t] = NULL;
+    if (!use[t]) continue;
+    int d0, d1;
+    long n1;
+    int cells = foot_cells(k, t, &d0, &d1, &n1);
+    if (cells < 0) return false;
+    uint64_t *bits = arena_alloc(k->arena, sizeof(uint64_t) * 2 * (size_t)nw * (size_t)((cells + 63) / 64));
+    bool known = false;
+    for (int p = 0; p < 3; p++) {
+      const MmaPart *q = parts[p];
+      if (!q) continue;
+      const Mma *m = &q->m;
+      DimSet td = k->tiles.data[t].dims;
+      if (t == m->ta) {   /* A: its own other dim over the block's rows */
+        int own = -1;
+        for (int d = 0; d < k->dims.len; d++)
+          if ((td & (1u << d)) && d != m->a_r) own = d;
+        foot_mark(e, bits, t, own, -1, 0, I, J, mi, nj), known = true;
+      }
+      if (t == m->tb) {
+        int own = -1;
+        for (int d = 0; d < k->dims.len; d++)
+          if ((td & (1u << d)) && d != m->b_r) own = d;
+        foot_mark(e, bits, t, -1, own, 0, I, J, mi, nj), known = true;
+      }
+      bool folded = false;
+      for (int f = 0; f < 2; f++) {
+        const KStmt *st = f ? q->post : q->pre;
+        if (!st) continue;
+        unsigned char *u = use_new(e);
+        kir_use_stmt(k, st, u);
+        if (!u[t]) continue;
+        for (int j = 0; j < st->assigns.len; j++)
+          if (reads_renamed(k, st->assigns.data[j].expr)) return false;
+        if (td & ~((1u << m->ti) | (1u << m->tj))) return false;
+        folded = true;
+        if (u[t] & 1) foot_mark(e, bits, t, m->ti, m->tj, 0, I, J, mi, nj);
+        if (u[t] & 2) foot_mark(e, bits, t, m->ti, m->tj, 1, I, J, mi, nj);
+      }
+      if (t == q->a->tile) {   /* the target: read (its start) and written */
+        foot_mark(e, bits, t, m->ti, m->tj, 0, I, J, mi, nj);
+        foot_mark(e, bits, t, m->ti, m->tj, 1, I, J, mi, nj), known = true;
+      }
+      known |= folded;
+    }
+    if (!known) return false;
+    feet[t] = bits;
+  }
+  return true;
+}
+
+/* Do warp w's cells of one footprint (rw) meet another warp's (or its
+ * own: same) of the other? */
+static void feet_meet(const uint64_t *a, const uint64_t *b, int nw, int words, bool *cross,
+                      bool *same) {
+  for (int w = 0; w < nw; w++)
+    for (int v = 0; v < nw; v++)
+      for (int i = 0; i < words; i++) {
+        /* a written against b read or written, a read against b written */
+        uint64_t x = a[(2 * w + 1) * words + i] & (b[(2 * v) * words + i] | b[(2 * v + 1) * words + i]);
+        x |= a[(2 * w) * words + i] & b[(2 * v + 1) * words + i];
+        if (!x) continue;
+        if (w == v) *same = true;
+        else *cross = true;
+      }
+}
+
+/* sync_before for a product whose footprints are feet (warp_feet): a
+ * barrier where another statement's accesses pending meet it, or another
+ * warp's pending accesses do; else a __syncwarp where the warp's own do. */
+static void sync_mma(Emit *e, const unsigned char *use, uint64_t **feet, int depth) {
+  const Kernel *k = e->k;
+  int nt = k->tiles.len, nw = e->threads / 32;
+  bool clash = false, same = false;
+  for (int t = 0; t <= nt && !clash; t++) {
+    if (!use[t]) continue;
+    for (int u = 0; u <= nt && !clash; u++) {
+      if (!e->pend[u] || !((use[t] | e->pend[u]) & 2) || !same_memory(e, t, u)) continue;
+      if (t != u || t == nt || !feet[t] || !e->pfoot[u]) {
+        clash = true;
+        break;
+      }
+      int d0, d1;
+      long n1;
+      int words = (foot_cells(k, t, &d0, &d1, &n1) + 63) / 64;
+      feet_meet(e->pfoot[u], feet[t], nw, words, &clash, &same);
+      feet_meet(feet[t], e->pfoot[u], nw, words, &clash, &same);
+    }
+  }
+  if (clash || e->sync_all) {
+    flush(e, depth);
+  } else if (same) {
+    em_ind(e, depth);
+    buf_puts(e->out, "__syncwarp();\n");
+  }
+  for (int t = 0; t <= nt; t++) {
+    if (!use[t]) continue;
+    bool fresh = !e->pend[t];
+    e->pend_map[t] = 0;
+    e->pend[t] |= use[t];
+    if (t == nt || !feet[t] || (!fresh && !e->pfoot[t])) {
+      e->pfoot[t] = NULL;
+      continue;
+    }
+    int d0, d1;
+    long n1;
+    size_t n = 2 * (size_t)nw * (size_t)((foot_cells(k, t, &d0, &d1, &n1) + 63) / 64);
+    if (fresh) {
+      e->pfoot[t] = arena_alloc(k->arena, sizeof(uint64_t) * n);
+      memcpy(e->pfoot[t], feet[t], sizeof(uint64_t) * n);
+    } else {
+      for (size_t i = 0; i < n; i++) e->pfoot[t][i] |= feet[t][i];
+    }
+  }
+}
+
+/* The barrier before products pt[0..np) (and then) with `use`: by their
+ * warp footprints where LRC_CUDA_WARP_SYNC=on and they are known. */
+static void sync_products(Emit *e, const unsigned char *use, const MmaPart *pt, int np,
+                          const MmaPart *then, int depth) {
+  uint64_t **feet = NULL;
+  if (e->warp_sync && !e->sync_all) {
+    feet = arena_alloc(e->k->arena, sizeof(uint64_t *) * (size_t)(e->k->tiles.len + 1));
+    if (!warp_feet(e, pt, np, then, use, feet)) feet = NULL;
+  }
+  if (feet) sync_mma(e, use, feet, depth);
+  else sync_before(e, use, depth);
+}
+
 /* The loop of emit_mma_sync over a warp's blocks of mi x nj mma tiles of
  * an I x J target (lrc_w_t its round), opened, with each block's first
  * row and column (lrc_i0, lrc_j0) and the lane's place in a tile (lrc_g,
@@ -1188,8 +1393,12 @@ static void emit_nest(Emit *e, const KStmt *s, int depth) {
     bool vec = !red && vec_nest(e, a, td);
     /* (the plain form of a scalar's nest: thread 0 alone) */
     bool solo = !mma && !wr && !micro && !vec && !td;
-    sync_at(e, use,
-            mma || wr || micro ? NULL : solo ? solo_map(e, use) : point_map(e, a, td, vec), depth);
+    if (mma && !env_is("LRC_CUDA_MMA", "wmma"))
+      sync_products(e, use, &(MmaPart){a, m, NULL, NULL}, 1, NULL, depth);
+    else
+      sync_at(e, use,
+              mma || wr || micro ? NULL : solo ? solo_map(e, use) : point_map(e, a, td, vec),
+              depth);
     if (mma) {
       /* LRC_CUDA_MMA=wmma: the WMMA form (TF32, a 16 x 16 tile a warp) */
       if (env_is("LRC_CUDA_MMA", "wmma")) emit_mma(e, a, &m, depth);
@@ -2484,7 +2693,8 @@ static int emit_folded(Emit *e, const KBlock *b, int i, int end, int depth) {
   }
   unsigned char *use = use_new(e);
   for (int j = i; j < i + n + n2; j++) kir_use_stmt(k, b->data[j], use);
-  sync_before(e, use, depth);
+  if (n2) sync_products(e, use, &pt[0], 1, &pt[1], depth);
+  else sync_products(e, use, pt, np, NULL, depth);
   emit_mma_sync(e, pt, np, n2 ? &pt[1] : NULL, mma_bf16(e, &pt[0].m), depth);
   return n + n2;
 }
@@ -3728,7 +3938,9 @@ static void place_once(Emit *e) {
   e->tile_ld = arena_alloc(k->arena, sizeof(long) * (size_t)(n + 1));
   e->pend = arena_alloc(k->arena, (size_t)n + 1);
   e->pend_map = arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1));
+  e->pfoot = arena_alloc(k->arena, sizeof(uint64_t *) * (size_t)(n + 1));
   e->sync_all = env_is("LRC_CUDA_SYNC", "all");
+  e->warp_sync = env_is("LRC_CUDA_WARP_SYNC", "on");
   Life l = {arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)),
             arena_alloc(k->arena, sizeof(int) * (size_t)(n + 1)), 0};
   for (int t = 0; t < n; t++) l.first[t] = l.last[t] = -1;

@@ -306,7 +306,11 @@ EXPORT CUresult cuLaunchKernel(Func *f, unsigned gx, unsigned gy, unsigned gz, u
   if (extra || (int)smem > f->max_dyn || (uint64_t)bx * by * bz > 1024 || !gx || !gy || !gz ||
       gy > 65535 || gz > 65535)
     return CUDA_ERROR_INVALID_VALUE;
-  LrcEmuLaunch l = {{gx, gy, gz}, {bx, by, bz}, smem, detail, sizeof detail, 0};
+  /* LRC_EMU_ORDER=1 or 2: every block's threads first to last, or last
+   * to first (two_orders' halves alone) */
+  const char *ord = getenv("LRC_EMU_ORDER");
+  LrcEmuLaunch l = {{gx, gy, gz}, {bx, by, bz}, smem, detail, sizeof detail,
+                    ord && (atoi(ord) == 1 || atoi(ord) == 2) ? atoi(ord) : 0};
   if (getenv("LRC_EMU_TRACE"))
     fprintf(stderr, "lrc emulator: %s<<<(%u,%u,%u), (%u,%u,%u), %u>>>\n", f->name, gx, gy, gz, bx,
             by, bz, smem);

@@ -465,6 +465,35 @@ START_TEST(solo_barriers) {
 }
 END_TEST
 
+/* LRC_CUDA_WARP_SYNC=on: where each warp of a product reads only what
+ * the same warp wrote since the last barrier (warp_feet), a __syncwarp
+ * instead: Gated DeltaNet's (K = V = 64) rest between the readout's two
+ * products (v0 = v - W S, then r0 += A v0: each warp its own columns of
+ * v0, every row), and its fused kernel's chunk loop alike; none at K = V
+ * = 128, where the two products' warps split the rows too; none by
+ * default. */
+START_TEST(warp_sync) {
+  char *src = t_read("examples/gated_deltanet.lr", NULL);
+  unsetenv("LRC_PHASE_CHECK");
+  Kernel *k = kernel_for(graph_of("examples/gated_deltanet.lr", src), PLAN_CHUNK);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  char *off = cuda_text(k, 1), *on = cuda_text_with(k, 1, "LRC_CUDA_WARP_SYNC", "on");
+  ck_assert_msg(!strstr(off, "__syncwarp"), "a __syncwarp by default");
+  static const char *const parts[] = {"gated_deltanet_kernel(", "gated_deltanet_rest("};
+  for (int i = 0; i < 2; i++) {
+    char *a = part_text(on, parts[i]), *b = part_text(off, parts[i]);
+    ck_assert_int_eq(count_of_text(a, "__syncwarp();"), 1);
+    ck_assert_int_eq(count_of_text(a, "__syncthreads();") + 1, count_of_text(b, "__syncthreads();"));
+    free(a), free(b);
+  }
+  free(on), free(off), free(src);
+  Kernel *k128 = gdn_at_128(&src);
+  on = cuda_text_with(k128, 1, "LRC_CUDA_WARP_SYNC", "on");
+  ck_assert_msg(!strstr(on, "__syncwarp"), "a __syncwarp at K = V = 128");
+  free(on), free(src);
+}
+END_TEST
+
 /* The phased form's rest on one block a row beside the rest on split
  * columns: emitted where the columns are split (K = V = 128, not 64), on
  * 256 threads where the chain holds the WY form's fourth product, 128
@@ -1338,7 +1367,7 @@ END_TEST
 static const char *const next_switches[][2] = {
     {"LRC_CUDA_SOLVE", "blocked"},  {"LRC_CUDA_TF32_STORE", "shared"},
     {"LRC_CUDA_FOLD_PLACE", "on"}, {"LRC_CUDA_FOLD_SUMS", "first"},
-    {"LRC_CUDA_PAD_FIT", "on"},
+    {"LRC_CUDA_PAD_FIT", "on"},    {"LRC_CUDA_WARP_SYNC", "on"},
 };
 enum { NSWITCHES = sizeof next_switches / sizeof next_switches[0] };
 
@@ -1872,6 +1901,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, tf32_fragments);
   tcase_add_test(tc, barriers_elided);
   tcase_add_test(tc, solo_barriers);
+  tcase_add_test(tc, warp_sync);
   tcase_add_test(tc, smem_layout);
   tcase_add_test(tc, solve_blocked);
   tcase_add_test(tc, fold_place);

@@ -144,8 +144,9 @@ static inline float __float_to_tf32(float x) { return __uint_as_float(lrc_emu_tf
 namespace lrc_emu {
 
 enum { RUN, AT_BARRIER, AT_WARP, DONE };
-enum { OP_SHFL = 1, OP_LDSM, OP_MMA_BF16, OP_MMA_TF32 };
-static const char *const op_names[] = {"?", "a shuffle", "ldmatrix", "mma (bf16)", "mma (tf32)"};
+enum { OP_SHFL = 1, OP_LDSM, OP_MMA_BF16, OP_MMA_TF32, OP_SYNCWARP };
+static const char *const op_names[] = {"?", "a shuffle", "ldmatrix", "mma (bf16)", "mma (tf32)",
+                                       "__syncwarp"};
 
 struct Copy {
   unsigned char *dst;
@@ -604,6 +605,12 @@ static inline void __syncthreads() {
   lrc_emu::S.at_barrier++;
   lrc_emu::check_barrier();
   lrc_emu::yield();
+}
+
+static inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  lrc_emu::ShflIn in = {0, mask, 0, 32};
+  if (mask != 0xffffffffu) lrc_emu::fail("__syncwarp with mask %#x (only full warps are emulated)", mask);
+  lrc_emu::collective(lrc_emu::OP_SYNCWARP, &in, sizeof in, &in, 0);
 }
 
 template <typename T> static inline T __shfl_xor_sync(unsigned mask, T v, int lanes, int width = 32) {
