@@ -112,6 +112,7 @@ static int nallocs, capallocs;
 
 EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dp, size_t n) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  if (n > SIZE_MAX / 2) return CUDA_ERROR_OUT_OF_MEMORY;
   size_t body = (n + 255) / 256 * 256, len = (body + page - 1) / page * page + page;
   if (!body) body = 256, len = 2 * page;
   unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -122,7 +123,10 @@ EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dp, size_t n) {
   if (nallocs == capallocs) {
     capallocs = capallocs ? 2 * capallocs : 64;
     Alloc *a = realloc(allocs, (size_t)capallocs * sizeof *a);
-    if (!a) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (!a) {
+      munmap(m, len);
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     allocs = a;
   }
   allocs[nallocs++] = (Alloc){p, m, len};
@@ -202,7 +206,7 @@ typedef struct Module {
 /* The image (a shared object) into a file, then dlopen. */
 EXPORT CUresult cuModuleLoadData(Module **mod, const void *image) {
   const unsigned char *im = image;
-  if (memcmp(im, "\177ELF", 4) != 0) return CUDA_ERROR_INVALID_IMAGE;
+  if (memcmp(im, "\177ELF", 4) != 0 || im[4] != 2) return CUDA_ERROR_INVALID_IMAGE;   /* (64-bit) */
   /* The length: the ELF header's section table ends the file. */
   uint64_t shoff;
   uint16_t shentsize, shnum;
@@ -226,7 +230,10 @@ EXPORT CUresult cuModuleLoadData(Module **mod, const void *image) {
   if (!lib) snprintf(detail, sizeof detail, "%s", dlerror());
   unlink(path);
   if (!lib) return CUDA_ERROR_INVALID_IMAGE;
-  *mod = calloc(1, sizeof **mod);
+  if (!(*mod = calloc(1, sizeof **mod))) {
+    dlclose(lib);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   (*mod)->lib = lib;
   return CUDA_SUCCESS;
 }
@@ -413,14 +420,20 @@ static const char *const helpers[] = {"lrc_bf16x2", "lrc_tf32",   "lrc_mma_bf16"
                                       "lrc_ldsm4",  "lrc_ldsm4t", "lrc_ldsm2",    "lrc_ldsm2t",
                                       "lrc_cp16",   "lrc_cp16z",  "lrc_cp4",      "lrc_tid_fresh"};
 
+static int ident_char(char c) {
+  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Is the line the start of a helper's definition: the name before its
+ * first '(' one of helpers? */
 static int is_helper(const char *line, size_t n) {
   if (n < 25 || strncmp(line, "static __device__ inline ", 25) != 0) return 0;
-  for (size_t i = 0; i < sizeof helpers / sizeof helpers[0]; i++) {
-    size_t k = strlen(helpers[i]);
-    for (const char *p = line; (p = memchr(p, ' ', (size_t)(line + n - p))); p++)
-      if ((size_t)(line + n - p) > k + 1 && !strncmp(p + 1, helpers[i], k) && p[1 + k] == '(')
-        return 1;
-  }
+  const char *par = memchr(line, '(', n), *b = par;
+  if (!par) return 0;
+  while (b > line && ident_char(b[-1])) b--;
+  for (size_t i = 0; i < sizeof helpers / sizeof helpers[0]; i++)
+    if ((size_t)(par - b) == strlen(helpers[i]) && !strncmp(b, helpers[i], (size_t)(par - b)))
+      return 1;
   return 0;
 }
 
@@ -453,7 +466,9 @@ static size_t asm_stmt(const char *s, Out *o, char *why, size_t whylen) {
   else if (sscanf(lit, "\"cp.async.wait_group %u;", &n) == 1) {
     snprintf(buf, sizeof buf, "lrc_emu_wait(%u);", n);
     puts_(o, buf);
-  } else if (!strncmp(lit, "\"cp.async.wait_all;", 19)) puts_(o, "lrc_emu_wait(0);");
+  } else if (!strncmp(lit, "\"cp.async.wait_all;", 19)) {
+    puts_(o, "lrc_emu_commit(); lrc_emu_wait(0);");   /* (commit_group, wait_group 0) */
+  }
   else if (!strncmp(lit, "\"prefetch.", 10)) puts_(o, "(void)0;");
   else {
     const char *q = strchr(lit + 1, '"');
@@ -465,56 +480,90 @@ static size_t asm_stmt(const char *s, Out *o, char *why, size_t whylen) {
 
 /* The CUDA source as C++ for lrc_emu.h, each kernel's entry appended. */
 static int transform(const char *src, Out *o, char *why, size_t whylen) {
-  puts_(o, "#include \"lrc_emu.h\"\n");
+  /* 1. lines: the typedefs NVRTC needs and the host has, the helpers
+   * (to the line that is "}" alone, unless their braces close on the
+   * first line) */
   static const char *const dropped[] = {"typedef long long int64_t;", "typedef int int32_t;",
                                         "typedef unsigned long long uintptr_t;"};
-  const char *s = src;
+  Out lines = {0};
   int skipping = 0;
-  while (*s) {
+  for (const char *s = src; *s;) {
     const char *nl = strchr(s, '\n');
     size_t n = nl ? (size_t)(nl - s) : strlen(s);
     const char *next = nl ? nl + 1 : s + n;
-    int drop = 0;
+    int drop = 0, depth = 0;
     for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
       if (n == strlen(dropped[i]) && !strncmp(s, dropped[i], n)) drop = 1;
     if (skipping) {
       if (n == 1 && s[0] == '}') skipping = 0;
       drop = 1;
     } else if (is_helper(s, n)) {
+      for (size_t i = 0; i < n; i++) depth += s[i] == '{' ? 1 : s[i] == '}' ? -1 : 0;
       drop = 1;
-      skipping = s[n - 1] != '}';
+      skipping = depth > 0 || !memchr(s, '{', n);
     }
-    if (drop) {
-      s = next;
-      continue;
-    }
-    /* the line, its asm statements replaced */
-    const char *p = s;
-    while (p < s + n) {
-      const char *a = strstr(p, "asm");
-      if (!a || a >= s + n) break;
-      int word = (a == s || !(a[-1] == '_' || (a[-1] >= 'a' && a[-1] <= 'z') ||
-                                (a[-1] >= 'A' && a[-1] <= 'Z') || (a[-1] >= '0' && a[-1] <= '9')));
-      const char *b = a + 3;
+    if (!drop) put(&lines, s, (size_t)(next - s));
+    s = next;
+  }
+  if (lines.bad || !lines.s) {
+    free(lines.s);
+    return -1;
+  }
+  /* 2. the asm statements (over lines too) and launches, comments and
+   * strings aside */
+  puts_(o, "#include \"lrc_emu.h\"\n");
+  const char *p = lines.s, *from = p;
+  while (*p) {
+    if (p[0] == '/' && p[1] == '*') {
+      const char *e = strstr(p + 2, "*/");
+      p = e ? e + 2 : p + strlen(p);
+    } else if (p[0] == '/' && p[1] == '/') {
+      p += strcspn(p, "\n");
+    } else if (*p == '"' || *p == '\'') {
+      char q = *p;
+      for (p++; *p && *p != q; p++)
+        if (*p == '\\' && p[1]) p++;
+      if (*p) p++;
+    } else if (!strncmp(p, "<<<", 3)) {
+      /* k<<<g, b, smem, stream>>>(args) as lrc_emu_launch_k(k, g, b, smem, stream, args) */
+      const char *k = p, *r = strstr(p, ">>>(");
+      while (k > from && ident_char(k[-1])) k--;
+      if (!r || k == p) {
+        snprintf(why, whylen, "the emulator cannot read the launch at: %.60s", k);
+        free(lines.s);
+        return -1;
+      }
+      put(o, from, (size_t)(k - from));
+      puts_(o, "lrc_emu_launch_k(");
+      put(o, k, (size_t)(p - k));
+      puts_(o, ", ");
+      put(o, p + 3, (size_t)(r - p - 3));
+      puts_(o, r[4] == ')' ? "" : ", ");
+      p = from = r + 4;
+    } else if (!strncmp(p, "asm", 3) && (p == lines.s || !ident_char(p[-1])) && !ident_char(p[3])) {
+      const char *b = p + 3;
       while (*b == ' ') b++;
       if (!strncmp(b, "volatile", 8)) b += 8;
       while (*b == ' ') b++;
-      if (!word || *b != '(') {
-        put(o, p, (size_t)(a + 3 - p));
-        p = a + 3;
+      if (*b != '(') {
+        p += 3;
         continue;
       }
-      put(o, p, (size_t)(a - p));
-      size_t k = asm_stmt(a, o, why, whylen);
+      put(o, from, (size_t)(p - from));
+      size_t k = asm_stmt(p, o, why, whylen);
       if (!k) {
-        if (!*why) snprintf(why, whylen, "the emulator cannot read the asm at: %.60s", a);
+        if (!*why) snprintf(why, whylen, "the emulator cannot read the asm at: %.60s", p);
+        free(lines.s);
         return -1;
       }
-      p = a + k;
+      p += k;
+      from = p;
+    } else {
+      p++;
     }
-    put(o, p, (size_t)(next - p));
-    s = next;
   }
+  put(o, from, (size_t)(p - from));
+  free(lines.s);
   /* LRC_EMU_DROP_BARRIER=n: the n-th __syncthreads() of the source (from
    * 1) left out, to see that the tests notice */
   const char *drop = getenv("LRC_EMU_DROP_BARRIER");
@@ -526,53 +575,27 @@ static int transform(const char *src, Out *o, char *why, size_t whylen) {
         break;
       }
   }
-  /* launches: k<<<g, b, smem, stream>>>(args) as lrc_emu_launch_k(k, g, b, smem, stream, args) */
-  for (char *l; (l = strstr(o->s, "<<<"));) {
-    char *r = strstr(l, ">>>(");
-    char *k = l;
-    while (k > o->s && (k[-1] == '_' || (k[-1] >= 'a' && k[-1] <= 'z') ||
-                        (k[-1] >= 'A' && k[-1] <= 'Z') || (k[-1] >= '0' && k[-1] <= '9')))
-      k--;
-    if (!r || k == l) {
-      snprintf(why, whylen, "the emulator cannot read the launch at: %.60s", k);
-      return -1;
-    }
-    Out n = {0};
-    put(&n, o->s, (size_t)(k - o->s));
-    puts_(&n, "lrc_emu_launch_k(");
-    put(&n, k, (size_t)(l - k));
-    puts_(&n, ", ");
-    put(&n, l + 3, (size_t)(r - l - 3));
-    puts_(&n, r[4] == ')' ? "" : ", ");
-    puts_(&n, r + 4);
-    free(o->s);
-    if (n.bad) {
-      free(n.s);
-      *o = (Out){0};
-      o->bad = 1;
-      return -1;
-    }
-    *o = n;
-  }
   /* the entries */
   for (const char *g = o->s; (g = strstr(g, "__global__ void ")); g++) {
-    const char *p = g + 16;
-    if (!strncmp(p, "__launch_bounds__(", 18)) {
-      p = strchr(p, ')');
-      if (!p) break;
-      p++;
-      while (*p == ' ') p++;
+    const char *nm = g + 16;
+    if (!strncmp(nm, "__launch_bounds__(", 18)) {
+      nm = strchr(nm, ')');
+      if (!nm) break;
+      nm++;
+      while (*nm == ' ') nm++;
     }
-    const char *e = p;
-    while ((*e >= 'a' && *e <= 'z') || (*e >= 'A' && *e <= 'Z') || (*e >= '0' && *e <= '9') ||
-           *e == '_')
-      e++;
-    if (*e != '(' || e == p) continue;
+    const char *e = nm;
+    while (ident_char(*e)) e++;
+    if (*e != '(' || e == nm) continue;
+    /* (one entry a kernel: a declaration before its definition) */
+    char name[300];
+    snprintf(name, sizeof name, "lrc_emu_entry_%.*s(", (int)(e - nm), nm);
+    if (strstr(o->s, name)) continue;
     char line[600];
     snprintf(line, sizeof line,
              "\nextern \"C\" __attribute__((visibility(\"default\"))) int lrc_emu_entry_%.*s("
              "const LrcEmuLaunch *l, void **p) { return lrc_emu::launch(l, %.*s, p); }\n",
-             (int)(e - p), p, (int)(e - p), p);
+             (int)(e - nm), nm, (int)(e - nm), nm);
     size_t at = (size_t)(g - o->s);
     puts_(o, line);
     g = o->s + at;   /* (o->s may have moved) */
@@ -642,6 +665,9 @@ EXPORT int nvrtcCompileProgram(Prog *p, int nopt, const char *const *opts) {
   const char *cxx = getenv("LRC_EMU_CXX");
   puts_(&cmd, cxx && *cxx ? cxx : "c++");
   puts_(&cmd, " -std=c++17 -O1 -fPIC -shared -fno-strict-aliasing -w");
+#if defined(__x86_64__)
+  puts_(&cmd, " -fcf-protection=none");   /* (the fibers' switch returns to another stack) */
+#endif
   for (int i = 0; i < nopt; i++)
     if ((!strncmp(opts[i], "-I", 2) || !strncmp(opts[i], "-D", 2)) && !strchr(opts[i], '\'')) {
       puts_(&cmd, " '");

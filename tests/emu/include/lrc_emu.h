@@ -221,7 +221,7 @@ static void fail(const char *f, ...) {
 /* Saves the callee-saved registers and the float control words on this
  * stack, *save = sp, sp = load, and restores them from there. */
 extern "C" void lrc_emu_swap(void **save, void *load);
-__asm__(".text\n"
+__asm__(".pushsection .text\n"
         ".p2align 4\n"
         ".hidden lrc_emu_swap\n"
         ".globl lrc_emu_swap\n"
@@ -233,7 +233,8 @@ __asm__(".text\n"
         "  ldmxcsr (%rsp)\n  fldcw 4(%rsp)\n  addq $8, %rsp\n"
         "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
         "  ret\n"
-        ".size lrc_emu_swap, .-lrc_emu_swap\n");
+        ".size lrc_emu_swap, .-lrc_emu_swap\n"
+        ".popsection\n");
 #endif
 
 static void yield() {
@@ -676,6 +677,7 @@ static inline void lrc_emu_cp(void *d, const void *s, unsigned n) {
     lrc_emu::fail("cp.async of %u bytes from %p to %p: %s", n, s, d,
                   (uintptr_t)d % n || (uintptr_t)s % n ? "misaligned"
                                                       : "outside the block's shared memory");
+    lrc_emu::yield();   /* (the launch stops: never resumed) */
     return;
   }
   if (lrc_emu::S.eager) {
