@@ -1274,6 +1274,15 @@ static int run_gpu(void *p, int nb, void **ptrs, const long *count, const int64_
   return rc ? -1 : 0;
 }
 
+/* Case c (its inputs on bfloat16's grid where io) through gr against
+ * the oracle: the relative error (or -1, msg), *tol the tolerance. */
+static double gpu_case(const Graph *g, const Kernel *k, GpuRun *gr, OCase *c, int io, char *msg,
+                       size_t len, double *tol) {
+  c->grid = io ? 128 : 0;
+  *tol = io ? 2e-2 : 2e-4;
+  return o_run_case_on(g, k, run_gpu, gr, c, msg, len);
+}
+
 static const OCase cases[] = {
     {.B = 2, .T = 1, .H = 2, .seed = 1, .lo = -1, .hi = 1, .final_state = true},
     {.B = 1, .T = 63, .H = 2, .seed = 2, .lo = -1, .hi = 1, .init_state = true},
@@ -1338,10 +1347,8 @@ START_TEST(gpu_oracle) {
         ck_assert_msg(gr.g != NULL, "%s, %s: %s", label, k->algo, lrc_error_message(err));
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
           OCase oc = cases[c];
-          oc.grid = io ? 128 : 0;
           char msg[200];
-          double e = o_run_case_on(g, k, run_gpu, &gr, &oc, msg, sizeof msg);
-          double tol = io ? 2e-2 : 2e-4;
+          double tol, e = gpu_case(g, k, &gr, &oc, io, msg, sizeof msg, &tol);
           ck_assert_msg(e >= 0 && e <= tol,
                         "%s (%s dims), %s, %s I/O, case %zu (B=%d T=%d H=%d%s): %s: "
                         "relative error %.3g > %g (seed base %llu)",
@@ -1420,10 +1427,8 @@ START_TEST(gpu_forms) {
           setenv("LRC_CUDA_ROW", forms[f][1], 1);
           for (size_t c = 0; c < sizeof fcases / sizeof fcases[0]; c++) {
             OCase oc = fcases[c];
-            oc.grid = io ? 128 : 0;
             char msg[200];
-            double e = o_run_case_on(g, k, run_gpu, &gr, &oc, msg, sizeof msg);
-            double tol = io ? 2e-2 : 2e-4;
+            double tol, e = gpu_case(g, k, &gr, &oc, io, msg, sizeof msg, &tol);
             ck_assert_msg(e >= 0 && e <= tol,
                           "%s (K=%ld), %s I/O%s, phased %s, rest on rows %s, case %zu: %s: "
                           "relative error %.3g > %g (seed base %llu)",
