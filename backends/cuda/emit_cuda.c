@@ -618,18 +618,31 @@ static bool same_b(const Mma *x, const Mma *y) {
  * np products side by side (a pair sharing an operand, MmaPart): np blocks
  * of accumulators a warp, the shared operand's fragments loaded once
  * (a_shared: A's, else B's). */
-static void mma_blocking(long I, long J, int warps, int np, bool a_shared, int *mi, int *nj) {
+static void mma_blocking(long I, long J, int warps, int np, bool a_shared, int only_a, int *mi,
+                         int *nj) {
   long ti = I / 16, tj = J / 8, best = -1;
   *mi = *nj = 1;
   for (int a = 1; a <= 8; a++)
     for (int b = 1; np * a * b <= 8; b++) {
-      if (ti % a || tj % b) continue;
+      if (ti % a || tj % b || (only_a && a != only_a)) continue;
       long blocks = (ti / a) * (tj / b), rounds = (blocks + warps - 1) / warps;
       /* (rounds, tiles per warp, loads per k-step: 2 per A row, 1 per B column) */
       long loads = a_shared ? 2 * a + np * b : 2 * a * np + b;
       long cost = (rounds * 16 + np * a * b) * 64 + loads;
       if (best < 0 || cost < best) best = cost, *mi = a, *nj = b;
     }
+}
+
+/* The blocking of a product on the chain (the rest, or the fused
+ * kernel's statements the rest would take) with LRC_CUDA_WARP_SYNC=on:
+ * a chunk's rows (I = 32) whole a warp, so that the next product, which
+ * reduces over them (r0 += A v0 after v0 = v - W S), reads only what its
+ * own warp wrote (sync_mma: a __syncwarp, not a barrier). Else
+ * mma_blocking's. */
+static void product_blocking(const Emit *e, long I, long J, int np, bool a_shared, int *mi,
+                             int *nj) {
+  bool whole = e->warp_sync && (e->phase == PHASE_REST || e->in_rest) && I == 32;
+  mma_blocking(I, J, e->threads / 32, np, a_shared, whole ? 2 : 0, mi, nj);
 }
 
 /* The operand element (row, k) of A or (k, col) of B at a fragment's
@@ -1005,7 +1018,7 @@ static bool warp_feet(Emit *e, const MmaPart *pt, int np, const MmaPart *then,
   const Mma *m0 = &pt[0].m;
   long I = k->dims.data[m0->ti].size, J = k->dims.data[m0->tj].size;
   int mi, nj;
-  mma_blocking(I, J, nw, np, np > 1 && same_a(&pt[1].m, m0), &mi, &nj);
+  product_blocking(e, I, J, np, np > 1 && same_a(&pt[1].m, m0), &mi, &nj);
   if (use[nt] & 2) return false;   /* (a store to the caller's buffers) */
   const MmaPart *parts[3] = {&pt[0], np > 1 ? &pt[1] : then, np > 1 ? then : NULL};
   for (int t = 0; t < nt; t++) {
@@ -1175,7 +1188,7 @@ static void emit_mma_sync(Emit *e, const MmaPart *pt, int np, const MmaPart *the
   long I = k->dims.data[m0->ti].size, J = k->dims.data[m0->tj].size;
   int mi, nj;
   bool a_shared = np > 1 && same_a(&pt[1].m, m0);   /* (else B: mma_pair) */
-  mma_blocking(I, J, e->threads / 32, np, a_shared, &mi, &nj);
+  product_blocking(e, I, J, np, a_shared, &mi, &nj);
   /* product p's A and B: those of na[p], nb[p] */
   int na[2] = {0, a_shared ? 0 : 1}, nb[2] = {0, a_shared ? 1 : 0};
   static const char *const sfx[] = {"", "1"};
@@ -3307,7 +3320,7 @@ static int state_regs(Emit *e) {
     if (np[i] != 1 || (u->pre && u->pre->kind == KS_FILL)) continue;
     int t = u->a->tile, mi, nj;
     long I = k->dims.data[u->m.ti].size, J = k->dims.data[u->m.tj].size;
-    mma_blocking(I, J, warps, 1, false, &mi, &nj);
+    mma_blocking(I, J, warps, 1, false, 0, &mi, &nj);
     long blocks = warp_blocks(I, J, mi, nj);
     if (!e->tile_smem[t] || !mma_bf16(e, &u->m) || u->m.ta == t || u->m.tb == t ||
         blocks % warps || blocks / warps > 4 || !state_alone(e, b, pts, np, take, i, t))

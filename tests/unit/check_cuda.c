@@ -469,9 +469,9 @@ END_TEST
  * the same warp wrote since the last barrier (warp_feet), a __syncwarp
  * instead: Gated DeltaNet's (K = V = 64) rest between the readout's two
  * products (v0 = v - W S, then r0 += A v0: each warp its own columns of
- * v0, every row), and its fused kernel's chunk loop alike; none at K = V
- * = 128, where the two products' warps split the rows too; none by
- * default. */
+ * v0, every row), and its fused kernel's chunk loop alike; at K = V =
+ * 128 in both rests, their products on the chain blocked with the
+ * chunk's 32 rows whole a warp (product_blocking); none by default. */
 START_TEST(warp_sync) {
   char *src = t_read("examples/gated_deltanet.lr", NULL);
   unsetenv("LRC_PHASE_CHECK");
@@ -488,9 +488,18 @@ START_TEST(warp_sync) {
   }
   free(on), free(off), free(src);
   Kernel *k128 = gdn_at_128(&src);
-  on = cuda_text_with(k128, 1, "LRC_CUDA_WARP_SYNC", "on");
-  ck_assert_msg(!strstr(on, "__syncwarp"), "a __syncwarp at K = V = 128");
-  free(on), free(src);
+  off = cuda_text(k128, 1), on = cuda_text_with(k128, 1, "LRC_CUDA_WARP_SYNC", "on");
+  static const char *const rests[] = {"gated_deltanet_rest(", "gated_deltanet_rest_row("};
+  for (int i = 0; i < 2; i++) {
+    char *a = part_text(on, rests[i]), *b = part_text(off, rests[i]);
+    ck_assert_int_eq(count_of_text(a, "__syncwarp();"), 1);
+    ck_assert_int_eq(count_of_text(a, "__syncthreads();") + 1, count_of_text(b, "__syncthreads();"));
+    /* (the chunk's 32 rows whole a warp: blocks of 32 rows) */
+    ck_assert_msg(strstr(a, "lrc_i0 = (lrc_w / ") && strstr(a, ") * 32, lrc_j0"),
+                  "%s: no block of 32 rows", rests[i]);
+    free(a), free(b);
+  }
+  free(on), free(off), free(src);
 }
 END_TEST
 
