@@ -1143,7 +1143,7 @@ static void sync_mma(Emit *e, const unsigned char *use, uint64_t **feet, int dep
 static void sync_products(Emit *e, const unsigned char *use, const MmaPart *pt, int np,
                           const MmaPart *then, int depth) {
   uint64_t **feet = NULL;
-  if (e->warp_sync && !e->sync_all) {
+  if (e->warp_sync && !e->sync_all && e->pfoot) {
     feet = arena_alloc(e->k->arena, sizeof(uint64_t *) * (size_t)(e->k->tiles.len + 1));
     if (!warp_feet(e, pt, np, then, use, feet)) feet = NULL;
   }
