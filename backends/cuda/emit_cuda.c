@@ -1073,8 +1073,9 @@ static bool warp_feet(Emit *e, const MmaPart *pt, int np, const MmaPart *then,
   return true;
 }
 
-/* Do warp w's cells of one footprint (rw) meet another warp's (or its
- * own: same) of the other? */
+/* Do warp w's pending accesses (a) meet another warp's (or its own:
+ * same) new ones (b) where one of the two writes? (Every pair of warps
+ * is taken, so the reverse question has the same answer.) */
 static void feet_meet(const uint64_t *a, const uint64_t *b, int nw, int words, bool *cross,
                       bool *same) {
   for (int w = 0; w < nw; w++)
@@ -1108,7 +1109,6 @@ static void sync_mma(Emit *e, const unsigned char *use, uint64_t **feet, int dep
       long n1;
       int words = (foot_cells(k, t, &d0, &d1, &n1) + 63) / 64;
       feet_meet(e->pfoot[u], feet[t], nw, words, &clash, &same);
-      feet_meet(feet[t], e->pfoot[u], nw, words, &clash, &same);
     }
   }
   if (clash || e->sync_all) {

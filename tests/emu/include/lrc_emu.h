@@ -536,8 +536,6 @@ static void compute(Warp *w) {
       uint32_t reg[4];
       int g = l >> 2, c = l & 3;
       for (int m = 0; m < count; m++) {
-        const unsigned char *const *rows = NULL;
-        (void)rows;
         uint16_t e0, e1;
         if (!trans) {
           const unsigned char *p = ((LdsmIn *)w->in[8 * m + g])->p + 4 * c;
