@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""compare_fla.py DIR — lrc's emitted CUDA beside flash-linear-attention
-(FLA) on the same GPU, in one run: bfloat16 inputs and outputs, forward.
+"""compare_fla.py DIR[,DIR...] [B,T,H,K,V...] — lrc's emitted CUDA beside
+flash-linear-attention (FLA) on the same GPU, in one run: bfloat16 inputs
+and outputs, forward. With several DIRs (versions of lrc's kernels, say
+the defaults and a candidate), each is timed in turn on the same inputs'
+shapes and printed on a row of its own against the same FLA time.
 
 DIR holds NAME_chunk_bf16.cu/.h and NAME_recurrent_bf16.cu/.h emitted by
 tests/gpu/prepare_bench.sh (`lrc emit --emit=cuda --dtype=bf16` for
@@ -126,7 +129,7 @@ def fla_decode(op, B, H, K, V):
 
 
 def main():
-    d = sys.argv[1]
+    dirs = sys.argv[1].split(",")
     shapes = [(8, 4096, 16, 128, 128)] + [tuple(int(x) for x in s.split(","))
                                           for s in sys.argv[2:]]
     fla_path = os.environ.get("FLA_PATH")
@@ -146,11 +149,9 @@ def main():
     for B, T, H, K, V in shapes:
         suffix = "" if (K, V) == (128, 128) else f"_k{K}"
         for op, delta in ops:
-            stem = os.path.join(d, f"{op}{suffix}_chunk_bf16")
-            if not os.path.exists(stem + ".cu"):
+            stems = [os.path.join(d, f"{op}{suffix}_chunk_bf16") for d in dirs]
+            if not any(os.path.exists(st + ".cu") for st in stems):
                 continue
-            fn, nbytes = lrc_inputs(stem, B, T, H, False)
-            ms = timed(fn)
             work = flops_per_token(delta, K, V) * B * T * H
             fms = None
             if have_fla:
@@ -158,15 +159,21 @@ def main():
                     fms = timed(fla_chunk(op, B, T, H, K, V))
                 except Exception as exc:
                     print(f"FLA {op}: {exc}")
-            fcol = (f"{fms:8.3f} {ms / fms:8.2f}" if fms else f"{'-':>8} {'-':>8}")
-            ftail = (f"{work / (fms / 1e3) / 1e12:9.1f} {nbytes / (fms / 1e3) / 1e9:9.0f}"
-                     if fms else "")
-            print(f"{op:16} {f'{B},{T},{H},{K},{V}':20} {ms:8.3f} {fcol} "
-                  f"{work / (ms / 1e3) / 1e12:9.1f} {nbytes / (ms / 1e3) / 1e9:9.0f} {ftail}",
-                  flush=True)
+            for d, stem in zip(dirs, stems):
+                if not os.path.exists(stem + ".cu"):
+                    continue
+                fn, nbytes = lrc_inputs(stem, B, T, H, False)
+                ms = timed(fn)
+                fcol = (f"{fms:8.3f} {ms / fms:8.2f}" if fms else f"{'-':>8} {'-':>8}")
+                ftail = (f"{work / (fms / 1e3) / 1e12:9.1f} {nbytes / (fms / 1e3) / 1e9:9.0f}"
+                         if fms else "")
+                tag = "" if len(dirs) == 1 else f" [{os.path.basename(d.rstrip('/'))}]"
+                print(f"{op + tag:16} {f'{B},{T},{H},{K},{V}':20} {ms:8.3f} {fcol} "
+                      f"{work / (ms / 1e3) / 1e12:9.1f} {nbytes / (ms / 1e3) / 1e9:9.0f} {ftail}",
+                      flush=True)
     print("decode (T = 1, B = 64, H = 16, K = V = 128, state in and out):")
     for op in ("gated_deltanet", "simple_gla"):
-        stem = os.path.join(d, f"{op}_recurrent_bf16")
+        stem = os.path.join(dirs[0], f"{op}_recurrent_bf16")
         if not os.path.exists(stem + ".cu"):
             continue
         fn, _ = lrc_inputs(stem, 64, 1, 16, True)
