@@ -357,7 +357,7 @@ EXPORT const char *nvrtcGetErrorString(int r) {
 
 /* A name for a file of the program's directory: no '/', no quote. */
 static int plain_name(const char *s) {
-  return s && *s && !strchr(s, '/') && !strchr(s, '\'') && strcmp(s, ".") && strcmp(s, "..");
+  return s && *s && !strpbrk(s, "/'\"\\\n") && strcmp(s, ".") && strcmp(s, "..");
 }
 
 EXPORT int nvrtcCreateProgram(Prog **p, const char *src, const char *name, int nh,
@@ -478,11 +478,19 @@ static size_t asm_stmt(const char *s, Out *o, char *why, size_t whylen) {
   return (size_t)(end - s);
 }
 
-/* The CUDA source as C++ for lrc_emu.h, each kernel's entry appended. */
-static int transform(const char *src, Out *o, char *why, size_t whylen) {
+/* Newlines for those in s[0, n): what replaces a statement keeps the
+ * source's line numbers. */
+static void put_lines(Out *o, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\n') put(o, "\n", 1);
+}
+
+/* The CUDA source as C++ for lrc_emu.h, each kernel's entry appended; its
+ * lines keep their numbers (the reports name them). */
+static int transform(const char *src, const char *file, Out *o, char *why, size_t whylen) {
   /* 1. lines: the typedefs NVRTC needs and the host has, the helpers
    * (to the line that is "}" alone, unless their braces close on the
-   * first line) */
+   * first line), each left as an empty line */
   static const char *const dropped[] = {"typedef long long int64_t;", "typedef int int32_t;",
                                         "typedef unsigned long long uintptr_t;"};
   Out lines = {0};
@@ -503,6 +511,7 @@ static int transform(const char *src, Out *o, char *why, size_t whylen) {
       skipping = depth > 0 || !memchr(s, '{', n);
     }
     if (!drop) put(&lines, s, (size_t)(next - s));
+    else put_lines(&lines, s, (size_t)(next - s));
     s = next;
   }
   if (lines.bad || !lines.s) {
@@ -511,7 +520,9 @@ static int transform(const char *src, Out *o, char *why, size_t whylen) {
   }
   /* 2. the asm statements (over lines too) and launches, comments and
    * strings aside */
-  puts_(o, "#include \"lrc_emu.h\"\n");
+  puts_(o, "#include \"lrc_emu.h\"\n#line 1 \"");
+  puts_(o, file);
+  puts_(o, "\"\n");
   const char *p = lines.s, *from = p;
   while (*p) {
     if (p[0] == '/' && p[1] == '*') {
@@ -539,6 +550,7 @@ static int transform(const char *src, Out *o, char *why, size_t whylen) {
       puts_(o, ", ");
       put(o, p + 3, (size_t)(r - p - 3));
       puts_(o, r[4] == ')' ? "" : ", ");
+      put_lines(o, p, (size_t)(r + 4 - p));
       p = from = r + 4;
     } else if (!strncmp(p, "asm", 3) && (p == lines.s || !ident_char(p[-1])) && !ident_char(p[3])) {
       const char *b = p + 3;
@@ -556,6 +568,7 @@ static int transform(const char *src, Out *o, char *why, size_t whylen) {
         free(lines.s);
         return -1;
       }
+      put_lines(o, p, k);
       p += k;
       from = p;
     } else {
@@ -630,7 +643,7 @@ EXPORT int nvrtcCompileProgram(Prog *p, int nopt, const char *const *opts) {
   p->log = NULL, p->bin = NULL, p->binlen = 0;
   Out o = {0};
   char why[300] = "";
-  if (transform(p->src, &o, why, sizeof why) != 0) {
+  if (transform(p->src, p->name, &o, why, sizeof why) != 0) {
     free(o.s);
     p->log = strdup(why[0] ? why : "out of memory");
     return NVRTC_ERROR_COMPILATION;

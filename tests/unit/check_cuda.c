@@ -1476,9 +1476,11 @@ static void *emu_nvrtc(void) {
   return h;
 }
 
-/* `lrc emit --emit=cuda`'s NAME.cu and NAME.h for k built by the
- * emulator's NVRTC (with -D`def` unless NULL) and loaded; the launcher. */
-static void *emu_build_standalone(void *nv, const Kernel *k, int io, const char *def, void **lib) {
+/* `src` (with the header `hname` holding `hsrc`, unless NULL) built by the
+ * emulator's NVRTC with -D`def` (unless NULL): the module's bytes, their
+ * length in *len; `what` names it if the build fails. */
+static char *emu_compile(void *nv, const char *src, const char *hname, const char *hsrc,
+                         const char *def, size_t *len, const char *what) {
   typedef int (*Create)(void **, const char *, const char *, int, const char *const *,
                         const char *const *);
   typedef int (*Compile)(void *, int, const char *const *);
@@ -1490,29 +1492,37 @@ static void *emu_build_standalone(void *nv, const Kernel *k, int io, const char 
   Size logsize = (Size)dlsym(nv, "nvrtcGetProgramLogSize"), binsize = (Size)dlsym(nv, "nvrtcGetCUBINSize");
   Get getlog = (Get)dlsym(nv, "nvrtcGetProgramLog"), getbin = (Get)dlsym(nv, "nvrtcGetCUBIN");
   Destroy destroy = (Destroy)dlsym(nv, "nvrtcDestroyProgram");
-  char hname[300], inc[4200], defopt[300];
-  snprintf(hname, sizeof hname, "%s.h", k->name);
+  char inc[4200], defopt[300];
   const char *home = getenv("CUDA_HOME");
   snprintf(inc, sizeof inc, "-I%s/include", home ? home : "tests/emu");
   snprintf(defopt, sizeof defopt, "-D%s", def ? def : "LRC_EMU_PLAIN");
-  Buf cu = {0}, h = {0};
-  cg_emit_cuda(k, hname, io, &cu, &h);
-  const char *hdrs[] = {h.s}, *hnames[] = {hname}, *opts[] = {inc, defopt};
+  const char *hdrs[] = {hsrc}, *hnames[] = {hname}, *opts[] = {inc, defopt};
   void *prog = NULL;
-  ck_assert_int_eq(create(&prog, cu.s, "k.cu", 1, hdrs, hnames), 0);
+  ck_assert_int_eq(create(&prog, src, "k.cu", hsrc ? 1 : 0, hdrs, hnames), 0);
   if (compile(prog, 2, opts) != 0) {
     size_t n = 0;
     logsize(prog, &n);
     char *log = calloc(1, n + 1);
     getlog(prog, log);
-    ck_abort_msg("%s, %s: the emulator's NVRTC fails on the standalone .cu: %s", k->name,
-                 k->algo, log);
+    ck_abort_msg("%s: the emulator's NVRTC fails: %s", what, log);
   }
-  size_t len = 0;
-  ck_assert_int_eq(binsize(prog, &len), 0);
-  char *bin = malloc(len);
+  ck_assert_int_eq(binsize(prog, len), 0);
+  char *bin = malloc(*len);
   ck_assert_int_eq(getbin(prog, bin), 0);
   destroy(&prog);
+  return bin;
+}
+
+/* `lrc emit --emit=cuda`'s NAME.cu and NAME.h for k built by the
+ * emulator's NVRTC (with -D`def` unless NULL) and loaded; the launcher. */
+static void *emu_build_standalone(void *nv, const Kernel *k, int io, const char *def, void **lib) {
+  char hname[300], what[400];
+  snprintf(hname, sizeof hname, "%s.h", k->name);
+  snprintf(what, sizeof what, "%s, %s's standalone .cu", k->name, k->algo);
+  Buf cu = {0}, h = {0};
+  cg_emit_cuda(k, hname, io, &cu, &h);
+  size_t len = 0;
+  char *bin = emu_compile(nv, cu.s, hname, h.s, def, &len, what);
   char path[] = "/tmp/lrc-emu-standalone-XXXXXX";
   int fd = mkstemp(path);
   ck_assert_int_ge(fd, 0);
@@ -1709,6 +1719,96 @@ START_TEST(emu_missing_barriers) {
                 total - first);
   lrc_module_free(m);
   free(src);
+}
+END_TEST
+
+/* The emulator's reports of kernels a GPU would hang on or run wrong:
+ * each names what is wrong and the lines of the source; and a kernel whose
+ * lanes shuffle on different lines (allowed since sm_70) runs. */
+START_TEST(emu_reports) {
+  if (!in_shard(1)) return;
+  void *nv = emu_nvrtc();
+  if (!nv) return;
+  typedef int (*Load)(void **, const void *);
+  typedef int (*GetFn)(void **, void *, const char *);
+  typedef int (*Launch)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                        unsigned, void *, void **, void **);
+  typedef int (*Str)(int, const char **);
+  typedef int (*Alloc)(unsigned long long *, size_t);
+  typedef int (*Copy)(void *, unsigned long long, size_t);
+  typedef int (*Free)(unsigned long long);
+  typedef int (*Unload)(void *);
+  Load load = (Load)dlsym(nv, "cuModuleLoadData");
+  GetFn getfn = (GetFn)dlsym(nv, "cuModuleGetFunction");
+  Launch launch = (Launch)dlsym(nv, "cuLaunchKernel");
+  Str str = (Str)dlsym(nv, "cuGetErrorString");
+  Alloc alloc = (Alloc)dlsym(nv, "cuMemAlloc_v2");
+  Copy dtoh = (Copy)dlsym(nv, "cuMemcpyDtoH_v2");
+  Free dfree = (Free)dlsym(nv, "cuMemFree_v2");
+  Unload unload = (Unload)dlsym(nv, "cuModuleUnload");
+  ck_assert(load && getfn && launch && str && alloc && dtoh && dfree && unload);
+  static const char head[] = "extern \"C\" __global__ void k(float *o) {\n"
+                             "  float v = threadIdx.x;\n";
+  static const char tail[] = "  o[threadIdx.x] = v;\n}\n";
+  static const struct {
+    const char *body;         /* lines 3 and on */
+    const char *want[3];      /* in the report; none: the launch runs */
+  } broken[] = {
+      {"  if (threadIdx.x < 64) __syncthreads();\n"
+       "  else __syncthreads();\n",
+       {"different __syncthreads(): 64 at line 3 (thread 0 first), 64 at line 4 (thread 64 first)"}},
+      {"  if (threadIdx.x % 32 < 16) __syncthreads();\n"
+       "  else v = __shfl_xor_sync(0xffffffffu, v, 1);\n",
+       {"block (0,0,0) hangs: 64 threads at __syncthreads() (line 3) (thread 0 first)",
+        "64 threads at a shuffle (line 4) (thread 16 first)"}},
+      {"  if (threadIdx.x % 2) v = __shfl_xor_sync(0xffffffffu, v, 2);\n"
+       "  else __syncwarp();\n",
+       {"at different collectives", "__syncwarp at line 4", "a shuffle at line 3"}},
+      {"  float c[4] = {0, 0, 0, 0};\n"
+       "  unsigned a[4] = {0, 0, 0, 0}, b[2] = {0, 0};\n"
+       "  if (threadIdx.x % 2) lrc_mma_bf16(c, a, b);\n"
+       "  else lrc_mma_bf16(c, a, b);\n",
+       {"mma (bf16) on different lines (6, 5)", "the same instruction in every lane"}},
+      {"  for (int i = 0; i < 3; i++) __syncthreads();\n"
+       "  if (threadIdx.x % 2) v += __shfl_xor_sync(0xffffffffu, v, 2);\n"
+       "  else v -= __shfl_xor_sync(0xffffffffu, v, 2);\n",
+       {NULL}},
+  };
+  char *verbose = getenv("LRC_EMU_VERBOSE") ? strdup(getenv("LRC_EMU_VERBOSE")) : NULL;
+  unsetenv("LRC_EMU_VERBOSE");   /* (the failures here are the point) */
+  unsigned long long out = 0;
+  ck_assert_int_eq(alloc(&out, 128 * sizeof(float)), 0);
+  for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+    char src[1000];
+    snprintf(src, sizeof src, "%s%s%s", head, broken[i].body, tail);
+    size_t len = 0;
+    char *bin = emu_compile(nv, src, NULL, NULL, NULL, &len, "a broken kernel");
+    void *mod = NULL, *fn = NULL;
+    ck_assert_int_eq(load(&mod, bin), 0);
+    ck_assert_int_eq(getfn(&fn, mod, "k"), 0);
+    void *params[] = {&out};
+    int rc = launch(fn, 1, 1, 1, 128, 1, 1, 0, NULL, params, NULL);
+    const char *why = "";
+    if (rc) str(rc, &why);
+    if (!broken[i].want[0]) {
+      ck_assert_msg(rc == 0, "case %zu: %s", i, why);
+      float o[128];
+      ck_assert_int_eq(dtoh(o, out, sizeof o), 0);
+      for (int t = 0; t < 128; t++) {   /* v +- v of the lane 2 away */
+        float other = (float)(t ^ 2);
+        ck_assert_float_eq(o[t], t % 2 ? t + other : t - other);
+      }
+    }
+    for (int w = 0; w < 3 && broken[i].want[w]; w++)
+      ck_assert_msg(rc != 0 && strstr(why, broken[i].want[w]),
+                    "case %zu: the report \"%s\" lacks \"%s\"", i, why, broken[i].want[w]);
+    unload(mod);
+    free(bin);
+  }
+  dfree(out);
+  dlclose(nv);
+  if (verbose) setenv("LRC_EMU_VERBOSE", verbose, 1);
+  free(verbose);
 }
 END_TEST
 
@@ -1939,6 +2039,7 @@ Suite *cuda_suite(void) {
   tcase_add_loop_test(tc, gpu_forms, 0, nexamples);
   tcase_add_loop_test(tc, emu_standalone, 0, nexamples);
   tcase_add_test(tc, emu_missing_barriers);
+  tcase_add_test(tc, emu_reports);
   tcase_add_test(tc, gpu_device_pointers);
   suite_add_tcase(s, tc);
   return s;

@@ -22,9 +22,12 @@
  *     threads run last to first, at once (a copy into memory that other
  *     threads still read shows);
  *   - ldmatrix must read shared memory, at 16-byte aligned rows;
- *   - a barrier or collective that not every thread reaches, or lanes at
- *     different collectives, stop the launch with what each thread waits
- *     at (a GPU hangs or computes garbage).
+ *   - a barrier or collective that not every thread reaches, lanes at
+ *     different collectives, threads at different __syncthreads() or
+ *     lanes at different ldmatrix or mma.sync statements (PTX's .aligned:
+ *     the same instruction in every lane), stop the launch with what each
+ *     thread waits at and the line of the source it waits on (a GPU hangs
+ *     or computes garbage).
  *
  * TF32 products use each operand's top 19 bits (the hardware ignores the
  * rest); products are summed in float64 and rounded once.
@@ -160,6 +163,7 @@ struct Thread {
   dim3 idx;
   unsigned flat, lane, warp;
   int state, op;
+  int site;                   /* the line of the barrier or collective being called */
   Copy *q;
   int nq, capq;
   unsigned open;              /* the cp.async group being filled */
@@ -169,7 +173,7 @@ struct Thread {
 };
 
 struct Warp {
-  int op, arrived, lanes;
+  int op, site, arrived, lanes;
   unsigned char in[32][48], out[32][16];
 };
 
@@ -260,8 +264,26 @@ static void complete(Thread *t, unsigned below) {
   t->nq = k;
 }
 
+/* Threads waiting at __syncthreads() on different lines: how many at
+ * each of the first two, and the first thread at each. */
+static void check_sites() {
+  int first = -1, other = -1, n1 = 0, n2 = 0;
+  for (int i = 0; i < S.nthreads; i++) {
+    const Thread *t = &S.threads[i];
+    if (t->state != AT_BARRIER) continue;
+    if (first < 0 || t->site == S.threads[first].site) first = first < 0 ? i : first, n1++;
+    else if (other < 0 || t->site == S.threads[other].site) other = other < 0 ? i : other, n2++;
+  }
+  if (other >= 0)
+    fail("threads of block (%u,%u,%u) meet at different __syncthreads(): %d at line %d "
+         "(thread %d first), %d at line %d (thread %d first)",
+         S.block_idx.x, S.block_idx.y, S.block_idx.z, n1, S.threads[first].site, first, n2,
+         S.threads[other].site, other);
+}
+
 static void check_barrier() {
   if (S.at_barrier < S.live || S.live == 0) return;
+  check_sites();
   for (int i = 0; i < S.nthreads; i++)
     if (S.threads[i].state == AT_BARRIER) S.threads[i].state = RUN;
   S.at_barrier = 0;
@@ -276,8 +298,9 @@ static void fiber_main() {
   Warp *w = &S.warps[t->warp];
   w->lanes--;
   if (w->arrived)
-    fail("thread %u of block (%u,%u,%u) returned while its warp's other lanes wait at %s",
-         t->flat, S.block_idx.x, S.block_idx.y, S.block_idx.z, op_names[w->op]);
+    fail("thread %u of block (%u,%u,%u) returned while its warp's other lanes wait at %s "
+         "(line %d)",
+         t->flat, S.block_idx.x, S.block_idx.y, S.block_idx.z, op_names[w->op], w->site);
   check_barrier();
   yield();
   abort();   /* never resumed */
@@ -309,11 +332,16 @@ static void start(Thread *t) {
 
 static const char *where(const Thread *t) {
   switch (t->state) {
-  case AT_BARRIER: return "__syncthreads";
+  case AT_BARRIER: return "__syncthreads()";
   case AT_WARP: return op_names[t->op];
   case DONE: return "(returned)";
   default: return "(running)";
   }
+}
+
+static bool same_place(const Thread *a, const Thread *b) {
+  return where(a) == where(b) &&
+         (a->state != AT_BARRIER && a->state != AT_WARP || a->site == b->site);
 }
 
 /* A warp at a time: its lanes in turn until each waits at the block's
@@ -348,18 +376,21 @@ static int run_block() {
     if (!ran) {   /* where the threads wait: each place, how many, the first */
       int n = snprintf(S.err, sizeof S.err, "block (%u,%u,%u) hangs:", S.block_idx.x,
                        S.block_idx.y, S.block_idx.z);
-      const char *seen[8];
+      const Thread *seen[8];
       int nseen = 0;
       for (int i = 0; i < S.nthreads && nseen < 8; i++) {
-        const char *w = where(&S.threads[i]);
+        const Thread *t = &S.threads[i];
         bool known = false;
-        for (int j = 0; j < nseen; j++) known |= seen[j] == w;
+        for (int j = 0; j < nseen; j++) known |= same_place(seen[j], t);
         if (known) continue;
-        seen[nseen++] = w;
+        seen[nseen++] = t;
         int count = 0;
-        for (int j = i; j < S.nthreads; j++) count += where(&S.threads[j]) == w;
+        for (int j = i; j < S.nthreads; j++) count += same_place(&S.threads[j], t);
+        char line[32] = "";
+        if (t->state == AT_BARRIER || t->state == AT_WARP) snprintf(line, sizeof line, " (line %d)", t->site);
         n += snprintf(S.err + n, n < (int)sizeof S.err ? sizeof S.err - (size_t)n : 0,
-                      "%s %d threads at %s (thread %d first)", nseen > 1 ? ";" : "", count, w, i);
+                      "%s %d threads at %s%s (thread %d first)", nseen > 1 ? ";" : "", count,
+                      where(t), line, i);
       }
       S.failed = true;
       return -1;
@@ -482,10 +513,15 @@ static void compute(Warp *w);
 static void collective(int op, const void *in, size_t n, void *out, size_t on) {
   Thread *t = S.cur;
   Warp *w = &S.warps[t->warp];
-  if (w->arrived == 0) w->op = op;
+  if (w->arrived == 0) w->op = op, w->site = t->site;
   else if (w->op != op)
-    fail("lanes of warp %u of block (%u,%u,%u) at different collectives (%s, %s)", t->warp,
-         S.block_idx.x, S.block_idx.y, S.block_idx.z, op_names[w->op], op_names[op]);
+    fail("lanes of warp %u of block (%u,%u,%u) at different collectives (%s at line %d, %s at "
+         "line %d)", t->warp, S.block_idx.x, S.block_idx.y, S.block_idx.z, op_names[w->op],
+         w->site, op_names[op], t->site);
+  else if (w->site != t->site && (op == OP_LDSM || op == OP_MMA_BF16 || op == OP_MMA_TF32))
+    fail("lanes of warp %u of block (%u,%u,%u) at %s on different lines (%d, %d): it must be "
+         "the same instruction in every lane", t->warp, S.block_idx.x, S.block_idx.y,
+         S.block_idx.z, op_names[op], w->site, t->site);
   if (w->lanes != 32)
     fail("%s in warp %u of block (%u,%u,%u) with %d of its 32 lanes", op_names[op], t->warp,
          S.block_idx.x, S.block_idx.y, S.block_idx.z, w->lanes);
@@ -699,5 +735,20 @@ static inline void lrc_emu_wait(unsigned n) {
   lrc_emu::complete(t, t->open >= n ? t->open - n : 0);
 }
 static inline unsigned lrc_tid_fresh(void) { return threadIdx.x; }
+
+/* Each barrier and collective called with its line in the kernel's source
+ * (the reports name it; threads must meet at the same __syncthreads(),
+ * lanes at the same ldmatrix and mma). The names inside are not expanded
+ * again. */
+#define LRC_EMU_SITE lrc_emu::S.cur->site = __LINE__
+#define __syncthreads() (LRC_EMU_SITE, __syncthreads())
+#define __syncwarp(...) (LRC_EMU_SITE, __syncwarp(__VA_ARGS__))
+#define __shfl_xor_sync(...) (LRC_EMU_SITE, __shfl_xor_sync(__VA_ARGS__))
+#define lrc_mma_bf16(...) (LRC_EMU_SITE, lrc_mma_bf16(__VA_ARGS__))
+#define lrc_mma_tf32(...) (LRC_EMU_SITE, lrc_mma_tf32(__VA_ARGS__))
+#define lrc_ldsm4(...) (LRC_EMU_SITE, lrc_ldsm4(__VA_ARGS__))
+#define lrc_ldsm4t(...) (LRC_EMU_SITE, lrc_ldsm4t(__VA_ARGS__))
+#define lrc_ldsm2(...) (LRC_EMU_SITE, lrc_ldsm2(__VA_ARGS__))
+#define lrc_ldsm2t(...) (LRC_EMU_SITE, lrc_ldsm2t(__VA_ARGS__))
 
 #endif
