@@ -13,9 +13,19 @@
  * variable is bound in between. What keeps the work the same: e is
  * inlined where it is evaluated once per point anyway (the same space),
  * and an expensive e (a transcendental, a division) only into one read.
+ *
+ * Then each nest's products are regrouped by their factors' dims (as
+ * factor.c does for the step graph): a chain of multiplications is
+ * rebuilt with the factors over fewer dims first, where that leaves fewer
+ * multiplications over the product's whole space. The fused prologue
+ * gives such chains: l2norm(q) K^-1/2 is (q s) c, one multiplication an
+ * element more than q (s c), whose s c the backends compute once a row.
+ * Products only (the same value up to rounding); LRC_KIR_REGROUP=off
+ * keeps them as they are.
  */
 #include "passes.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -184,6 +194,106 @@ static void drop_unused(Fu *f) {
     if (k->exprs.data[x].kind == KE_READ) k->exprs.data[x].tile = map[k->exprs.data[x].tile];
 }
 
+/* ---------------------------------------------------------------------- */
+/* Products regrouped by their factors' dims                              */
+
+enum { MAX_CHAIN = 16 };
+
+/* The nest dims expression x depends on. */
+static DimSet expr_dims(const Kernel *k, int x) {
+  const KExpr *e = &k->exprs.data[x];
+  switch (e->kind) {
+  case KE_CONST: return 0;
+  case KE_READ: {
+    DimSet d = k->tiles.data[e->tile].dims;
+    return e->dim_a >= 0 ? (d & ~(1u << e->dim_a)) | 1u << e->dim_b : d;
+  }
+  case KE_UNARY: return expr_dims(k, e->a);
+  case KE_BINARY: return expr_dims(k, e->a) | expr_dims(k, e->b);
+  case KE_MASK: return 1u << e->dim_a | 1u << e->dim_b;
+  case KE_BELOW: return 1u << e->dim_a;
+  }
+  return 0;
+}
+
+static bool is_mul(const Kernel *k, int x) {
+  return k->exprs.data[x].kind == KE_BINARY && k->exprs.data[x].op == OP_MUL;
+}
+
+/* The factors of the multiplication chain at x, left to right; false
+ * where there are more than fit. */
+static bool chain(const Kernel *k, int x, int *f, int *n) {
+  if (!is_mul(k, x)) {
+    if (*n == MAX_CHAIN) return false;
+    f[(*n)++] = x;
+    return true;
+  }
+  return chain(k, k->exprs.data[x].a, f, n) && chain(k, k->exprs.data[x].b, f, n);
+}
+
+/* The multiplications of the tree at x (a chain's) over all of `whole`. */
+static int whole_muls(const Kernel *k, int x, DimSet whole) {
+  if (!is_mul(k, x)) return 0;
+  const KExpr *e = &k->exprs.data[x];
+  return (expr_dims(k, x) == whole) + whole_muls(k, e->a, whole) + whole_muls(k, e->b, whole);
+}
+
+/* x with its chains regrouped (new expressions; those it shares are left
+ * as they are). */
+static int regroup(Kernel *k, int x) {
+  KExpr e = k->exprs.data[x];
+  if (e.kind == KE_UNARY) {
+    int a = regroup(k, e.a);
+    return a == e.a ? x : kir_eunary(k, e.op, a);
+  }
+  if (e.kind != KE_BINARY) return x;
+  if (e.op != OP_MUL) {
+    int a = regroup(k, e.a), b = regroup(k, e.b);
+    return a == e.a && b == e.b ? x : kir_ebinary(k, e.op, a, b);
+  }
+  int f[MAX_CHAIN], n = 0;
+  if (!chain(k, x, f, &n)) return x;
+  bool changed = false;
+  DimSet whole = 0, d[MAX_CHAIN];
+  for (int i = 0; i < n; i++) {
+    int r = regroup(k, f[i]);
+    changed |= r != f[i];
+    f[i] = r, d[i] = expr_dims(k, r), whole |= d[i];
+  }
+  /* Fewest dims first (insertion sort, stable: equal dims stay together
+   * in their order). */
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0; j--) {
+      int pj = __builtin_popcount(d[j]), pi = __builtin_popcount(d[j - 1]);
+      if (pi < pj || (pi == pj && d[j - 1] <= d[j])) break;
+      int tf = f[j];
+      DimSet td = d[j];
+      f[j] = f[j - 1], d[j] = d[j - 1], f[j - 1] = tf, d[j - 1] = td;
+    }
+  int before = whole_muls(k, x, whole), after = 0;
+  DimSet acc = d[0];
+  for (int i = 1; i < n; i++) acc |= d[i], after += acc == whole;
+  if (after >= before) {   /* no fewer: the chain as written (its factors regrouped) */
+    if (!changed) return x;
+    int a = regroup(k, e.a), b = regroup(k, e.b);
+    return kir_ebinary(k, OP_MUL, a, b);
+  }
+  int p = f[0];
+  for (int i = 1; i < n; i++) p = kir_ebinary(k, OP_MUL, p, f[i]);
+  return p;
+}
+
+static void regroup_block(Kernel *k, KBlock *b) {
+  for (int i = 0; i < b->len; i++) {
+    KStmt *s = b->data[i];
+    if (s->kind == KS_NEST)
+      for (int q = 0; q < s->assigns.len; q++)
+        s->assigns.data[q].expr = regroup(k, s->assigns.data[q].expr);
+    regroup_block(k, &s->body);
+    regroup_block(k, &s->orelse);
+  }
+}
+
 void pass_kir_fuse(Kernel *k) {
   int nt = k->tiles.len;
   Fu f = {k, arena_alloc(k->arena, sizeof(int) * (size_t)(nt + 1)),
@@ -196,4 +306,6 @@ void pass_kir_fuse(Kernel *k) {
     if (!fuse_block(&f, &k->body)) break;
   }
   drop_unused(&f);
+  const char *rg = getenv("LRC_KIR_REGROUP");
+  if (!rg || strcmp(rg, "off")) regroup_block(k, &k->body);
 }

@@ -353,6 +353,54 @@ START_TEST(scan_statement) {
 }
 END_TEST
 
+/* A kernel over rows of one token (K values, x in and y out), its
+ * parallel loop's body with tile X loaded from x at *off. */
+static KStmt *row_kernel(Kernel *k, int X, int *bx, int *by, int *off) {
+  *bx = kir_buf(k, "x", KB_INPUT, KT_F32, 0, false);
+  *by = kir_buf(k, "y", KB_OUTPUT, KT_F32, 0, false);
+  int vbh = kir_var(k, "bh"), vn = kir_var(k, "n"), vh = kir_var(k, "h");
+  int iH = kir_iarg(k, KA_H);
+  KStmt *par = kir_stmt(k, &k->body, KS_FOR);
+  par->var = vbh, par->parallel = true, par->lo = kir_ic(k, 0);
+  par->hi = kir_ibin(k, KI_MUL, kir_iarg(k, KA_NSEQ), iH);
+  KStmt *s = kir_stmt(k, &par->body, KS_LET);
+  s->var = vn, s->idx = kir_ibin(k, KI_DIV, kir_ivar(k, vbh), iH);
+  s = kir_stmt(k, &par->body, KS_LET);
+  s->var = vh, s->idx = kir_ibin(k, KI_MOD, kir_ivar(k, vbh), iH);
+  /* token 0 of sequence n: ((n T) H + h) K */
+  int tok = kir_ibin(k, KI_MUL, kir_ivar(k, vn), kir_iarg(k, KA_T));
+  *off = kir_ibin(k, KI_MUL, kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, tok, iH), kir_ivar(k, vh)),
+                  kir_ic(k, K));
+  s = kir_stmt(k, &par->body, KS_LOAD);
+  s->tile = X, s->buf = *bx, s->idx = *off;
+  return par;
+}
+
+/* The kernel's y = f(x) through both backends, against want(x). */
+static void run_rows(Kernel *k, double (*want)(double)) {
+  void *handle = NULL, *jit = NULL, *fns[2];
+  build_both(k, fns, &handle, &jit);
+  enum { H = 2, NSEQ = 3, NX = NSEQ * H * K };
+  float x[NX], y[NX];
+  for (int i = 0; i < NX; i++) x[i] = (float)((i * 7) % 5) * 0.25f - 0.5f;
+  for (int f = 0; f < 2; f++) {
+    for (int i = 0; i < NX; i++) y[i] = NAN;
+    void *ptrs[2] = {x, y};
+    int64_t ints[6] = {NSEQ, 1, H, NSEQ, 0, NSEQ * H};
+    char *err = NULL;
+    ck_assert_int_eq(rt_call_kernel((void (*)(void))fns[f], 2, ptrs, 6, ints, &err), 0);
+    for (int i = 0; i < NX; i++) {
+      double w = want(x[i]);
+      ck_assert_msg(fabs(y[i] - w) <= 1e-5 * (1 + fabs(w)), "%s: y[%d] = %g, want %g",
+                    f ? "JIT" : "emitted C", i, y[i], w);
+    }
+  }
+  dlclose(handle);
+  cg_jit_free(jit);
+}
+
+static double fused_want(double x) { return 5.0 * x + exp(2.0 * x); }
+
 /* pass_kir_fuse on a kernel that exercises its rules, per (sequence,
  * head) row of one token (K values):
  *   A = exp(X)        read twice by one nest: too dear to inline twice
@@ -369,27 +417,12 @@ START_TEST(fuse_elementwise) {
   ck_assert_msg(g != NULL, "%s", d);
   free(d);
   Kernel *k = kir_new(&arena, g, "kf", "test");
-  int bx = kir_buf(k, "x", KB_INPUT, KT_F32, 0, false);
-  int by = kir_buf(k, "y", KB_OUTPUT, KT_F32, 0, false);
   DimSet dK = 1u << 0;
   int X = kir_tile(k, "X", dK), A = kir_tile(k, "A", dK), B = kir_tile(k, "B", dK);
   int D = kir_tile(k, "D", dK), Z = kir_tile(k, "Z", dK), F = kir_tile(k, "F", dK);
   int Y = kir_tile(k, "Y", dK);
-  int vbh = kir_var(k, "bh"), vn = kir_var(k, "n"), vh = kir_var(k, "h");
-  int iH = kir_iarg(k, KA_H);
-  KStmt *par = kir_stmt(k, &k->body, KS_FOR);
-  par->var = vbh, par->parallel = true, par->lo = kir_ic(k, 0);
-  par->hi = kir_ibin(k, KI_MUL, kir_iarg(k, KA_NSEQ), iH);
-  KStmt *s = kir_stmt(k, &par->body, KS_LET);
-  s->var = vn, s->idx = kir_ibin(k, KI_DIV, kir_ivar(k, vbh), iH);
-  s = kir_stmt(k, &par->body, KS_LET);
-  s->var = vh, s->idx = kir_ibin(k, KI_MOD, kir_ivar(k, vbh), iH);
-  /* token 0 of sequence n: ((n T) H + h) K */
-  int tok = kir_ibin(k, KI_MUL, kir_ivar(k, vn), kir_iarg(k, KA_T));
-  int off = kir_ibin(k, KI_MUL, kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, tok, iH), kir_ivar(k, vh)),
-                     kir_ic(k, K));
-  s = kir_stmt(k, &par->body, KS_LOAD);
-  s->tile = X, s->buf = bx, s->idx = off;
+  int bx, by, off;
+  KStmt *par = row_kernel(k, X, &bx, &by, &off), *s;
 #define NEST(t, e)                             \
   s = kir_stmt(k, &par->body, KS_NEST);        \
   s->space = dK;                               \
@@ -415,25 +448,60 @@ START_TEST(fuse_elementwise) {
                     strstr(b.s, "F = (X * 3)") && strstr(b.s, "Y = (Z + F)"),
                 "%d tiles:\n%s", k->tiles.len, b.s);
   buf_free(&b);
-  void *handle = NULL, *jit = NULL, *fns[2];
-  build_both(k, fns, &handle, &jit);
-  enum { H = 2, NSEQ = 3, NX = NSEQ * H * K };
-  float x[NX], y[NX];
-  for (int i = 0; i < NX; i++) x[i] = (float)((i * 7) % 5) * 0.25f - 0.5f;
-  for (int f = 0; f < 2; f++) {
-    for (int i = 0; i < NX; i++) y[i] = NAN;
-    void *ptrs[2] = {x, y};
-    int64_t ints[6] = {NSEQ, 1, H, NSEQ, 0, NSEQ * H};
-    char *err = NULL;
-    ck_assert_int_eq(rt_call_kernel((void (*)(void))fns[f], 2, ptrs, 6, ints, &err), 0);
-    for (int i = 0; i < NX; i++) {
-      double want = 5.0 * x[i] + exp(2.0 * x[i]);
-      ck_assert_msg(fabs(y[i] - want) <= 1e-5 * (1 + fabs(want)), "%s: y[%d] = %g, want %g",
-                    f ? "JIT" : "emitted C", i, y[i], want);
-    }
+  run_rows(k, fused_want);
+}
+END_TEST
+
+/* pass_kir_fuse's regrouping of products, with s a scalar tile (0.5):
+ *   Y = (X s) 3 + exp((X s) 2) + (X X) s
+ * the first two chains with s times the constant first (one
+ * multiplication an element fewer each), the third as it is (as many
+ * either way); LRC_KIR_REGROUP=off leaves them all. The value through
+ * both backends: 1.5 x + exp(x) + 0.5 x^2. */
+static double regroup_want(double x) { return 1.5 * x + exp(x) + 0.5 * x * x; }
+
+static Kernel *regroup_kernel(Graph *g) {
+  Kernel *k = kir_new(&arena, g, "rg", "test");
+  int X = kir_tile(k, "X", 1u << 0), S = kir_tile(k, "s", 0), Y = kir_tile(k, "Y", 1u << 0);
+  int bx, by, off;
+  KStmt *par = row_kernel(k, X, &bx, &by, &off);
+  KStmt *s = kir_stmt(k, &par->body, KS_NEST);
+  s->space = 0;
+  kir_assign(k, s, S, KACC_SET, kir_econst(k, 0.5));
+  s = kir_stmt(k, &par->body, KS_NEST);
+  s->space = 1u << 0;
+  int xs = kir_ebinary(k, OP_MUL, kir_eread(k, X), kir_eread(k, S));
+  int a = kir_ebinary(k, OP_MUL, xs, kir_econst(k, 3));
+  int e = kir_eunary(k, OP_EXP, kir_ebinary(k, OP_MUL, xs, kir_econst(k, 2)));
+  int q = kir_ebinary(k, OP_MUL, kir_ebinary(k, OP_MUL, kir_eread(k, X), kir_eread(k, X)),
+                      kir_eread(k, S));
+  kir_assign(k, s, Y, KACC_SET, kir_ebinary(k, OP_ADD, kir_ebinary(k, OP_ADD, a, e), q));
+  s = kir_stmt(k, &par->body, KS_STORE);
+  s->tile = Y, s->buf = by, s->idx = off;
+  ck_assert_ptr_null(kir_verify(k));
+  return k;
+}
+
+START_TEST(regroup_products) {
+  char *d = NULL;
+  Graph *g = t_graph(&arena, "rnn t {\n dim K = 3\n input x[K]\n output y[K]\n y = x\n}\n", &d);
+  ck_assert_msg(g != NULL, "%s", d);
+  free(d);
+  for (int off = 0; off < 2; off++) {
+    Kernel *k = regroup_kernel(g);
+    if (off) setenv("LRC_KIR_REGROUP", "off", 1);
+    pass_kir_fuse(k);
+    unsetenv("LRC_KIR_REGROUP");
+    ck_assert_ptr_null(kir_verify(k));
+    Buf b = {0};
+    kir_print(k, &b);
+    const char *want = off ? "Y = ((((X * s) * 3) + exp(((X * s) * 2))) + ((X * X) * s))"
+                           : "Y = ((((s * 3) * X) + exp(((s * 2) * X))) + ((X * X) * s))";
+    ck_assert_msg(strstr(b.s, want), "LRC_KIR_REGROUP=%s: no %s in\n%s", off ? "off" : "on", want,
+                  b.s);
+    buf_free(&b);
+    run_rows(k, regroup_want);
   }
-  dlclose(handle);
-  cg_jit_free(jit);
 }
 END_TEST
 
@@ -463,6 +531,7 @@ Suite *kir_suite(void) {
   tcase_add_test(tc, scan_statement);
   tcase_add_test(tc, verifier);
   tcase_add_test(tc, fuse_elementwise);
+  tcase_add_test(tc, regroup_products);
   tcase_add_test(tc, math_functions);
   suite_add_tcase(s, tc);
   return s;
