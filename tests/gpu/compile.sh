@@ -100,16 +100,17 @@ done
 # tiles its row folds keep in registers (LRC_CUDA_FOLD_PLACE=on), the
 # folds' sums first (LRC_CUDA_FOLD_SUMS=first), the free part's rows
 # padded to fit a fourth block (LRC_CUDA_PAD_FIT=on), a __syncwarp where
-# the chain's products need no more (LRC_CUDA_WARP_SYNC=on), and with
+# the chain's products need no more (LRC_CUDA_WARP_SYNC=on), the free
+# part's order from the beam search (LRC_CUDA_PHASE_SCHED=beam), and with
 # bf16 I/O its folds storing q and k rounded to TF32
 # (LRC_CUDA_TF32_STORE=shared).
 for dt in bf16 f32; do
   if LRC_CUDA_SOLVE=blocked LRC_CUDA_TF32_STORE=shared LRC_CUDA_FOLD_PLACE=on LRC_CUDA_FOLD_SUMS=first \
-      LRC_CUDA_PAD_FIT=on LRC_CUDA_WARP_SYNC=on "$LRC" emit examples/gated_deltanet.lr \
+      LRC_CUDA_PAD_FIT=on LRC_CUDA_WARP_SYNC=on LRC_CUDA_PHASE_SCHED=beam "$LRC" emit examples/gated_deltanet.lr \
       --emit=cuda --algo=chunk --dim K=128,V=128 --dtype=$dt -o "$OUT/gated_deltanet_next_$dt" \
       2>"$OUT/gated_deltanet_next.err" && grep -q "float lrc_x\[16\];" "$OUT/gated_deltanet_next_$dt.cu" &&
       grep -q "__syncwarp();" "$OUT/gated_deltanet_next_$dt.cu" &&
-      { [ $dt = f32 ] || grep -q "lrc_o\[lrc_j\] = lrc_tf32r(((lrc_u" "$OUT/gated_deltanet_next_$dt.cu"; }; then
+      { [ $dt = f32 ] || grep -q "lrc_s) \* lrc_u\[lrc_j\]));" "$OUT/gated_deltanet_next_$dt.cu"; }; then
     echo "$OUT/gated_deltanet_next_$dt" >> "$OUT/list"
   else
     echo "cuda-compile: gated_deltanet ($dt) without a blocked solve, a __syncwarp or TF32 folds under the switches:" >> "$OUT/list"

@@ -991,6 +991,55 @@ START_TEST(fold_place) {
 }
 END_TEST
 
+/* The free part's order from the beam search (LRC_CUDA_PHASE_SCHED=beam,
+ * off by default): Gated DeltaNet's free part (bf16, K = V = 128) in
+ * less shared memory than the list schedule's order leaves it (W = T Y
+ * before U = T v0: 67072 -> 57856 bytes), with the fold placement in
+ * four blocks an SM without padding; its rest unchanged; DeltaNet's in
+ * four blocks as it is; GLA's, which it does not shrink, unchanged. */
+START_TEST(phase_sched_beam) {
+  char *src;
+  Kernel *k = gdn_at_128(&src);
+  CgCudaLaunch l[4] = {0};
+  Buf cu[4] = {0};
+  static const char *const sw[4][2] = {{NULL, NULL},
+                                       {"LRC_CUDA_PHASE_SCHED", NULL},
+                                       {"LRC_CUDA_FOLD_PLACE", NULL},
+                                       {"LRC_CUDA_FOLD_PLACE", "LRC_CUDA_PHASE_SCHED"}};
+  for (int i = 0; i < 4; i++) {
+    for (int j = 0; j < 2; j++)
+      if (sw[i][j]) setenv(sw[i][j], strstr(sw[i][j], "SCHED") ? "beam" : "on", 1);
+    cg_emit_cuda_jit(k, 1, &cu[i], &l[i]);
+    unsetenv("LRC_CUDA_PHASE_SCHED");
+    unsetenv("LRC_CUDA_FOLD_PLACE");
+  }
+  long b0 = l[0].part[1].smem_bytes, b1 = l[1].part[1].smem_bytes, b3 = l[3].part[1].smem_bytes;
+  ck_assert_msg(b1 <= 57856 && b1 < b0, "the free part in %ld bytes, %ld by the list schedule", b1, b0);
+  ck_assert_msg(b3 <= 228 * 1024 / 4 - 1024 && strstr(cu[3].s, "__launch_bounds__(128, 4) gated_deltanet_free("),
+                "with the fold placement: %ld bytes, not four blocks an SM", b3);
+  char *r0 = part_text(cu[0].s, "gated_deltanet_rest("), *r1 = part_text(cu[1].s, "gated_deltanet_rest(");
+  ck_assert_msg(!strcmp(r0, r1), "the rest changed with the free part's order");
+  free(r0), free(r1);
+  for (int i = 0; i < 4; i++) {
+    for (int p = 0; p < 4; p++) buf_free(&l[i].part[p].entry);
+    buf_free(&cu[i]);
+  }
+  free(src);
+  unsetenv("LRC_PHASE_CHECK");
+  char *src2;
+  Kernel *dn = chunk_at_128("examples/deltanet.lr", &src);
+  Kernel *gla = chunk_at_128("examples/gla.lr", &src2);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  char *d0 = cuda_text(dn, 1), *d1 = cuda_text_with(dn, 1, "LRC_CUDA_PHASE_SCHED", "beam");
+  ck_assert_msg(strstr(d0, "__launch_bounds__(128, 3) deltanet_free(") &&
+                    strstr(d1, "__launch_bounds__(128, 4) deltanet_free("),
+                "DeltaNet's free part not from three blocks an SM to four");
+  char *g0 = cuda_text(gla, 1), *g1 = cuda_text_with(gla, 1, "LRC_CUDA_PHASE_SCHED", "beam");
+  ck_assert_msg(!strcmp(g0, g1), "GLA's kernel changed without a gain");
+  free(d0), free(d1), free(g0), free(g1), free(src), free(src2);
+}
+END_TEST
+
 /* The row folds' sums first (LRC_CUDA_FOLD_SUMS=first, off by default):
  * Gated DeltaNet's free part (bf16, K = V = 128) adds up each of the
  * four trips' parts of q's and k's rows first, then runs the four trips'
@@ -1384,6 +1433,7 @@ static const char *const next_switches[][2] = {
     {"LRC_CUDA_SOLVE", "blocked"},  {"LRC_CUDA_TF32_STORE", "shared"},
     {"LRC_CUDA_FOLD_PLACE", "on"}, {"LRC_CUDA_FOLD_SUMS", "first"},
     {"LRC_CUDA_PAD_FIT", "on"},    {"LRC_CUDA_WARP_SYNC", "on"},
+    {"LRC_CUDA_PHASE_SCHED", "beam"},
 };
 enum { NSWITCHES = sizeof next_switches / sizeof next_switches[0] };
 
@@ -2019,6 +2069,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, smem_layout);
   tcase_add_test(tc, solve_blocked);
   tcase_add_test(tc, fold_place);
+  tcase_add_test(tc, phase_sched_beam);
   tcase_add_test(tc, fold_sums);
   tcase_add_test(tc, rest_on_rows);
   tcase_add_test(tc, sourced_records);
