@@ -4614,12 +4614,14 @@ typedef struct SchedState {
   unsigned char *done, *live;
 } SchedState;
 
-static void sched_alloc(const Sched *sc, SchedState *st) {
+/* false where memory ran out (what was allocated is freed by sched_free) */
+static bool sched_alloc(const Sched *sc, SchedState *st) {
   st->order = calloc((size_t)sc->n, sizeof(int));
   st->npred = calloc((size_t)sc->n, sizeof(int));
   st->reads = calloc((size_t)sc->nt + 1, sizeof(int));
   st->done = calloc((size_t)sc->n, 1);
   st->live = calloc((size_t)sc->nt + 1, 1);
+  return st->order && st->npred && st->reads && st->done && st->live;
 }
 
 static void sched_free(SchedState *st) {
@@ -4718,12 +4720,20 @@ static bool sched_better(const SchedState *a, const SchedState *b) {
 /* A beam search over the orders: every partial order extended by each
  * ready statement, the BEAM best kept (by peak, then live memory now;
  * of those with the same statements done, the better), to the end: the
- * order with the lowest peak found, into *best. */
-static void sched_beam(const Sched *sc, SchedState *best) {
+ * order with the lowest peak found, into *best; false where memory ran
+ * out. */
+static bool sched_beam(const Sched *sc, SchedState *best) {
   int n = sc->n, cap = BEAM * (n + 1);
   SchedState *cur = calloc(BEAM, sizeof *cur), *next = calloc((size_t)cap, sizeof *next);
-  for (int i = 0; i < BEAM; i++) sched_alloc(sc, &cur[i]);
-  for (int i = 0; i < cap; i++) sched_alloc(sc, &next[i]);
+  bool ok = cur && next;
+  for (int i = 0; ok && i < BEAM; i++) ok = sched_alloc(sc, &cur[i]);
+  for (int i = 0; ok && i < cap; i++) ok = sched_alloc(sc, &next[i]);
+  if (!ok) {
+    for (int i = 0; cur && i < BEAM; i++) sched_free(&cur[i]);
+    for (int i = 0; next && i < cap; i++) sched_free(&next[i]);
+    free(cur), free(next);
+    return false;
+  }
   int ncur = 1;
   sched_start(sc, &cur[0]);
   for (int step = sc->fixed; step < n; step++) {
@@ -4758,6 +4768,7 @@ static void sched_beam(const Sched *sc, SchedState *best) {
   for (int i = 0; i < BEAM; i++) sched_free(&cur[i]);
   for (int i = 0; i < cap; i++) sched_free(&next[i]);
   free(cur), free(next);
+  return true;
 }
 
 /* The free part's statements (after its `fixed` lets) reordered to keep
@@ -4791,15 +4802,14 @@ static void schedule_free(const Kernel *k, KBlock *b, int fixed, bool beam) {
           sc.dep[(size_t)i * n + j] = 1;
           break;
         }
-  SchedState g, bm;
-  sched_alloc(&sc, &g);
+  SchedState g = {0}, bm = {0};
+  if (!sched_alloc(&sc, &g)) {   /* (out of memory: the KIR's order) */
+    sched_free(&g);
+    return;
+  }
   sched_greedy(&sc, &g);
   const SchedState *take = &g;
-  sched_alloc(&sc, &bm);
-  if (beam) {
-    sched_beam(&sc, &bm);
-    if (bm.peak < g.peak) take = &bm;
-  }
+  if (beam && sched_alloc(&sc, &bm) && sched_beam(&sc, &bm) && bm.peak < g.peak) take = &bm;
   KStmt **out = arena_alloc(a, sizeof *out * (size_t)n);
   for (int i = 0; i < n; i++) out[i] = b->data[take->order[i]];
   memcpy(b->data, out, sizeof *out * (size_t)n);
@@ -5195,7 +5205,7 @@ static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er, Emit
   if (!phase_emits_by(k, e, false, ef, er, ew)) return false;
   Emit bf, br, bw;
   if (!env_is("LRC_CUDA_PHASE_SCHED", "beam") || !phase_emits_by(k, e, true, &bf, &br, &bw) ||
-      bf.smem >= ef->smem)
+      bf.scratch > ef->scratch || (bf.scratch == ef->scratch && bf.smem >= ef->smem))
     return true;
   *ef = bf, *er = br, *ew = bw;
   return true;

@@ -549,8 +549,7 @@ static int transform(const char *src, const char *file, Out *o, char *why, size_
       put(o, k, (size_t)(p - k));
       puts_(o, ", ");
       put(o, p + 3, (size_t)(r - p - 3));
-      puts_(o, r[4] == ')' ? "" : ", ");
-      put_lines(o, p, (size_t)(r + 4 - p));
+      puts_(o, r[4] == ')' ? "" : ", ");   /* (the launch's own newlines kept) */
       p = from = r + 4;
     } else if (!strncmp(p, "asm", 3) && (p == lines.s || !ident_char(p[-1])) && !ident_char(p[3])) {
       const char *b = p + 3;
