@@ -353,10 +353,10 @@ START_TEST(scan_statement) {
 }
 END_TEST
 
-/* A kernel over rows of one token (K values, x in and y out), its
- * parallel loop's body with tile X loaded from x at *off. */
-static KStmt *row_kernel(Kernel *k, int X, int *bx, int *by, int *off) {
-  *bx = kir_buf(k, "x", KB_INPUT, KT_F32, 0, false);
+/* A kernel over rows of one token (K values, x in and y out: buffer *by
+ * at *off), its parallel loop's body with tile X loaded from x. */
+static KStmt *row_kernel(Kernel *k, int X, int *by, int *off) {
+  int bx = kir_buf(k, "x", KB_INPUT, KT_F32, 0, false);
   *by = kir_buf(k, "y", KB_OUTPUT, KT_F32, 0, false);
   int vbh = kir_var(k, "bh"), vn = kir_var(k, "n"), vh = kir_var(k, "h");
   int iH = kir_iarg(k, KA_H);
@@ -372,7 +372,7 @@ static KStmt *row_kernel(Kernel *k, int X, int *bx, int *by, int *off) {
   *off = kir_ibin(k, KI_MUL, kir_ibin(k, KI_ADD, kir_ibin(k, KI_MUL, tok, iH), kir_ivar(k, vh)),
                   kir_ic(k, K));
   s = kir_stmt(k, &par->body, KS_LOAD);
-  s->tile = X, s->buf = *bx, s->idx = *off;
+  s->tile = X, s->buf = bx, s->idx = *off;
   return par;
 }
 
@@ -421,8 +421,8 @@ START_TEST(fuse_elementwise) {
   int X = kir_tile(k, "X", dK), A = kir_tile(k, "A", dK), B = kir_tile(k, "B", dK);
   int D = kir_tile(k, "D", dK), Z = kir_tile(k, "Z", dK), F = kir_tile(k, "F", dK);
   int Y = kir_tile(k, "Y", dK);
-  int bx, by, off;
-  KStmt *par = row_kernel(k, X, &bx, &by, &off), *s;
+  int by, off;
+  KStmt *par = row_kernel(k, X, &by, &off), *s;
 #define NEST(t, e)                             \
   s = kir_stmt(k, &par->body, KS_NEST);        \
   s->space = dK;                               \
@@ -463,8 +463,8 @@ static double regroup_want(double x) { return 1.5 * x + exp(x) + 0.5 * x * x; }
 static Kernel *regroup_kernel(Graph *g) {
   Kernel *k = kir_new(&arena, g, "rg", "test");
   int X = kir_tile(k, "X", 1u << 0), S = kir_tile(k, "s", 0), Y = kir_tile(k, "Y", 1u << 0);
-  int bx, by, off;
-  KStmt *par = row_kernel(k, X, &bx, &by, &off);
+  int by, off;
+  KStmt *par = row_kernel(k, X, &by, &off);
   KStmt *s = kir_stmt(k, &par->body, KS_NEST);
   s->space = 0;
   kir_assign(k, s, S, KACC_SET, kir_econst(k, 0.5));
