@@ -4123,14 +4123,15 @@ static void tf32_walk(Emit *e, const KBlock *b, unsigned char *st) {
  * the load. Each element was converted by every warp that loaded it
  * (3 instructions a conversion on sm_90; Gated DeltaNet's free part: a
  * third of its instructions were its products' loads and conversions,
- * ncu). The numbers are the same. LRC_CUDA_TF32_STORE=off: none.
- * =shared also rounds the tiles that other statements read (nests,
- * record stores, copies; not a solve), which then see the rounded
- * values: 2^-11 relative, below the 16-bit I/O's own rounding; Gated
- * DeltaNet's normalised q and k (their records and the decayed keys
- * read them too), whose ten conversions a k-step in the free part's
- * first products then go (not yet run on a GPU: docs/perf-cuda.md
- * v18). */
+ * ncu). The numbers are the same. Those that other statements read
+ * too (nests, record stores, copies; not a solve) are rounded as well,
+ * and the others then see the rounded values: 2^-11 relative, below the
+ * 16-bit I/O's own rounding; Gated DeltaNet's normalised q and k (their
+ * records and the decayed keys read them too), whose ten conversions a
+ * k-step in the free part's first products go (H200: DeltaNet's free
+ * part 4% faster, Gated DeltaNet's 1%; docs/perf-cuda.md v20).
+ * LRC_CUDA_TF32_STORE=products: only the tiles that products alone
+ * read; =off: none. */
 static unsigned char *tf32_tiles(Emit *e) {
   const Kernel *k = e->k;
   int n = k->tiles.len;
@@ -4138,7 +4139,7 @@ static unsigned char *tf32_tiles(Emit *e) {
     return NULL;
   unsigned char *st = arena_alloc(k->arena, (size_t)n + 1);
   tf32_walk(e, &k->body, st);
-  bool shared = env_is("LRC_CUDA_TF32_STORE", "shared"), any = false;
+  bool shared = !env_is("LRC_CUDA_TF32_STORE", "products"), any = false;
   for (int t = 0; t < n; t++) {
     st[t] = (st[t] & 3) != 1 || (!shared && st[t] & 32) || (st[t] & 4 && st[t] & 24) ? 0
             : st[t] & 4                                                            ? 2
@@ -4223,18 +4224,17 @@ static bool *fold_only_tiles(Emit *e) {
 }
 
 /* The tiles placed (place_pairs, with bf16 tiles where they stay on
- * chip), and with LRC_CUDA_FOLD_PLACE=on placed again without the tiles
- * that row folds keep in registers (fold_only_tiles; emit_block skips
- * the dead fills): Gated DeltaNet's free part at K = V = 128 (bf16)
- * 67072 -> 57856 bytes, its raw rows of q, k, v and its decayed keys
- * gone (512 bytes short of four blocks an SM). Off by default until it
- * runs on a GPU. Where the second placement would lose a fold (a fold's
- * conditions read the placement) or take more memory, the first
- * stands. */
+ * chip), then placed again without the tiles that row folds keep in
+ * registers (fold_only_tiles; emit_block skips the dead fills): Gated
+ * DeltaNet's free part at K = V = 128 (bf16) 67072 -> 57856 bytes, its
+ * raw rows of q, k, v and its decayed keys gone (with the beam order,
+ * 57344: four blocks an SM). Where the second placement would lose a
+ * fold (a fold's conditions read the placement) or take more memory,
+ * the first stands. LRC_CUDA_FOLD_PLACE=off: the first. */
 static void place_fold(Emit *e) {
   e->fold_only = NULL;
   place_all(e);
-  if (!env_is("LRC_CUDA_FOLD_PLACE", "on")) return;
+  if (env_is("LRC_CUDA_FOLD_PLACE", "off")) return;
   bool *f = fold_only_tiles(e);
   if (!f) return;
   long smem = e->smem, scratch = e->scratch;
@@ -5193,18 +5193,24 @@ static bool phase_emits_by(const Kernel *k, const Emit *e, bool beam, Emit *ef, 
   return true;
 }
 
-/* The parts with the free part's statements in the list schedule's
- * order; with LRC_CUDA_PHASE_SCHED=beam (off by default until measured),
- * in the beam search's where its tiles then take less shared memory
- * (schedule_free): at K = V = 128, Gated DeltaNet's 67072 -> 57856
- * bytes (three blocks an SM still), DeltaNet's 66560 -> 57344 (four),
- * KDA's 81248 -> 72032 and DeltaProduct's 88704 -> 75136 (three, on
- * 128 threads), simple GLA's 56352 -> 51232. LRC_CUDA_PHASE_SCHED=off:
- * the KIR's order. */
+/* The parts with the free part's statements in the beam search's order
+ * where its tiles then take less shared memory than in the list
+ * schedule's (schedule_free), else in the list schedule's: at K = V =
+ * 128 (bf16, with the fold placement), Gated DeltaNet's 57856 bytes
+ * (the list order's 67072: three blocks an SM) -> 57344 (four),
+ * DeltaNet's 66560 -> 57344 (four), KDA's 81248 -> 72032 and
+ * DeltaProduct's 88704 -> 75136 (three, on 128 threads), simple GLA's
+ * 56352 -> 51232. Measured on the H200 (docs/perf-cuda.md v20, each
+ * free part's time): DeltaProduct -28%, DeltaNet -7%, Gated DeltaNet
+ * and simple GLA -3%; the beam order without the fold placement made
+ * Gated DeltaNet's 8% slower (three blocks still, its loads later).
+ * LRC_CUDA_PHASE_SCHED=list: the list schedule's order; =off: the
+ * KIR's. */
 static bool phase_emits(const Kernel *k, const Emit *e, Emit *ef, Emit *er, Emit *ew) {
   if (!phase_emits_by(k, e, false, ef, er, ew)) return false;
   Emit bf, br, bw;
-  if (!env_is("LRC_CUDA_PHASE_SCHED", "beam") || !phase_emits_by(k, e, true, &bf, &br, &bw) ||
+  if (env_is("LRC_CUDA_PHASE_SCHED", "list") || env_is("LRC_CUDA_PHASE_SCHED", "off") ||
+      !phase_emits_by(k, e, true, &bf, &br, &bw) ||
       bf.scratch > ef->scratch || (bf.scratch == ef->scratch && bf.smem >= ef->smem))
     return true;
   *ef = bf, *er = br, *ew = bw;

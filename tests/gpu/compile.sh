@@ -95,18 +95,17 @@ for name in gated_deltanet deltanet; do
     echo "cuda-compile: $name with v15's switches off:" >> "$OUT/list"
   fi
 done
-# Gated DeltaNet with the switches that are off by default until measured:
-# the solve in two halves (LRC_CUDA_SOLVE=blocked), no memory for the
-# tiles its row folds keep in registers (LRC_CUDA_FOLD_PLACE=on), the
-# folds' sums first (LRC_CUDA_FOLD_SUMS=first), the free part's rows
-# padded to fit a fourth block (LRC_CUDA_PAD_FIT=on), a __syncwarp where
-# the chain's products need no more (LRC_CUDA_WARP_SYNC=on), the free
-# part's order from the beam search (LRC_CUDA_PHASE_SCHED=beam), and with
-# bf16 I/O its folds storing q and k rounded to TF32
-# (LRC_CUDA_TF32_STORE=shared).
+# Gated DeltaNet with the switches that are off by default: the solve
+# in two halves (LRC_CUDA_SOLVE=blocked), the folds' sums first
+# (LRC_CUDA_FOLD_SUMS=first), the free part's rows padded to fit one more
+# block (LRC_CUDA_PAD_FIT=on) and a __syncwarp where the chain's products
+# need no more (LRC_CUDA_WARP_SYNC=on); with bf16 I/O its folds store q
+# and k rounded to TF32 (by default). Then v20's defaults (the list
+# schedule's order, the first placement, TF32 stores for the products'
+# tiles only).
 for dt in bf16 f32; do
-  if LRC_CUDA_SOLVE=blocked LRC_CUDA_TF32_STORE=shared LRC_CUDA_FOLD_PLACE=on LRC_CUDA_FOLD_SUMS=first \
-      LRC_CUDA_PAD_FIT=on LRC_CUDA_WARP_SYNC=on LRC_CUDA_PHASE_SCHED=beam "$LRC" emit examples/gated_deltanet.lr \
+  if LRC_CUDA_SOLVE=blocked LRC_CUDA_FOLD_SUMS=first LRC_CUDA_PAD_FIT=on LRC_CUDA_WARP_SYNC=on \
+      "$LRC" emit examples/gated_deltanet.lr \
       --emit=cuda --algo=chunk --dim K=128,V=128 --dtype=$dt -o "$OUT/gated_deltanet_next_$dt" \
       2>"$OUT/gated_deltanet_next.err" && grep -q "float lrc_x\[16\];" "$OUT/gated_deltanet_next_$dt.cu" &&
       grep -q "__syncwarp();" "$OUT/gated_deltanet_next_$dt.cu" &&
@@ -116,6 +115,14 @@ for dt in bf16 f32; do
     echo "cuda-compile: gated_deltanet ($dt) without a blocked solve, a __syncwarp or TF32 folds under the switches:" >> "$OUT/list"
   fi
 done
+if LRC_CUDA_PHASE_SCHED=list LRC_CUDA_FOLD_PLACE=off LRC_CUDA_TF32_STORE=products "$LRC" emit \
+    examples/gated_deltanet.lr --emit=cuda --algo=chunk --dim K=128,V=128 --dtype=bf16 \
+    -o "$OUT/gated_deltanet_v20_bf16" 2>"$OUT/gated_deltanet_v20.err" &&
+    grep -q "lrc_tf32(__uint_as_float(" "$OUT/gated_deltanet_v20_bf16.cu"; then
+  echo "$OUT/gated_deltanet_v20_bf16" >> "$OUT/list"
+else
+  echo "cuda-compile: gated_deltanet with v20's defaults (no fragment converted):" >> "$OUT/list"
+fi
 grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
 grep '^cuda-compile' "$OUT/list" && fail=1
 # Two compilers at a time: each unit for both architectures.

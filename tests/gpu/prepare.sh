@@ -26,8 +26,8 @@ for name in $list; do
     # The switches off by default (kept where they change the code).
     for v in "" _bf16; do
       dt=$([ -z "$v" ] && echo f32 || echo bf16)
-      LRC_CUDA_SOLVE=blocked LRC_CUDA_TF32_STORE=shared LRC_CUDA_FOLD_PLACE=on LRC_CUDA_FOLD_SUMS=first \
-        LRC_CUDA_PAD_FIT=on LRC_CUDA_WARP_SYNC=on LRC_CUDA_PHASE_SCHED=beam "$LRC" emit "$f" --emit=cuda --algo=$algo \
+      LRC_CUDA_SOLVE=blocked LRC_CUDA_FOLD_SUMS=first LRC_CUDA_PAD_FIT=on LRC_CUDA_WARP_SYNC=on \
+        "$LRC" emit "$f" --emit=cuda --algo=$algo \
         --dtype=$dt $dims -o "$DIR/${name}_${algo}${v}_next"
       sed "s/\"${name}_${algo}${v}_next\.h\"/\"${name}_${algo}$v.h\"/" "$DIR/${name}_${algo}${v}_next.cu" |
         cmp -s - "$DIR/${name}_${algo}$v.cu" && rm -f "$DIR/${name}_${algo}${v}_next".*
