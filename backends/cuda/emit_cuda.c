@@ -2756,6 +2756,7 @@ typedef struct RowFold {
   bool add;             /* u += h(t) from a fill of u, whose value is base */
   double base;
   bool store;           /* u's record stored after u's nest */
+  int later;            /* b's index of u's record store further on (-1: none) */
   int nside, side[2];
 } RowFold;
 
@@ -2834,7 +2835,7 @@ static int row_fold(Emit *e, const KBlock *b, int i, RowFold *rf) {
   if (kir_inner_dim(k, td) != D || nd % vw || e->full[D] % vw || lanes > 32 ||
       (lanes & (lanes - 1)) || pts % 32 || (e->nsplit > 1 && e->split_dim == D))
     return 0;
-  *rf = (RowFold){.red = -1, .scale = -1, .fill = -1};
+  *rf = (RowFold){.red = -1, .scale = -1, .fill = -1, .later = -1};
   const KAssign *ar = sole_assign(k, b->data[i + 1], td, KACC_ADD), *as = NULL, *au;
   int r = -1, sc = -1, u, j = i + 1;
   if (ar && k->tiles.data[ar->tile].dims == rd) {   /* the row's sum, its per-row nest */
@@ -2885,17 +2886,25 @@ static int row_fold(Emit *e, const KBlock *b, int i, RowFold *rf) {
   rf->store = j + 1 < b->len && rec_of(b->data[j + 1], u) && vec_record(e, u);
   /* The sides: later nests over u's points that read u at the point and
    * row vectors, whose value is only stored to a record, nothing between
-   * writing what they read. */
+   * writing what they read; and u's record store where it comes further
+   * on, nothing between writing u (the free part's beam order puts
+   * Gated DeltaNet's q record apart from q's fold). */
   bool written[64] = {0};
   unsigned char *w = use_new(e);
   int room = (int)(sizeof e->hoisted / sizeof e->hoisted[0]) - e->nhoisted;
-  for (int q = j + 1 + rf->store; q + 1 < b->len && nt <= 64 && rf->nside < 2 && 2 * (rf->nside + 1) <= room;
-       q++) {
+  bool find = !rf->store && vec_record(e, u);
+  for (int q = j + 1 + rf->store; q < b->len && nt <= 64 && !written[u]; q++) {
     const KStmt *s = b->data[q];
-    const KAssign *av = sole_assign(k, s, td, KACC_SET);
+    if (find && rec_of(s, u) && room > 2 * rf->nside) {
+      rf->later = q, find = false;
+      continue;
+    }
+    bool more = q + 1 < b->len && rf->nside < 2 && 2 * (rf->nside + 1) + (rf->later >= 0) <= room;
+    if (!more && !find) break;
+    const KAssign *av = more ? sole_assign(k, s, td, KACC_SET) : NULL;
     int v = av ? av->tile : -1;
     bool side = av && k->tiles.data[v].dims == td && rec_of(b->data[q + 1], v) && vec_record(e, v) &&
-                !written[u] && reads_at_point(k, av->expr, u);
+                reads_at_point(k, av->expr, u);
     if (side) {
       memset(w, 0, (size_t)nt + 1);
       kir_use_expr(k, av->expr, w);
@@ -3139,7 +3148,8 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
   use[t] = 0;
   if (ar) use[ar->tile] = use[as->tile] = 0;
   use[au->tile] = 2, use[nt] |= 1;
-  if ((rf->store || rf->nside) && !records_apart(e)) use[nt] |= 2;
+  if (rf->later >= 0) e->hoisted[e->nhoisted++] = b->data[rf->later];
+  if ((rf->store || rf->later >= 0 || rf->nside) && !records_apart(e)) use[nt] |= 2;
   sync_before(e, use, depth);
   em_ind(e, depth);
   buf_puts(o, "{\n");
@@ -3235,7 +3245,8 @@ static void emit_row_fold(Emit *e, const KBlock *b, int i, const RowFold *rf, in
   em_ind(e, d2);
   if (vw == 4) buf_puts(o, "*(float4 *)lrc_t = *(const float4 *)lrc_o;\n");
   else put_store8(e, "lrc_o", d2);
-  if (rf->store) put_rec_regs(e, b->data[rf->un + 1], "lrc_o", d2);
+  if (rf->store || rf->later >= 0)
+    put_rec_regs(e, b->data[rf->store ? rf->un + 1 : rf->later], "lrc_o", d2);
   /* The sides from u's registers, each into its record. */
   for (int q = 0; q < rf->nside; q++) {
     const KAssign *av = &b->data[rf->side[q]]->assigns.data[0];
@@ -4206,6 +4217,7 @@ static void fold_walk(Emit *e, const KBlock *b, bool *f, bool *any) {
     }
     for (int q = 0; q < rf.nside; q++)   /* (stored from registers) */
       f[hoist_side(e, b, &rf, q)->assigns.data[0].tile] = true;
+    if (rf.later >= 0) e->hoisted[e->nhoisted++] = b->data[rf.later];
     i += n - 1;
   }
 }

@@ -766,19 +766,17 @@ END_TEST
 /* The free part's loads of q and k with their
  * l2norm folded in (row_fold): each row's sum of squares from registers
  * by a butterfly over its lanes (16 with bf16 I/O at K = 128, 32 with
- * float32), the scaled rows stored once, q's record and kd = k dec's
- * from the registers, and v's scaling by beta the same way without the
+ * float32), the scaled rows stored once, q's record (further on in the
+ * beam order) and kd = k dec's from the registers, and v's scaling by beta the same way without the
  * sum; the raw rows' sum over shared memory gone. LRC_CUDA_ROW_FOLD=off:
  * nothing folded. */
 START_TEST(row_fold) {
   char *src;
   Kernel *k = gdn_at_128(&src);
-  setenv("LRC_CUDA_PHASE_SCHED", "list", 1);   /* (the beam order stores q's record apart) */
   char *bf = cuda_text(k, 1), *f32 = cuda_text(k, 0);
   setenv("LRC_CUDA_ROW_FOLD", "off", 1);
   char *dflt = cuda_text(k, 1), *d32 = cuda_text(k, 0);
   unsetenv("LRC_CUDA_ROW_FOLD");
-  unsetenv("LRC_CUDA_PHASE_SCHED");
   char *f = part_text(bf, "gated_deltanet_free("), *f4 = part_text(f32, "gated_deltanet_free(");
   char *fd = part_text(dflt, "gated_deltanet_free("), *fd4 = part_text(d32, "gated_deltanet_free(");
   const char *b16 = "for (int lrc_o = 16; lrc_o > 0; lrc_o >>= 1)";
