@@ -18,6 +18,11 @@ typedef struct OCase {
   double lo, hi;
   double grid;             /* > 0: inputs and params on multiples of 1/grid
                               (exact in a kernel's bfloat16 or float16) */
+  double unit;             /* > 0: the kernel keeps intermediates to this
+                              relative precision (2^-8 for bfloat16): errors
+                              are relative to the output's change when the
+                              inputs move by as much, where that is larger
+                              (rel_l2 in oracle.c) */
 } OCase;
 
 /* Runs a kernel on float32 host buffers (ptrs[b] for kernel buffer b,
