@@ -3905,7 +3905,7 @@ static void place_in_order(Emit *e, const Life *l, const int *by, const bool *un
      * floats, or to 8 mod 16 where the products' fragments want that
      * (pad_votes). Still a multiple of 4 floats, as the fragments need. */
     DimSet td = k->tiles.data[t].dims;
-    long inner = k->dims.data[kir_inner_dim(k, td)].size;
+    long inner = td ? k->dims.data[kir_inner_dim(k, td)].size : 1;   /* (a scalar tile: no dims) */
     if (pad && __builtin_popcount(td) == 2 && inner % 8 == 0)
       e->tile_ld[t] = vote[t] <= 0 ? inner + 4 : inner % 16 ? inner : inner + 8;
     long ssz = e->tile_ld[t] ? (tile_extent(e, t) + 7) & ~7L : sz;

@@ -37,6 +37,8 @@ const char *const t_variants[] = {
     "rnn scalar_out {\n dim K\n input x[K]\n state s, m\n output y\n"
     " s = s + sum(x)\n m = max(m, 0.1 * s)\n y = s - m + K\n}\n",
     "rnn const_state {\n dim K\n input x[K]\n state c[K]\n output y[K]\n c = x\n y = c + 1\n}\n",
+    /* no dims at all: every tile a scalar */
+    "rnn no_dims {\n input x, a\n state h\n output y\n h = sigmoid(a) * h + x\n y = h * x\n}\n",
 };
 
 /* Variants that have a chunk form, none of them an example: the
