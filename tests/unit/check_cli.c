@@ -433,6 +433,24 @@ START_TEST(run_and_bench) {
          "--dtype applies to --target=cuda");
   expect("run examples/gla.lr --shape B=0", 1, "bad --shape B '0'");
   expect("run examples/gla.lr --emit=ir", 1, "unknown option '--emit=ir'");
+  /* --in and --state-in names the rnn does not have, more of them than
+   * it has slots */
+  expect("run examples/gla.lr --in z1=a.npy --in z2=a.npy --in z3=a.npy --in z4=a.npy --in z5=a.npy "
+         "--in z6=a.npy --in z7=a.npy --in z8=a.npy", 1,
+         "--in z1: the rnn has no input or param named 'z1' (it has: q, k, v, gk)");
+  expect("run examples/gla.lr --in q=a.npy --state-in z1=a.npy --state-in z2=a.npy --state-in z3=a.npy "
+         "--state-in z4=a.npy --state-in z5=a.npy --state-in z6=a.npy --state-in z7=a.npy", 1,
+         "--state-in z1: the rnn has no state named 'z1' (it has: S)");
+  /* An output that nearly cancels (a normaliser of signed terms: its
+   * denominator near 0) is checked against its condition, not reported
+   * as a bug (seed 1: 5e-4 relative, all of it float32's rounding) */
+  const char *cancel = put("cancel.lr", "rnn cancel {\n dim K = 8, V = 4\n input q[K], k[K], v[V], c\n"
+                                        " state S[K, V], z[K]\n output o[V]\n S = S + outer(k * c, v)\n"
+                                        " z = z + k * c\n o = (q @ S) / (q @ z + 1e-6)\n}\n");
+  ck_assert_int_eq(run2(&out, &err, "run %s --shape B=1,T=300,H=1 --seed 1 --no-cache", cancel), 0);
+  ck_assert_msg(strstr(out, ": ok\n") && !*err, "%s\n%s", out, err);
+  free(out);
+  free(err);
   expect("bench", 1, "lrc bench: no input file");
   expect("bench examples/gla.lr --algo=chunk", 1, "unknown option '--algo=chunk'");
   expect("bench examples/gla.lr --repeat 0", 1, "bad --repeat '0'");
