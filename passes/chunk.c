@@ -409,7 +409,9 @@ static bool analyse(Ch *c) {
   for (int i = 0; i < g->states.len; i++) {
     const Slot *sl = &g->states.data[i];
     CState *cs = &c->st[i];
-    if (sl->ndims == 0) return fail(c, "a scalar state has no key dim");
+    if (sl->ndims == 0)
+      return fail(c, arena_printf(c->arena, "state '%s' is a scalar: the chunk form needs a key dim "
+                                            "(a state S[K, ...])", sl->name));
     cs->kdim = sl->dims[0];
     cs->vdims = sl->dimset & ~(1u << cs->kdim);
     int w = sl->value;
@@ -514,9 +516,14 @@ static bool analyse(Ch *c) {
           continue;
         }
       }
-      if (n->op == OP_STATE)
-        return fail(c, "an output uses a state before its update other than through x @ S");
-      if (n->op == OP_WRITE) return fail(c, "an output uses a state other than through x @ S");
+      if (n->op == OP_STATE || n->op == OP_WRITE) {
+        const Slot *sl = &g->states.data[n->index];
+        return fail(c, arena_printf(c->arena,
+                                    "an output reads state '%s'%s other than as x @ %s, x a vector "
+                                    "over its first dim %s alone",
+                                    sl->name, n->op == OP_STATE ? " before its update" : "", sl->name,
+                                    sl->ndims ? g->dims.data[sl->dims[0]].name : "(none)"));
+      }
       c->epi[id] = true;
       for (int a = 0; a < ir_ops[n->op].nargs; a++) {
         if (sp + 2 >= 4096) return fail(c, "output expression too large");

@@ -19,7 +19,8 @@ static const char *algo_name(PlanAlgo a) {
   return names[a];
 }
 
-/* The parallel form a class admits (ALGORITHMS.md §1.2), for the plan text. */
+/* The parallel form a class admits (ALGORITHMS.md §1.2), for the plan
+ * text; where this version does not build it, the text says so. */
 static const char *parallel_form(TransClass k) {
   switch (k) {
   case TC_UNWRITTEN: return "none needed";
@@ -30,8 +31,8 @@ static const char *parallel_form(TransClass k) {
   case TC_ELEMENTWISE: return "scan";
   case TC_DELTA: return "chunk, WY/UT form";
   case TC_DELTA_PRODUCT: return "chunk, WY/UT form over interleaved tokens";
-  case TC_DPLR: return "chunk, DPLR form";
-  case TC_DENSE: return "scan with dense products";
+  case TC_DPLR: return "chunk, DPLR form (not in this version: recurrent only)";
+  case TC_DENSE: return "scan with dense products (not in this version: recurrent only)";
   case TC_NONLINEAR: return "none";
   }
   return "none";

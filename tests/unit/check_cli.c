@@ -451,6 +451,25 @@ START_TEST(run_and_bench) {
   ck_assert_msg(strstr(out, ": ok\n") && !*err, "%s\n%s", out, err);
   free(out);
   free(err);
+  /* The plan names a parallel form this version does not build as such
+   * (RWKV-7's diagonal plus rank 1) */
+  const char *dplr = put("dplr.lr", "rnn dplr {\n dim K = 4, V = 4\n input r[K], k[K], v[V], w[K], a[K]\n"
+                                    " state S[K, V]\n output o[V]\n"
+                                    " S = exp(-exp(w)) * S + outer(-a, a @ S) + outer(k, v)\n o = r @ S\n}\n");
+  snprintf(args, sizeof args, "emit %s --emit=plan", dplr);
+  expect(args, 0, "class = diagonal plus rank 1; parallel form: chunk, DPLR form (not in this version: "
+                  "recurrent only); algo = recurrent");
+  /* Why a chunk form is refused names the state */
+  const char *cnt = put("count.lr", "rnn count {\n dim K = 4, V = 4\n input q[K], k[K], v[V]\n"
+                                    " state S[K, V], n\n output o[V]\n S = S + outer(k, v)\n n = n + 1\n"
+                                    " o = (q @ S) / n\n}\n");
+  snprintf(args, sizeof args, "run %s --algo=chunk", cnt);
+  expect(args, 1, "--algo=chunk: state 'n' is a scalar: the chunk form needs a key dim");
+  const char *s3 = put("s3.lr", "rnn s3 {\n dim K = 4, J = 2, V = 4\n input q[K], p[J], k[K], v[V]\n"
+                                " state S[K, J, V]\n output o[V]\n S = S + outer(outer(k, p), v)\n"
+                                " o = outer(q, p) @ S\n}\n");
+  snprintf(args, sizeof args, "run %s --algo=chunk", s3);
+  expect(args, 1, "an output reads state 'S' other than as x @ S, x a vector over its first dim K alone");
   expect("bench", 1, "lrc bench: no input file");
   expect("bench examples/gla.lr --algo=chunk", 1, "unknown option '--algo=chunk'");
   expect("bench examples/gla.lr --repeat 0", 1, "bad --repeat '0'");
