@@ -1,9 +1,9 @@
 #!/bin/sh
 # run.sh DIR — on a GPU machine: build and run every kernel prepared in DIR
 # by tests/gpu/prepare.sh against the C reference (tests/gpu/check_cuda.py),
-# then compute-sanitizer's memcheck and racecheck on two chunk kernels (Gated
-# DeltaNet, WY; simple GLA, records copied from the inputs) and an
-# elementwise-state kernel (Mamba). Skips cleanly
+# then compute-sanitizer's memcheck and racecheck on three chunk kernels
+# (Gated DeltaNet, WY; simple GLA, records copied from the inputs; Mamba-2,
+# every form) and an elementwise-state kernel (Mamba). Skips cleanly
 # (exit 0) where there is no GPU.
 set -eu
 DIR=${1:-build/gpu}
@@ -24,7 +24,7 @@ if [ -x "$SAN" ]; then
   bad=0
   for tool in memcheck racecheck; do
     log=$(mktemp)
-    LRC_GPU_ONLY="gated_deltanet simple_gla mamba" LRC_GPU_QUICK=1 \
+    LRC_GPU_ONLY="gated_deltanet simple_gla mamba mamba2" LRC_GPU_QUICK=1 \
       "$SAN" --tool $tool --error-exitcode 3 \
       python3 "$HERE/check_cuda.py" "$DIR" > "$log" 2>&1 || bad=1
     echo "compute-sanitizer --tool $tool:"
