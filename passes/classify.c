@@ -438,6 +438,65 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
   return true;
 }
 
+/* The factors f[0..*n) with products of scalars (a * beta, one node)
+ * taken apart into theirs; false where they would pass MAXF. */
+static bool flat_factors(const Cx *c, int *f, int *n) {
+  for (int i = 0; i < *n; i++) {
+    if (f[i] < 0) continue;
+    const Node *x = &c->g->nodes.data[f[i]];
+    if (x->op != OP_MUL || x->dims) continue;
+    if (*n == MAXF) return false;
+    f[(*n)++] = x->args[1];
+    f[i--] = x->args[0];
+  }
+  return true;
+}
+
+/* An assignment that decays and erases in one expression, as a
+ * researcher may write Gated DeltaNet's step: S = a S + β k (v − a kᵀS)
+ * expands to a ⊙ S − (β a) k Σ_K(k ⊙ S) + β k vᵀ, one term D ⊙ S and a
+ * rank-1 term whose y (the side applied to S first) carries D's factors
+ * again: a decay D then an erase I − β k kᵀ (scalar factors of D may sit
+ * on either side; they commute). Splits l into parts[0], the decay, and
+ * parts[1], the erase with l's inputs; returns 2, or 1 with parts[0] = l
+ * where l is not such. */
+static int split_decay(const Cx *c, const Slot *sl, const Lin *l, Lin *parts) {
+  parts[0] = *l;
+  DimSet key = sl->ndims ? 1u << sl->dims[0] : 0;
+  const Term *direct = NULL, *rank = NULL;
+  for (int i = 0; i < l->nt; i++) {
+    if (l->t[i].contract) {
+      if (rank) return 1;
+      rank = &l->t[i];
+    } else {
+      if (direct) return 1;
+      direct = &l->t[i];
+    }
+  }
+  if (!direct || !rank || !direct->nf || direct->sign < 0 || !key || rank->R != key) return 1;
+  Term r = *rank, d = *direct;
+  if (!flat_factors(c, d.f, &d.nf) || !flat_factors(c, r.f, &r.nf) || !flat_factors(c, r.y, &r.ny))
+    return 1;
+  for (int i = 0; i < d.nf; i++) {
+    int f = d.f[i], j;
+    for (j = 0; j < r.ny && r.y[j] != f; j++) {}
+    if (j < r.ny) {
+      r.y[j] = r.y[--r.ny];
+      continue;
+    }
+    if (c->g->nodes.data[fid(f)].dims) return 1;   /* (a per-key decay after the erase) */
+    for (j = 0; j < r.nf && r.f[j] != f; j++) {}
+    if (j == r.nf) return 1;
+    r.f[j] = r.f[--r.nf];
+  }
+  parts[0] = (Lin){.ok = true, .nt = 1, .t = {d}, .in_ok = true};
+  parts[1] = *l;
+  parts[1].nt = 2;
+  parts[1].t[0] = (Term){.sign = 1};
+  parts[1].t[1] = r;
+  return 2;
+}
+
 static const char *class_name(TransClass k) {
   static const char *names[] = {"unwritten", "identity", "scalar", "diagonal", "diagonal (value side)",
                                 "elementwise", "delta rule", "delta product", "diagonal plus rank 1",
@@ -533,24 +592,28 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
       Lin l = prev < 0 ? (Lin){.ok = true, .has_input = true}
                        : expand(&c, g->nodes.data[w].args[0], prev, me, &fail);
       if (fail) break;
-      form_ok = form_ok && prev >= 0 && form_step(&c, sl, &l, form);
-      Buf part = {0};
-      TransClass k = prev < 0 ? TC_SCALAR : classify_step(&c, sl, &l, &part);
-      if (prev < 0) buf_puts(&part, "0");
-      if (k == TC_DELTA) ndelta++;
-      if (k != TC_IDENTITY) {
-        /* Matrix order: the last update multiplies from the left. */
-        Buf nt = {0};
-        buf_puts(&nt, part.s);
-        if (text.len) {
-          buf_puts(&nt, " * ");
-          buf_puts(&nt, text.s);
+      Lin parts[2];
+      int np = prev < 0 ? (parts[0] = l, 1) : split_decay(&c, sl, &l, parts);
+      for (int p = 0; p < np; p++) {
+        form_ok = form_ok && prev >= 0 && form_step(&c, sl, &parts[p], form);
+        Buf part = {0};
+        TransClass k = prev < 0 ? TC_SCALAR : classify_step(&c, sl, &parts[p], &part);
+        if (prev < 0) buf_puts(&part, "0");
+        if (k == TC_DELTA) ndelta++;
+        if (k != TC_IDENTITY) {
+          /* Matrix order: the last update multiplies from the left. */
+          Buf nt = {0};
+          buf_puts(&nt, part.s);
+          if (text.len) {
+            buf_puts(&nt, " * ");
+            buf_puts(&nt, text.s);
+          }
+          buf_free(&text);
+          text = nt;
         }
-        buf_free(&text);
-        text = nt;
+        buf_free(&part);
+        if (rank_of(k) > worst) worst = rank_of(k), cls = k;
       }
-      buf_free(&part);
-      if (rank_of(k) > worst) worst = rank_of(k), cls = k;
     }
     if (fail) {
       cls = TC_DENSE;

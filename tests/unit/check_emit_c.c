@@ -95,6 +95,19 @@ const char *const t_chunk_variants[] = {
     " S = S + sigmoid(b) * outer(kn, v - kn @ S)\n S = S + 0.5 * outer(k2n, w - k2n @ S)\n"
     " S = S + sigmoid(-b) * outer(k3n, v - k3n @ S)\n z = 0.9 * z + relu(k)\n"
     " o = (q @ S) / (1 + abs(q @ z))\n}\n",
+    /* Gated DeltaNet's decay and erase in one statement (the decay inside
+     * the erase's k @ (a S)) */
+    "rnn gdn_one {\n dim K, V\n input q[K], k[K], v[V], g, b\n state S[K, V]\n output o[V]\n"
+    " kn = l2norm(k)\n a = exp(-softplus(g))\n S = a * S + sigmoid(b) * outer(kn, v - a * (kn @ S))\n"
+    " o = q @ S\n}\n",
+    /* the same with the decay's scalar on the erase's left, terms apart */
+    "rnn gdn_terms {\n dim K, V\n input q[K], k[K], v[V], g, b\n state S[K, V]\n output o[V]\n"
+    " kn = l2norm(k)\n a = sigmoid(g)\n beta = sigmoid(b)\n"
+    " S = a * S - a * beta * outer(kn, kn @ S) + beta * outer(kn, v)\n o = q @ S\n}\n",
+    /* KDA's per-key decay inside the erase, one statement */
+    "rnn kda_one {\n dim K, V\n input q[K], k[K], v[V], f[K], b\n state S[K, V]\n output o[V]\n"
+    " kn = l2norm(k)\n d = exp(-softplus(f))\n S = d * S + sigmoid(b) * outer(kn, v - kn @ (d * S))\n"
+    " o = q @ S\n}\n",
 };
 
 const int t_nvariants = (int)(sizeof t_variants / sizeof t_variants[0]);

@@ -167,9 +167,25 @@ START_TEST(classes_of_new_variants) {
                " output o[V]\n S = exp(g1) * S\n S = S + sigmoid(b1) * outer(k1, v - k1 @ S)\n"
                " S = exp(g2) * S\n S = S + sigmoid(b2) * outer(k2, v - k2 @ S)\n o = k1 @ S\n}\n",
                0, TC_DELTA_PRODUCT, NULL);
-  /* Decay and erase in one statement: Diag(a) - beta k (a ⊙ k)ᵀ. */
+  /* Decay and erase in one statement: Diag(a) - beta k (a ⊙ k)ᵀ is
+   * (I - beta k kᵀ) Diag(a), the decay first (KDA) */
   expect_class("rnn one {\n dim K, V\n input k[K], v[V], g[K], beta\n state S[K, V]\n output o[V]\n"
                " S = exp(g) * S + beta * outer(k, v - k @ (exp(g) * S))\n o = k @ S\n}\n",
+               0, TC_DELTA, "(I - beta k kᵀ) * diag(exp(g))");
+  /* a S - a beta k kᵀ S: a scalar decay on the erase's left (a * beta one
+   * node) */
+  expect_class("rnn one_s {\n dim K, V\n input k[K], v[V], g, beta\n state S[K, V]\n output o[V]\n"
+               " a = sigmoid(g)\n S = a * S - a * beta * outer(k, k @ S) + beta * outer(k, v)\n"
+               " o = k @ S\n}\n",
+               0, TC_DELTA, "(I - beta k kᵀ) * scalar(a)");
+  /* Comba's alpha I - beta k kᵀ, alpha apart from beta: diagonal plus
+   * rank 1 */
+  expect_class("rnn comba {\n dim K, V\n input k[K], v[V], g, beta\n state S[K, V]\n output o[V]\n"
+               " S = sigmoid(g) * S - beta * outer(k, k @ S) + beta * outer(k, v)\n o = k @ S\n}\n",
+               0, TC_DPLR, NULL);
+  /* a per-key decay on the erase's left is not (I - beta k kᵀ) D */
+  expect_class("rnn left {\n dim K, V\n input k[K], v[V], g[K], beta\n state S[K, V]\n output o[V]\n"
+               " S = exp(g) * S - beta * outer(exp(g) * k, k @ S)\n o = k @ S\n}\n",
                0, TC_DPLR, NULL);
   /* A normaliser beside a delta rule, and an output gate. */
   const char *nd = "rnn nd {\n dim K, V\n input q[K], k[K], v[V], beta, gate[V]\n"
