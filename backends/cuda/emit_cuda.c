@@ -2746,9 +2746,9 @@ static const KAssign *sole_assign(const Kernel *k, const KStmt *s, DimSet space,
 
 /* A row fold (row_fold): the fill of its sum's target (an index in the
  * block), whether the statement after it stores u's record (from the
- * fold's registers), and the later nests (sides, indices) whose values
- * the fold computes from its registers and stores to their records (each
- * such nest's store follows it). */
+ * fold's registers) or one further on does (later), and the later nests
+ * (sides, indices) whose values the fold computes from its registers and
+ * stores to their records (each such nest's store follows it). */
 typedef struct RowFold {
   int red, scale, un;   /* b's indices: the row's sum, the per-row nest (-1:
                            none: an element-wise fold), u's nest */
@@ -2812,15 +2812,17 @@ static int fill_before(Emit *e, const KBlock *b, int i, int x) {
  * 16-bit I/O, D / 4 with float) are a power of two up to a warp and the
  * loop gives each warp's lanes whole rows. Per element the same
  * operations, the sum's terms in another order. In the free part, u's
- * chunk record where its store follows (q's), and later nests over u's
- * points that only read u at the point and row vectors and are only
- * stored to records (Gated DeltaNet's kd = k dec), nothing between
+ * chunk record where its store follows, or comes further on with
+ * nothing between writing u (q's, in the beam order), and later nests
+ * over u's points that only read u at the point and row vectors and are
+ * only stored to records (Gated DeltaNet's kd = k dec), nothing between
  * writing what they read, are stored from the fold's registers too (the
- * sides, hoisted: emit_block skips them): of the kd nest and its store,
- * a read of k (16 KB), kd's store and read and two barriers. The
- * statements the fold takes from b[i] (the load to u's nest, and u's
- * store), where they are and the sides through *rf; 0 where the
- * statements are not such.
+ * sides and a store further on hoisted: emit_block skips them): of the
+ * kd nest and its store, a read of k (16 KB), kd's store and read and
+ * two barriers. The statements the fold takes from b[i] (the load to
+ * u's nest, and u's store where it follows), where they are, the sides
+ * and the store further on through *rf; 0 where the statements are not
+ * such.
  * Measured on the H200 (docs/perf-cuda.md v15: DeltaProduct's free part
  * 2.24 -> 2.13 ms). LRC_CUDA_ROW_FOLD=off: not taken. */
 static int row_fold(Emit *e, const KBlock *b, int i, RowFold *rf) {

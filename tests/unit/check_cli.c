@@ -441,6 +441,8 @@ START_TEST(run_and_bench) {
   expect("run examples/gla.lr --in q=a.npy --state-in z1=a.npy --state-in z2=a.npy --state-in z3=a.npy "
          "--state-in z4=a.npy --state-in z5=a.npy --state-in z6=a.npy --state-in z7=a.npy", 1,
          "--state-in z1: the rnn has no state named 'z1' (it has: S)");
+  expect("run examples/gla.lr --in q=a.npy --in k=a.npy --in q=a.npy --in q=a.npy --in q=a.npy "
+         "--in q=a.npy --in q=a.npy --in q=a.npy --in q=a.npy", 1, "--in q is given twice");
   /* An output that nearly cancels (a normaliser of signed terms: its
    * denominator near 0) is checked against its condition, not reported
    * as a bug (seed 1: 5e-4 relative, all of it float32's rounding) */
