@@ -85,7 +85,8 @@ int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
        * intra-chunk product, about 16 multiply-adds each; a per-key one
        * factorises while the chunk's decays stay bounded (2 K
        * exponentials per token) and is modelled so. */
-      if (an->st[i].cls == TC_DIAG) cost += 16 * 2 * K;
+      if (an->st[i].cls == TC_DIAG || (an->st[i].cls == TC_ELEMENTWISE && g->states.data[i].ndims == 1))
+        cost += 16 * 2 * K;
       if (an->st[i].cls == TC_DIAG_V) cost += 16 * C * V;
       /* A per-key decay before an erase (KDA): its decays leave e^±20
        * within a chunk as soon as they are strong, and then every product
@@ -165,8 +166,11 @@ static bool plan_scan(Plan *p, const Graph *g, const Analysis *an, Diags *d) {
 static bool chunk_form(const Graph *g, const Analysis *an, Diags *d) {
   for (int i = 0; i < g->states.len; i++) {
     TransClass k = an->st[i].cls;
+    /* (a vector state's elementwise decay is its per-key decay: a
+     * normaliser z[K] beside GLA's S, the case V = 1) */
+    bool vec = k == TC_ELEMENTWISE && g->states.data[i].ndims == 1;
     if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && !is_delta(k) &&
-        k != TC_DIAG && k != TC_DIAG_V) {
+        k != TC_DIAG && k != TC_DIAG_V && !vec) {
       if (d) diag_error(d, (Span){0},
                  "--algo=chunk for state '%s' (%s transition) is not implemented in this "
                  "version; use --algo=recurrent",

@@ -104,6 +104,11 @@ const char *const t_chunk_variants[] = {
     "rnn gdn_terms {\n dim K, V\n input q[K], k[K], v[V], g, b\n state S[K, V]\n output o[V]\n"
     " kn = l2norm(k)\n a = sigmoid(g)\n beta = sigmoid(b)\n"
     " S = a * S - a * beta * outer(kn, kn @ S) + beta * outer(kn, v)\n o = q @ S\n}\n",
+    /* a normaliser z[K] with a per-key decay of its own beside GLA's S
+     * (a vector state's elementwise decay: the chunk form's V = 1) */
+    "rnn gla_z {\n dim K, V\n input q[K], k[K], v[V], gk[K], gz[K]\n state S[K, V], z[K]\n"
+    " output o[V]\n g = logsigmoid(gk) / 16\n S = exp(g) * S + outer(k, v)\n"
+    " z = exp(-softplus(gz)) * z + relu(k)\n o = (q @ S) / (abs(q @ z) + 1)\n}\n",
     /* KDA's per-key decay inside the erase, one statement */
     "rnn kda_one {\n dim K, V\n input q[K], k[K], v[V], f[K], b\n state S[K, V]\n output o[V]\n"
     " kn = l2norm(k)\n d = exp(-softplus(f))\n S = d * S + sigmoid(b) * outer(kn, v - kn @ (d * S))\n"
