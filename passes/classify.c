@@ -349,7 +349,8 @@ static TransClass classify_step(Cx *c, const Slot *sl, const Lin *l, Buf *text) 
     if (keyonly) {
       buf_puts(text, "(");
       if (!direct_identity) {
-        buf_puts(text, "diag(");
+        buf_printf(text, "%s(%s", factor_dims(c, direct->f, direct->nf) ? "diag" : "scalar",
+                   direct->sign < 0 ? "-" : "");
         put_product(c, direct->f, direct->nf, 0, false, text);
         buf_puts(text, ")");
       } else {

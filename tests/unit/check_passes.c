@@ -182,7 +182,7 @@ START_TEST(classes_of_new_variants) {
    * rank 1 */
   expect_class("rnn comba {\n dim K, V\n input k[K], v[V], g, beta\n state S[K, V]\n output o[V]\n"
                " S = sigmoid(g) * S - beta * outer(k, k @ S) + beta * outer(k, v)\n o = k @ S\n}\n",
-               0, TC_DPLR, NULL);
+               0, TC_DPLR, "(scalar(sigmoid(g)) - k beta (k)ᵀ)");
   /* a per-key decay on the erase's left is not (I - beta k kᵀ) D */
   expect_class("rnn left {\n dim K, V\n input k[K], v[V], g[K], beta\n state S[K, V]\n output o[V]\n"
                " S = exp(g) * S - beta * outer(exp(g) * k, k @ S)\n o = k @ S\n}\n",
