@@ -1447,20 +1447,24 @@ END_TEST
  * 256 threads, the state in registers), float32 and bfloat16, in each
  * form the launch can take: the fused kernel, the phased form's rest on
  * split columns and on one block a row; then again with the switches
- * that are off by default (where they change the kernel). */
-static const char *const next_switches[][2] = {
-    {"LRC_CUDA_SOLVE", "blocked"},
-    {"LRC_CUDA_FOLD_SUMS", "first"},
-    {"LRC_CUDA_PAD_FIT", "on"},
-    {"LRC_CUDA_WARP_SYNC", "on"},
+ * that are off by default, and with v20's defaults (the list schedule's
+ * order, the first placement, TF32 stores for the products' tiles
+ * only), each set where it changes the kernel. */
+static const char *const switch_sets[][4][2] = {
+    {{"LRC_CUDA_SOLVE", "blocked"},
+     {"LRC_CUDA_FOLD_SUMS", "first"},
+     {"LRC_CUDA_PAD_FIT", "on"},
+     {"LRC_CUDA_WARP_SYNC", "on"}},
+    {{"LRC_CUDA_PHASE_SCHED", "list"}, {"LRC_CUDA_FOLD_PLACE", "off"}, {"LRC_CUDA_TF32_STORE", "products"}},
 };
-enum { NSWITCHES = sizeof next_switches / sizeof next_switches[0] };
+enum { NSETS = sizeof switch_sets / sizeof switch_sets[0] };
 
-static void set_switches(bool on) {
-  for (int i = 0; i < NSWITCHES; i++) {
-    if (on) setenv(next_switches[i][0], next_switches[i][1], 1);
-    else unsetenv(next_switches[i][0]);
-  }
+/* Switch set `set` (1..NSETS) on, or every set's switches off (0). */
+static void set_switches(int set) {
+  for (int j = 0; j < NSETS; j++)
+    for (int i = 0; i < 4 && switch_sets[j][i][0]; i++) unsetenv(switch_sets[j][i][0]);
+  for (int i = 0; set && i < 4 && switch_sets[set - 1][i][0]; i++)
+    setenv(switch_sets[set - 1][i][0], switch_sets[set - 1][i][1], 1);
 }
 
 START_TEST(gpu_forms) {
@@ -1487,18 +1491,18 @@ START_TEST(gpu_forms) {
     if (!k) break;
     for (int io = 0; io < 2; io++) {
       char *plain = cuda_text(k, io);
-      for (int next = 0; next < 2; next++) {
+      for (int next = 0; next <= NSETS; next++) {
         set_switches(next);
         char *text = next ? cuda_text(k, io) : NULL;
         bool same = text && !strcmp(text, plain);
         free(text);
         if (same) {
-          set_switches(false);
+          set_switches(0);
           continue;
         }
         bool cached = false;
         GpuRun gr = {rt_cuda_load(m, k, g->name, io ? LRC_BF16 : LRC_F32, &cached, &err), k};
-        set_switches(false);
+        set_switches(0);
         ck_assert_msg(gr.g != NULL, "%s, %s: %s", label, k->algo, lrc_error_message(err));
         for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
           setenv("LRC_CUDA_PHASED", forms[f][0], 1);
@@ -1511,7 +1515,8 @@ START_TEST(gpu_forms) {
                           "%s (K=%ld), %s I/O%s, phased %s, rest on rows %s, case %zu: %s: "
                           "relative error %.3g > %g (seed base %llu)",
                           label, kd >= 0 ? g->dims.data[kd].size : 0L, io ? "bf16" : "f32",
-                          next ? ", the switches off by default on" : "", forms[f][0],
+                          next == 1 ? ", the switches off by default on"
+                          : next == 2 ? ", v20's defaults" : "", forms[f][0],
                           forms[f][1], c, msg, e, tol, o_seed_base());
           }
         }
