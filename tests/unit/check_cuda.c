@@ -1449,7 +1449,8 @@ END_TEST
  * split columns and on one block a row; then again with the switches
  * that are off by default, and with v20's defaults (the list schedule's
  * order, the first placement, TF32 stores for the products' tiles
- * only), each set where it changes the kernel. */
+ * only; bf16 at K = V = 128, where they were measured), each set where
+ * it changes the kernel. */
 static const char *const switch_sets[][4][2] = {
     {{"LRC_CUDA_SOLVE", "blocked"},
      {"LRC_CUDA_FOLD_SUMS", "first"},
@@ -1492,6 +1493,7 @@ START_TEST(gpu_forms) {
     for (int io = 0; io < 2; io++) {
       char *plain = cuda_text(k, io);
       for (int next = 0; next <= NSETS; next++) {
+        if (next == 2 && (!size || !io)) continue;   /* (v20's defaults: bf16 at K = V = 128) */
         set_switches(next);
         char *text = next ? cuda_text(k, io) : NULL;
         bool same = text && !strcmp(text, plain);
