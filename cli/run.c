@@ -85,10 +85,10 @@ static double rel_error(const lrc_tensor *x, const lrc_tensor *ref, const lrc_te
   return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-/* The reference's rows [row0, row1) and those of nrows before the end into
+/* The reference's first and last of `rows` (sequence, head) rows into
  * fresh float64 tensors (out[j] for output j, st[j] for final state j, in
- * args' shapes), on args' inputs, or on each input and param moved by a
- * relative `unit` at most (random signs) where unit > 0. */
+ * args' shapes, NaN elsewhere), on args' inputs, or on each input and
+ * param moved by a relative `unit` at most (random signs) where unit > 0. */
 static int reference_into(lrc_kernel *k, const lrc_args *args, double unit, long rows,
                           lrc_tensor *out, lrc_tensor *st, lrc_error **err) {
   lrc_args ra = *args;

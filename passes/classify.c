@@ -368,21 +368,24 @@ static TransClass classify_step(Cx *c, const Slot *sl, const Lin *l, Buf *text) 
   return TC_DENSE;
 }
 
+/* l's decay term (c ⊙ X) and rank-1 term (a contraction), each NULL
+ * where l has none; false where it has two of either. */
+static bool one_each(const Lin *l, const Term **direct, const Term **rank) {
+  *direct = *rank = NULL;
+  for (int i = 0; i < l->nt; i++) {
+    const Term **t = l->t[i].contract ? rank : direct;
+    if (*t) return false;
+    *t = &l->t[i];
+  }
+  return true;
+}
+
 /* Compose one assignment (expanded in the previous version) into the
  * state's step form; false when it does not fit (see StepForm). */
 static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
   DimSet key = sl->ndims ? 1u << sl->dims[0] : 0;
-  const Term *direct = NULL, *rank = NULL;
-  for (int i = 0; i < l->nt; i++) {
-    if (l->t[i].contract) {
-      if (rank) return false;
-      rank = &l->t[i];
-    } else {
-      if (direct) return false;
-      direct = &l->t[i];
-    }
-  }
-  if (!direct || (l->has_input && !l->in_ok)) return false;
+  const Term *direct, *rank;
+  if (!one_each(l, &direct, &rank) || !direct || (l->has_input && !l->in_ok)) return false;
   /* The decay: scalars, or over any of the state's dims (per key, per
    * value, or per element: the scan form takes them all; the chunk form
    * and an erase take the first two only, and check). */
@@ -464,17 +467,8 @@ static bool flat_factors(const Cx *c, int *f, int *n) {
 static int split_decay(const Cx *c, const Slot *sl, const Lin *l, Lin *parts) {
   parts[0] = *l;
   DimSet key = sl->ndims ? 1u << sl->dims[0] : 0;
-  const Term *direct = NULL, *rank = NULL;
-  for (int i = 0; i < l->nt; i++) {
-    if (l->t[i].contract) {
-      if (rank) return 1;
-      rank = &l->t[i];
-    } else {
-      if (direct) return 1;
-      direct = &l->t[i];
-    }
-  }
-  if (!direct || !rank || !direct->nf || direct->sign < 0 || !key || rank->R != key) return 1;
+  const Term *direct, *rank;
+  if (!one_each(l, &direct, &rank) || !direct || !rank || !direct->nf || direct->sign < 0 || !key || rank->R != key) return 1;
   Term r = *rank, d = *direct;
   if (!flat_factors(c, d.f, &d.nf) || !flat_factors(c, r.f, &r.nf) || !flat_factors(c, r.y, &r.ny))
     return 1;

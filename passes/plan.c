@@ -64,6 +64,13 @@ static double steps(const Analysis *an, int i) {
 
 static bool is_delta(TransClass k) { return k == TC_DELTA || k == TC_DELTA_PRODUCT; }
 
+/* Is state i's decay per key? A vector state's elementwise decay is its
+ * per-key one too (a normaliser z[K] beside GLA's S, the case V = 1). */
+static bool key_decay(const Graph *g, const Analysis *an, int i) {
+  TransClass k = an->st[i].cls;
+  return k == TC_DIAG || (k == TC_ELEMENTWISE && g->states.data[i].ndims == 1);
+}
+
 int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
   static const int sizes[] = {16, 32, 64};
   double rec = 0, best = 0;
@@ -85,8 +92,7 @@ int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
        * intra-chunk product, about 16 multiply-adds each; a per-key one
        * factorises while the chunk's decays stay bounded (2 K
        * exponentials per token) and is modelled so. */
-      if (an->st[i].cls == TC_DIAG || (an->st[i].cls == TC_ELEMENTWISE && g->states.data[i].ndims == 1))
-        cost += 16 * 2 * K;
+      if (key_decay(g, an, i)) cost += 16 * 2 * K;
       if (an->st[i].cls == TC_DIAG_V) cost += 16 * C * V;
       /* A per-key decay before an erase (KDA): its decays leave e^±20
        * within a chunk as soon as they are strong, and then every product
@@ -166,11 +172,8 @@ static bool plan_scan(Plan *p, const Graph *g, const Analysis *an, Diags *d) {
 static bool chunk_form(const Graph *g, const Analysis *an, Diags *d) {
   for (int i = 0; i < g->states.len; i++) {
     TransClass k = an->st[i].cls;
-    /* (a vector state's elementwise decay is its per-key decay: a
-     * normaliser z[K] beside GLA's S, the case V = 1) */
-    bool vec = k == TC_ELEMENTWISE && g->states.data[i].ndims == 1;
     if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && !is_delta(k) &&
-        k != TC_DIAG && k != TC_DIAG_V && !vec) {
+        !key_decay(g, an, i) && k != TC_DIAG_V) {
       if (d) diag_error(d, (Span){0},
                  "--algo=chunk for state '%s' (%s transition) is not implemented in this "
                  "version; use --algo=recurrent",

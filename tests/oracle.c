@@ -127,14 +127,15 @@ static double rel_l2(const float *x, const double *ref, const double *moved, con
  * each moved by a relative c->unit at most, either sign, at random: the
  * outputs into mout, the final states into msout (where c asks for
  * them); 0, or -1 with *err. */
-static int run_moved(const Graph *g, const OCase *c, const RtInterpArgs *a, const long *nin,
-                     const long *npar, const long *nout, const long *nsout, double **mout,
+static int run_moved(const Graph *g, const OCase *c, const RtInterpArgs *a, double **mout,
                      double **msout, char **err) {
   int ni = g->inputs.len, np = g->params.len, no = g->outputs.len, ns = g->states.len;
+  long rows = (long)c->B * c->T * c->H, srows = (long)a->nseq * c->H;   /* (per token; per sequence) */
   unsigned long long seed = (c->seed + o_seed_base()) * 2862933555777941757ull + 3037000493ull;
   double **in = calloc((size_t)ni + 1, sizeof(double *)), **par = calloc((size_t)np + 1, sizeof(double *));
   for (int i = 0; i < ni + np; i++) {
-    long n = i < ni ? nin[i] : npar[i - ni];
+    long n = i < ni ? rows * ir_slot_count(g, &g->inputs.data[i])
+                    : c->H * ir_slot_count(g, &g->params.data[i - ni]);
     const double *src = i < ni ? a->inputs[i] : a->params[i - ni];
     double *d = malloc(sizeof(double) * (size_t)(n ? n : 1));
     for (long j = 0; src && j < n; j++) d[j] = src[j] * (1 + c->unit * (2 * urand(&seed) - 1));
@@ -143,7 +144,8 @@ static int run_moved(const Graph *g, const OCase *c, const RtInterpArgs *a, cons
     if (!src) free(d);
   }
   for (int i = 0; i < no + (c->final_state ? ns : 0); i++) {   /* (NaN: what nothing writes) */
-    long n = i < no ? nout[i] : nsout[i - no];
+    long n = i < no ? rows * ir_slot_count(g, &g->outputs.data[i])
+                    : srows * ir_slot_count(g, &g->states.data[i - no]);
     double *d = malloc(sizeof(double) * (size_t)(n ? n : 1));
     for (long j = 0; j < n; j++) d[j] = NAN;
     if (i < no) mout[i] = d;
@@ -187,8 +189,6 @@ double o_run_case_on(const Graph *g, const Kernel *k, ORunner run, void *ctx, co
   double **dout = calloc((size_t)no + 1, sizeof(double *));
   float **fout = calloc((size_t)no + 1, sizeof(float *));
   float **fsout = calloc((size_t)ns + 1, sizeof(float *));
-  long *nin = calloc((size_t)ni + 1, sizeof(long)), *npar = calloc((size_t)np + 1, sizeof(long));
-  long *nout = calloc((size_t)no + 1, sizeof(long)), *nsout = calloc((size_t)ns + 1, sizeof(long));
   long *cu = NULL;
   int64_t *cu64 = NULL;
   if (c->nseq) {
@@ -229,11 +229,11 @@ double o_run_case_on(const Graph *g, const Kernel *k, ORunner run, void *ctx, co
     }
     ptrs[b] = f;
     switch (kb->role) {
-    case KB_INPUT: din[kb->slot] = d, nin[kb->slot] = n; break;
-    case KB_PARAM: dpar[kb->slot] = d, npar[kb->slot] = n; break;
+    case KB_INPUT: din[kb->slot] = d; break;
+    case KB_PARAM: dpar[kb->slot] = d; break;
     case KB_STATE_IN: dsin[kb->slot] = d; break;
-    case KB_STATE_OUT: dsout[kb->slot] = d, fsout[kb->slot] = f, nsout[kb->slot] = n; break;
-    case KB_OUTPUT: dout[kb->slot] = d, fout[kb->slot] = f, nout[kb->slot] = n; break;
+    case KB_STATE_OUT: dsout[kb->slot] = d; fsout[kb->slot] = f; break;
+    case KB_OUTPUT: dout[kb->slot] = d; fout[kb->slot] = f; break;
     default: break;
     }
   }
@@ -246,7 +246,7 @@ double o_run_case_on(const Graph *g, const Kernel *k, ORunner run, void *ctx, co
   double **mout = calloc((size_t)no + 1, sizeof(double *)), **msout = calloc((size_t)ns + 1, sizeof(double *));
   if (rt_interp(g, &a, &err) != 0) {
     snprintf(msg, msglen, "oracle failed: %s", err);
-  } else if (c->unit > 0 && run_moved(g, c, &a, nin, npar, nout, nsout, mout, msout, &err) != 0) {
+  } else if (c->unit > 0 && run_moved(g, c, &a, mout, msout, &err) != 0) {
     snprintf(msg, msglen, "oracle failed on the moved inputs: %s", err);
   } else {
     int64_t ints[6] = {c->B, c->T, c->H, nseq, 0, (int64_t)nseq * c->H};
@@ -282,7 +282,7 @@ double o_run_case_on(const Graph *g, const Kernel *k, ORunner run, void *ctx, co
   for (int i = 0; i < no; i++) free(dout[i]), free(mout[i]);
   for (int i = 0; i < ns; i++) free(msout[i]);
   free(din), free(dpar), free(dsin), free(dsout), free(dout), free(fout), free(fsout), free(mout),
-      free(msout), free(nin), free(npar), free(nout), free(nsout);
+      free(msout);
   free(ptrs), free(count), free(cu), free(cu64);
   return worst;
 }
