@@ -78,18 +78,24 @@ static bool fail(Ch *c, const char *why) {
   return false;
 }
 
-/* Factors of a product through MUL nodes. */
+/* Factors of a product through MUL nodes, and DIV nodes' dividends (the
+ * divisor a factor ~id, its reciprocal). */
 static int factors(const Graph *g, int id, int *out, int n, int max) {
   const Node *x = &g->nodes.data[id];
   if (x->op == OP_MUL && n < max) {
     n = factors(g, x->args[0], out, n, max);
     return factors(g, x->args[1], out, n, max);
   }
+  if (x->op == OP_DIV && n < max) {
+    n = factors(g, x->args[0], out, n, max);
+    if (n < max) out[n++] = ~x->args[1];
+    return n;
+  }
   if (n < max) out[n++] = id;
   return n;
 }
 
-/* The factors of an FProd, each flattened through MUL nodes (a
+/* The factors of an FProd, each flattened through MUL and DIV nodes (a
  * reciprocal ~id stays whole). */
 static int flat_factors(const Graph *g, const FProd *p, int *out, int max) {
   int n = 0;
@@ -412,7 +418,7 @@ static bool analyse(Ch *c) {
     if (sl->ndims == 0)
       return fail(c, arena_printf(c->arena, "state '%s' is a scalar: the chunk form needs a key dim "
                                             "(a state S[K, ...])", sl->name));
-    cs->kdim = sl->dims[0];
+    cs->kdim = an->st[i].key;
     cs->vdims = sl->dimset & ~(1u << cs->kdim);
     int w = sl->value;
     if (w < 0 || g->nodes.data[w].op != OP_WRITE) return fail(c, "a state is never written");
@@ -520,9 +526,9 @@ static bool analyse(Ch *c) {
         const Slot *sl = &g->states.data[n->index];
         return fail(c, arena_printf(c->arena,
                                     "an output reads state '%s'%s other than as x @ %s, x a vector "
-                                    "over its first dim %s alone",
+                                    "over its key dim %s alone",
                                     sl->name, n->op == OP_STATE ? " before its update" : "", sl->name,
-                                    sl->ndims ? g->dims.data[sl->dims[0]].name : "(none)"));
+                                    g->dims.data[c->st[n->index].kdim].name));
       }
       c->epi[id] = true;
       for (int a = 0; a < ir_ops[n->op].nargs; a++) {

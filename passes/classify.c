@@ -55,6 +55,7 @@ typedef struct Cx {
   bool *affine;            /* affine in the states */
   int *origin;             /* first non-affine node behind this one */
   const char **why;        /* why origin[] is not affine */
+  DimSet key;              /* the key dim of the state classified now */
 } Cx;
 
 static const char *state_names(const Cx *c, uint64_t deps) {
@@ -287,15 +288,92 @@ static int vector_factors(const Cx *c, const int *f, int nf, int *out) {
   return n;
 }
 
+/* Takes factor f[i] apart where it is a product, a quotient or a negation
+ * (k * beta, k / n, -beta: one node each): its operands go in its place
+ * (a divisor as ~id), a negation into *sign. False where f[i] is none of
+ * them or the list is full. */
+static bool split_factor(const Cx *c, int *f, int *n, int i, int *sign) {
+  if (f[i] < 0) return false;
+  const Node *x = &c->g->nodes.data[f[i]];
+  if (x->op == OP_NEG) {
+    *sign = -*sign;
+    f[i] = x->args[0];
+    return true;
+  }
+  if ((x->op != OP_MUL && x->op != OP_DIV) || *n == MAXF) return false;
+  f[(*n)++] = x->op == OP_DIV ? ~x->args[1] : x->args[1];
+  f[i] = x->args[0];
+  return true;
+}
+
+/* The factors f[0..*n) with products of scalars (a * beta) taken apart;
+ * vectors stay whole (l2norm(k) is k times a scalar, and stays k). */
+static void flat_scalars(const Cx *c, int *f, int *n, int *sign) {
+  for (int i = 0; i < *n; i++)
+    if (!c->g->nodes.data[fid(f[i])].dims && split_factor(c, f, n, i, sign)) i--;
+}
+
+static bool has_factor(const int *f, int n, int id) {
+  for (int i = 0; i < n; i++)
+    if (f[i] == id) return true;
+  return false;
+}
+
+/* Whether node `id` is one of the factors of product `p` (through its
+ * products, quotients and negations). */
+static bool inside(const Cx *c, int p, int id) {
+  if (p == id) return true;
+  const Node *x = &c->g->nodes.data[p];
+  if (x->op == OP_NEG) return inside(c, x->args[0], id);
+  if (x->op == OP_MUL || x->op == OP_DIV)
+    return inside(c, x->args[0], id) || (x->op == OP_MUL && inside(c, x->args[1], id));
+  return false;
+}
+
+/* Whether factor i of f[0..n) should be taken apart to match the other
+ * side o[0..no): a negation, or a vector the other side lacks and holds
+ * no product of (there the other side's product is taken apart). */
+static bool to_split(const Cx *c, const int *f, int i, const int *o, int no) {
+  const Node *x = &c->g->nodes.data[fid(f[i])];
+  if (x->op == OP_NEG) return true;
+  if (!x->dims || f[i] < 0 || has_factor(o, no, f[i])) return false;
+  for (int j = 0; j < no; j++)
+    if (o[j] >= 0 && inside(c, o[j], f[i])) return false;
+  return true;
+}
+
+/* A rank-1 term's two sides taken apart only as far as they differ: a
+ * vector factor of one side that the other lacks is split where it is a
+ * product, so outer(k * beta, v - k @ S) has k on both sides and beta
+ * beside, while a k written l2norm(k) on both stays whole (and a scalar
+ * beta2 = 2 * sigmoid(b2) stays beta2); negations go into the sign. */
+static void match_sides(const Cx *c, Term *t) {
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int i = 0; i < t->nf; i++)
+      if (to_split(c, t->f, i, t->y, t->ny) && split_factor(c, t->f, &t->nf, i, &t->sign))
+        changed = true, i--;
+    for (int i = 0; i < t->ny; i++)
+      if (to_split(c, t->y, i, t->f, t->nf) && split_factor(c, t->y, &t->ny, i, &t->sign))
+        changed = true, i--;
+  }
+}
+
 /* Classify one assignment S_j = f(S_{j-1}); appends its factor text. */
 static TransClass classify_step(Cx *c, const Slot *sl, const Lin *l, Buf *text) {
   const Graph *g = c->g;
-  DimSet key = sl->ndims ? 1u << sl->dims[0] : 0;
+  DimSet key = c->key;
   int ndirect = 0, ncontract = 0;
   const Term *direct = NULL, *rank = NULL;
+  Term flat;
   for (int i = 0; i < l->nt; i++) {
     if (l->t[i].contract) ncontract++, rank = &l->t[i];
     else ndirect++, direct = &l->t[i];
+  }
+  if (rank && ncontract == 1) {
+    flat = *rank;
+    match_sides(c, &flat);
+    rank = &flat;
   }
   if (ncontract == 0) {
     if (ndirect == 0) {
@@ -383,9 +461,15 @@ static bool one_each(const Lin *l, const Term **direct, const Term **rank) {
 /* Compose one assignment (expanded in the previous version) into the
  * state's step form; false when it does not fit (see StepForm). */
 static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
-  DimSet key = sl->ndims ? 1u << sl->dims[0] : 0;
+  DimSet key = c->key;
   const Term *direct, *rank;
   if (!one_each(l, &direct, &rank) || !direct || (l->has_input && !l->in_ok)) return false;
+  Term flat;
+  if (rank) {
+    flat = *rank;
+    match_sides(c, &flat);
+    rank = &flat;
+  }
   /* The decay: scalars, or over any of the state's dims (per key, per
    * value, or per element: the scan form takes them all; the chunk form
    * and an erase take the first two only, and check). */
@@ -397,10 +481,12 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
     /* The erase: I − β k kᵀ next to an identity, before any input. */
     /* A per-key decay may come before the erase (KDA), not a per-value one. */
     /* Several erases (DeltaProduct): each after the inputs of the one
-     * before, with no decay between them and scalar decays only. */
+     * before, with scalar decays only, anywhere (scalars commute with the
+     * erases: α is the token's whole decay, and each input takes the
+     * decays after it). */
     if ((!f->erase && f->nin) || f->nerase == FORM_MAXERASE || direct->nf ||
         direct->sign < 0 || rank->R != key || !key || (f->ddims && f->ddims != key) ||
-        (f->erase && (f->ddims || f->decay_after_erase)))
+        (f->erase && f->ddims))
       return false;
     int xv[MAXF], yv[MAXF];
     int nx = vector_factors(c, rank->f, rank->nf, xv), ny = vector_factors(c, rank->y, rank->ny, yv);
@@ -421,10 +507,6 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
     memcpy(fk->f, xv, sizeof(int) * (size_t)nx);
   }
   if (f->erase && dd) return false;   /* a diagonal decay after the erase */
-  if (f->erase && direct->nf) {
-    if (f->nerase > 1) return false;   /* (decays go before the first erase) */
-    f->decay_after_erase = true;
-  }
   /* Earlier inputs decay with this step; then this step's own inputs. */
   for (int s = -1; s < f->nin; s++) {
     FProd *p = s < 0 ? &f->alpha : &f->in[s];
@@ -442,20 +524,6 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
   return true;
 }
 
-/* The factors f[0..*n) with products of scalars (a * beta, one node)
- * taken apart into theirs; false where they would pass MAXF. */
-static bool flat_factors(const Cx *c, int *f, int *n) {
-  for (int i = 0; i < *n; i++) {
-    if (f[i] < 0) continue;
-    const Node *x = &c->g->nodes.data[f[i]];
-    if (x->op != OP_MUL || x->dims) continue;
-    if (*n == MAXF) return false;
-    f[(*n)++] = x->args[1];
-    f[i--] = x->args[0];
-  }
-  return true;
-}
-
 /* An assignment that decays and erases in one expression, as a
  * researcher may write Gated DeltaNet's step: S = a S + β k (v − a kᵀS)
  * expands to a ⊙ S − (β a) k Σ_K(k ⊙ S) + β k vᵀ, one term D ⊙ S and a
@@ -466,12 +534,15 @@ static bool flat_factors(const Cx *c, int *f, int *n) {
  * where l is not such. */
 static int split_decay(const Cx *c, const Slot *sl, const Lin *l, Lin *parts) {
   parts[0] = *l;
-  DimSet key = sl->ndims ? 1u << sl->dims[0] : 0;
+  DimSet key = c->key;
   const Term *direct, *rank;
   if (!one_each(l, &direct, &rank) || !direct || !rank || !direct->nf || direct->sign < 0 || !key || rank->R != key) return 1;
   Term r = *rank, d = *direct;
-  if (!flat_factors(c, d.f, &d.nf) || !flat_factors(c, r.f, &r.nf) || !flat_factors(c, r.y, &r.ny))
-    return 1;
+  match_sides(c, &r);
+  flat_scalars(c, d.f, &d.nf, &d.sign);
+  flat_scalars(c, r.f, &r.nf, &r.sign);
+  flat_scalars(c, r.y, &r.ny, &r.sign);
+  if (d.sign < 0) return 1;
   for (int i = 0; i < d.nf; i++) {
     int f = d.f[i], j;
     for (j = 0; j < r.ny && r.y[j] != f; j++) {}
@@ -518,11 +589,35 @@ static int rank_of(TransClass k) {
   return 9;
 }
 
+/* The key dim of state i: the dim that state-free vectors contract it
+ * along (x @ S, k @ S, sum(q * z)) where every such contraction agrees,
+ * else its first dim. S[K, V] read as q @ S has K; S[V, K] read and erased
+ * as S @ q, S @ k has K too. */
+static int state_key(const Cx *c, int i) {
+  const Graph *g = c->g;
+  const Slot *sl = &g->states.data[i];
+  if (sl->ndims == 0) return -1;
+  int key = -1;
+  for (int id = 0; id < g->nodes.len; id++) {
+    const Node *n = &g->nodes.data[id];
+    if (n->op != OP_DOT) continue;
+    int a = n->args[0], b = n->args[1];
+    if (c->deps[a]) a = n->args[1], b = n->args[0];
+    if (c->deps[a] || c->deps[b] != 1ull << i || g->nodes.data[b].dims != sl->dimset ||
+        g->nodes.data[a].dims != n->rdims || __builtin_popcount(n->rdims) != 1)
+      continue;
+    int d = __builtin_ctz(n->rdims);
+    if (key >= 0 && key != d) return sl->dims[0];
+    key = d;
+  }
+  return key >= 0 ? key : sl->dims[0];
+}
+
 Analysis *pass_classify(Arena *a, const Graph *g) {
   int nn = g->nodes.len;
   Cx c = {a, g, arena_alloc(a, sizeof(uint64_t) * (size_t)(nn + 1)),
           arena_alloc(a, (size_t)nn + 1), arena_alloc(a, sizeof(int) * (size_t)(nn + 1)),
-          arena_alloc(a, sizeof(char *) * (size_t)(nn + 1))};
+          arena_alloc(a, sizeof(char *) * (size_t)(nn + 1)), 0};
   linearity(&c);
   Analysis *an = arena_alloc(a, sizeof *an);
   an->nstates = g->states.len;
@@ -532,6 +627,8 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
     StateInfo *si = &an->st[i];
     const Slot *sl = &g->states.data[i];
     si->culprit = -1;
+    si->key = i < 64 ? state_key(&c, i) : sl->ndims ? sl->dims[0] : -1;
+    c.key = si->key >= 0 ? 1u << si->key : 0;
     int f = sl->value;
     if (f < 0) {
       si->cls = TC_UNWRITTEN;

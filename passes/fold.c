@@ -15,12 +15,56 @@
 #include "passes.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct Fold {
   const Graph *in;
   Graph *out;
   int *map;
+  bool *stateful;          /* out's nodes that depend on a state */
+  int nknown;              /* ... for the first nknown */
+  int cap;
 } Fold;
+
+/* Whether node `id` of the output graph depends on a state. */
+static bool stateful(Fold *f, int id) {
+  const Graph *g = f->out;
+  if (g->nodes.len > f->cap) {
+    int cap = 2 * g->nodes.len;
+    bool *s = arena_alloc(g->arena, (size_t)cap);
+    memcpy(s, f->stateful, (size_t)f->nknown);
+    f->stateful = s, f->cap = cap;
+  }
+  for (; f->nknown < g->nodes.len; f->nknown++) {
+    const Node *n = &g->nodes.data[f->nknown];
+    bool d = n->op == OP_STATE;
+    for (int k = 0; k < ir_ops[n->op].nargs; k++) d = d || f->stateful[n->args[k]];
+    f->stateful[f->nknown] = d;
+  }
+  return f->stateful[id];
+}
+
+/* x @ (d * y) with x and d state-free and y not: (x * d) @ y where that
+ * contracts the same dims (d over x's dims, say q @ (d * S) with d[K]),
+ * repeatedly; so a readout through a decay is x' @ S, as the chunk form
+ * reads it, and the product costs x's elements, not S's. -1 where none
+ * applies. */
+static int dot_through(Fold *f, int x, int m, Span sp) {
+  Graph *g = f->out;
+  bool moved = false;
+  while (!stateful(f, x) && g->nodes.data[m].op == OP_MUL) {
+    const Node *mn = &g->nodes.data[m];
+    int d = mn->args[0], y = mn->args[1];
+    if (stateful(f, d)) d = mn->args[1], y = mn->args[0];
+    if (stateful(f, d) || !stateful(f, y)) break;
+    DimSet dx = g->nodes.data[x].dims, dd = g->nodes.data[d].dims, dy = g->nodes.data[y].dims;
+    if ((dx & (dd | dy)) != ((dx | dd) & dy)) break;
+    x = ir_binary(g, OP_MUL, x, d, sp);
+    m = y;
+    moved = true;
+  }
+  return moved ? ir_dot(g, x, m, sp) : -1;
+}
 
 static bool is_const(const Graph *g, int id, double *v) {
   const Node *n = &g->nodes.data[id];
@@ -116,6 +160,25 @@ static int fold_node(Fold *f, int old) {
   case OP_NEG:
     if (g->nodes.data[a].op == OP_NEG) return g->nodes.data[a].args[0];
     break;
+  case OP_SUM: {
+    /* sum(x * y) over exactly the dims x and y share, y depending on a
+     * state: x @ y (a readout written sum(q * z)). */
+    const Node *m = &g->nodes.data[a];
+    if (m->op == OP_MUL && stateful(f, a) &&
+        n->rdims == (g->nodes.data[m->args[0]].dims & g->nodes.data[m->args[1]].dims)) {
+      int u = m->args[0], w = m->args[1];
+      if (stateful(f, u)) u = m->args[1], w = m->args[0];
+      int r = dot_through(f, u, w, n->span);
+      return r >= 0 ? r : ir_dot(g, u, w, n->span);
+    }
+    break;
+  }
+  case OP_DOT: {
+    int r = dot_through(f, a, b, n->span);
+    if (r < 0) r = dot_through(f, b, a, n->span);
+    if (r >= 0) return r;
+    break;
+  }
   case OP_POW:
     if (!is_const(g, b, &y) || db != 0) break;
     if (y == 1) return a;
@@ -131,7 +194,9 @@ static int fold_node(Fold *f, int old) {
 
 Graph *pass_fold(Arena *a, const Graph *in) {
   Graph *g = ir_graph_copy_slots(a, in);
-  Fold f = {in, g, arena_alloc(a, sizeof(int) * (size_t)(in->nodes.len + 1))};
+  Fold f = {.in = in, .out = g, .map = arena_alloc(a, sizeof(int) * (size_t)(in->nodes.len + 1)),
+            .cap = in->nodes.len + 16};
+  f.stateful = arena_alloc(a, (size_t)f.cap);
   for (int id = 0; id < in->nodes.len; id++) f.map[id] = fold_node(&f, id);
   ir_finish_rewrite(g, in, f.map, "fold");
   return g;

@@ -75,7 +75,6 @@ typedef struct StepForm {
   int nin;
   FProd in[FORM_MAXIN];
   int in_step[FORM_MAXIN]; /* the erase an input follows (0 without erases) */
-  bool decay_after_erase;  /* a decay came after the first erase */
 } StepForm;
 
 typedef struct StateInfo {
@@ -85,6 +84,7 @@ typedef struct StateInfo {
   int culprit;             /* TC_NONLINEAR: the node that breaks linearity */
   const char *why;         /* and why */
   const StepForm *form;    /* NULL when the update has no such form */
+  int key;                 /* the key dim (the one x @ S contracts), -1: none */
 } StateInfo;
 
 typedef struct Analysis {

@@ -48,11 +48,13 @@ static const char *parallel_form(TransClass k) {
  * AVX2 machine of docs/perf-cpu.md, where it predicts the measured
  * chunk/recurrent ratios of simple GLA (1.33x) and Gated DeltaNet (1.67x)
  * within 10% and ranks C = 16, 32, 64 as measured. */
-static void state_kv(const Graph *g, int i, double *K, double *V) {
+static void state_kv(const Graph *g, const Analysis *an, int i, double *K, double *V) {
   const Slot *sl = &g->states.data[i];
-  *K = sl->ndims ? (double)g->dims.data[sl->dims[0]].size : 1;
+  int key = an->st[i].key;
+  *K = key >= 0 ? (double)g->dims.data[key].size : 1;
   *V = 1;
-  for (int d = 1; d < sl->ndims; d++) *V *= (double)g->dims.data[sl->dims[d]].size;
+  for (int d = 0; d < sl->ndims; d++)
+    if (sl->dims[d] != key) *V *= (double)g->dims.data[sl->dims[d]].size;
 }
 
 /* Erase steps per token: several for a delta product, whose chunk form
@@ -77,14 +79,14 @@ int pass_plan_chunk_size(const Graph *g, const Analysis *an, double *speedup) {
   int bestc = 64;
   for (int i = 0; i < g->states.len; i++) {
     double K, V;
-    state_kv(g, i, &K, &V);
+    state_kv(g, an, i, &K, &V);
     rec += is_delta(an->st[i].cls) ? steps(an, i) * 3.5 * K * V / 0.34 : 2.5 * K * V / 0.5;
   }
   for (int s = 0; s < 3; s++) {
     double C = sizes[s], cost = 0;
     for (int i = 0; i < g->states.len; i++) {
       double K, V, n = steps(an, i), Cv = C * n;
-      state_kv(g, i, &K, &V);
+      state_kv(g, an, i, &K, &V);
       bool delta = is_delta(an->st[i].cls);
       cost += n * (Cv * (delta ? 3 * K + 2 * V : K + V) + (delta ? 3 : 2) * K * V) /
               (0.9 * Cv / (Cv + 12));
@@ -111,7 +113,7 @@ double pass_plan_flops(const Graph *g, const Analysis *an, int C) {
   double f = 0, c = C;
   for (int i = 0; i < g->states.len; i++) {
     double K, V;
-    state_kv(g, i, &K, &V);
+    state_kv(g, an, i, &K, &V);
     double n = steps(an, i), cv = c * n;
     if (is_delta(an->st[i].cls))
       f += n * (6 * cv * K + 4 * cv * V + 6 * K * V + cv * cv / 3);
@@ -183,10 +185,10 @@ static bool chunk_form(const Graph *g, const Analysis *an, Diags *d) {
     if (is_delta(k) && !an->st[i].form) {
       if (d) diag_error(d, (Span){0},
                  "--algo=chunk for state '%s': its update is not of the form the WY chunk "
-                 "form takes, a scalar decay and then erases S + beta k (v - kᵀS)ᵀ, each "
-                 "followed by its own inputs only (a decay between erases, or a per-key "
-                 "decay with several, is not supported in this version); use "
-                 "--algo=recurrent",
+                 "form takes, a decay and then erases S + beta k (v - kᵀS)ᵀ, each "
+                 "followed by its own inputs only (a per-key decay after an erase, or "
+                 "with several, is not supported in this version: scalar decays may "
+                 "come anywhere); use --algo=recurrent",
                  g->states.data[i].name);
       return false;
     }
@@ -249,7 +251,8 @@ void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
     const StateInfo *si = &p->an->st[i];
     buf_printf(out, "  %s: transition = %s; class = %s; parallel form: %s; algo = %s",
                g->states.data[i].name, si->transition, pass_class_name(si->cls),
-               parallel_form(si->cls), algo_name(p->algo));
+               key_decay(g, p->an, i) ? parallel_form(TC_DIAG) : parallel_form(si->cls),
+               algo_name(p->algo));
     if (p->algo == PLAN_CHUNK)
       buf_printf(out, "(C=%d%s)", p->chunk, is_delta(si->cls) ? ", WY" : "");
     if (p->algo == PLAN_SCAN) buf_printf(out, "(C=%d)", p->chunk);

@@ -471,7 +471,7 @@ START_TEST(run_and_bench) {
                                 " state S[K, J, V]\n output o[V]\n S = S + outer(outer(k, p), v)\n"
                                 " o = outer(q, p) @ S\n}\n");
   snprintf(args, sizeof args, "run %s --algo=chunk", s3);
-  expect(args, 1, "an output reads state 'S' other than as x @ S, x a vector over its first dim K alone");
+  expect(args, 1, "an output reads state 'S' other than as x @ S, x a vector over its key dim K alone");
   expect("bench", 1, "lrc bench: no input file");
   expect("bench examples/gla.lr --algo=chunk", 1, "unknown option '--algo=chunk'");
   expect("bench examples/gla.lr --repeat 0", 1, "bad --repeat '0'");

@@ -113,6 +113,30 @@ const char *const t_chunk_variants[] = {
     "rnn kda_one {\n dim K, V\n input q[K], k[K], v[V], f[K], b\n state S[K, V]\n output o[V]\n"
     " kn = l2norm(k)\n d = exp(-softplus(f))\n S = d * S + sigmoid(b) * outer(kn, v - kn @ (d * S))\n"
     " o = q @ S\n}\n",
+    /* spellings the derivation takes apart: a decay written as a quotient
+     * inside the erase, beta on the key's side (S); KDA's decay on the
+     * erase's key, (k * d) @ P; a readout through the decay, q @ (d * P);
+     * a normaliser read as sum(q * z) */
+    "rnn spellings {\n dim K, V\n input q[K], k[K], v[V], f[K], b, a\n"
+    " state S[K, V], P[K, V], z[K]\n output o[V]\n kn = l2norm(k)\n beta = sigmoid(b)\n"
+    " d = exp(-softplus(f))\n"
+    " e = exp(-softplus(a))\n"
+    " S = e / exp(softplus(a)) * S + outer(kn * beta, v - kn @ (e / exp(softplus(a)) * S))\n"
+    " P = d * P + beta * outer(kn, v - (kn * d) @ P)\n z = d * z + relu(k)\n"
+    " o = (q @ S + q @ (d * P)) / (1 + abs(sum(q * z)))\n}\n",
+    /* a delta product with scalar decays between and after its erases (they
+     * commute with them), the first erase written with -beta on the key */
+    "rnn dp_between {\n dim K, V\n input q[K], k1[K], k2[K], v1[V], v2[V], b1, b2, a, c\n"
+    " state S[K, V]\n output o[V]\n k1n = l2norm(k1)\n k2n = l2norm(k2)\n"
+    " S = S + outer(-sigmoid(b1) * k1n, k1n @ S) + outer(k1n, sigmoid(b1) * v1)\n"
+    " S = exp(-softplus(a)) * S\n S = S + sigmoid(b2) * outer(k2n, v2 - k2n @ S)\n"
+    " S = sigmoid(c) * S\n o = q @ S\n}\n",
+    /* states declared [V, K], read and erased as S @ x: K is their key
+     * (KDA's per-key decay written S * d, and a scalar decay) */
+    "rnn transposed {\n dim K, V\n input q[K], k[K], v[V], b, a, f[K]\n state S[V, K], P[V, K]\n"
+    " output o[V]\n kn = l2norm(k)\n S = S * exp(-softplus(f))\n"
+    " S = S + sigmoid(b) * outer(v - S @ kn, kn)\n P = sigmoid(a) * P + outer(v, k)\n"
+    " o = S @ q + P @ (q * 0.5)\n}\n",
 };
 
 const int t_nvariants = (int)(sizeof t_variants / sizeof t_variants[0]);

@@ -242,9 +242,9 @@ START_TEST(nonlinear_updates) {
     ck_assert_int_ge(d.nerrors, 1);
     ck_assert_ptr_nonnull(pass_plan(&arena, c, an, PLAN_RECURRENT, 0, &d));
   }
-  /* A delta product with a decay between its erases is linear, but outside
-   * the WY chunk form of this version: --algo=chunk says so. */
-  Graph *dp = graph("rnn dp {\n dim K, V\n input q[K], k1[K], k2[K], v1[V], v2[V], b1, b2, a\n"
+  /* A delta product with a per-key decay between its erases is linear,
+   * but outside the WY chunk form of this version: --algo=chunk says so. */
+  Graph *dp = graph("rnn dp {\n dim K, V\n input q[K], k1[K], k2[K], v1[V], v2[V], b1, b2, a[K]\n"
                     " state S[K, V]\n output o[V]\n S = S + sigmoid(b1) * outer(k1, v1 - k1 @ S)\n"
                     " S = sigmoid(a) * S\n S = S + sigmoid(b2) * outer(k2, v2 - k2 @ S)\n"
                     " o = q @ S\n}\n");
@@ -255,7 +255,7 @@ START_TEST(nonlinear_updates) {
   diag_init(&dd, &arena);
   ck_assert_ptr_null(pass_plan(&arena, dpc, dpa, PLAN_CHUNK, 0, &dd));
   ck_assert_int_eq(dd.nerrors, 1);
-  ck_assert_msg(strstr(dd.v.data[0].msg, "a decay between erases"), "%s", dd.v.data[0].msg);
+  ck_assert_msg(strstr(dd.v.data[0].msg, "a per-key decay after an erase"), "%s", dd.v.data[0].msg);
   ck_assert_ptr_nonnull(pass_plan(&arena, dpc, dpa, PLAN_RECURRENT, 0, &dd));
   /* auto falls back to recurrent, silently, where the chunk lowering
    * finds no form (an output that sums the state rather than reading it
