@@ -380,7 +380,8 @@ typedef enum {
                     tile[r*nphase + phase] = tile2[r] (dim the larger) or
                     tile[r] = tile2[r*nphase + phase] (dim2 the larger);
                     other dims alike, other rows untouched */
-  KS_CUMSUM,     /* tile: running sum along dim (inclusive, or exclusive) */
+  KS_CUMSUM,     /* tile: running sum along dim (inclusive, or exclusive;
+                    reverse: from the last row back) */
   KS_TRISOLVE,   /* tile (X, dims {dim} ∪ rest) = (I + tile2)⁻¹ X, where
                     tile2 (N, dims {dim, dim2}) is strictly lower triangular:
                     forward substitution along dim */
@@ -403,6 +404,7 @@ struct KStmt {
   double num;              /* FILL */
   int dim, dim2;           /* CUMSUM: dim; TRISOLVE: row dim, column dim */
   bool exclusive;          /* CUMSUM */
+  bool reverse;            /* CUMSUM: from the last row back (suffix sums) */
   int phase, nphase;       /* INTERLEAVE */
   int rowdim;              /* LOAD/STORE of several rows (a chunk of tokens):
                               the tile's row dim, or -1 for one block */

@@ -403,8 +403,9 @@ static void print_block(const Kernel *k, const KBlock *b, int depth, Buf *out) {
       buf_printf(out, " = %s\n", k->tiles.data[s->tile].name);
       break;
     case KS_CUMSUM:
-      buf_printf(out, "cumsum %s along %s%s\n", k->tiles.data[s->tile].name,
-                 k->dims.data[s->dim].name, s->exclusive ? " (exclusive)" : "");
+      buf_printf(out, "cumsum %s along %s%s%s\n", k->tiles.data[s->tile].name,
+                 k->dims.data[s->dim].name, s->reverse ? " (reverse)" : "",
+                 s->exclusive ? " (exclusive)" : "");
       break;
     case KS_INTERLEAVE:
       buf_printf(out, "interleave %s[%s] = %s[%s] phase %d of %d\n", k->tiles.data[s->tile].name,

@@ -22,7 +22,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { MAXIN = 8, MAXRD = 32 };
+enum { MAXIN = 8, MAXRD = 32, LONG_CHUNK = 64 };
 
 typedef struct CState {
   int write;               /* the WRITE node (the new value) */
@@ -38,6 +38,9 @@ typedef struct CState {
   int Gabs;                /* per-key decay: max |G| over the chunk (scalar) */
   int Gx;                  /* exclusive cumulative log decay (readouts of the
                               state before the update), -1 if none */
+  int R;                   /* the decay from each token to the chunk's end,
+                              in logs, as suffix sums (long chunks, a scalar
+                              decay), -1 if none */
   bool before;             /* some output reads the state before its update */
   int nstep;               /* erases per token (a delta product: several) */
   int cj, cj2, cj3;        /* with several, the core's virtual dims of
@@ -634,6 +637,13 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     cs->G = cs->decay ? kir_tile(k, arena_printf(a, "G_%s", nm), cC | cs->ddims) : -1;
     cs->GL = cs->decay ? kir_tile(k, arena_printf(a, "GL_%s", nm), cs->ddims) : -1;
     cs->Gx = cs->decay && cs->before ? kir_tile(k, arena_printf(a, "Gx_%s", nm), cC | cs->ddims) : -1;
+    /* exp(GL - G_j) loses |G| 2^-24 to the subtraction, which long chunks
+     * feel (|G| in the hundreds at C = 2000); there the decays to the
+     * chunk's end are summed from the end instead. A scalar decay's [C]
+     * tile costs nothing; the default sizes (C <= 64) keep the difference. */
+    cs->R = cs->decay && !cs->ddims && cs->nstep == 1 && k->dims.data[cs->cj].size > LONG_CHUNK && cs->nin
+                ? kir_tile(k, arena_printf(a, "R_%s", nm), cC)
+                : -1;
     for (int s = 0; s < cs->nin; s++) {
       cs->ktile[s] = kir_tile(k, arena_printf(a, "k%d_%d", i, s), cC | (1u << cs->kdim));
       cs->vtile[s] = cs->vdims || cs->form->erase
@@ -740,6 +750,11 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
         interleave(c, body, cs->G, cs->cj, lt, c->rc, 0, cs->nstep);
       } else {
         nest(c, body, dC | cs->ddims, cs->G, KACC_SET, lg);
+      }
+      if (cs->R >= 0) {
+        nest(c, body, cC, cs->R, KACC_SET, kir_eread(k, cs->G));
+        s = kir_stmt(k, body, KS_CUMSUM);
+        s->tile = cs->R, s->dim = cs->cj, s->reverse = s->exclusive = true;
       }
       fill(c, body, cs->GL, 0);
       nest(c, body, cC | cs->ddims, cs->GL, KACC_ADD, kir_eread(k, cs->G));
@@ -903,8 +918,9 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       s = kir_stmt(k, body, KS_NEST);
       s->space = cC | cs->ddims;
       kir_assign(k, s, dec, KACC_SET,
-                 kir_eunary(k, OP_EXP, kir_ebinary(k, OP_SUB, kir_eread(k, cs->GL),
-                                                   kir_eread(k, cs->G))));
+                 kir_eunary(k, OP_EXP, cs->R >= 0 ? kir_eread(k, cs->R)
+                                                  : kir_ebinary(k, OP_SUB, kir_eread(k, cs->GL),
+                                                                kir_eread(k, cs->G))));
     }
     for (int t = 0; t < cs->nin; t++) {
       int kt = cs->ktile[t], vt = cs->vtile[t];

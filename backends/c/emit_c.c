@@ -141,8 +141,12 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   em_ind(e, depth + open);
   buf_puts(e->out, "float acc = 0.0f;\n");
   em_ind(e, depth + open);
-  buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", c, c,
-             dt->data[s->dim].size, c);
+  if (s->reverse)
+    buf_printf(e->out, "for (int64_t i_%s = %ld; i_%s >= 0; i_%s--) {\n", c,
+               dt->data[s->dim].size - 1, c, c);
+  else
+    buf_printf(e->out, "for (int64_t i_%s = 0; i_%s < %ld; i_%s++) {\n", c, c,
+               dt->data[s->dim].size, c);
   em_ind(e, depth + open + 1);
   if (s->exclusive) {
     buf_puts(e->out, "float x = ");

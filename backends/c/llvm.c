@@ -795,24 +795,28 @@ static void gen_cumsum(Gen *g, const KStmt *s) {
     loops[open] = loop_begin(g, ci64(g, 0), ci64(g, dt->data[d].size), dt->data[d].name);
     g->point[d] = loops[open++].iv;
   }
+  /* Row r of the walk: r, or n - 1 - r from the last row back. */
+#define ROW(r) (s->reverse ? LLVMBuildNSWSub(g->b, ci64(g, n - 1), (r), "") : (r))
   Loop c = loop_begin(g, ci64(g, 1), ci64(g, n), "cumsum");
-  g->point[s->dim] = LLVMBuildNSWSub(g->b, c.iv, ci64(g, 1), "");
+  g->point[s->dim] = ROW(LLVMBuildNSWSub(g->b, c.iv, ci64(g, 1), ""));
   LLVMValueRef prev = LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile), "");
-  g->point[s->dim] = c.iv;
+  g->point[s->dim] = ROW(c.iv);
   LLVMValueRef p = elem_ptr(g, s->tile);
   LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->f32, p, ""), prev, ""), p);
   loop_end(g, &c);
   if (s->exclusive) {
+    /* Each row takes the one before it in the walk, the walk's last first. */
     Loop sh = loop_begin(g, ci64(g, 0), ci64(g, n - 1), "shift");
     LLVMValueRef i = LLVMBuildNSWSub(g->b, ci64(g, n - 1), sh.iv, "");
-    g->point[s->dim] = LLVMBuildNSWSub(g->b, i, ci64(g, 1), "");
+    g->point[s->dim] = ROW(LLVMBuildNSWSub(g->b, i, ci64(g, 1), ""));
     LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile), "");
-    g->point[s->dim] = i;
+    g->point[s->dim] = ROW(i);
     LLVMBuildStore(g->b, v, elem_ptr(g, s->tile));
     loop_end(g, &sh);
-    g->point[s->dim] = ci64(g, 0);
+    g->point[s->dim] = ROW(ci64(g, 0));
     LLVMBuildStore(g->b, cf32(g, 0.0), elem_ptr(g, s->tile));
   }
+#undef ROW
   while (open--) loop_end(g, &loops[open]);
   for (int d = 0; d < dt->len; d++) g->point[d] = NULL;
 }

@@ -2123,8 +2123,12 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   em_ind(e, depth + 1);
   buf_puts(e->out, "float lrc_acc = 0.0f;\n");
   em_ind(e, depth + 1);
-  buf_printf(e->out, "for (int i_%s = 0; i_%s < %ld; i_%s++) {\n", c, c,
-             k->dims.data[s->dim].size, c);
+  if (s->reverse)
+    buf_printf(e->out, "for (int i_%s = %ld; i_%s >= 0; i_%s--) {\n", c,
+               k->dims.data[s->dim].size - 1, c, c);
+  else
+    buf_printf(e->out, "for (int i_%s = 0; i_%s < %ld; i_%s++) {\n", c, c,
+               k->dims.data[s->dim].size, c);
   em_ind(e, depth + 2);
   if (s->exclusive) {
     buf_puts(e->out, "const float lrc_x = ");

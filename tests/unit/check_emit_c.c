@@ -287,6 +287,35 @@ START_TEST(example_chunk_wide) {
 }
 END_TEST
 
+/* One long chunk (C = T = 2000) with a scalar decay, from an initial
+ * state: |G| reaches the hundreds, and the weights exp(GL - G_j) would
+ * leave the final state 1e-3 off; the decays to the chunk's end are summed
+ * from the end there (chunk.c, LONG_CHUNK). */
+START_TEST(long_chunk) {
+  static const char *const files[] = {"gated_deltanet.lr", "simple_gla.lr", "mamba2.lr"};
+  static const OCase lc[] = {{.B = 1, .T = 2000, .H = 1, .seed = 31, .lo = -1, .hi = 1,
+                              .init_state = true, .final_state = true}};
+  char path[512];
+  snprintf(path, sizeof path, "examples/%s", files[_i]);
+  char *src = t_read(path, NULL);
+  ck_assert_msg(src != NULL, "cannot read %s", path);
+  char *diags = NULL;
+  Graph *g = t_graph(&arena, src, &diags);
+  ck_assert_msg(g != NULL, "%s", diags);
+  free(diags);
+  o_bind_small_dims(g);
+  const char *why = NULL;
+  Diags d;
+  diag_init(&d, &arena);
+  Kernel *k = pass_pipeline(&arena, g, PLAN_CHUNK, 2000, &d, &why);
+  ck_assert_msg(k != NULL, "%s: no chunk kernel", path);
+  char label[600];
+  snprintf(label, sizeof label, "%s (chunk C=2000)", path);
+  check_cases(label, g, k, lc, 1);
+  free(src);
+}
+END_TEST
+
 /* Each chunk variant: small dims at C = 1, 3, 16; wide dims at C = 64
  * and 16 across chunk boundaries (under the sanitizers, LRC_SAN=1, C = 3
  * and the wide dims' 16 left to the plain run: the sanitizers look for
@@ -336,6 +365,7 @@ Suite *emit_c_suite(void) {
   tcase_add_loop_test(tc, example_chunk, 0, nexamples);
   tcase_add_loop_test(tc, example_chunk_wide, 0, nexamples);
   tcase_add_loop_test(tc, variant_chunk, 0, t_nchunk_variants);
+  tcase_add_loop_test(tc, long_chunk, 0, 3);
   tcase_add_test(tc, examples_exist);
   suite_add_tcase(s, tc);
   return s;
