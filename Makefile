@@ -133,6 +133,7 @@ check: all $(B)/check_lrc hosts $(if $(filter 1,$(SAN)),,emu)
 	$(Q)./$(B)/host/jit_host
 	$(Q)./$(B)/host/standalone_host
 	$(Q)LRC_BIN=$(B)/lrc LRC_SAN=$(SAN) LRC_CACHE_DIR=$(CURDIR)/$(B)/test-cache \
+	  LRC_TEST_JOBS=$$(nproc 2>/dev/null || echo 1) \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ./$(B)/check_lrc
 	$(Q)$(if $(filter 1,$(SAN)),true,B=$(B) sh tests/emu/run.sh)
 	$(Q)$(if $(filter 1,$(SAN)),true,LRC=$(B)/lrc OUT=$(B)/cuda-compile sh tests/gpu/compile.sh)

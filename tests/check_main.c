@@ -1,5 +1,6 @@
 /* check_main.c — runs every Check suite. CK_RUN_SUITE / CK_RUN_CASE
- * select, CK_FORK=no runs in one process for debugging. */
+ * select, CK_FORK=no runs in one process for debugging, LRC_TEST_JOBS=n
+ * splits the suites over n processes. */
 #include "test.h"
 
 #include <dirent.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 const char *t_bin(void) {
   const char *b = getenv("LRC_BIN");
@@ -114,21 +116,102 @@ int t_examples(char ***names) {
   return n;
 }
 
+/* Every suite, with its rough cost (seconds in a plain build) for
+ * LRC_TEST_JOBS to balance the processes by. */
+static const struct {
+  Suite *(*make)(void);
+  int cost;
+} suite_defs[] = {
+    {support_suite, 1}, {lexer_suite, 1},   {parser_suite, 1}, {sema_suite, 1},
+    {ir_suite, 1},      {printer_suite, 1}, {api_suite, 2},    {cli_suite, 5},
+    {corpus_suite, 5},  {interp_suite, 1},  {emit_c_suite, 170}, {runtime_suite, 3},
+    {passes_suite, 9},  {kir_suite, 2},     {scan_suite, 36},  {cuda_suite, 172},
+};
+enum { NSUITES = sizeof suite_defs / sizeof suite_defs[0], MAXJOBS = 16 };
+
+/* Runs the suites whose bit is set in `mask` in one runner; the number
+ * of failed tests. */
+static int run_suites(unsigned mask) {
+  SRunner *sr = NULL;
+  for (int i = 0; i < NSUITES; i++) {
+    if (!(mask & (1u << i))) continue;
+    Suite *su = suite_defs[i].make();
+    if (sr) srunner_add_suite(sr, su);
+    else sr = srunner_create(su);
+  }
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed;
+}
+
+/* LRC_TEST_JOBS=n: the suites split over n processes, balanced by cost,
+ * each writing to a file of its own; the logs are printed in turn, then
+ * one summary line over all of them, as Check's. */
+static int run_parallel(int jobs) {
+  unsigned mask[MAXJOBS] = {0};
+  int load[MAXJOBS] = {0};
+  bool placed[NSUITES] = {0};
+  for (int n = 0; n < NSUITES; n++) {
+    int best = -1, j = 0;
+    for (int i = 0; i < NSUITES; i++)
+      if (!placed[i] && (best < 0 || suite_defs[i].cost > suite_defs[best].cost)) best = i;
+    for (int q = 1; q < jobs; q++)
+      if (load[q] < load[j]) j = q;
+    placed[best] = true;
+    mask[j] |= 1u << best;
+    load[j] += suite_defs[best].cost;
+  }
+  char logs[MAXJOBS][64];
+  pid_t pids[MAXJOBS];
+  fflush(stdout);
+  for (int j = 0; j < jobs; j++) {
+    snprintf(logs[j], sizeof logs[j], "/tmp/lrc-check-%d-%d.log", (int)getpid(), j);
+    pids[j] = fork();
+    if (pids[j] < 0) {
+      perror("check_lrc: fork");
+      return EXIT_FAILURE;
+    }
+    if (pids[j] == 0) {
+      if (!freopen(logs[j], "w", stdout) || dup2(fileno(stdout), 2) < 0) _exit(3);
+      setvbuf(stdout, NULL, _IOLBF, 0);
+      _exit(run_suites(mask[j]) ? 1 : 0);
+    }
+  }
+  bool bad = false;
+  long checks = 0, failures = 0, errors = 0;
+  for (int j = 0; j < jobs; j++) {
+    int st = 0;
+    waitpid(pids[j], &st, 0);
+    bad |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    char *log = t_read(logs[j], NULL);
+    const char *sum = NULL;
+    for (const char *p = log; p && (p = strstr(p, "Checks: ")); p++) sum = p;
+    long c = 0, f = 0, e = 0;
+    if (!sum || sscanf(sum, "Checks: %ld, Failures: %ld, Errors: %ld", &c, &f, &e) != 3) {
+      printf("check_lrc: process %d (of %d) left no summary (exit status %d)\n", j, jobs, st);
+      bad = true;
+    }
+    checks += c, failures += f, errors += e;
+    if (log) fputs(log, stdout);
+    free(log);
+    remove(logs[j]);
+  }
+  long passed = checks - failures - errors;
+  printf("%ld%%: Checks: %ld, Failures: %ld, Errors: %ld (%d processes)\n",
+         checks ? 100 * passed / checks : 0, checks, failures, errors, jobs);
+  return bad || failures || errors ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 int main(void) {
   /* Every chunk kernel with the phased form's check: what its free part
    * does not hand over to the rest is NaN by the time the rest runs
    * (passes/phases.c), so a tile missing from the hand-over fails every
    * oracle test of that kernel. */
   setenv("LRC_PHASE_CHECK", "1", 0);
-  Suite *suites[] = {
-      support_suite(), lexer_suite(), parser_suite(), sema_suite(), ir_suite(),
-      printer_suite(), api_suite(),   cli_suite(),    corpus_suite(), interp_suite(), emit_c_suite(), runtime_suite(), passes_suite(), kir_suite(), scan_suite(),
-      cuda_suite(),
-  };
-  SRunner *sr = srunner_create(suites[0]);
-  for (size_t i = 1; i < sizeof suites / sizeof suites[0]; i++) srunner_add_suite(sr, suites[i]);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  const char *j = getenv("LRC_TEST_JOBS");
+  int jobs = j ? atoi(j) : 1;
+  if (jobs > MAXJOBS) jobs = MAXJOBS;
+  if (jobs > 1 && !getenv("CK_RUN_SUITE")) return run_parallel(jobs);
+  return run_suites(~0u) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
