@@ -529,7 +529,9 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
  * expands to a ⊙ S − (β a) k Σ_K(k ⊙ S) + β k vᵀ, one term D ⊙ S and a
  * rank-1 term whose y (the side applied to S first) carries D's factors
  * again: a decay D then an erase I − β k kᵀ (scalar factors of D may sit
- * on either side; they commute). Splits l into parts[0], the decay, and
+ * on either side; they commute; a scalar factor missing from both goes
+ * into β as its reciprocal: Comba's α I − β k kᵀ is α (I − (β/α) k kᵀ)).
+ * Splits l into parts[0], the decay, and
  * parts[1], the erase with l's inputs; returns 2, or 1 with parts[0] = l
  * where l is not such. */
 static int split_decay(const Cx *c, const Slot *sl, const Lin *l, Lin *parts) {
@@ -552,8 +554,14 @@ static int split_decay(const Cx *c, const Slot *sl, const Lin *l, Lin *parts) {
     }
     if (c->g->nodes.data[fid(f)].dims) return 1;   /* (a per-key decay after the erase) */
     for (j = 0; j < r.nf && r.f[j] != f; j++) {}
-    if (j == r.nf) return 1;
-    r.f[j] = r.f[--r.nf];
+    if (j < r.nf) {
+      r.f[j] = r.f[--r.nf];
+    } else {
+      /* A scalar the erase lacks: α I − β k kᵀ = α (I − (β/α) k kᵀ)
+       * (Comba's form; α > 0 where the chunk form takes it). */
+      if (r.nf == MAXF) return 1;
+      r.f[r.nf++] = ~f;
+    }
   }
   parts[0] = (Lin){.ok = true, .nt = 1, .t = {d}, .in_ok = true};
   parts[1] = *l;

@@ -116,14 +116,16 @@ const char *const t_chunk_variants[] = {
     /* spellings the derivation takes apart: a decay written as a quotient
      * inside the erase, beta on the key's side (S); KDA's decay on the
      * erase's key, (k * d) @ P; a readout through the decay, q @ (d * P);
-     * a normaliser read as sum(q * z) */
+     * a normaliser read as sum(q * z); Comba's alpha I - beta k kᵀ with a
+     * scalar alpha (Q: alpha (I - (beta / alpha) k kᵀ)) */
     "rnn spellings {\n dim K, V\n input q[K], k[K], v[V], f[K], b, a\n"
-    " state S[K, V], P[K, V], z[K]\n output o[V]\n kn = l2norm(k)\n beta = sigmoid(b)\n"
+    " state S[K, V], P[K, V], z[K], Q[K, V]\n output o[V]\n kn = l2norm(k)\n beta = sigmoid(b)\n"
     " d = exp(-softplus(f))\n"
     " e = exp(-softplus(a))\n"
     " S = e / exp(softplus(a)) * S + outer(kn * beta, v - kn @ (e / exp(softplus(a)) * S))\n"
     " P = d * P + beta * outer(kn, v - (kn * d) @ P)\n z = d * z + relu(k)\n"
-    " o = (q @ S + q @ (d * P)) / (1 + abs(sum(q * z)))\n}\n",
+    " Q = sigmoid(a) * Q - beta * outer(kn, kn @ Q) + beta * outer(kn, v)\n"
+    " o = (q @ S + q @ (d * P)) / (1 + abs(sum(q * z))) + q @ Q\n}\n",
     /* a delta product with scalar decays between and after its erases (they
      * commute with them), the first erase written with -beta on the key */
     "rnn dp_between {\n dim K, V\n input q[K], k1[K], k2[K], v1[V], v2[V], b1, b2, a, c\n"

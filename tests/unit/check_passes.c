@@ -178,11 +178,11 @@ START_TEST(classes_of_new_variants) {
                " a = sigmoid(g)\n S = a * S - a * beta * outer(k, k @ S) + beta * outer(k, v)\n"
                " o = k @ S\n}\n",
                0, TC_DELTA, "(I - beta k kᵀ) * scalar(a)");
-  /* Comba's alpha I - beta k kᵀ, alpha apart from beta: diagonal plus
-   * rank 1 */
+  /* Comba's alpha I - beta k kᵀ, alpha a scalar apart from beta: alpha
+   * (I - (beta / alpha) k kᵀ), a delta rule */
   expect_class("rnn comba {\n dim K, V\n input k[K], v[V], g, beta\n state S[K, V]\n output o[V]\n"
                " S = sigmoid(g) * S - beta * outer(k, k @ S) + beta * outer(k, v)\n o = k @ S\n}\n",
-               0, TC_DPLR, "(scalar(sigmoid(g)) - k beta (k)ᵀ)");
+               0, TC_DELTA, "(I - beta 1/sigmoid(g) k kᵀ) * scalar(sigmoid(g))");
   /* a per-key decay on the erase's left is not (I - beta k kᵀ) D */
   expect_class("rnn left {\n dim K, V\n input k[K], v[V], g[K], beta\n state S[K, V]\n output o[V]\n"
                " S = exp(g) * S - beta * outer(exp(g) * k, k @ S)\n o = k @ S\n}\n",
