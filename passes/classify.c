@@ -524,6 +524,22 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
   return true;
 }
 
+/* Takes factor f out of list[0..*n): where none is f, one that holds f
+ * in its product (k * a * d holding d) is taken apart first; false where
+ * none does. */
+static bool take_factor(const Cx *c, int *list, int *n, int f, int *sign) {
+  for (;;) {
+    for (int j = 0; j < *n; j++)
+      if (list[j] == f) {
+        list[j] = list[--*n];
+        return true;
+      }
+    int j = 0;
+    while (j < *n && !(f >= 0 && list[j] >= 0 && inside(c, list[j], f))) j++;
+    if (j == *n || !split_factor(c, list, n, j, sign)) return false;
+  }
+}
+
 /* An assignment that decays and erases in one expression, as a
  * researcher may write Gated DeltaNet's step: S = a S + β k (v − a kᵀS)
  * expands to a ⊙ S − (β a) k Σ_K(k ⊙ S) + β k vᵀ, one term D ⊙ S and a
@@ -541,27 +557,20 @@ static int split_decay(const Cx *c, const Slot *sl, const Lin *l, Lin *parts) {
   if (!one_each(l, &direct, &rank) || !direct || !rank || !direct->nf || direct->sign < 0 || !key || rank->R != key) return 1;
   Term r = *rank, d = *direct;
   match_sides(c, &r);
-  flat_scalars(c, d.f, &d.nf, &d.sign);
+  for (int i = 0; i < d.nf; i++)   /* the decay in its factors: a * d is a and d */
+    while (split_factor(c, d.f, &d.nf, i, &d.sign)) {}
   flat_scalars(c, r.f, &r.nf, &r.sign);
   flat_scalars(c, r.y, &r.ny, &r.sign);
   if (d.sign < 0) return 1;
   for (int i = 0; i < d.nf; i++) {
-    int f = d.f[i], j;
-    for (j = 0; j < r.ny && r.y[j] != f; j++) {}
-    if (j < r.ny) {
-      r.y[j] = r.y[--r.ny];
-      continue;
-    }
+    int f = d.f[i];
+    if (take_factor(c, r.y, &r.ny, f, &r.sign)) continue;
     if (c->g->nodes.data[fid(f)].dims) return 1;   /* (a per-key decay after the erase) */
-    for (j = 0; j < r.nf && r.f[j] != f; j++) {}
-    if (j < r.nf) {
-      r.f[j] = r.f[--r.nf];
-    } else {
-      /* A scalar the erase lacks: α I − β k kᵀ = α (I − (β/α) k kᵀ)
-       * (Comba's form; α > 0 where the chunk form takes it). */
-      if (r.nf == MAXF) return 1;
-      r.f[r.nf++] = ~f;
-    }
+    if (take_factor(c, r.f, &r.nf, f, &r.sign)) continue;
+    /* A scalar the erase lacks: α I − β k kᵀ = α (I − (β/α) k kᵀ)
+     * (Comba's form; α > 0 where the chunk form takes it). */
+    if (r.nf == MAXF) return 1;
+    r.f[r.nf++] = ~f;
   }
   parts[0] = (Lin){.ok = true, .nt = 1, .t = {d}, .in_ok = true};
   parts[1] = *l;

@@ -183,6 +183,12 @@ START_TEST(classes_of_new_variants) {
   expect_class("rnn comba {\n dim K, V\n input k[K], v[V], g, beta\n state S[K, V]\n output o[V]\n"
                " S = sigmoid(g) * S - beta * outer(k, k @ S) + beta * outer(k, v)\n o = k @ S\n}\n",
                0, TC_DELTA, "(I - beta 1/sigmoid(g) k kᵀ) * scalar(sigmoid(g))");
+  /* a scalar times a per-key decay, written as one product on both sides
+   * (the erase's k @ (a * d * S) is (k * (a * d)) @ S after the fold) */
+  expect_class("rnn ad {\n dim K, V\n input k[K], v[V], f[K], x, beta\n state S[K, V]\n output o[V]\n"
+               " a = sigmoid(x)\n d = exp(-softplus(f))\n"
+               " S = a * d * S + beta * outer(k, v - k @ (a * d * S))\n o = k @ S\n}\n",
+               0, TC_DELTA, "(I - beta k kᵀ) * diag(a d)");
   /* a per-key decay on the erase's left is not (I - beta k kᵀ) D */
   expect_class("rnn left {\n dim K, V\n input k[K], v[V], g[K], beta\n state S[K, V]\n output o[V]\n"
                " S = exp(g) * S - beta * outer(exp(g) * k, k @ S)\n o = k @ S\n}\n",
