@@ -251,8 +251,7 @@ void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
     const StateInfo *si = &p->an->st[i];
     buf_printf(out, "  %s: transition = %s; class = %s; parallel form: %s; algo = %s",
                g->states.data[i].name, si->transition, pass_class_name(si->cls),
-               key_decay(g, p->an, i) ? parallel_form(TC_DIAG) : parallel_form(si->cls),
-               algo_name(p->algo));
+               parallel_form(si->cls), algo_name(p->algo));
     if (p->algo == PLAN_CHUNK)
       buf_printf(out, "(C=%d%s)", p->chunk, is_delta(si->cls) ? ", WY" : "");
     if (p->algo == PLAN_SCAN) buf_printf(out, "(C=%d)", p->chunk);

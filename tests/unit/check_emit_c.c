@@ -249,22 +249,34 @@ END_TEST
  * 3, ...) or wide ones (multiples of the vector width, so that the
  * register-blocked products run, full blocks and partial ones). An
  * example whose transition has no chunk form is skipped. */
-static void example_chunks(int i, bool wide, const int *sizes, int nsizes) {
-  char path[512];
-  snprintf(path, sizeof path, "examples/%s", example_files[i]);
-  char *src = t_read(path, NULL);
-  ck_assert_msg(src != NULL, "cannot read %s", path);
+/* examples/FILE's graph (path: its path; *src: its text, which the
+ * graph's spans point into, for the caller to free). */
+static Graph *example_graph(const char *file, char *path, size_t len, char **src) {
+  snprintf(path, len, "examples/%s", file);
+  *src = t_read(path, NULL);
+  ck_assert_msg(*src != NULL, "cannot read %s", path);
   char *diags = NULL;
-  Graph *g = t_graph(&arena, src, &diags);
+  Graph *g = t_graph(&arena, *src, &diags);
   ck_assert_msg(g != NULL, "%s", diags);
   free(diags);
+  return g;
+}
+
+/* g's chunk kernel at chunk size C, or NULL. */
+static Kernel *chunk_kernel(Graph *g, int C) {
+  const char *why = NULL;
+  Diags d;
+  diag_init(&d, &arena);
+  return pass_pipeline(&arena, g, PLAN_CHUNK, C, &d, &why);
+}
+
+static void example_chunks(int i, bool wide, const int *sizes, int nsizes) {
+  char path[512], *src;
+  Graph *g = example_graph(example_files[i], path, sizeof path, &src);
   if (wide) o_bind_wide_dims(g);
   else o_bind_small_dims(g);
   for (int s = 0; s < nsizes; s++) {
-    const char *why = NULL;
-    Diags d;
-    diag_init(&d, &arena);
-    Kernel *k = pass_pipeline(&arena, g, PLAN_CHUNK, sizes[s], &d, &why);
+    Kernel *k = chunk_kernel(g, sizes[s]);
     if (!k) break;
     char label[600];
     snprintf(label, sizeof label, "%s (%s dims, chunk C=%d)", path, wide ? "wide" : "small",
@@ -297,19 +309,10 @@ START_TEST(long_chunk) {
   static const char *const files[] = {"gated_deltanet.lr", "simple_gla.lr", "mamba2.lr"};
   static const OCase lc[] = {{.B = 1, .T = 2000, .H = 1, .seed = 31, .lo = -1, .hi = 1,
                               .init_state = true, .final_state = true}};
-  char path[512];
-  snprintf(path, sizeof path, "examples/%s", files[_i]);
-  char *src = t_read(path, NULL);
-  ck_assert_msg(src != NULL, "cannot read %s", path);
-  char *diags = NULL;
-  Graph *g = t_graph(&arena, src, &diags);
-  ck_assert_msg(g != NULL, "%s", diags);
-  free(diags);
+  char path[512], *src;
+  Graph *g = example_graph(files[_i], path, sizeof path, &src);
   o_bind_small_dims(g);
-  const char *why = NULL;
-  Diags d;
-  diag_init(&d, &arena);
-  Kernel *k = pass_pipeline(&arena, g, PLAN_CHUNK, 2000, &d, &why);
+  Kernel *k = chunk_kernel(g, 2000);
   ck_assert_msg(k != NULL, "%s: no chunk kernel", path);
   char label[600];
   snprintf(label, sizeof label, "%s (chunk C=2000)", path);
