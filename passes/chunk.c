@@ -39,8 +39,8 @@ typedef struct CState {
   int Gx;                  /* exclusive cumulative log decay (readouts of the
                               state before the update), -1 if none */
   int R;                   /* the decay from each token to the chunk's end,
-                              in logs, as suffix sums (long chunks, a scalar
-                              decay), -1 if none */
+                              in logs, as suffix sums (long chunks), -1 if
+                              none */
   bool before;             /* some output reads the state before its update */
   int nstep;               /* erases per token (a delta product: several) */
   int cj, cj2, cj3;        /* with several, the core's virtual dims of
@@ -82,32 +82,32 @@ static bool fail(Ch *c, const char *why) {
 }
 
 /* Factors of a product through MUL nodes, and DIV nodes' dividends (the
- * divisor a factor ~id, its reciprocal). */
+ * divisor a factor ~id, its reciprocal); max + 1 where they pass max. */
 static int factors(const Graph *g, int id, int *out, int n, int max) {
   const Node *x = &g->nodes.data[id];
-  if (x->op == OP_MUL && n < max) {
+  if (n > max) return n;
+  if (x->op == OP_MUL) {
     n = factors(g, x->args[0], out, n, max);
     return factors(g, x->args[1], out, n, max);
   }
-  if (x->op == OP_DIV && n < max) {
+  if (x->op == OP_DIV) {
     n = factors(g, x->args[0], out, n, max);
-    if (n < max) out[n++] = ~x->args[1];
-    return n;
+    id = ~x->args[1];
   }
-  if (n < max) out[n++] = id;
+  if (n == max) return max + 1;
+  out[n++] = id;
   return n;
 }
 
 /* The factors of an FProd, each flattened through MUL and DIV nodes (a
- * reciprocal ~id stays whole). */
+ * reciprocal ~id stays whole); max + 1 where they pass max (analyse
+ * refuses those, so the lowering meets none). */
 static int flat_factors(const Graph *g, const FProd *p, int *out, int max) {
   int n = 0;
-  for (int i = 0; i < p->nf; i++) {
-    if (p->f[i] < 0) {
-      if (n < max) out[n++] = p->f[i];
-    } else {
-      n = factors(g, p->f[i], out, n, max);
-    }
+  for (int i = 0; i < p->nf && n <= max; i++) {
+    if (p->f[i] >= 0) n = factors(g, p->f[i], out, n, max);
+    else if (n == max) n = max + 1;
+    else out[n++] = p->f[i];
   }
   return n;
 }
@@ -118,6 +118,7 @@ static int flat_factors(const Graph *g, const FProd *p, int *out, int max) {
 static int strip_key(const Graph *g, const StepForm *fm, int s, DimSet kd, int *out, int max) {
   int nf = flat_factors(g, &fm->in[s], out, max), key[32];
   int nk = flat_factors(g, &fm->key[fm->in_step[s]], key, 32);
+  if (nf > max || nk > 32) return -1;
   for (int j = 0; j < nk; j++) {
     int m = 0;
     while (m < nf && out[m] != key[j]) m++;
@@ -126,6 +127,22 @@ static int strip_key(const Graph *g, const StepForm *fm, int s, DimSet kd, int *
   }
   for (int m = 0; m < nf; m++)
     if (g->nodes.data[out[m] < 0 ? ~out[m] : out[m]].dims & kd) return -1;
+  return nf;
+}
+
+static void mark_need(Ch *c, int id);
+
+/* p's factors into f[0..32), each marked needed; -1 (and the reason) where
+ * there are more. */
+static int need_factors(Ch *c, const FProd *p, int *f, const char *state) {
+  int nf = flat_factors(c->g, p, f, 32);
+  if (nf > 32) {
+    fail(c, arena_printf(c->arena, "the update of state '%s' has a product of more than 32 "
+                                   "factors; the chunk form takes up to 32",
+                         state));
+    return -1;
+  }
+  for (int j = 0; j < nf; j++) mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
   return nf;
 }
 
@@ -148,9 +165,13 @@ static int expr_of(Ch *c, int id) {
   return kir_eread(k, c->tile[id]);
 }
 
-/* A factor: node f, or 1/node for ~f. */
+/* A factor: node f, or 1/node for ~f (1/exp(x) as exp(-x), finite where
+ * exp(x) is not: Comba's beta/alpha with alpha = exp(g), g < -88). */
 static int factor_expr(Ch *c, int f) {
   if (f >= 0) return expr_of(c, f);
+  const Node *n = &c->g->nodes.data[~f];
+  if (n->op == OP_EXP && (c->tile[n->args[0]] >= 0 || c->g->nodes.data[n->args[0]].op == OP_CONST))
+    return kir_eunary(c->k, OP_EXP, kir_eunary(c->k, OP_NEG, expr_of(c, n->args[0])));
   return kir_ebinary(c->k, OP_DIV, kir_econst(c->k, 1), expr_of(c, ~f));
 }
 
@@ -445,12 +466,12 @@ static bool analyse(Ch *c) {
                                   sl->name));
     int f[32];
     for (int s = 0; s < fm->nin; s++) {
-      int nf = flat_factors(g, &fm->in[s], f, 32);
+      int nf = need_factors(c, &fm->in[s], f, sl->name);
+      if (nf < 0) return false;
       for (int j = 0; j < nf; j++) {
         DimSet d = g->nodes.data[f[j] < 0 ? ~f[j] : f[j]].dims;
         if (d && d != kd && (d & ~cs->vdims))
           return fail(c, "an input term is not an outer product k vᵀ");
-        mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
       }
       if (fm->erase) {
         /* The input must lie along the erased key: β k vᵀ, same k. */
@@ -461,18 +482,13 @@ static bool analyse(Ch *c) {
                                       sl->name));
       }
     }
-    for (int e = 0; e < fm->nerase; e++) {
-      int nf = flat_factors(g, &fm->key[e], f, 32);
-      for (int j = 0; j < nf; j++) mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
-      nf = flat_factors(g, &fm->beta[e], f, 32);
-      for (int j = 0; j < nf; j++) mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
-    }
-    int nf = flat_factors(g, &fm->alpha, f, 32);
+    for (int e = 0; e < fm->nerase; e++)
+      if (need_factors(c, &fm->key[e], f, sl->name) < 0 || need_factors(c, &fm->beta[e], f, sl->name) < 0)
+        return false;
+    int nf = need_factors(c, &fm->alpha, f, sl->name);
+    if (nf < 0) return false;
     bool pos = fm->alpha.sign > 0;
-    for (int j = 0; j < nf; j++) {
-      pos = pos && positive(g, f[j] < 0 ? ~f[j] : f[j], 0);
-      mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
-    }
+    for (int j = 0; j < nf; j++) pos = pos && positive(g, f[j] < 0 ? ~f[j] : f[j], 0);
     if (!pos)
       return fail(c, arena_printf(c->arena,
                                   "the decay of state '%s' is not known to be positive (the "
@@ -639,10 +655,12 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     cs->Gx = cs->decay && cs->before ? kir_tile(k, arena_printf(a, "Gx_%s", nm), cC | cs->ddims) : -1;
     /* exp(GL - G_j) loses |G| 2^-24 to the subtraction, which long chunks
      * feel (|G| in the hundreds at C = 2000); there the decays to the
-     * chunk's end are summed from the end instead. A scalar decay's [C]
-     * tile costs nothing; the default sizes (C <= 64) keep the difference. */
-    cs->R = cs->decay && !cs->ddims && cs->nstep == 1 && k->dims.data[cs->cj].size > LONG_CHUNK && cs->nin
-                ? kir_tile(k, arena_printf(a, "R_%s", nm), cC)
+     * chunk's end are summed from the end instead, in a tile like G's.
+     * The default sizes (C <= 64) keep the difference, and G's tile's
+     * room (a per-key decay's [C, K] is 32 KB of a GPU block's shared
+     * memory at C = 64, K = 128). */
+    cs->R = cs->decay && cs->nstep == 1 && k->dims.data[cs->cj].size > LONG_CHUNK && cs->nin
+                ? kir_tile(k, arena_printf(a, "R_%s", nm), cC | cs->ddims)
                 : -1;
     for (int s = 0; s < cs->nin; s++) {
       cs->ktile[s] = kir_tile(k, arena_printf(a, "k%d_%d", i, s), cC | (1u << cs->kdim));
@@ -752,7 +770,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
         nest(c, body, dC | cs->ddims, cs->G, KACC_SET, lg);
       }
       if (cs->R >= 0) {
-        nest(c, body, cC, cs->R, KACC_SET, kir_eread(k, cs->G));
+        nest(c, body, cC | cs->ddims, cs->R, KACC_SET, kir_eread(k, cs->G));
         s = kir_stmt(k, body, KS_CUMSUM);
         s->tile = cs->R, s->dim = cs->cj, s->reverse = s->exclusive = true;
       }

@@ -359,6 +359,25 @@ static void match_sides(const Cx *c, Term *t) {
   }
 }
 
+/* The sign of node id's constants and negations, through products and
+ * quotients: -1 for -0.5 * beta, 1 for sigmoid(b). */
+static int node_sign(const Cx *c, int id) {
+  const Node *x = &c->g->nodes.data[id];
+  switch (x->op) {
+  case OP_CONST: return x->num < 0 ? -1 : 1;
+  case OP_NEG: return -node_sign(c, x->args[0]);
+  case OP_MUL: case OP_DIV: return node_sign(c, x->args[0]) * node_sign(c, x->args[1]);
+  default: return 1;
+  }
+}
+
+/* The sign of factors f[0..n)'s constants (outer(-0.5 * beta * k, ...)). */
+static int const_sign(const Cx *c, const int *f, int n) {
+  int s = 1;
+  for (int i = 0; i < n; i++) s *= node_sign(c, fid(f[i]));
+  return s;
+}
+
 /* Classify one assignment S_j = f(S_{j-1}); appends its factor text. */
 static TransClass classify_step(Cx *c, const Slot *sl, const Lin *l, Buf *text) {
   const Graph *g = c->g;
@@ -406,9 +425,10 @@ static TransClass classify_step(Cx *c, const Slot *sl, const Lin *l, Buf *text) 
     bool same = nx == ny && nx > 0 && memcmp(xv, yv, sizeof(int) * (size_t)nx) == 0;
     bool direct_identity = direct->nf == 0 && direct->sign > 0;
     bool keyonly = factor_dims(c, rank->f, rank->nf) == key && factor_dims(c, rank->y, rank->ny) == key;
-    if (same && direct_identity && keyonly && rank->sign < 0) {
+    if (same && direct_identity && keyonly &&
+        rank->sign * const_sign(c, rank->f, rank->nf) * const_sign(c, rank->y, rank->ny) < 0) {
       /* I - beta k kᵀ: beta is the scalar factors of x and y together. */
-      buf_puts(text, "(I - ");
+      buf_puts(text, rank->sign < 0 ? "(I - " : "(I + ");
       int sc[2 * MAXF], ns = 0;
       for (int i = 0; i < rank->nf; i++)
         if (!g->nodes.data[fid(rank->f[i])].dims) sc[ns++] = rank->f[i];
@@ -499,10 +519,12 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
     f->nerase++;
     f->erase = true;
     *beta = (FProd){.sign = -rank->sign};
-    for (int i = 0; i < rank->nf; i++)
-      if (!c->g->nodes.data[fid(rank->f[i])].dims) beta->f[beta->nf++] = rank->f[i];
-    for (int i = 0; i < rank->ny; i++)
-      if (!c->g->nodes.data[fid(rank->y[i])].dims) beta->f[beta->nf++] = rank->y[i];
+    for (int i = 0; i < rank->nf + rank->ny; i++) {
+      int x = i < rank->nf ? rank->f[i] : rank->y[i - rank->nf];
+      if (c->g->nodes.data[fid(x)].dims) continue;
+      if (beta->nf == FPROD_MAX) return false;
+      beta->f[beta->nf++] = x;
+    }
     *fk = (FProd){.sign = 1, .nf = nx};
     memcpy(fk->f, xv, sizeof(int) * (size_t)nx);
   }

@@ -301,12 +301,14 @@ START_TEST(example_chunk_wide) {
 }
 END_TEST
 
-/* One long chunk (C = T = 2000) with a scalar decay, from an initial
- * state: |G| reaches the hundreds, and the weights exp(GL - G_j) would
- * leave the final state 1e-3 off; the decays to the chunk's end are summed
- * from the end there (chunk.c, LONG_CHUNK). */
+/* One long chunk (C = T = 2000) with a scalar or per-key decay, from an
+ * initial state: |G| reaches the hundreds, and the weights exp(GL - G_j)
+ * would leave the final state 1e-3 off (scalar decays) or 2e-5 (per-key);
+ * the decays to the chunk's end are summed from the end there (chunk.c,
+ * LONG_CHUNK). */
 START_TEST(long_chunk) {
-  static const char *const files[] = {"gated_deltanet.lr", "simple_gla.lr", "mamba2.lr"};
+  static const char *const files[] = {"gated_deltanet.lr", "simple_gla.lr", "mamba2.lr", "gla.lr",
+                                      "kda.lr"};
   static const OCase lc[] = {{.B = 1, .T = 2000, .H = 1, .seed = 31, .lo = -1, .hi = 1,
                               .init_state = true, .final_state = true}};
   char path[512], *src;
@@ -370,7 +372,7 @@ Suite *emit_c_suite(void) {
   tcase_add_loop_test(tc, example_chunk, 0, nexamples);
   tcase_add_loop_test(tc, example_chunk_wide, 0, nexamples);
   tcase_add_loop_test(tc, variant_chunk, 0, t_nchunk_variants);
-  tcase_add_loop_test(tc, long_chunk, 0, 3);
+  tcase_add_loop_test(tc, long_chunk, 0, 5);
   tcase_add_test(tc, examples_exist);
   suite_add_tcase(s, tc);
   return s;

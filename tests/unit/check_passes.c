@@ -189,6 +189,11 @@ START_TEST(classes_of_new_variants) {
                " a = sigmoid(x)\n d = exp(-softplus(f))\n"
                " S = a * d * S + beta * outer(k, v - k @ (a * d * S))\n o = k @ S\n}\n",
                0, TC_DELTA, "(I - beta k kᵀ) * diag(a d)");
+  /* a negative constant in the erase's strength: S - (-0.5 beta) k (v -
+   * kᵀS)ᵀ is I - 0.5 beta k kᵀ, printed with the constant's sign */
+  expect_class("rnn neg {\n dim K, V\n input k[K], v[V], beta\n state S[K, V]\n output o[V]\n"
+               " S = S - outer(-0.5 * beta * k, v - k @ S)\n o = k @ S\n}\n",
+               0, TC_DELTA, "(I + -0.5 * beta k kᵀ)");
   /* a per-key decay on the erase's left is not (I - beta k kᵀ) D */
   expect_class("rnn left {\n dim K, V\n input k[K], v[V], g[K], beta\n state S[K, V]\n output o[V]\n"
                " S = exp(g) * S - beta * outer(exp(g) * k, k @ S)\n o = k @ S\n}\n",
@@ -276,6 +281,17 @@ START_TEST(nonlinear_updates) {
   ck_assert_str_eq(fk->algo, "recurrent");
   ck_assert_ptr_null(pass_pipeline(&arena, fb, PLAN_CHUNK, 0, &fd, &fwhy));
   ck_assert_int_ge(fd.nerrors, 1);
+  /* A product of more factors than the chunk form holds is refused by
+   * name, not truncated (a decay of 34 factors). */
+  Buf many = {0};
+  buf_puts(&many, "rnn many {\n dim K, V\n input q[K], k[K], v[V], a\n state S[K, V]\n output o[V]\n S = ");
+  for (int i = 0; i < 34; i++) buf_printf(&many, "exp(-sigmoid(a) / %d) * ", i + 1);
+  buf_puts(&many, "S + outer(k, v)\n o = q @ S\n}\n");
+  Graph *mg = graph(many.s);
+  buf_free(&many);
+  const char *mwhy = NULL;
+  ck_assert_ptr_null(pass_lower_chunk(&arena, pass_canonicalize(&arena, mg), 16, &mwhy));
+  ck_assert_msg(mwhy && strstr(mwhy, "more than 32 factors"), "%s", mwhy ? mwhy : "(none)");
   /* Outputs may be anything: only state writes must be affine. */
   Graph *g = graph("rnn o {\n dim K, V\n input q[K], k[K], v[V]\n state S[K, V], n[K]\n"
                    " output h[V]\n S = S + outer(k, v)\n n = n + k\n"
