@@ -136,7 +136,7 @@ check: all $(B)/check_lrc hosts $(if $(filter 1,$(SAN)),,emu)
 	  LRC_TEST_JOBS=$$(nproc 2>/dev/null || echo 1) \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ./$(B)/check_lrc
 	$(Q)$(if $(filter 1,$(SAN)),true,B=$(B) sh tests/emu/run.sh)
-	$(Q)$(if $(filter 1,$(SAN)),true,LRC=$(B)/lrc OUT=$(B)/cuda-compile sh tests/gpu/compile.sh)
+	$(Q)$(if $(filter 1,$(SAN)),true,LRC=$(B)/lrc CHECK=$(B)/check_lrc OUT=$(B)/cuda-compile sh tests/gpu/compile.sh)
 
 # The emulated CUDA device (tests/emu/driver.c): the driver API and NVRTC
 # in one library, under the names runtime/cuda.c loads.

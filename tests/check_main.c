@@ -203,7 +203,29 @@ static int run_parallel(int jobs) {
   return bad || failures || errors ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-int main(void) {
+/* --dump-variants DIR: each test variant as DIR/vNN_NAME.lr (t_variants)
+ * or DIR/cNN_NAME.lr (t_chunk_variants), for tests/gpu/compile.sh to
+ * compile their emitted CUDA with nvcc. */
+static int dump_variants(const char *dir) {
+  for (int set = 0; set < 2; set++) {
+    int n = set ? t_nchunk_variants : t_nvariants;
+    for (int i = 0; i < n; i++) {
+      const char *src = set ? t_chunk_variants[i] : t_variants[i];
+      char name[64] = "rnn", path[600];
+      sscanf(src, "rnn %63[A-Za-z0-9_]", name);
+      snprintf(path, sizeof path, "%s/%c%02d_%s.lr", dir, set ? 'c' : 'v', i, name);
+      FILE *f = fopen(path, "w");
+      if (!f || fputs(src, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "check_lrc: cannot write %s\n", path);
+        return EXIT_FAILURE;
+      }
+    }
+  }
+  return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--dump-variants") == 0) return dump_variants(argv[2]);
   /* Every chunk kernel with the phased form's check: what its free part
    * does not hand over to the rest is NaN by the time the rest runs
    * (passes/phases.c), so a tile missing from the hand-over fails every

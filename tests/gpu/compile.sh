@@ -1,6 +1,7 @@
 #!/bin/sh
 # compile.sh — emit the CUDA of every example (recurrent, and chunk and scan
-# where they apply) and compile it with nvcc for sm_80 and sm_90a, warnings as
+# where they apply), and of every test variant where CHECK names the test
+# binary, and compile it with nvcc for sm_80 and sm_90a, warnings as
 # errors. Skips cleanly (exit 0) without nvcc. Run by `make check`.
 set -u
 LRC=${LRC:-build/lrc}
@@ -122,6 +123,34 @@ if LRC_CUDA_PHASE_SCHED=list LRC_CUDA_FOLD_PLACE=off LRC_CUDA_TF32_STORE=product
   echo "$OUT/gated_deltanet_v20_bf16" >> "$OUT/list"
 else
   echo "cuda-compile: gated_deltanet with v20's defaults (no fragment converted):" >> "$OUT/list"
+fi
+# Every test variant (CHECK: the test binary, which writes them out), its
+# dims bound to 32 (the tensor-core paths): each algorithm that applies in
+# float32, the chunk form in bfloat16 too.
+if [ -n "${CHECK:-}" ]; then
+  mkdir -p "$OUT/variants"
+  if ! "$CHECK" --dump-variants "$OUT/variants"; then
+    echo "cuda-compile: $CHECK --dump-variants failed" >> "$OUT/list"
+  fi
+  for f in "$OUT"/variants/*.lr; do
+    [ -e "$f" ] || continue
+    stem=${f%.lr}
+    sed -E '/^ *dim /s/([A-Za-z_][A-Za-z0-9_]*)( *,| *$)/\1 = 32\2/g' "$f" > "$stem.sized.lr"
+    nalgo=0
+    for algo in recurrent chunk scan; do
+      "$LRC" emit "$stem.sized.lr" --emit=cuda --algo=$algo -o "${stem}_$algo" 2>/dev/null || continue
+      echo "${stem}_$algo" >> "$OUT/list"
+      nalgo=$((nalgo + 1))
+      if [ $algo = chunk ]; then
+        "$LRC" emit "$stem.sized.lr" --emit=cuda --algo=chunk --dtype=bf16 -o "${stem}_chunk_bf16" &&
+          echo "${stem}_chunk_bf16" >> "$OUT/list"
+      fi
+    done
+    [ $nalgo -gt 0 ] || echo "cuda-compile: no CUDA emitted for variant $f:" >> "$OUT/list"
+    case $f in
+    */c[0-9]*) [ -e "${stem}_chunk.cu" ] || echo "cuda-compile: no chunk kernel for chunk variant $f" >> "$OUT/list" ;;
+    esac
+  done
 fi
 grep -v '^cuda-compile' "$OUT/list" > "$OUT/units"
 grep '^cuda-compile' "$OUT/list" && fail=1
