@@ -541,6 +541,14 @@ static bool analyse(Ch *c) {
           continue;
         }
       }
+      if (n->op == OP_WRITE && c->st[n->index].write != id) {
+        const Slot *sl = &g->states.data[n->index];
+        return fail(c, arena_printf(c->arena,
+                                    "an output reads state '%s' in the middle of its update "
+                                    "(between two of its assignments); the chunk form reads a "
+                                    "state before its update or after it",
+                                    sl->name));
+      }
       if (n->op == OP_STATE || n->op == OP_WRITE) {
         const Slot *sl = &g->states.data[n->index];
         return fail(c, arena_printf(c->arena,
@@ -659,7 +667,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
      * The default sizes (C <= 64) keep the difference, and G's tile's
      * room (a per-key decay's [C, K] is 32 KB of a GPU block's shared
      * memory at C = 64, K = 128). */
-    cs->R = cs->decay && cs->nstep == 1 && k->dims.data[cs->cj].size > LONG_CHUNK && cs->nin
+    cs->R = cs->decay && k->dims.data[c->dc].size > LONG_CHUNK && cs->nin
                 ? kir_tile(k, arena_printf(a, "R_%s", nm), cC | cs->ddims)
                 : -1;
     for (int s = 0; s < cs->nin; s++) {

@@ -359,25 +359,6 @@ static void match_sides(const Cx *c, Term *t) {
   }
 }
 
-/* The sign of node id's constants and negations, through products and
- * quotients: -1 for -0.5 * beta, 1 for sigmoid(b). */
-static int node_sign(const Cx *c, int id) {
-  const Node *x = &c->g->nodes.data[id];
-  switch (x->op) {
-  case OP_CONST: return x->num < 0 ? -1 : 1;
-  case OP_NEG: return -node_sign(c, x->args[0]);
-  case OP_MUL: case OP_DIV: return node_sign(c, x->args[0]) * node_sign(c, x->args[1]);
-  default: return 1;
-  }
-}
-
-/* The sign of factors f[0..n)'s constants (outer(-0.5 * beta * k, ...)). */
-static int const_sign(const Cx *c, const int *f, int n) {
-  int s = 1;
-  for (int i = 0; i < n; i++) s *= node_sign(c, fid(f[i]));
-  return s;
-}
-
 /* Classify one assignment S_j = f(S_{j-1}); appends its factor text. */
 static TransClass classify_step(Cx *c, const Slot *sl, const Lin *l, Buf *text) {
   const Graph *g = c->g;
@@ -425,9 +406,9 @@ static TransClass classify_step(Cx *c, const Slot *sl, const Lin *l, Buf *text) 
     bool same = nx == ny && nx > 0 && memcmp(xv, yv, sizeof(int) * (size_t)nx) == 0;
     bool direct_identity = direct->nf == 0 && direct->sign > 0;
     bool keyonly = factor_dims(c, rank->f, rank->nf) == key && factor_dims(c, rank->y, rank->ny) == key;
-    if (same && direct_identity && keyonly &&
-        rank->sign * const_sign(c, rank->f, rank->nf) * const_sign(c, rank->y, rank->ny) < 0) {
-      /* I - beta k kᵀ: beta is the scalar factors of x and y together. */
+    if (same && direct_identity && keyonly) {
+      /* I - beta k kᵀ: beta is the scalar factors of x and y together,
+       * of either sign (I + beta k kᵀ is the same form, beta negated). */
       buf_puts(text, rank->sign < 0 ? "(I - " : "(I + ");
       int sc[2 * MAXF], ns = 0;
       for (int i = 0; i < rank->nf; i++)
@@ -628,29 +609,53 @@ static int rank_of(TransClass k) {
   return 9;
 }
 
-/* The key dim of state i: the dim that state-free vectors contract it
- * along (x @ S, k @ S, sum(q * z)) where every such contraction agrees,
- * else its first dim. S[K, V] read as q @ S has K; S[V, K] read and erased
- * as S @ q, S @ k has K too. */
-static int state_key(const Cx *c, int i) {
+/* The dim state-free vectors contract state i along, over the nodes in
+ * only[] (NULL: all): -1 where none does, -2 where they disagree. */
+static int contracted_key(const Cx *c, int i, const bool *only) {
   const Graph *g = c->g;
   const Slot *sl = &g->states.data[i];
-  if (sl->ndims == 0) return -1;
   int key = -1;
   for (int id = 0; id < g->nodes.len; id++) {
     const Node *n = &g->nodes.data[id];
-    if (n->op != OP_DOT) continue;
+    if (n->op != OP_DOT || (only && !only[id])) continue;
     int a = n->args[0], b = n->args[1];
     if (c->deps[a]) a = n->args[1], b = n->args[0];
     if (c->deps[a] || c->deps[b] != 1ull << i || g->nodes.data[b].dims != sl->dimset ||
         g->nodes.data[a].dims != n->rdims || __builtin_popcount(n->rdims) != 1)
       continue;
     int d = __builtin_ctz(n->rdims);
-    if (key >= 0 && key != d) return sl->dims[0];
+    if (key >= 0 && key != d) return -2;
     key = d;
   }
+  return key;
+}
+
+/* Marks in[] the nodes node id is computed from. */
+static void mark_from(const Graph *g, int id, bool *in) {
+  if (in[id]) return;
+  in[id] = true;
+  const Node *n = &g->nodes.data[id];
+  for (int a = 0; a < ir_ops[n->op].nargs; a++) mark_from(g, n->args[a], in);
+}
+
+/* The key dim of state i: the dim that state-free vectors contract it
+ * along (k @ S, x @ S, sum(q * z)) where every such contraction agrees,
+ * those of its own update (the erase's k @ S) first, else its first dim.
+ * S[K, V] read as q @ S has K; S[V, K] erased as S @ k has K too, whatever
+ * its readouts contract. */
+static int state_key(const Cx *c, int i) {
+  const Graph *g = c->g;
+  const Slot *sl = &g->states.data[i];
+  if (sl->ndims == 0) return -1;
+  bool *upd = arena_alloc(c->arena, (size_t)g->nodes.len + 1);
+  if (sl->value >= 0) mark_from(g, sl->value, upd);
+  int key = contracted_key(c, i, upd);
+  if (key == -2) return sl->dims[0];
+  if (key >= 0) return key;
+  key = contracted_key(c, i, NULL);
   return key >= 0 ? key : sl->dims[0];
 }
+
 
 Analysis *pass_classify(Arena *a, const Graph *g) {
   int nn = g->nodes.len;

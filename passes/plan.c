@@ -186,9 +186,9 @@ static bool chunk_form(const Graph *g, const Analysis *an, Diags *d) {
       if (d) diag_error(d, (Span){0},
                  "--algo=chunk for state '%s': its update is not of the form the WY chunk "
                  "form takes, a decay and then erases S + beta k (v - kᵀS)ᵀ, each "
-                 "followed by its own inputs only (a per-key decay after an erase, or "
-                 "with several, is not supported in this version: scalar decays may "
-                 "come anywhere); use --algo=recurrent",
+                 "followed by its own inputs only (a per-value decay with an erase, a "
+                 "per-key decay after an erase or with several erases are not supported in "
+                 "this version: scalar decays may come anywhere); use --algo=recurrent",
                  g->states.data[i].name);
       return false;
     }
@@ -249,9 +249,11 @@ void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
   buf_puts(out, "\n");
   for (int i = 0; i < g->states.len; i++) {
     const StateInfo *si = &p->an->st[i];
-    buf_printf(out, "  %s: transition = %s; class = %s; parallel form: %s; algo = %s",
+    buf_printf(out, "  %s: transition = %s; class = %s; parallel form: %s%s; algo = %s",
                g->states.data[i].name, si->transition, pass_class_name(si->cls),
-               parallel_form(si->cls), algo_name(p->algo));
+               parallel_form(si->cls),
+               is_delta(si->cls) && !si->form ? " (not for this update in this version: recurrent only)" : "",
+               algo_name(p->algo));
     if (p->algo == PLAN_CHUNK)
       buf_printf(out, "(C=%d%s)", p->chunk, is_delta(si->cls) ? ", WY" : "");
     if (p->algo == PLAN_SCAN) buf_printf(out, "(C=%d)", p->chunk);

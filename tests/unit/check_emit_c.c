@@ -307,17 +307,21 @@ END_TEST
  * the decays to the chunk's end are summed from the end there (chunk.c,
  * LONG_CHUNK). */
 START_TEST(long_chunk) {
-  static const char *const files[] = {"gated_deltanet.lr", "simple_gla.lr", "mamba2.lr", "gla.lr",
-                                      "kda.lr"};
-  static const OCase lc[] = {{.B = 1, .T = 2000, .H = 1, .seed = 31, .lo = -1, .hi = 1,
-                              .init_state = true, .final_state = true}};
+  static const struct {
+    const char *file;
+    int C;   /* (a delta product's two steps a token: 2C rows) */
+  } runs[] = {{"gated_deltanet.lr", 2000}, {"simple_gla.lr", 2000}, {"mamba2.lr", 2000},
+              {"gla.lr", 2000},            {"kda.lr", 2000},        {"deltaproduct.lr", 1000}};
+  const int C = runs[_i].C;
+  const OCase lc[] = {{.B = 1, .T = C, .H = 1, .seed = 31, .lo = -1, .hi = 1, .init_state = true,
+                       .final_state = true}};
   char path[512], *src;
-  Graph *g = example_graph(files[_i], path, sizeof path, &src);
+  Graph *g = example_graph(runs[_i].file, path, sizeof path, &src);
   o_bind_small_dims(g);
-  Kernel *k = chunk_kernel(g, 2000);
+  Kernel *k = chunk_kernel(g, C);
   ck_assert_msg(k != NULL, "%s: no chunk kernel", path);
   char label[600];
-  snprintf(label, sizeof label, "%s (chunk C=2000)", path);
+  snprintf(label, sizeof label, "%s (chunk C=%d)", path, C);
   check_cases(label, g, k, lc, 1);
   free(src);
 }
@@ -372,7 +376,7 @@ Suite *emit_c_suite(void) {
   tcase_add_loop_test(tc, example_chunk, 0, nexamples);
   tcase_add_loop_test(tc, example_chunk_wide, 0, nexamples);
   tcase_add_loop_test(tc, variant_chunk, 0, t_nchunk_variants);
-  tcase_add_loop_test(tc, long_chunk, 0, 5);
+  tcase_add_loop_test(tc, long_chunk, 0, 6);
   tcase_add_test(tc, examples_exist);
   suite_add_tcase(s, tc);
   return s;

@@ -194,6 +194,14 @@ START_TEST(classes_of_new_variants) {
   expect_class("rnn neg {\n dim K, V\n input k[K], v[V], beta\n state S[K, V]\n output o[V]\n"
                " S = S - outer(-0.5 * beta * k, v - k @ S)\n o = k @ S\n}\n",
                0, TC_DELTA, "(I + -0.5 * beta k kᵀ)");
+  /* the erase with a positive sign, I + beta k kᵀ: the same form */
+  expect_class("rnn plus {\n dim K, V\n input k[K], v[V], beta\n state S[K, V]\n output o[V]\n"
+               " S = S - beta * outer(k, v - k @ S)\n o = k @ S\n}\n",
+               0, TC_DELTA, "(I + beta k kᵀ)");
+  /* S[V, K] erased along K and read along V: its key is the erase's */
+  expect_class("rnn vk {\n dim K, V\n input k[K], v[V], w[V], beta\n state S[V, K]\n output o[K]\n"
+               " S = S + beta * outer(v - S @ k, k)\n o = w @ S\n}\n",
+               0, TC_DELTA, "(I - beta k kᵀ)");
   /* a per-key decay on the erase's left is not (I - beta k kᵀ) D */
   expect_class("rnn left {\n dim K, V\n input k[K], v[V], g[K], beta\n state S[K, V]\n output o[V]\n"
                " S = exp(g) * S - beta * outer(exp(g) * k, k @ S)\n o = k @ S\n}\n",
@@ -292,6 +300,12 @@ START_TEST(nonlinear_updates) {
   const char *mwhy = NULL;
   ck_assert_ptr_null(pass_lower_chunk(&arena, pass_canonicalize(&arena, mg), 16, &mwhy));
   ck_assert_msg(mwhy && strstr(mwhy, "more than 32 factors"), "%s", mwhy ? mwhy : "(none)");
+  /* A readout between two of a state's assignments is refused as such. */
+  Graph *mid = graph("rnn mid {\n dim K, V\n input q[K], k1[K], k2[K], v[V], b\n state S[K, V]\n"
+                     " output o[V]\n S = S + sigmoid(b) * outer(k1, v - k1 @ S)\n o = q @ S\n"
+                     " S = S + sigmoid(b) * outer(k2, v - k2 @ S)\n}\n");
+  ck_assert_ptr_null(pass_lower_chunk(&arena, pass_canonicalize(&arena, mid), 16, &mwhy));
+  ck_assert_msg(mwhy && strstr(mwhy, "in the middle of its update"), "%s", mwhy ? mwhy : "(none)");
   /* Outputs may be anything: only state writes must be affine. */
   Graph *g = graph("rnn o {\n dim K, V\n input q[K], k[K], v[V]\n state S[K, V], n[K]\n"
                    " output h[V]\n S = S + outer(k, v)\n n = n + k\n"
