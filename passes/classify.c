@@ -56,6 +56,7 @@ typedef struct Cx {
   int *origin;             /* first non-affine node behind this one */
   const char **why;        /* why origin[] is not affine */
   DimSet key;              /* the key dim of the state classified now */
+  uint64_t coupled;        /* other states its update reads (expand) */
 } Cx;
 
 static const char *state_names(const Cx *c, uint64_t deps) {
@@ -142,6 +143,7 @@ static Lin expand(Cx *c, int id, int x, uint64_t xstate, bool *fail) {
   }
   if (c->deps[id] & ~xstate) {
     *fail = true;   /* depends on another state: coupled */
+    c->coupled |= c->deps[id] & ~xstate;
     return r;
   }
   if (n->op == OP_STATE || (n->op == OP_WRITE && (1ull << n->index) == xstate)) {
@@ -661,7 +663,7 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
   int nn = g->nodes.len;
   Cx c = {a, g, arena_alloc(a, sizeof(uint64_t) * (size_t)(nn + 1)),
           arena_alloc(a, (size_t)nn + 1), arena_alloc(a, sizeof(int) * (size_t)(nn + 1)),
-          arena_alloc(a, sizeof(char *) * (size_t)(nn + 1)), 0};
+          arena_alloc(a, sizeof(char *) * (size_t)(nn + 1)), 0, 0};
   linearity(&c);
   Analysis *an = arena_alloc(a, sizeof *an);
   an->nstates = g->states.len;
@@ -672,6 +674,7 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
     const Slot *sl = &g->states.data[i];
     si->culprit = -1;
     si->key = i < 64 ? state_key(&c, i) : sl->ndims ? sl->dims[0] : -1;
+    c.coupled = 0;
     c.key = si->key >= 0 ? 1u << si->key : 0;
     int f = sl->value;
     if (f < 0) {
@@ -755,6 +758,8 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
       cls = TC_DENSE;
       buf_free(&text);
       buf_puts(&text, "dense");
+      if (c.coupled)   /* (a block of several states' transition) */
+        buf_printf(&text, " (the update reads state %s)", state_names(&c, c.coupled));
     }
     if (cls == TC_DELTA && ndelta > 1) cls = TC_DELTA_PRODUCT;
     si->cls = cls;

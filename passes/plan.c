@@ -177,9 +177,9 @@ static bool chunk_form(const Graph *g, const Analysis *an, Diags *d) {
     if (k != TC_IDENTITY && k != TC_SCALAR && k != TC_UNWRITTEN && !is_delta(k) &&
         !key_decay(g, an, i) && k != TC_DIAG_V) {
       if (d) diag_error(d, (Span){0},
-                 "--algo=chunk for state '%s' (%s transition) is not implemented in this "
-                 "version; use --algo=recurrent",
-                 g->states.data[i].name, pass_class_name(k));
+                 "--algo=chunk for state '%s' (%s transition: %s) is not implemented in "
+                 "this version; use --algo=recurrent",
+                 g->states.data[i].name, pass_class_name(k), an->st[i].transition);
       return false;
     }
     if (is_delta(k) && !an->st[i].form) {

@@ -300,6 +300,10 @@ START_TEST(nonlinear_updates) {
   const char *mwhy = NULL;
   ck_assert_ptr_null(pass_lower_chunk(&arena, pass_canonicalize(&arena, mg), 16, &mwhy));
   ck_assert_msg(mwhy && strstr(mwhy, "more than 32 factors"), "%s", mwhy ? mwhy : "(none)");
+  /* A state whose update reads another says which (a coupled block). */
+  expect_class("rnn cpl {\n dim K, V\n input k[K], v[V], x\n state S[K, V], z[V]\n output o[V]\n"
+               " S = S + outer(k, v)\n z = sigmoid(x) * z + k @ S\n o = z\n}\n",
+               1, TC_DENSE, "dense (the update reads state 'S')");
   /* A readout between two of a state's assignments is refused as such. */
   Graph *mid = graph("rnn mid {\n dim K, V\n input q[K], k1[K], k2[K], v[V], b\n state S[K, V]\n"
                      " output o[V]\n S = S + sigmoid(b) * outer(k1, v - k1 @ S)\n o = q @ S\n"
@@ -348,8 +352,9 @@ START_TEST(plan_cli) {
   }
   rc = t_lrc(&out, "emit examples/mamba.lr --emit=plan --algo=chunk");
   ck_assert_int_eq(rc, 1);
-  ck_assert_msg(strstr(out, "--algo=chunk for state 'h' (elementwise transition) is not "
-                            "implemented in this version"),
+  ck_assert_msg(strstr(out, "--algo=chunk for state 'h' (elementwise transition: "
+                            "elementwise(exp(-exp(A_log) * dt))) is not implemented in this "
+                            "version"),
                 "%s", out);
   free(out);
   rc = t_lrc(&out, "emit examples/retnet.lr --emit=plan --algo=chunk --chunk=32");
