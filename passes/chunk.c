@@ -231,10 +231,12 @@ static bool positive(const Graph *g, int id, int depth) {
   const Node *n = &g->nodes.data[id];
   if (depth > 32) return false;
   switch (n->op) {
-  case OP_EXP: case OP_SIGMOID: case OP_DIM: return true;
+  case OP_EXP: case OP_SIGMOID: case OP_SOFTPLUS: case OP_DIM: return true;
   case OP_CONST: return n->num > 0;
-  case OP_MUL: case OP_DIV:
+  case OP_MUL: case OP_DIV: case OP_ADD: case OP_MIN:   /* 1 / (1 + exp(x)) */
     return positive(g, n->args[0], depth + 1) && positive(g, n->args[1], depth + 1);
+  case OP_MAX: return positive(g, n->args[0], depth + 1) || positive(g, n->args[1], depth + 1);
+  case OP_POW: case OP_RSQRT: return positive(g, n->args[0], depth + 1);
   default: return false;
   }
 }

@@ -304,6 +304,12 @@ START_TEST(nonlinear_updates) {
   expect_class("rnn cpl {\n dim K, V\n input k[K], v[V], x\n state S[K, V], z[V]\n output o[V]\n"
                " S = S + outer(k, v)\n z = sigmoid(x) * z + k @ S\n o = z\n}\n",
                1, TC_DENSE, "dense (the update reads state 'S')");
+  /* Decays known positive through sums, quotients and softplus: the chunk
+   * form takes their logs (S / (1 + exp(x)), softplus(x) * sigmoid(y) ^ 2) */
+  Graph *pg = graph("rnn pos {\n dim K = 4, V = 4\n input q[K], k[K], v[V], x, y\n state S[K, V]\n"
+                    " output o[V]\n S = S / (1 + exp(x)) * softplus(y) * sigmoid(y) ^ 3\n"
+                    " S = S + outer(k, v)\n o = q @ S\n}\n");
+  ck_assert_ptr_nonnull(pass_lower_chunk(&arena, pass_canonicalize(&arena, pg), 16, &mwhy));
   /* A readout between two of a state's assignments is refused as such. */
   Graph *mid = graph("rnn mid {\n dim K, V\n input q[K], k1[K], k2[K], v[V], b\n state S[K, V]\n"
                      " output o[V]\n S = S + sigmoid(b) * outer(k1, v - k1 @ S)\n o = q @ S\n"
