@@ -257,6 +257,9 @@ void pass_plan_print(const Plan *p, const Graph *g, Buf *out) {
     if (p->algo == PLAN_CHUNK)
       buf_printf(out, "(C=%d%s)", p->chunk, is_delta(si->cls) ? ", WY" : "");
     if (p->algo == PLAN_SCAN) buf_printf(out, "(C=%d)", p->chunk);
+    const Slot *sl = &g->states.data[i];
+    if (sl->ndims > 1 && si->key >= 0 && si->key != sl->dims[0])
+      buf_printf(out, "; key dim %s (the one x @ %s contracts)", g->dims.data[si->key].name, sl->name);
     buf_puts(out, "\n");
   }
 }

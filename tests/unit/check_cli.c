@@ -461,6 +461,14 @@ START_TEST(run_and_bench) {
   snprintf(args, sizeof args, "emit %s --emit=plan", dplr);
   expect(args, 0, "class = diagonal plus rank 1; parallel form: chunk, DPLR form (not in this version: "
                   "recurrent only); algo = recurrent");
+  /* A state declared [V, K] and erased along K: the plan names its key */
+  const char *vk = put("vk.lr", "rnn vk {\n dim K = 4, V = 3\n input q[K], k[K], v[V], b\n"
+                                " state S[V, K]\n output o[V]\n"
+                                " S = S + sigmoid(b) * outer(v - S @ k, k)\n o = S @ q\n}\n");
+  snprintf(args, sizeof args, "emit %s --emit=plan", vk);
+  expect(args, 0, "class = delta rule; parallel form: chunk, WY/UT form; algo = recurrent; key dim K");
+  snprintf(args, sizeof args, "run %s --algo=chunk --chunk=3 --shape B=2,T=10,H=1", vk);
+  expect(args, 0, ": ok");
   /* Why a chunk form is refused names the state */
   const char *cnt = put("count.lr", "rnn count {\n dim K = 4, V = 4\n input q[K], k[K], v[V]\n"
                                     " state S[K, V], n\n output o[V]\n S = S + outer(k, v)\n n = n + 1\n"
