@@ -36,6 +36,8 @@ typedef struct Lower {
   int *state_tile;         /* state slot -> its persistent tile */
   int *last_old_read;      /* state slot -> last node position reading the old value */
   KBlock *step;            /* statements of one token */
+  bool *row;               /* node of the params alone: where materialised,
+                              computed once per row before the time loop */
   KStmt *last_nest;        /* the nest new assignments may merge into */
   int last_nest_pos;       /* its index in step */
 } Lower;
@@ -85,6 +87,21 @@ static void plan_fusion(Lower *L) {
     if (!L->live[id]) continue;
     for (int k = 0; k < ir_ops[n->op].nargs; k++) uses[n->args[k]]++;
   }
+  /* Values of the params alone (row[]), and which of them a per-token
+   * node reads (feeds_token[]). */
+  bool *feeds_token = calloc((size_t)nn + 1, 1);
+  if (!feeds_token) ir_internal_error(__FILE__, __LINE__, "out of memory");
+  for (int id = 0; id < nn; id++) {
+    const Node *n = &g->nodes.data[id];
+    bool r = n->op == OP_PARAM || n->op == OP_CONST || n->op == OP_DIM;
+    if (ir_ops[n->op].nargs) {
+      r = n->op != OP_WRITE;
+      for (int k = 0; k < ir_ops[n->op].nargs; k++) r = r && L->row[n->args[k]];
+    }
+    L->row[id] = r;
+    if (!r && L->live[id])
+      for (int k = 0; k < ir_ops[n->op].nargs; k++) feeds_token[n->args[k]] = true;
+  }
   for (int id = 0; id < nn; id++) {
     const Node *n = &g->nodes.data[id];
     if (!is_elementwise(n)) continue;
@@ -116,6 +133,9 @@ static void plan_fusion(Lower *L) {
       }
       m = !(single || (weight[id] <= 2 && !inner));
     }
+    /* A costly value of the params alone over some dims (Mamba's
+     * exp(A_log) [D, N]) that a per-token node uses: once per row. */
+    if (L->row[id] && is_elementwise(n) && n->dims && weight[id] >= 4 && feeds_token[id]) m = true;
     L->mat[id] = m;
     /* Tell the operands where they would be evaluated. */
     const DimSet *from = m ? (DimSet[]){space_of(n)} : sites[id];
@@ -136,6 +156,7 @@ static void plan_fusion(Lower *L) {
     }
   }
   free(final);
+  free(feeds_token);
   free(sites);
   free(nsites);
   free(uses);
@@ -230,6 +251,39 @@ static const char *tile_name(Lower *L, int id) {
   return arena_printf(L->arena, "t%d", id);
 }
 
+/* The statements computing materialised node id into its tile. */
+static void emit_node(Lower *L, int id) {
+  const Graph *g = L->g;
+  Kernel *k = L->k;
+  const Node *n = &g->nodes.data[id];
+  switch (ir_ops[n->op].cls) {
+  case K_LEAF:
+    if (n->op == OP_CONST || n->op == OP_DIM)
+      emit_assign(L, n->dims, L->tile[id], KACC_SET,
+                  kir_econst(k, n->op == OP_CONST ? n->num
+                                                  : (double)g->dims.data[n->index].size),
+                  0);
+    break;
+  case K_UNARY:
+  case K_BINARY: {
+    int e = n->op == OP_WRITE ? expr_of(L, n->args[0])
+            : ir_ops[n->op].cls == K_UNARY
+                ? kir_eunary(k, n->op, expr_of(L, n->args[0]))
+                : kir_ebinary(k, n->op, expr_of(L, n->args[0]), expr_of(L, n->args[1]));
+    emit_assign(L, n->dims, L->tile[id], KACC_SET, e, 0);
+    break;
+  }
+  case K_REDUCE:
+    emit_assign(L, space_of(n), L->tile[id], n->op == OP_RMAX ? KACC_MAX : KACC_ADD,
+                expr_of(L, n->args[0]), n->op == OP_RMAX ? -INFINITY : 0.0);
+    break;
+  case K_CONTRACT:
+    emit_assign(L, space_of(n), L->tile[id], KACC_ADD,
+                kir_ebinary(k, OP_MUL, expr_of(L, n->args[0]), expr_of(L, n->args[1])), 0);
+    break;
+  }
+}
+
 Kernel *pass_lower_recurrent(Arena *a, const Graph *g, const char *name, const char **err) {
   const char *unbound = ir_unbound_dim(g);
   if (unbound) {
@@ -242,6 +296,7 @@ Kernel *pass_lower_recurrent(Arena *a, const Graph *g, const char *name, const c
   Kernel *k = L.k;
   L.live = arena_alloc(a, (size_t)nn + 1);
   L.mat = arena_alloc(a, (size_t)nn + 1);
+  L.row = arena_alloc(a, (size_t)nn + 1);
   L.tile = arena_alloc(a, sizeof(int) * (size_t)(nn + 1));
   L.state_tile = arena_alloc(a, sizeof(int) * (size_t)(g->states.len + 1));
   L.last_old_read = arena_alloc(a, sizeof(int) * (size_t)(g->states.len + 1));
@@ -376,6 +431,12 @@ Kernel *pass_lower_recurrent(Arena *a, const Graph *g, const char *name, const c
     ld->buf = bsin[i];
     ld->idx = kir_ibin(k, KI_MUL, nh, kir_ic(k, ir_slot_count(g, &g->states.data[i])));
   }
+  /* Values of the params alone, once per row (their operands materialised
+   * there too: every materialised param-only node goes here). */
+  L.step = outer;
+  for (int id = 0; id < nn; id++)
+    if (L.live[id] && L.mat[id] && L.row[id]) emit_node(&L, id);
+  L.last_nest = NULL;
   KStmt *loop = kir_stmt(k, outer, KS_FOR);
   loop->var = v_t;
   loop->lo = kir_iseqlen(k, bcu, in);
@@ -393,36 +454,8 @@ Kernel *pass_lower_recurrent(Arena *a, const Graph *g, const char *name, const c
     s->buf = bin[n->index];
     s->idx = kir_ibin(k, KI_MUL, irow, kir_ic(k, ir_slot_count(g, &g->inputs.data[n->index])));
   }
-  for (int id = 0; id < nn; id++) {
-    const Node *n = &g->nodes.data[id];
-    if (!L.live[id] || !L.mat[id]) continue;
-    switch (ir_ops[n->op].cls) {
-    case K_LEAF:
-      if (n->op == OP_CONST || n->op == OP_DIM)
-        emit_assign(&L, n->dims, L.tile[id], KACC_SET,
-                    kir_econst(k, n->op == OP_CONST ? n->num
-                                                    : (double)g->dims.data[n->index].size),
-                    0);
-      break;
-    case K_UNARY:
-    case K_BINARY: {
-      int e = n->op == OP_WRITE ? expr_of(&L, n->args[0])
-              : ir_ops[n->op].cls == K_UNARY
-                  ? kir_eunary(k, n->op, expr_of(&L, n->args[0]))
-                  : kir_ebinary(k, n->op, expr_of(&L, n->args[0]), expr_of(&L, n->args[1]));
-      emit_assign(&L, n->dims, L.tile[id], KACC_SET, e, 0);
-      break;
-    }
-    case K_REDUCE:
-      emit_assign(&L, space_of(n), L.tile[id], n->op == OP_RMAX ? KACC_MAX : KACC_ADD,
-                  expr_of(&L, n->args[0]), n->op == OP_RMAX ? -INFINITY : 0.0);
-      break;
-    case K_CONTRACT:
-      emit_assign(&L, space_of(n), L.tile[id], KACC_ADD,
-                  kir_ebinary(k, OP_MUL, expr_of(&L, n->args[0]), expr_of(&L, n->args[1])), 0);
-      break;
-    }
-  }
+  for (int id = 0; id < nn; id++)
+    if (L.live[id] && L.mat[id] && !L.row[id]) emit_node(&L, id);
   for (int i = 0; i < g->outputs.len; i++) {
     s = kir_stmt(k, L.step, KS_STORE);
     s->buf = bout[i];

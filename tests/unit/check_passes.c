@@ -337,6 +337,13 @@ START_TEST(plan_cli) {
   ck_assert_int_eq(rc, 0);
   ck_assert_msg(strstr(out, "algo = chunk(C=32, WY)"), "%s", out);
   free(out);
+  /* The recurrent kernel computes Mamba's exp(A_log) [N, D], a value of
+   * the params alone, once per row, before the time loop. */
+  rc = t_lrc(&out, "emit examples/mamba.lr --emit=kir --algo=recurrent");
+  ck_assert_int_eq(rc, 0);
+  const char *ea = strstr(out, "= exp(A_log)"), *loop = strstr(out, "for t in");
+  ck_assert_msg(ea && loop && ea < loop && !strstr(loop, "exp(A_log)"), "%s", out);
+  free(out);
   /* auto: the chunk form where the model gives it a clear lead (the
    * delta rule at K = V = 128), recurrent where not (GLA's per-key
    * decays, KDA's per-key decay before the erase, small states). */
