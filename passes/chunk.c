@@ -130,7 +130,12 @@ static int strip_key(const Graph *g, const StepForm *fm, int s, DimSet kd, int *
   return nf;
 }
 
-static void mark_need(Ch *c, int id);
+static void mark_need(Ch *c, int id) {
+  if (c->need[id] || c->dep[id]) return;
+  c->need[id] = true;
+  const Node *n = &c->g->nodes.data[id];
+  for (int a = 0; a < ir_ops[n->op].nargs; a++) mark_need(c, n->args[a]);
+}
 
 /* p's factors into f[0..32), each marked needed; -1 (and the reason) where
  * there are more. */
@@ -144,13 +149,6 @@ static int need_factors(Ch *c, const FProd *p, int *f, const char *state) {
   }
   for (int j = 0; j < nf; j++) mark_need(c, f[j] < 0 ? ~f[j] : f[j]);
   return nf;
-}
-
-static void mark_need(Ch *c, int id) {
-  if (c->need[id] || c->dep[id]) return;
-  c->need[id] = true;
-  const Node *n = &c->g->nodes.data[id];
-  for (int a = 0; a < ir_ops[n->op].nargs; a++) mark_need(c, n->args[a]);
 }
 
 /* The element expression of node `id` (a needed state-free node, an

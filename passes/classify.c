@@ -555,7 +555,7 @@ static bool take_factor(const Cx *c, int *list, int *n, int f, int *sign) {
  * Splits l into parts[0], the decay, and
  * parts[1], the erase with l's inputs; returns 2, or 1 with parts[0] = l
  * where l is not such. */
-static int split_decay(const Cx *c, const Slot *sl, const Lin *l, Lin *parts) {
+static int split_decay(const Cx *c, const Lin *l, Lin *parts) {
   parts[0] = *l;
   DimSet key = c->key;
   const Term *direct, *rank;
@@ -632,14 +632,6 @@ static int contracted_key(const Cx *c, int i, const bool *only) {
   return key;
 }
 
-/* Marks in[] the nodes node id is computed from. */
-static void mark_from(const Graph *g, int id, bool *in) {
-  if (in[id]) return;
-  in[id] = true;
-  const Node *n = &g->nodes.data[id];
-  for (int a = 0; a < ir_ops[n->op].nargs; a++) mark_from(g, n->args[a], in);
-}
-
 /* The key dim of state i: the dim that state-free vectors contract it
  * along (k @ S, x @ S, sum(q * z)) where every such contraction agrees,
  * those of its own update (the erase's k @ S) first, else its first dim.
@@ -649,15 +641,18 @@ static int state_key(const Cx *c, int i) {
   const Graph *g = c->g;
   const Slot *sl = &g->states.data[i];
   if (sl->ndims == 0) return -1;
+  /* upd[]: the nodes its update is computed from (operands come first). */
   bool *upd = arena_alloc(c->arena, (size_t)g->nodes.len + 1);
-  if (sl->value >= 0) mark_from(g, sl->value, upd);
+  if (sl->value >= 0) upd[sl->value] = true;
+  for (int id = sl->value; id >= 0; id--)
+    if (upd[id])
+      for (int a = 0; a < ir_ops[g->nodes.data[id].op].nargs; a++) upd[g->nodes.data[id].args[a]] = true;
   int key = contracted_key(c, i, upd);
   if (key == -2) return sl->dims[0];
   if (key >= 0) return key;
   key = contracted_key(c, i, NULL);
   return key >= 0 ? key : sl->dims[0];
 }
-
 
 Analysis *pass_classify(Arena *a, const Graph *g) {
   int nn = g->nodes.len;
@@ -732,7 +727,7 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
                        : expand(&c, g->nodes.data[w].args[0], prev, me, &fail);
       if (fail) break;
       Lin parts[2];
-      int np = prev < 0 ? (parts[0] = l, 1) : split_decay(&c, sl, &l, parts);
+      int np = prev < 0 ? (parts[0] = l, 1) : split_decay(&c, &l, parts);
       for (int p = 0; p < np; p++) {
         form_ok = form_ok && prev >= 0 && form_step(&c, sl, &parts[p], form);
         Buf part = {0};

@@ -142,8 +142,12 @@ if [ -n "${CHECK:-}" ]; then
       echo "${stem}_$algo" >> "$OUT/list"
       nalgo=$((nalgo + 1))
       if [ $algo = chunk ]; then
-        "$LRC" emit "$stem.sized.lr" --emit=cuda --algo=chunk --dtype=bf16 -o "${stem}_chunk_bf16" &&
+        if "$LRC" emit "$stem.sized.lr" --emit=cuda --algo=chunk --dtype=bf16 -o "${stem}_chunk_bf16" \
+            2>"${stem}_bf16.err"; then
           echo "${stem}_chunk_bf16" >> "$OUT/list"
+        else
+          echo "cuda-compile: lrc emit --dtype=bf16 failed for variant $f:" >> "$OUT/list"
+        fi
       fi
     done
     [ $nalgo -gt 0 ] || echo "cuda-compile: no CUDA emitted for variant $f:" >> "$OUT/list"
