@@ -29,7 +29,10 @@ typedef struct CState {
   const StepForm *form;    /* S_t = α (I − β k kᵀ) S_{t−1} + Σ in_s */
   bool decay;              /* α is not 1 */
   DimSet ddims;            /* its dims: none, the key dim or value dims */
-  int nin;                 /* input terms k_s ⊗ v_s (for the erase: one, k ⊗ u') */
+  int nin;                 /* input terms k_s ⊗ v_s (for the erase: k ⊗ u' first,
+                              then the inputs along other keys) */
+  bool other[FORM_MAXIN];  /* per input of the form: along another key than
+                              the erase's (its own term) */
   int ktile[MAXIN], vtile[MAXIN];   /* k_s [C, K] (with sign, scalars and the
                                        valid mask) and v_s [C, vdims] (-1: 1) */
   int kdim;
@@ -277,21 +280,40 @@ static int masked_decay_from(Ch *c, int Gq, int Gk, bool strict) {
   return kir_ebinary(k, OP_MUL, m, kir_eunary(k, OP_EXP, kir_ebinary(k, OP_MUL, diff, m)));
 }
 
-static int masked_decay(Ch *c, const CState *cs, bool strict) {
-  return masked_decay_from(c, cs->G, cs->G, strict);
+/* Input term t of state cs, k_t ⊗ v_t from the product `in`: its key
+ * side (with its sign and scalars, masked by `valid`) and value side into
+ * the term's tiles over the chunk's tokens. */
+static void input_term(Ch *c, KBlock *body, CState *cs, int t, const FProd *in, int valid) {
+  Kernel *k = c->k;
+  DimSet dC = 1u << c->rc, kd = 1u << cs->kdim;
+  int f[32];
+  int nf = flat_factors(c->g, in, f, 32);
+  int ke = prod_expr(c, f, nf, in->sign, kd, true);
+  ke = ke < 0 ? kir_eread(k, valid) : kir_ebinary(k, OP_MUL, ke, kir_eread(k, valid));
+  int ve = cs->vdims ? prod_expr(c, f, nf, 1, cs->vdims, false) : -1;
+  nest(c, body, dC | kd, cs->ktile[t], KACC_SET, ke);
+  if (cs->vtile[t] >= 0)
+    nest(c, body, dC | cs->vdims, cs->vtile[t], KACC_SET, ve < 0 ? kir_econst(k, 1) : ve);
 }
 
-/* The erase of state i in WY/UT form (ALGORITHMS.md §3.3, scalar decay).
- * Inside a chunk S_i = γ_i S + Σ_{j<=i} (γ_i/γ_j) k_j u'_jᵀ, where the new
- * values u' solve
- *     (I + N) U' = W_in − Diag(β γ) K S,   N_ij = β_i (γ_i/γ_j) k_iᵀ k_j (j < i)
- * (W_in: the inputs' value sides). Forward substitution gives T W_in and
- * −T Diag(βγ) K; U' = T W_in + (−T Diag(βγ) K) S. U' then plays the part
- * of the values of one input term k ⊗ u' in the scalar-decay chunk form. */
-/* Erase e's key k_e, strength β_e and values w_e (the value sides of the
- * inputs written with it) into tiles over the chunk's tokens, masked by
- * `valid`. */
-static void erase_inputs(Ch *c, KBlock *body, int i, int e, int valid, int kt, int bt, int ut) {
+/* The erase of state i in WY/UT form (ALGORITHMS.md §3.3, §3.5). With
+ * the erase I − β k yᵀ (y = k for the delta rule; RWKV-7's sides differ)
+ * reading the state after the token's decay, inside a chunk
+ * S_i = γ_i S + Σ_{j<=i} (γ_i/γ_j) (k_j u'_jᵀ + Σ_s k_s,j v_s,jᵀ), where
+ * the new values u' solve
+ *     (I + N) U' = W_in − Σ_s M_s V_s − Diag(β γ) Y S,
+ *     N_ij = β_i (γ_i/γ_j) y_iᵀ k_j,  M_s,ij = β_i (γ_i/γ_j) y_iᵀ k_s,j  (j < i)
+ * (W_in: the value sides of the inputs along k; s: the inputs along other
+ * keys, terms of their own). Reading the state before the token's decay,
+ * γ_i on the row side becomes γ_{i−1} (the exclusive decays). Forward
+ * substitution gives T W_in' and −T Diag(βγ) Y; U' = T W_in' + (−T
+ * Diag(βγ) Y) S. U' then plays the part of the values of the input term
+ * k ⊗ u' in the decay chunk form. */
+/* Erase e's key k_e (the side written), its read side y (tile yt, where
+ * it has one of its own: else -1), strength β_e and values w_e (the value
+ * sides of the inputs written with it) into tiles over the chunk's
+ * tokens, masked by `valid`. */
+static void erase_inputs(Ch *c, KBlock *body, int i, int e, int valid, int kt, int yt, int bt, int ut) {
   Kernel *k = c->k;
   const Graph *g = c->g;
   CState *cs = &c->st[i];
@@ -301,6 +323,11 @@ static void erase_inputs(Ch *c, KBlock *body, int i, int e, int valid, int kt, i
   int nf = flat_factors(g, &fm->key[e], f, 32);
   nest(c, body, dC | kd, kt, KACC_SET,
        kir_ebinary(k, OP_MUL, prod_expr(c, f, nf, 1, kd, true), kir_eread(k, valid)));
+  if (yt >= 0) {
+    nf = flat_factors(g, &fm->read, f, 32);
+    nest(c, body, dC | kd, yt, KACC_SET,
+         kir_ebinary(k, OP_MUL, prod_expr(c, f, nf, 1, kd, true), kir_eread(k, valid)));
+  }
   nf = flat_factors(g, &fm->beta[e], f, 32);
   int be = prod_expr(c, f, nf, fm->beta[e].sign, 0, true);
   nest(c, body, dC, bt, KACC_SET, be < 0 ? kir_eread(k, valid) : kir_ebinary(k, OP_MUL, be, kir_eread(k, valid)));
@@ -308,7 +335,7 @@ static void erase_inputs(Ch *c, KBlock *body, int i, int e, int valid, int kt, i
   KStmt *fl = kir_stmt(k, body, KS_FILL);
   fl->tile = ut, fl->num = 0;
   for (int s = 0; s < fm->nin; s++) {
-    if (fm->in_step[s] != e) continue;
+    if (fm->in_step[s] != e || cs->other[s]) continue;
     nf = strip_key(g, fm, s, kd, f, 32);
     LRC_ASSERT(nf >= 0);
     int se = prod_expr(c, f, nf, fm->in[s].sign, 0, true);
@@ -320,51 +347,76 @@ static void erase_inputs(Ch *c, KBlock *body, int i, int e, int valid, int kt, i
   }
 }
 
+/* P = StrictLower(Diag(β) ((Y Xᵀ) ⊙ Γ)) over the current chunk dims, Γ_ij
+ * = γ_i/γ_j with the row side's decays from Gq (G, or the exclusive Gx):
+ * y_i (tile yt) against x_j (tile xt). A per-key decay goes inside the
+ * product (its exponent depends on the contracted key), factorised while
+ * the chunk's decays stay within e^±20 (as the readouts do; tiles named
+ * `pn` and `mn` then), else exact. Without a decay, the entries on and
+ * above the diagonal are left for the solve to ignore unless `masked`. */
+static void erase_pairs(Ch *c, KBlock *body, const CState *cs, int P, int yt, int xt, int Gq, int bt,
+                        bool masked, const char *pn, const char *mn) {
+  Kernel *k = c->k;
+  DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2, kd = 1u << cs->kdim;
+  KStmt *fl = kir_stmt(k, body, KS_FILL);
+  fl->tile = P, fl->num = 0;
+  int kk = kir_ebinary(k, OP_MUL, kir_eread(k, yt), kir_eread_as(k, xt, c->dc, c->dc2));
+  if (cs->G >= 0 && cs->ddims == kd) {
+    KStmt *br = kir_stmt(k, body, KS_IF_LESS);
+    br->tile = cs->Gabs, br->num = 20;
+    int kp = kir_tile(k, pn, dC | kd);
+    int km = kir_tile(k, mn, dC | kd);
+    int eg = kir_eunary(k, OP_EXP, kir_eread(k, Gq));
+    int emg = kir_eunary(k, OP_EXP, kir_eunary(k, OP_NEG, kir_eread(k, cs->G)));
+    nest(c, &br->body, dC | kd, kp, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, yt), eg));
+    nest(c, &br->body, dC | kd, km, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, xt), emg));
+    nest(c, &br->body, dC | dC2 | kd, P, KACC_ADD,
+         kir_ebinary(k, OP_MUL, kir_eread(k, kp), kir_eread_as(k, km, c->dc, c->dc2)));
+    nest(c, &br->body, dC | dC2, P, KACC_SET,
+         kir_ebinary(k, OP_MUL, kir_eread(k, P),
+                     kir_ebinary(k, OP_MUL, kir_eread(k, bt), kir_emask(k, c->dc, c->dc2, true))));
+    nest(c, &br->orelse, dC | dC2 | kd, P, KACC_ADD,
+         kir_ebinary(k, OP_MUL, kk, masked_decay_from(c, Gq, cs->G, true)));
+    nest(c, &br->orelse, dC | dC2, P, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, P), kir_eread(k, bt)));
+  } else {
+    nest(c, body, dC | dC2 | kd, P, KACC_ADD, kk);
+    int scale = kir_eread(k, bt);
+    if (cs->G >= 0) scale = kir_ebinary(k, OP_MUL, scale, masked_decay_from(c, Gq, cs->G, true));
+    else if (masked) scale = kir_ebinary(k, OP_MUL, scale, kir_emask(k, c->dc, c->dc2, true));
+    nest(c, body, dC | dC2, P, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, P), scale));
+  }
+}
+
 /* The rest of the WY form on the current chunk dims (the tokens, or the
- * interleaved steps of a delta product): from k (kt), β (bt) and the
- * values' inputs (ut) to the new values U' in ut. */
-static void wy_solve(Ch *c, KBlock *body, int i, int kt, int bt, int ut, int S) {
+ * interleaved steps of a delta product): from k (kt), the read side y
+ * (yt: kt where the sides agree), β (bt) and the values' inputs (ut) to
+ * the new values U' in ut. */
+static void wy_solve(Ch *c, KBlock *body, int i, int kt, int yt, int bt, int ut, int S) {
   Kernel *k = c->k;
   const Graph *g = c->g;
   CState *cs = &c->st[i];
   const char *nm = g->states.data[i].name;
-  DimSet dC = 1u << c->dc, dC2 = 1u << c->dc2, kd = 1u << cs->kdim;
+  DimSet dC = 1u << c->dc, kd = 1u << cs->kdim;
   KStmt *fl;
-  /* N = StrictLower(Diag(β) (K Kᵀ ⊙ Γ)); the solve reads only j < i. */
-  int N = kir_tile(k, arena_printf(k->arena, "N_%s", nm), dC | dC2);
-  fl = kir_stmt(k, body, KS_FILL);
-  fl->tile = N, fl->num = 0;
-  int kk = kir_ebinary(k, OP_MUL, kir_eread(k, kt), kir_eread_as(k, kt, c->dc, c->dc2));
-  if (cs->G >= 0 && cs->ddims == kd) {
-    /* A per-key decay before the erase (KDA): the exponent depends on the
-     * contracted key, so it goes inside the product, factorised while the
-     * chunk's decays stay within e^±20 (as the readouts do), else exact. */
-    KStmt *br = kir_stmt(k, body, KS_IF_LESS);
-    br->tile = cs->Gabs, br->num = 20;
-    int kp = kir_tile(k, arena_printf(k->arena, "kp_%s", nm), dC | kd);
-    int km = kir_tile(k, arena_printf(k->arena, "km_%s", nm), dC | kd);
-    int eg = kir_eunary(k, OP_EXP, kir_eread(k, cs->G));
-    int emg = kir_eunary(k, OP_EXP, kir_eunary(k, OP_NEG, kir_eread(k, cs->G)));
-    nest(c, &br->body, dC | kd, kp, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, kt), eg));
-    nest(c, &br->body, dC | kd, km, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, kt), emg));
-    nest(c, &br->body, dC | dC2 | kd, N, KACC_ADD,
-         kir_ebinary(k, OP_MUL, kir_eread(k, kp), kir_eread_as(k, km, c->dc, c->dc2)));
-    nest(c, &br->body, dC | dC2, N, KACC_SET,
-         kir_ebinary(k, OP_MUL, kir_eread(k, N),
-                     kir_ebinary(k, OP_MUL, kir_eread(k, bt), kir_emask(k, c->dc, c->dc2, true))));
-    nest(c, &br->orelse, dC | dC2 | kd, N, KACC_ADD, kir_ebinary(k, OP_MUL, kk, masked_decay(c, cs, true)));
-    nest(c, &br->orelse, dC | dC2, N, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, N), kir_eread(k, bt)));
-  } else {
-    nest(c, body, dC | dC2 | kd, N, KACC_ADD, kk);
-    int scale = kir_eread(k, bt);
-    if (cs->G >= 0) scale = kir_ebinary(k, OP_MUL, scale, masked_decay(c, cs, true));
-    nest(c, body, dC | dC2, N, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, N), scale));
+  int Gq = cs->form->read_before ? cs->Gx : cs->G;
+  /* N = StrictLower(Diag(β) (Y Kᵀ ⊙ Γ)); the solve reads only j < i. */
+  int N = kir_tile(k, arena_printf(k->arena, "N_%s", nm), dC | (1u << c->dc2));
+  erase_pairs(c, body, cs, N, yt, kt, Gq, bt, false, arena_printf(k->arena, "kp_%s", nm),
+              arena_printf(k->arena, "km_%s", nm));
+  /* W_in −= M_s V_s for the inputs along other keys. */
+  for (int t = 1; t < cs->nin; t++) {
+    int M = kir_tile(k, arena_printf(k->arena, "M%d_%s", t, nm), dC | (1u << c->dc2));
+    erase_pairs(c, body, cs, M, yt, cs->ktile[t], Gq, bt, true, arena_printf(k->arena, "kp%d_%s", t, nm),
+                arena_printf(k->arena, "km%d_%s", t, nm));
+    int ve = cs->vtile[t] >= 0 ? kir_eread_as(k, cs->vtile[t], c->dc, c->dc2) : kir_econst(k, 1);
+    nest(c, body, dC | (1u << c->dc2) | cs->vdims, ut, KACC_ADD,
+         kir_ebinary(k, OP_MUL, kir_ebinary(k, OP_MUL, kir_econst(k, -1), kir_eread(k, M)), ve));
   }
-  /* Y = −Diag(β γ) K. */
+  /* Y = −Diag(β γ) Y. */
   int Y = kir_tile(k, arena_printf(k->arena, "Y_%s", nm), dC | kd);
   int ye = kir_ebinary(k, OP_MUL, kir_econst(k, -1), kir_eread(k, bt));
-  if (cs->G >= 0) ye = kir_ebinary(k, OP_MUL, ye, kir_eunary(k, OP_EXP, kir_eread(k, cs->G)));
-  nest(c, body, dC | kd, Y, KACC_SET, kir_ebinary(k, OP_MUL, ye, kir_eread(k, kt)));
+  if (cs->G >= 0) ye = kir_ebinary(k, OP_MUL, ye, kir_eunary(k, OP_EXP, kir_eread(k, Gq)));
+  nest(c, body, dC | kd, Y, KACC_SET, kir_ebinary(k, OP_MUL, ye, kir_eread(k, yt)));
   /* T = (I + N)⁻¹ by forward substitution on the identity (C³/6 work),
    * then T W_in and T Y as matrix products (the blocked kind), rather than
    * substituting through the [C, V] and [C, K] right-hand sides. */
@@ -398,22 +450,23 @@ static void lower_wy(Ch *c, KBlock *body, int i, int valid, int S) {
   CState *cs = &c->st[i];
   const char *nm = c->g->states.data[i].name;
   int bt = kir_tile(k, arena_printf(c->arena, "beta_%s", nm), 1u << cs->cj);
+  int yt = cs->form->read.nf ? kir_tile(k, arena_printf(c->arena, "y_%s", nm), (1u << cs->cj) | (1u << cs->kdim)) : -1;
   if (cs->nstep == 1) {
-    erase_inputs(c, body, i, 0, valid, cs->ktile[0], bt, cs->vtile[0]);
+    erase_inputs(c, body, i, 0, valid, cs->ktile[0], yt, bt, cs->vtile[0]);
   } else {
     DimSet dC = 1u << c->rc;
     int kt = kir_tile(k, arena_printf(c->arena, "kstep_%s", nm), dC | (1u << cs->kdim));
     int btt = kir_tile(k, arena_printf(c->arena, "bstep_%s", nm), dC);
     int ut = kir_tile(k, arena_printf(c->arena, "ustep_%s", nm), dC | cs->vdims);
     for (int e = 0; e < cs->nstep; e++) {
-      erase_inputs(c, body, i, e, valid, kt, btt, ut);
+      erase_inputs(c, body, i, e, valid, kt, -1, btt, ut);
       interleave(c, body, cs->ktile[0], cs->cj, kt, c->rc, e, cs->nstep);
       interleave(c, body, bt, cs->cj, btt, c->rc, e, cs->nstep);
       interleave(c, body, cs->vtile[0], cs->cj, ut, c->rc, e, cs->nstep);
     }
   }
   core_dims(c, cs);
-  wy_solve(c, body, i, cs->ktile[0], bt, cs->vtile[0], S);
+  wy_solve(c, body, i, cs->ktile[0], yt >= 0 ? yt : cs->ktile[0], bt, cs->vtile[0], S);
   token_dims(c);
 }
 
@@ -473,18 +526,22 @@ static bool analyse(Ch *c) {
         if (d && d != kd && (d & ~cs->vdims))
           return fail(c, "an input term is not an outer product k vᵀ");
       }
-      if (fm->erase) {
-        /* The input must lie along the erased key: β k vᵀ, same k. */
-        if (strip_key(g, fm, s, kd, f, 32) < 0)
+      if (fm->erase && strip_key(g, fm, s, kd, f, 32) < 0) {
+        /* An input along another key than the erase's: a term of its own,
+         * which the erase's solve sees (one erase a token). */
+        if (fm->nerase > 1)
           return fail(c, arena_printf(c->arena,
-                                      "state '%s': an input is not along the erased key k (the "
-                                      "WY form needs S + beta k (v - kᵀS)ᵀ)",
+                                      "state '%s': an input is not along its erase's key k (a "
+                                      "delta product's WY form needs S + beta k (v - kᵀS)ᵀ "
+                                      "at each step)",
                                       sl->name));
+        cs->other[s] = true;
       }
     }
     for (int e = 0; e < fm->nerase; e++)
       if (need_factors(c, &fm->key[e], f, sl->name) < 0 || need_factors(c, &fm->beta[e], f, sl->name) < 0)
         return false;
+    if (need_factors(c, &fm->read, f, sl->name) < 0) return false;
     int nf = need_factors(c, &fm->alpha, f, sl->name);
     if (nf < 0) return false;
     bool pos = fm->alpha.sign > 0;
@@ -495,7 +552,11 @@ static bool analyse(Ch *c) {
                                   "chunk form works with its logarithm); write it as exp(...) "
                                   "or sigmoid(...)",
                                   sl->name));
-    cs->nin = fm->erase ? 1 : fm->nin;
+    cs->nin = fm->nin;
+    if (fm->erase) {
+      cs->nin = 1;
+      for (int s = 0; s < fm->nin; s++) cs->nin += cs->other[s];
+    }
     if (cs->nin > MAXIN) return fail(c, "too many input terms for the chunk form");
   }
   /* Outputs: readouts x @ S_new and what is computed from them. */
@@ -660,7 +721,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     }
     cs->G = cs->decay ? kir_tile(k, arena_printf(a, "G_%s", nm), cC | cs->ddims) : -1;
     cs->GL = cs->decay ? kir_tile(k, arena_printf(a, "GL_%s", nm), cs->ddims) : -1;
-    cs->Gx = cs->decay && cs->before ? kir_tile(k, arena_printf(a, "Gx_%s", nm), cC | cs->ddims) : -1;
+    cs->Gx = cs->decay && (cs->before || cs->form->read_before) ? kir_tile(k, arena_printf(a, "Gx_%s", nm), cC | cs->ddims) : -1;
     /* exp(GL - G_j) loses |G| 2^-24 to the subtraction, which long chunks
      * feel (|G| in the hundreds at C = 2000); there the decays to the
      * chunk's end are summed from the end instead, in a tile like G's.
@@ -798,24 +859,13 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
       }
     }
     if (fm->erase) {
+      /* The inputs along other keys first: the erase's solve reads them. */
+      for (int t = 1, j = 0; j < fm->nin; j++)
+        if (cs->other[j]) input_term(c, body, cs, t++, &fm->in[j], valid);
       lower_wy(c, body, i, valid, stile[i]);
       continue;
     }
-    for (int t = 0; t < cs->nin; t++) {
-      int nf = flat_factors(g, &fm->in[t], f, 32);
-      DimSet kd = 1u << cs->kdim;
-      int ke = prod_expr(c, f, nf, fm->in[t].sign, kd, true);
-      ke = ke < 0 ? kir_eread(k, valid) : kir_ebinary(k, OP_MUL, ke, kir_eread(k, valid));
-      int ve = cs->vdims ? prod_expr(c, f, nf, 1, cs->vdims, false) : -1;
-      s = kir_stmt(k, body, KS_NEST);
-      s->space = dC | (1u << cs->kdim);
-      kir_assign(k, s, cs->ktile[t], KACC_SET, ke);
-      if (cs->vtile[t] >= 0) {
-        s = kir_stmt(k, body, KS_NEST);
-        s->space = dC | cs->vdims;
-        kir_assign(k, s, cs->vtile[t], KACC_SET, ve < 0 ? kir_econst(k, 1) : ve);
-      }
-    }
+    for (int t = 0; t < cs->nin; t++) input_term(c, body, cs, t, &fm->in[t], valid);
   }
   /* Readouts: R = exp(G) (x S) + Σ_s ((x k_sᵀ) ⊙ decay ⊙ mask) v_s, the
    * decay inside the products where it depends on the key (ALGORITHMS.md

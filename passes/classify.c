@@ -477,6 +477,7 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
    * value, or per element: the scan form takes them all; the chunk form
    * and an erase take the first two only, and check). */
   DimSet dd = 0;
+  bool before = false;
   for (int i = 0; i < direct->nf; i++) dd |= c->g->nodes.data[fid(direct->f[i])].dims;
   if (dd & ~sl->dimset) return false;
   f->ddims |= dd;
@@ -487,20 +488,31 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
      * before, with scalar decays only, anywhere (scalars commute with the
      * erases: α is the token's whole decay, and each input takes the
      * decays after it). */
-    if ((!f->erase && f->nin) || f->nerase == FORM_MAXERASE || direct->nf ||
-        direct->sign < 0 || rank->R != key || !key || (f->ddims && f->ddims != key) ||
-        (f->erase && f->ddims))
+    /* A decay beside the erase in one assignment, the erase reading the
+     * state before it (α S − β k (yᵀ S): RWKV-7's Diag(w) + a bᵀ): the
+     * token's first and only erase, after no decay. */
+    before = direct->nf > 0;
+    if ((!f->erase && f->nin) || f->nerase == FORM_MAXERASE || direct->sign < 0 ||
+        rank->R != key || !key || (f->ddims && f->ddims != key) || (f->erase && f->ddims) ||
+        (before && (f->erase || f->alpha.nf)))
       return false;
     int xv[MAXF], yv[MAXF];
     int nx = vector_factors(c, rank->f, rank->nf, xv), ny = vector_factors(c, rank->y, rank->ny, yv);
-    if (nx != ny || nx == 0 || memcmp(xv, yv, sizeof(int) * (size_t)nx) != 0 ||
-        factor_dims(c, xv, nx) != key)
+    bool same = nx == ny && memcmp(xv, yv, sizeof(int) * (size_t)nx) == 0;
+    if (nx == 0 || ny == 0 || factor_dims(c, xv, nx) != key || factor_dims(c, yv, ny) != key)
       return false;
-    for (int i = 0; i < nx; i++)
-      if (c->g->nodes.data[fid(xv[i])].dims != key) return false;
+    for (int i = 0; i < nx + ny; i++)
+      if (c->g->nodes.data[fid(i < nx ? xv[i] : yv[i - nx])].dims != key) return false;
+    /* Sides that differ, or a read before the decay: one erase a token. */
+    if (f->nerase && (!same || before || f->read.nf || f->read_before)) return false;
     FProd *beta = &f->beta[f->nerase], *fk = &f->key[f->nerase];
     f->nerase++;
     f->erase = true;
+    f->read_before = before;
+    if (!same) {
+      f->read = (FProd){.sign = 1, .nf = ny};
+      memcpy(f->read.f, yv, sizeof(int) * (size_t)ny);
+    }
     *beta = (FProd){.sign = -rank->sign};
     for (int i = 0; i < rank->nf + rank->ny; i++) {
       int x = i < rank->nf ? rank->f[i] : rank->y[i - rank->nf];
@@ -511,7 +523,9 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
     *fk = (FProd){.sign = 1, .nf = nx};
     memcpy(fk->f, xv, sizeof(int) * (size_t)nx);
   }
-  if (f->erase && dd) return false;   /* a diagonal decay after the erase */
+  if (f->erase && dd && !before) return false;   /* a diagonal decay after the erase */
+  /* (a decay after a read-before erase would scale its β too) */
+  if (f->read_before && !before && direct->nf) return false;
   /* Earlier inputs decay with this step; then this step's own inputs. */
   for (int s = -1; s < f->nin; s++) {
     FProd *p = s < 0 ? &f->alpha : &f->in[s];
@@ -551,11 +565,14 @@ static bool take_factor(const Cx *c, int *list, int *n, int f, int *sign) {
  * rank-1 term whose y (the side applied to S first) carries D's factors
  * again: a decay D then an erase I − β k kᵀ (scalar factors of D may sit
  * on either side; they commute; a scalar factor missing from both goes
- * into β as its reciprocal: Comba's α I − β k kᵀ is α (I − (β/α) k kᵀ)).
+ * into β as its reciprocal: Comba's α I − β k kᵀ is α (I − (β/α) k kᵀ),
+ * and *beside says so: the step form then takes l whole, the erase
+ * reading the state before the decay, with no reciprocal to overflow).
  * Splits l into parts[0], the decay, and
  * parts[1], the erase with l's inputs; returns 2, or 1 with parts[0] = l
  * where l is not such. */
-static int split_decay(const Cx *c, const Lin *l, Lin *parts) {
+static int split_decay(const Cx *c, const Lin *l, Lin *parts, bool *beside) {
+  *beside = false;
   parts[0] = *l;
   DimSet key = c->key;
   const Term *direct, *rank;
@@ -576,6 +593,7 @@ static int split_decay(const Cx *c, const Lin *l, Lin *parts) {
      * (Comba's form; α > 0 where the chunk form takes it). */
     if (r.nf == MAXF) return 1;
     r.f[r.nf++] = ~f;
+    *beside = true;
   }
   parts[0] = (Lin){.ok = true, .nt = 1, .t = {d}, .in_ok = true};
   parts[1] = *l;
@@ -727,9 +745,16 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
                        : expand(&c, g->nodes.data[w].args[0], prev, me, &fail);
       if (fail) break;
       Lin parts[2];
-      int np = prev < 0 ? (parts[0] = l, 1) : split_decay(&c, &l, parts);
+      bool beside = false;
+      int np = prev < 0 ? (parts[0] = l, 1) : split_decay(&c, &l, parts, &beside);
+      /* A decay missing from the erase's sides: the erase reads the state
+       * before it, taken whole where the step form can (the first step),
+       * else through β's reciprocal as classified. */
+      StepForm before = *form;
+      if (beside && form_ok && form_step(&c, sl, &l, form)) beside = true;
+      else if (beside) *form = before, beside = false;
       for (int p = 0; p < np; p++) {
-        form_ok = form_ok && prev >= 0 && form_step(&c, sl, &parts[p], form);
+        form_ok = form_ok && prev >= 0 && (beside || form_step(&c, sl, &parts[p], form));
         Buf part = {0};
         TransClass k = prev < 0 ? TC_SCALAR : classify_step(&c, sl, &parts[p], &part);
         if (prev < 0) buf_puts(&part, "0");

@@ -53,6 +53,12 @@ typedef struct FProd {
  *
  *   S_t = α (I − β k kᵀ) S_{t−1} + Σ_s in_s       (without the erase: α S + Σ in)
  *
+ * or, with one erase whose sides differ (k written, y read: diagonal plus
+ * rank 1, RWKV-7's generalised delta rule), I − β k yᵀ, and where the
+ * erase reads the state before the token's decay (read_before),
+ *
+ *   S_t = α S_{t−1} − β k (yᵀ S_{t−1}) + Σ_s in_s.
+ *
  * α is a product of state-free scalars, or, without an erase, of values
  * over the key dim (Diag(α) S), over value dims (S Diag(α)) or over any
  * of the state's dims (α ⊙ S, an elementwise decay); β is a
@@ -72,6 +78,9 @@ typedef struct StepForm {
                               S_t = α H_n ... H_1 S_{t-1} + ..., each
                               H_j = I − β_j k_j k_jᵀ followed by its inputs */
   FProd beta[FORM_MAXERASE], key[FORM_MAXERASE];
+  FProd read;              /* one erase: its read side y where it is not k
+                              (nf 0: y = k) */
+  bool read_before;        /* one erase, reading S_{t-1} beside the decay α */
   int nin;
   FProd in[FORM_MAXIN];
   int in_step[FORM_MAXIN]; /* the erase an input follows (0 without erases) */

@@ -31,7 +31,7 @@ static const char *parallel_form(TransClass k) {
   case TC_ELEMENTWISE: return "scan";
   case TC_DELTA: return "chunk, WY/UT form";
   case TC_DELTA_PRODUCT: return "chunk, WY/UT form over interleaved tokens";
-  case TC_DPLR: return "chunk, DPLR form (not in this version: recurrent only)";
+  case TC_DPLR: return "chunk, WY/UT form with the erase's two sides";
   case TC_DENSE: return "scan with dense products (not in this version: recurrent only)";
   case TC_NONLINEAR: return "none";
   }
@@ -64,7 +64,9 @@ static double steps(const Analysis *an, int i) {
   return f && f->nerase > 1 ? f->nerase : 1;
 }
 
-static bool is_delta(TransClass k) { return k == TC_DELTA || k == TC_DELTA_PRODUCT; }
+/* The classes whose chunk form is the WY one: the delta rule, the delta
+ * product, and diagonal plus rank 1 (its erase's sides may differ). */
+static bool is_delta(TransClass k) { return k == TC_DELTA || k == TC_DELTA_PRODUCT || k == TC_DPLR; }
 
 /* Is state i's decay per key? A vector state's elementwise decay is its
  * per-key one too (a normaliser z[K] beside GLA's S, the case V = 1). */
@@ -146,7 +148,7 @@ static bool plan_scan(Plan *p, const Graph *g, const Analysis *an, Diags *d) {
   for (int i = 0; i < g->states.len; i++) {
     const StateInfo *si = &an->st[i];
     if (is_scan_class(si->cls)) continue;
-    bool delta = si->cls == TC_DELTA || si->cls == TC_DELTA_PRODUCT;
+    bool delta = is_delta(si->cls);
     diag_error(d, (Span){0},
                "no scan form for state '%s' (%s transition: %s): products of such "
                "transitions over several tokens are dense matrices, which a scan would carry; "
@@ -186,9 +188,10 @@ static bool chunk_form(const Graph *g, const Analysis *an, Diags *d) {
       if (d) diag_error(d, (Span){0},
                  "--algo=chunk for state '%s': its update is not of the form the WY chunk "
                  "form takes, a decay and then erases S + beta k (v - kᵀS)ᵀ, each "
-                 "followed by its own inputs only (a per-value decay with an erase, a "
-                 "per-key decay after an erase or with several erases are not supported in "
-                 "this version: scalar decays may come anywhere); use --algo=recurrent",
+                 "followed by its own inputs only, or one erase a S + b (yᵀS) + k vᵀ "
+                 "(a per-value decay with an erase, a per-key decay after an erase or "
+                 "with several erases, several erases with two sides are not supported "
+                 "in this version: scalar decays may come anywhere); use --algo=recurrent",
                  g->states.data[i].name);
       return false;
     }

@@ -453,14 +453,16 @@ START_TEST(run_and_bench) {
   ck_assert_msg(strstr(out, ": ok\n") && !*err, "%s\n%s", out, err);
   free(out);
   free(err);
-  /* The plan names a parallel form this version does not build as such
-   * (RWKV-7's diagonal plus rank 1) */
-  const char *dplr = put("dplr.lr", "rnn dplr {\n dim K = 4, V = 4\n input r[K], k[K], v[V], w[K], a[K]\n"
+  /* RWKV-7's diagonal plus rank 1, the erase reading the state before the
+   * decay beside it: the plan names its form, and --algo=chunk runs it */
+  const char *dplr = put("dplr.lr", "rnn dplr {\n dim K = 4, V = 4\n input r[K], k[K], v[V], w[K], a[K], b[K]\n"
                                     " state S[K, V]\n output o[V]\n"
-                                    " S = exp(-exp(w)) * S + outer(-a, a @ S) + outer(k, v)\n o = r @ S\n}\n");
+                                    " S = exp(-exp(w)) * S + outer(-a, b @ S) + outer(k, v)\n o = r @ S\n}\n");
   snprintf(args, sizeof args, "emit %s --emit=plan", dplr);
-  expect(args, 0, "class = diagonal plus rank 1; parallel form: chunk, DPLR form (not in this version: "
-                  "recurrent only); algo = recurrent");
+  expect(args, 0, "class = diagonal plus rank 1; parallel form: chunk, WY/UT form with the erase's two "
+                  "sides; algo = recurrent");
+  snprintf(args, sizeof args, "run %s --algo=chunk --chunk=3 --shape B=2,T=10,H=1", dplr);
+  expect(args, 0, ": ok\n");
   /* A state declared [V, K] and erased along K: the plan names its key */
   const char *vk = put("vk.lr", "rnn vk {\n dim K = 4, V = 3\n input q[K], k[K], v[V], b\n"
                                 " state S[V, K]\n output o[V]\n"

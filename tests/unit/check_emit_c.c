@@ -139,6 +139,23 @@ const char *const t_chunk_variants[] = {
     " output o[V]\n kn = l2norm(k)\n S = S * exp(-softplus(f))\n"
     " S = S + sigmoid(b) * outer(v - S @ kn, kn)\n P = sigmoid(a) * P + outer(v, k)\n"
     " o = S @ q + P @ (q * 0.5)\n}\n",
+    /* erases whose two sides differ (diagonal plus rank 1): after a scalar
+     * decay, with inputs along the written side and along another key
+     * (P); with no decay, beside a normaliser (Q) */
+    "rnn dplr_two {\n dim K, V\n input q[K], k[K], v[V], a[K], b[K], w[V], g\n"
+    " state P[K, V], Q[K, V], z[K]\n output o[V]\n an = l2norm(a)\n bn = an * sigmoid(b)\n"
+    " P = sigmoid(g) * P\n P = P + outer(bn, (-an) @ P) + outer(k, v) + 0.5 * outer(bn, w)\n"
+    " Q = Q - 0.5 * outer(l2norm(b), an @ Q) + outer(k, w)\n z = 0.9 * z + relu(k)\n"
+    " o = q @ P + (q @ Q) / (1 + abs(q @ z))\n}\n",
+    /* erases reading the state before a per-key decay beside them: one
+     * sided, with decays strong enough for the exact form and an input
+     * along another key (S); the decay on the written side (R) */
+    "rnn erase_before {\n dim K, V\n input q[K], k[K], v[V], f[K], b, k2[K], v2[V], s\n"
+    " state S[K, V], R[K, V]\n output o[V]\n kn = l2norm(k)\n beta = sigmoid(b)\n"
+    " d = exp(-8 * softplus(f)) * sigmoid(s)\n"
+    " S = d * S - beta * outer(kn, kn @ S) + beta * outer(kn, v) + outer(k2, v2)\n"
+    " R = exp(-softplus(f)) * R - beta * outer(exp(-softplus(f)) * kn, kn @ R) + outer(kn, v2)\n"
+    " o = q @ S + q @ R\n}\n",
 };
 
 const int t_nvariants = (int)(sizeof t_variants / sizeof t_variants[0]);
@@ -327,6 +344,29 @@ START_TEST(long_chunk) {
 }
 END_TEST
 
+/* Comba's alpha I - beta k kᵀ with a decay that wipes the state every
+ * token (alpha < e^-31): the erase reads the state before the decay, so
+ * nothing divides by alpha (beta / alpha overflowed to inf before). */
+START_TEST(comba_strong) {
+  char *diags = NULL;
+  Graph *g = t_graph(&arena,
+                     "rnn comba {\n dim K, V\n input q[K], k[K], v[V], g, b\n state S[K, V]\n"
+                     " output o[V]\n kn = l2norm(k)\n beta = sigmoid(b)\n"
+                     " S = exp(-100 * softplus(g)) * S - beta * outer(kn, kn @ S) + beta * outer(kn, v)\n"
+                     " o = q @ S\n}\n",
+                     &diags);
+  ck_assert_msg(g != NULL, "%s", diags);
+  free(diags);
+  o_bind_small_dims(g);
+  static const int sizes[] = {1, 16};
+  for (int i = 0; i < 2; i++) {
+    Kernel *k = chunk_kernel(g, sizes[i]);
+    ck_assert(k != NULL);
+    check_kernel(sizes[i] == 1 ? "comba (C=1)" : "comba (C=16)", g, k);
+  }
+}
+END_TEST
+
 /* Each chunk variant: small dims at C = 1, 3, 16; wide dims at C = 64
  * and 16 across chunk boundaries (under the sanitizers, LRC_SAN=1, C = 3
  * and the wide dims' 16 left to the plain run: the sanitizers look for
@@ -377,6 +417,7 @@ Suite *emit_c_suite(void) {
   tcase_add_loop_test(tc, example_chunk_wide, 0, nexamples);
   tcase_add_loop_test(tc, variant_chunk, 0, t_nchunk_variants);
   tcase_add_loop_test(tc, long_chunk, 0, 6);
+  tcase_add_test(tc, comba_strong);
   tcase_add_test(tc, examples_exist);
   suite_add_tcase(s, tc);
   return s;

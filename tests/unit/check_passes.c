@@ -142,6 +142,7 @@ START_TEST(classes_of_examples) {
       {"examples/mlstm.lr", 0, TC_SCALAR, "scalar(f)"},
       {"examples/mlstm.lr", 1, TC_SCALAR, "scalar(f)"},
       {"examples/hgrn.lr", 0, TC_ELEMENTWISE, NULL},
+      {"examples/rwkv7.lr", 0, TC_DPLR, "(diag(d) - lr kap (kap)ᵀ)"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *src = t_read(cases[i].file, NULL);
@@ -300,6 +301,52 @@ START_TEST(nonlinear_updates) {
   const char *mwhy = NULL;
   ck_assert_ptr_null(pass_lower_chunk(&arena, pass_canonicalize(&arena, mg), 16, &mwhy));
   ck_assert_msg(mwhy && strstr(mwhy, "more than 32 factors"), "%s", mwhy ? mwhy : "(none)");
+  /* Diagonal plus rank 1 (RWKV-7): the erase's sides and where it reads
+   * the state go into the step form, which the chunk lowering takes. */
+  static const struct {
+    const char *src;
+    bool two_sided, before;
+  } dplr[] = {
+      /* the decay beside the erase, sides that differ */
+      {"rnn d1 {\n dim K = 4, V = 3\n input q[K], k[K], v[V], w[K], a[K], b[K]\n state S[K, V]\n"
+       " output o[V]\n S = exp(-exp(w)) * S + outer(b, a @ S) + outer(k, v)\n o = q @ S\n}\n",
+       true, true},
+      /* the decay first, then an erase with two sides */
+      {"rnn d2 {\n dim K = 4, V = 3\n input q[K], k[K], v[V], g, a[K], b[K]\n state S[K, V]\n"
+       " output o[V]\n S = sigmoid(g) * S\n S = S - outer(b, a @ S) + outer(k, v)\n o = q @ S\n}\n",
+       true, false},
+      /* one side, reading the state before a per-key decay */
+      {"rnn d3 {\n dim K = 4, V = 3\n input q[K], k[K], v[V], f[K], b\n state S[K, V]\n output o[V]\n"
+       " S = sigmoid(f) * S - sigmoid(b) * outer(k, k @ S) + outer(k, v)\n o = q @ S\n}\n",
+       false, true},
+  };
+  for (size_t i = 0; i < sizeof dplr / sizeof dplr[0]; i++) {
+    Graph *dg = pass_canonicalize(&arena, graph(dplr[i].src));
+    const StateInfo *si = &pass_classify(&arena, dg)->st[0];
+    ck_assert_msg(si->cls == TC_DPLR && si->form, "case %zu: %s", i, si->transition);
+    ck_assert_int_eq(si->form->read.nf > 0, dplr[i].two_sided);
+    ck_assert_int_eq(si->form->read_before, dplr[i].before);
+    ck_assert_msg(pass_lower_chunk(&arena, dg, 16, &mwhy), "case %zu: %s", i, mwhy);
+  }
+  /* Refused with a reason: a second erase after one with two sides, and
+   * a decay after an erase that read the state before the decay beside
+   * it (which would scale its strength too). */
+  static const char *const no_form[] = {
+      "rnn n1 {\n dim K, V\n input q[K], k[K], v[V], a[K], b[K]\n state S[K, V]\n output o[V]\n"
+      " S = S + outer(b, a @ S)\n S = S + 0.5 * outer(k, v - k @ S)\n o = q @ S\n}\n",
+      "rnn n2 {\n dim K, V\n input q[K], k[K], v[V], w[K], a[K], g\n state S[K, V]\n output o[V]\n"
+      " S = exp(-exp(w)) * S - outer(a, a @ S) + outer(k, v)\n S = sigmoid(g) * S\n o = q @ S\n}\n",
+  };
+  for (size_t i = 0; i < sizeof no_form / sizeof no_form[0]; i++) {
+    Graph *ng = pass_canonicalize(&arena, graph(no_form[i]));
+    Analysis *na = pass_classify(&arena, ng);
+    ck_assert_msg(!na->st[0].form, "case %zu: %s", i, na->st[0].transition);
+    Diags nd;
+    diag_init(&nd, &arena);
+    ck_assert_ptr_null(pass_plan(&arena, ng, na, PLAN_CHUNK, 0, &nd));
+    ck_assert_msg(nd.nerrors == 1 && strstr(nd.v.data[0].msg, "one erase a S + b (yᵀS) + k vᵀ"),
+                  "case %zu: %s", i, nd.nerrors ? nd.v.data[0].msg : "(none)");
+  }
   /* A state whose update reads another says which (a coupled block). */
   expect_class("rnn cpl {\n dim K, V\n input k[K], v[V], x\n state S[K, V], z[V]\n output o[V]\n"
                " S = S + outer(k, v)\n z = sigmoid(x) * z + k @ S\n o = z\n}\n",

@@ -153,7 +153,7 @@ START_TEST(example_scan) {
   Analysis *an = pass_classify(&arena, pass_canonicalize(&arena, g));
   bool delta = false;
   for (int i = 0; i < an->nstates; i++)
-    delta |= an->st[i].cls == TC_DELTA || an->st[i].cls == TC_DELTA_PRODUCT;
+    delta |= an->st[i].cls == TC_DELTA || an->st[i].cls == TC_DELTA_PRODUCT || an->st[i].cls == TC_DPLR;
   bool ok = check_graph(path, g, !delta);
   ck_assert_msg(ok == !delta, "%s: a scan form %s", path, ok ? "for a delta rule" : "missing");
   free(src);   /* the graph's spans point into it */
