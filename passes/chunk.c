@@ -855,7 +855,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
         cs->Gabs = kir_tile(k, arena_printf(a, "Gabs_%s", g->states.data[i].name), 0);
         KStmt *z = kir_stmt(k, body, KS_FILL);
         z->tile = cs->Gabs, z->num = 0;
-        nest(c, body, dC | cs->ddims, cs->Gabs, KACC_MAX, kir_eunary(k, OP_ABS, kir_eread(k, cs->G)));
+        nest(c, body, cC | cs->ddims, cs->Gabs, KACC_MAX, kir_eunary(k, OP_ABS, kir_eread(k, cs->G)));
       }
     }
     if (fm->erase) {

@@ -485,15 +485,15 @@ static bool form_step(const Cx *c, const Slot *sl, const Lin *l, StepForm *f) {
     /* The erase: I − β k kᵀ next to an identity, before any input. */
     /* A per-key decay may come before the erase (KDA), not a per-value one. */
     /* Several erases (DeltaProduct): each after the inputs of the one
-     * before, with scalar decays only, anywhere (scalars commute with the
+     * before, with scalar decays anywhere (scalars commute with the
      * erases: α is the token's whole decay, and each input takes the
-     * decays after it). */
+     * decays after it) and a per-key decay before the first only. */
     /* A decay beside the erase in one assignment, the erase reading the
      * state before it (α S − β k (yᵀ S): RWKV-7's Diag(w) + a bᵀ): the
      * token's first and only erase, after no decay. */
     before = direct->nf > 0;
     if ((!f->erase && f->nin) || f->nerase == FORM_MAXERASE || direct->sign < 0 ||
-        rank->R != key || !key || (f->ddims && f->ddims != key) || (f->erase && f->ddims) ||
+        rank->R != key || !key || (f->ddims && f->ddims != key) ||
         (before && (f->erase || f->alpha.nf)))
       return false;
     int xv[MAXF], yv[MAXF];

@@ -189,9 +189,9 @@ static bool chunk_form(const Graph *g, const Analysis *an, Diags *d) {
                  "--algo=chunk for state '%s': its update is not of the form the WY chunk "
                  "form takes, a decay and then erases S + beta k (v - kᵀS)ᵀ, each "
                  "followed by its own inputs only, or one erase a S + b (yᵀS) + k vᵀ "
-                 "(a per-value decay with an erase, a per-key decay after an erase or "
-                 "with several erases, several erases with two sides are not supported "
-                 "in this version: scalar decays may come anywhere); use --algo=recurrent",
+                 "(a per-value decay with an erase, a per-key decay after an erase, "
+                 "several erases with two sides are not supported in this version: "
+                 "scalar decays may come anywhere); use --algo=recurrent",
                  g->states.data[i].name);
       return false;
     }

@@ -127,12 +127,16 @@ const char *const t_chunk_variants[] = {
     " Q = sigmoid(a) * Q - beta * outer(kn, kn @ Q) + beta * outer(kn, v)\n"
     " o = (q @ S + q @ (d * P)) / (1 + abs(sum(q * z))) + q @ Q\n}\n",
     /* a delta product with scalar decays between and after its erases (they
-     * commute with them), the first erase written with -beta on the key */
-    "rnn dp_between {\n dim K, V\n input q[K], k1[K], k2[K], v1[V], v2[V], b1, b2, a, c\n"
-    " state S[K, V]\n output o[V]\n k1n = l2norm(k1)\n k2n = l2norm(k2)\n"
+     * commute with them), the first erase written with -beta on the key
+     * (S); with a per-key decay before its erases, strong enough for the
+     * exact form (P) */
+    "rnn dp_between {\n dim K, V\n input q[K], k1[K], k2[K], v1[V], v2[V], b1, b2, a, c, f[K]\n"
+    " state S[K, V], P[K, V]\n output o[V]\n k1n = l2norm(k1)\n k2n = l2norm(k2)\n"
     " S = S + outer(-sigmoid(b1) * k1n, k1n @ S) + outer(k1n, sigmoid(b1) * v1)\n"
     " S = exp(-softplus(a)) * S\n S = S + sigmoid(b2) * outer(k2n, v2 - k2n @ S)\n"
-    " S = sigmoid(c) * S\n o = q @ S\n}\n",
+    " S = sigmoid(c) * S\n P = exp(-8 * softplus(f)) * P\n"
+    " P = P + sigmoid(b1) * outer(k1n, v1 - k1n @ P)\n P = P + sigmoid(b2) * outer(k2n, v2 - k2n @ P)\n"
+    " o = q @ S + q @ P\n}\n",
     /* states declared [V, K], read and erased as S @ x: K is their key
      * (KDA's per-key decay written S * d, and a scalar decay) */
     "rnn transposed {\n dim K, V\n input q[K], k[K], v[V], b, a, f[K]\n state S[V, K], P[V, K]\n"
