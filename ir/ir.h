@@ -381,7 +381,8 @@ typedef enum {
                     tile[r] = tile2[r*nphase + phase] (dim2 the larger);
                     other dims alike, other rows untouched */
   KS_CUMSUM,     /* tile: running sum along dim (inclusive, or exclusive;
-                    reverse: from the last row back) */
+                    reverse: from the last row back); tile2 (-1: none), over
+                    the tile's other dims, receives the whole sum */
   KS_TRISOLVE,   /* tile (X, dims {dim} ∪ rest) = (I + tile2)⁻¹ X, where
                     tile2 (N, dims {dim, dim2}) is strictly lower triangular:
                     forward substitution along dim */

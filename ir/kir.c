@@ -173,6 +173,7 @@ int kir_whole_write(const Kernel *k, const KStmt *s, int j) {
   case KS_NEST: return s->assigns.data[j].acc == KACC_SET ? s->assigns.data[j].tile : -1;
   case KS_FILL:
   case KS_COPY: return s->tile;
+  case KS_CUMSUM: return s->tile2;   /* (its total) */
   case KS_LOAD: {   /* rows beyond those present load as zeros */
     if (s->buf < 0) return s->tile;
     long n = (s->rowdim >= 0 ? k->dims.data[s->rowdim].size : 1) * kir_slot_count(k, s->buf);
@@ -205,7 +206,10 @@ void kir_use_stmt(const Kernel *k, const KStmt *s, unsigned char *use) {
   case KS_FILL: use[s->tile] |= 2; break;
   case KS_COPY: use[s->tile] |= 2, use[s->tile2] |= 1; break;
   case KS_INTERLEAVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
-  case KS_CUMSUM: use[s->tile] |= 3; break;
+  case KS_CUMSUM:
+    use[s->tile] |= 3;
+    if (s->tile2 >= 0) use[s->tile2] |= 2;
+    break;
   case KS_TRISOLVE: use[s->tile] |= 3, use[s->tile2] |= 1; break;
   case KS_SCAN:
     use[s->tile] |= 3, use[s->carry] |= 3;
@@ -403,9 +407,11 @@ static void print_block(const Kernel *k, const KBlock *b, int depth, Buf *out) {
       buf_printf(out, " = %s\n", k->tiles.data[s->tile].name);
       break;
     case KS_CUMSUM:
-      buf_printf(out, "cumsum %s along %s%s%s\n", k->tiles.data[s->tile].name,
+      buf_printf(out, "cumsum %s along %s%s%s", k->tiles.data[s->tile].name,
                  k->dims.data[s->dim].name, s->reverse ? " (reverse)" : "",
                  s->exclusive ? " (exclusive)" : "");
+      if (s->tile2 >= 0) buf_printf(out, " (total %s)", k->tiles.data[s->tile2].name);
+      buf_puts(out, "\n");
       break;
     case KS_INTERLEAVE:
       buf_printf(out, "interleave %s[%s] = %s[%s] phase %d of %d\n", k->tiles.data[s->tile].name,
@@ -611,6 +617,9 @@ static bool check_block(VCtx *v, const KBlock *b) {
       if (s->tile < 0 || s->tile >= k->tiles.len || s->dim < 0 || s->dim >= k->dims.len ||
           !(k->tiles.data[s->tile].dims & (1u << s->dim)))
         return vfail(v, "cumsum along a dim the tile lacks");
+      if (s->tile2 >= 0 && (s->tile2 >= k->tiles.len ||
+                            k->tiles.data[s->tile2].dims != (k->tiles.data[s->tile].dims & ~(1u << s->dim))))
+        return vfail(v, "cumsum's total over other dims than the tile's others");
       break;
     case KS_INTERLEAVE: {
       if (s->tile < 0 || s->tile >= k->tiles.len || s->tile2 < 0 || s->tile2 >= k->tiles.len ||

@@ -722,12 +722,16 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     cs->G = cs->decay ? kir_tile(k, arena_printf(a, "G_%s", nm), cC | cs->ddims) : -1;
     cs->GL = cs->decay ? kir_tile(k, arena_printf(a, "GL_%s", nm), cs->ddims) : -1;
     cs->Gx = cs->decay && (cs->before || cs->form->read_before) ? kir_tile(k, arena_printf(a, "Gx_%s", nm), cC | cs->ddims) : -1;
-    /* exp(GL - G_j) loses |G| 2^-24 to the subtraction, which long chunks
-     * feel (|G| in the hundreds at C = 2000); there the decays to the
-     * chunk's end are summed from the end instead, in a tile like G's.
-     * The default sizes (C <= 64) keep the difference, and G's tile's
-     * room (a per-key decay's [C, K] is 32 KB of a GPU block's shared
-     * memory at C = 64, K = 128). */
+    /* exp(GL - G_j) loses |G| 2^-24 to the subtraction for the tokens
+     * before the last, which long chunks feel (|G| in the hundreds at C =
+     * 2000); there the decays to the chunk's end are summed from the end
+     * instead, in a tile like G's. The default sizes (C <= 64) keep the
+     * difference, and G's tile's room (a per-key decay's [C, K] is 32 KB
+     * of a GPU block's shared memory at C = 64, K = 128; a scalar's [C]
+     * took Gated DeltaNet's free part past four blocks an SM): there GL
+     * is G's last row, so the error of token j's weight, (C - 1 - j) |G|
+     * 2^-24 at most, falls where the weight is small (C 2^-24 / e at
+     * most, whatever the decays). */
     cs->R = cs->decay && k->dims.data[c->dc].size > LONG_CHUNK && cs->nin
                 ? kir_tile(k, arena_printf(a, "R_%s", nm), cC | cs->ddims)
                 : -1;
@@ -843,11 +847,12 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
         s = kir_stmt(k, body, KS_CUMSUM);
         s->tile = cs->R, s->dim = cs->cj, s->reverse = s->exclusive = true;
       }
-      fill(c, body, cs->GL, 0);
-      nest(c, body, cC | cs->ddims, cs->GL, KACC_ADD, kir_eread(k, cs->G));
       if (cs->Gx >= 0) nest(c, body, cC | cs->ddims, cs->Gx, KACC_SET, kir_eread(k, cs->G));
+      /* GL: the running sum's total, G's last row (the padding's log
+       * decays are 0), not a sum of its own, so that the last token's
+       * weight exp(GL - G) is 1 */
       s = kir_stmt(k, body, KS_CUMSUM);
-      s->tile = cs->G, s->dim = cs->cj;
+      s->tile = cs->G, s->dim = cs->cj, s->tile2 = cs->GL;
       if (cs->Gx >= 0)   /* exclusive: the decays before each token */
         nest(c, body, cC | cs->ddims, cs->Gx, KACC_SET,
              kir_ebinary(k, OP_SUB, kir_eread(k, cs->G), kir_eread(k, cs->Gx)));
@@ -990,7 +995,8 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
     int dec = -1;
     bool valdecay = cs->ddims && cs->ddims != (1u << cs->kdim);
     if (cs->G >= 0 && cs->nin) {
-      dec = kir_tile(k, arena_printf(a, "dec_%s", g->states.data[i].name), cC | cs->ddims);
+      /* (from the suffix sums, in their own tile: no tile more) */
+      dec = cs->R >= 0 ? cs->R : kir_tile(k, arena_printf(a, "dec_%s", g->states.data[i].name), cC | cs->ddims);
       s = kir_stmt(k, body, KS_NEST);
       s->space = cC | cs->ddims;
       kir_assign(k, s, dec, KACC_SET,

@@ -167,6 +167,11 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   }
   em_ind(e, depth + open);
   buf_puts(e->out, "}\n");
+  if (s->tile2 >= 0) {   /* the whole sum */
+    em_ind(e, depth + open);
+    em_put_elem(e, s->tile2);
+    buf_puts(e->out, " = acc;\n");
+  }
   while (open--) {
     em_ind(e, depth + open);
     buf_puts(e->out, "}\n");

@@ -804,6 +804,11 @@ static void gen_cumsum(Gen *g, const KStmt *s) {
   LLVMValueRef p = elem_ptr(g, s->tile);
   LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->f32, p, ""), prev, ""), p);
   loop_end(g, &c);
+  if (s->tile2 >= 0) {   /* the whole sum: the walk's last row */
+    g->point[s->dim] = ROW(ci64(g, n - 1));
+    LLVMValueRef t = LLVMBuildLoad2(g->b, g->f32, elem_ptr(g, s->tile), "");
+    LLVMBuildStore(g->b, t, elem_ptr(g, s->tile2));
+  }
   if (s->exclusive) {
     /* Each row takes the one before it in the walk, the walk's last first. */
     Loop sh = loop_begin(g, ci64(g, 0), ci64(g, n - 1), "shift");

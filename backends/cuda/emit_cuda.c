@@ -30,6 +30,7 @@
  */
 #include "../c/emit.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -2114,11 +2115,83 @@ static void put_ahead(Emit *e, bool next, int depth) {
   buf_free(&cur);
 }
 
+/* A running sum along a tile's only dim (a chunk's scalar log decays)
+ * by the first warp: each lane sums m = ceil(n / 32) neighbouring rows
+ * (from the last row back, where reverse), a warp scan of the lanes'
+ * sums by shuffles (five steps), and each lane's rows from its offset;
+ * 5 + 2m dependent steps where one thread took n. Between __syncwarp()s,
+ * so that the warp stands for thread 0 (solo_stmt: the statements on
+ * scalars around it run on thread 0 with no barrier between). In float,
+ * summed in another order than the serial loop (within rounding of it).
+ * LRC_CUDA_WARP_CUMSUM=off: thread 0 alone, row after row. */
+/* A line at the depth's indent (the caller's newline). */
+static void put_line(Emit *e, int depth, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put_line(Emit *e, int depth, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  em_ind(e, depth);
+  buf_vprintf(e->out, fmt, ap);
+  va_end(ap);
+}
+
+static void emit_warp_cumsum(Emit *e, const KStmt *s, int depth) {
+  const Kernel *k = e->k;
+  Buf *o = e->out;
+  const char *c = k->dims.data[s->dim].name;
+  long n = k->dims.data[s->dim].size, m = (n + 31) / 32;
+  const char *at = s->reverse ? arena_printf(k->arena, "%ld - 1 - (lrc_l * %ld + lrc_j)", n, m)
+                               : arena_printf(k->arena, "lrc_l * %ld + lrc_j", m);
+  put_line(e, depth, "if (%s < 32) {\n", tid(TID));
+  put_line(e, depth + 1, "const int lrc_l = %s;\n", tid(TID));
+  put_line(e, depth + 1, "float lrc_v[%ld], lrc_s = 0.0f;\n", m);
+  put_line(e, depth + 1, "__syncwarp();\n");
+  /* the lane's rows, and their sum */
+  put_line(e, depth + 1, "#pragma unroll\n");
+  put_line(e, depth + 1, "for (int lrc_j = 0; lrc_j < %ld; lrc_j++) {\n", m);
+  put_line(e, depth + 2, "const int i_%s = %s;\n", c, at);
+  put_line(e, depth + 2, "lrc_v[lrc_j] = lrc_l * %ld + lrc_j < %ld ? ", m, n);
+  em_put_elem(e, s->tile);
+  buf_puts(o, " : 0.0f;\n");
+  put_line(e, depth + 2, "lrc_s += lrc_v[lrc_j];\n");
+  put_line(e, depth + 1, "}\n");
+  /* the sums of the lanes before: an inclusive scan, less the lane's own */
+  put_line(e, depth + 1, "float lrc_x = lrc_s;\n");
+  put_line(e, depth + 1, "#pragma unroll\n");
+  put_line(e, depth + 1, "for (int lrc_o = 1; lrc_o < 32; lrc_o *= 2) {\n");
+  put_line(e, depth + 2, "const float lrc_y = __shfl_up_sync(0xffffffffu, lrc_x, lrc_o);\n");
+  put_line(e, depth + 2, "if (lrc_l >= lrc_o) lrc_x += lrc_y;\n");
+  put_line(e, depth + 1, "}\n");
+  put_line(e, depth + 1, "float lrc_acc = lrc_x - lrc_s;\n");
+  /* the lane's rows from there */
+  put_line(e, depth + 1, "#pragma unroll\n");
+  put_line(e, depth + 1, "for (int lrc_j = 0; lrc_j < %ld; lrc_j++) {\n", m);
+  put_line(e, depth + 2, "const int i_%s = %s;\n", c, at);
+  put_line(e, depth + 2, "if (lrc_l * %ld + lrc_j < %ld) {\n", m, n);
+  if (!s->exclusive) put_line(e, depth + 3, "lrc_acc += lrc_v[lrc_j];\n");
+  em_ind(e, depth + 3);
+  em_put_elem(e, s->tile);
+  buf_puts(o, " = lrc_acc;\n");
+  if (s->exclusive) put_line(e, depth + 3, "lrc_acc += lrc_v[lrc_j];\n");
+  put_line(e, depth + 2, "}\n");
+  put_line(e, depth + 1, "}\n");
+  if (s->tile2 >= 0) {   /* the whole sum: the last lane's (lanes past the rows add 0) */
+    put_line(e, depth + 1, "if (lrc_l == 31) ");
+    em_put_elem(e, s->tile2);
+    buf_puts(o, " = lrc_acc;\n");
+  }
+  put_line(e, depth + 1, "__syncwarp();\n");
+  put_line(e, depth, "}\n");
+}
+
 /* Running sum along a dim: threads over the other dims. */
 static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   DimSet td = k->tiles.data[s->tile].dims;
   const char *c = k->dims.data[s->dim].name;
+  if (td == (1u << s->dim) && !env_is("LRC_CUDA_WARP_CUMSUM", "off")) {
+    emit_warp_cumsum(e, s, depth);
+    return;
+  }
   open_threads(e, td & ~(1u << s->dim), 1, depth);
   em_ind(e, depth + 1);
   buf_puts(e->out, "float lrc_acc = 0.0f;\n");
@@ -2149,6 +2222,11 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   }
   em_ind(e, depth + 1);
   buf_puts(e->out, "}\n");
+  if (s->tile2 >= 0) {   /* the whole sum */
+    em_ind(e, depth + 1);
+    em_put_elem(e, s->tile2);
+    buf_puts(e->out, " = lrc_acc;\n");
+  }
   close_threads(e, depth);
 }
 

@@ -8,7 +8,9 @@ shapes and printed on a row of its own against the same FLA time.
 DIR holds NAME_chunk_bf16.cu/.h and NAME_recurrent_bf16.cu/.h emitted by
 tests/gpu/prepare_bench.sh (`lrc emit --emit=cuda --dtype=bf16` for
 gated_deltanet, simple_gla, gla and deltanet at the dims of the
-benchmark). FLA is imported from
+benchmark, and rwkv7 at K = V = 128: examples/rwkv7.lr, whose kernel
+also computes the decay, the removal key and the key written from its
+inputs, against FLA's chunk_rwkv7 given them). FLA is imported from
 $FLA_PATH (a checkout of its sources, put there by whoever runs this; lrc
 does not ship or build it); without it only lrc's figures print.
 
@@ -108,6 +110,14 @@ def fla_chunk(op, B, T, H, K, V):
         from fla.ops.gla import chunk_gla
         g = torch.nn.functional.logsigmoid(r(B, T, H, K).float())
         return lambda: chunk_gla(q, k, v, g)
+    if op == "rwkv7":
+        # (RWKV-7's ranges: log decays in (-e^-1/2, 0), a = -kappa, b = kappa lr)
+        from fla.ops.rwkv7 import chunk_rwkv7
+        w = (-0.6065 * torch.sigmoid(r(B, T, H, K).float())).to(torch.bfloat16)
+        kap = torch.nn.functional.normalize(r(B, T, H, K).float(), dim=-1)
+        a = (-kap).to(torch.bfloat16)
+        b = (kap * torch.sigmoid(r(B, T, H, K).float())).to(torch.bfloat16)
+        return lambda: chunk_rwkv7(q, w, k, v, a, b)
     raise ValueError(op)
 
 
@@ -145,7 +155,8 @@ def main():
     print(f"ceilings: bf16 matmul {tflops:.0f} TFLOP/s, copy {gbs:.0f} GB/s")
     print(f"{'op':16} {'B,T,H,K,V':20} {'lrc ms':>8} {'FLA ms':>8} {'lrc/FLA':>8} "
           f"{'lrc TF/s':>9} {'lrc GB/s':>9} {'FLA TF/s':>9} {'FLA GB/s':>9}")
-    ops = [("gated_deltanet", True), ("simple_gla", False), ("gla", False), ("deltanet", True)]
+    ops = [("gated_deltanet", True), ("simple_gla", False), ("gla", False), ("deltanet", True),
+           ("rwkv7", True)]
     for B, T, H, K, V in shapes:
         suffix = "" if (K, V) == (128, 128) else f"_k{K}"
         for op, delta in ops:

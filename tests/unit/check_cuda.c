@@ -446,11 +446,12 @@ START_TEST(barriers_elided) {
 END_TEST
 
 /* Statements thread 0 runs alone (a per-head parameter's load and the
- * nest on it, a chunk's decay sum, its cumulative sum, its record's
- * store) without barriers between them: Gated DeltaNet's (K = V = 64)
- * fused kernel, free part and rest each have fewer than with
- * LRC_CUDA_SOLO_SYNC=off, and none between the decay's sum and its
- * cumulative sum (at K = V = 128 the sum is a warp's reduction). */
+ * nest on it, a chunk's running sum of its decays (by the first warp,
+ * standing for thread 0), its total's record store) without barriers
+ * between them: Gated DeltaNet's (K = V = 64) fused kernel, free part and
+ * rest each have fewer than with LRC_CUDA_SOLO_SYNC=off, and between the
+ * running sum and GL's record store only the one G's record (stored by
+ * four threads) needs. */
 START_TEST(solo_barriers) {
   char *src = t_read("examples/gated_deltanet.lr", NULL);
   unsetenv("LRC_PHASE_CHECK");   /* (as users get it) */
@@ -466,10 +467,12 @@ START_TEST(solo_barriers) {
     free(a), free(b);
   }
   char *f = part_text(on, "gated_deltanet_free(");
-  const char *sum = strstr(f, "lrc_acc += x18_G_S[i_C];"), *cum = strstr(f, "x18_G_S[i_C] = lrc_acc;");
-  ck_assert_msg(sum && cum && cum > sum, "the decay's sum and cumulative sum not found");
-  char *between = strndup(sum, (size_t)(cum - sum));
-  ck_assert_msg(!strstr(between, "__syncthreads"), "a barrier between two of thread 0's statements");
+  /* (the running sum, GL its total, and GL's record store) */
+  const char *cum = strstr(f, "x19_GL_S[0] = lrc_acc;"), *rec = strstr(f, "lrc_t = &x19_GL_S[0];");
+  ck_assert_msg(cum && rec && rec > cum, "the decay's running sum and its total's record not found");
+  char *between = strndup(cum, (size_t)(rec - cum));
+  ck_assert_msg(count_of_text(between, "__syncthreads") <= 1,
+                "barriers between the running sum and GL's record beside G's record's");
   free(between), free(f), free(on), free(off), free(src);
 }
 END_TEST
@@ -482,6 +485,7 @@ END_TEST
  * 128 in both rests, their products on the chain blocked with the
  * chunk's 32 rows whole a warp (product_blocking); none by default. */
 START_TEST(warp_sync) {
+  setenv("LRC_CUDA_WARP_CUMSUM", "off", 1);   /* (its own __syncwarp()s: warp_cumsum) */
   char *src = t_read("examples/gated_deltanet.lr", NULL);
   unsetenv("LRC_PHASE_CHECK");
   Kernel *k = kernel_for(graph_of("examples/gated_deltanet.lr", src), PLAN_CHUNK);
@@ -509,6 +513,31 @@ START_TEST(warp_sync) {
     free(a), free(b);
   }
   free(on), free(off), free(src);
+  unsetenv("LRC_CUDA_WARP_CUMSUM");
+}
+END_TEST
+
+/* A chunk's running sum of its scalar log decays by the first warp (a
+ * shuffle scan between __syncwarp()s), its total the chunk's whole decay
+ * GL from the last lane (no fill and pass of GL's own): Gated DeltaNet's
+ * free part; with LRC_CUDA_WARP_CUMSUM=off thread 0's loop, GL after it,
+ * and no shuffle up nor __syncwarp. */
+START_TEST(warp_cumsum) {
+  char *src = t_read("examples/gated_deltanet.lr", NULL);
+  unsetenv("LRC_PHASE_CHECK");
+  Kernel *k = kernel_for(graph_of("examples/gated_deltanet.lr", src), PLAN_CHUNK);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_WARP_CUMSUM", "off");
+  char *a = part_text(on, "gated_deltanet_free("), *b = part_text(off, "gated_deltanet_free(");
+  const char *scan = strstr(a, "__shfl_up_sync(0xffffffffu, lrc_x, lrc_o)");
+  const char *gl = strstr(a, "if (lrc_l == 31) x19_GL_S[0] = lrc_acc;");
+  ck_assert_msg(scan && gl && gl > scan && count_of_text(a, "__syncwarp();") == 2,
+                "the free part's running sum not a warp's scan with GL from its last lane");
+  ck_assert_msg(!strstr(a, "x19_GL_S[lrc_p] = 0.0f"), "GL filled for a sum of its own");
+  ck_assert_msg(!strstr(b, "__shfl_up_sync") && !strstr(b, "__syncwarp"), "a warp's scan with =off");
+  const char *loop = strstr(b, "x18_G_S[i_C] = lrc_acc;"), *tot = strstr(b, "x19_GL_S[0] = lrc_acc;");
+  ck_assert_msg(loop && tot && tot > loop, "thread 0's running sum, then GL, not found with =off");
+  free(a), free(b), free(on), free(off), free(src);
 }
 END_TEST
 
@@ -2105,6 +2134,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, barriers_elided);
   tcase_add_test(tc, solo_barriers);
   tcase_add_test(tc, warp_sync);
+  tcase_add_test(tc, warp_cumsum);
   tcase_add_test(tc, smem_layout);
   tcase_add_test(tc, solve_blocked);
   tcase_add_test(tc, fold_place);

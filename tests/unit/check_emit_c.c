@@ -348,6 +348,29 @@ START_TEST(long_chunk) {
 }
 END_TEST
 
+/* Scalar decays of e^-60 and less a token at C = 64, one chunk of
+ * tokens, from an initial state: the weights to the chunk's end are sums
+ * from the end (chunk.c's R tile); as exp(GL - G_j) they missed 1 by
+ * |GL| 2^-24, the final states 1e-3 off. */
+START_TEST(strong_scalar_decay) {
+  char *diags = NULL;
+  Graph *g = t_graph(&arena,
+                     "rnn strong {\n dim K, V\n input q[K], k[K], v[V], g, b\n state S[K, V], P[K, V]\n"
+                     " output o[V]\n kn = l2norm(k)\n a = exp(-200 * softplus(g))\n"
+                     " S = a * S + sigmoid(b) * outer(kn, v - kn @ (a * S))\n P = a * P + outer(k, v)\n"
+                     " o = q @ S + q @ P\n}\n",
+                     &diags);
+  ck_assert_msg(g != NULL, "%s", diags);
+  free(diags);
+  o_bind_small_dims(g);
+  const OCase lc[] = {{.B = 2, .T = 64, .H = 1, .seed = 5, .lo = -1, .hi = 1, .init_state = true,
+                       .final_state = true}};
+  Kernel *k = chunk_kernel(g, 64);
+  ck_assert(k != NULL);
+  check_cases("strong scalar decay (C=64)", g, k, lc, 1);
+}
+END_TEST
+
 /* Comba's alpha I - beta k kᵀ with a decay that wipes the state every
  * token (alpha < e^-31): the erase reads the state before the decay, so
  * nothing divides by alpha (beta / alpha overflowed to inf before). */
@@ -422,6 +445,7 @@ Suite *emit_c_suite(void) {
   tcase_add_loop_test(tc, variant_chunk, 0, t_nchunk_variants);
   tcase_add_loop_test(tc, long_chunk, 0, 6);
   tcase_add_test(tc, comba_strong);
+  tcase_add_test(tc, strong_scalar_decay);
   tcase_add_test(tc, examples_exist);
   suite_add_tcase(s, tc);
   return s;

@@ -147,9 +147,9 @@ static inline float __float_to_tf32(float x) { return __uint_as_float(lrc_emu_tf
 namespace lrc_emu {
 
 enum { RUN, AT_BARRIER, AT_WARP, DONE };
-enum { OP_SHFL = 1, OP_LDSM, OP_MMA_BF16, OP_MMA_TF32, OP_SYNCWARP };
+enum { OP_SHFL = 1, OP_LDSM, OP_MMA_BF16, OP_MMA_TF32, OP_SYNCWARP, OP_SHFL_UP };
 static const char *const op_names[] = {"?", "a shuffle", "ldmatrix", "mma (bf16)", "mma (tf32)",
-                                       "__syncwarp"};
+                                       "__syncwarp", "a shuffle up"};
 
 struct Copy {
   unsigned char *dst;
@@ -556,6 +556,15 @@ static void compute(Warp *w) {
       memcpy(w->out[l], &((ShflIn *)w->in[src])->v, 4);
     }
     break;
+  case OP_SHFL_UP:   /* (lanes below the delta in their segment keep their own) */
+    for (int l = 0; l < 32; l++) {
+      ShflIn *s = (ShflIn *)w->in[l];
+      if (s->mask != 0xffffffffu) fail("a shuffle with mask %#x (only full warps are emulated)", s->mask);
+      int src = l - s->lanes;
+      if (src < (l & ~(s->width - 1))) src = l;
+      memcpy(w->out[l], &((ShflIn *)w->in[src])->v, 4);
+    }
+    break;
   case OP_LDSM: {
     LdsmIn *s0 = (LdsmIn *)w->in[0];
     int count = s0->count, trans = s0->trans;
@@ -657,6 +666,15 @@ template <typename T> static inline T __shfl_xor_sync(unsigned mask, T v, int la
   return r;
 }
 
+template <typename T> static inline T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32) {
+  static_assert(sizeof(T) == 4, "32-bit shuffles only");
+  lrc_emu::ShflIn in = {0, mask, (int)delta, width};
+  memcpy(&in.v, &v, 4);
+  T r;
+  lrc_emu::collective(lrc_emu::OP_SHFL_UP, &in, sizeof in, &r, 4);
+  return r;
+}
+
 static inline size_t __cvta_generic_to_shared(const void *p) {
   return (size_t)((const unsigned char *)p - (const unsigned char *)lrc_smem);
 }
@@ -744,6 +762,7 @@ static inline unsigned lrc_tid_fresh(void) { return threadIdx.x; }
 #define __syncthreads() (LRC_EMU_SITE, __syncthreads())
 #define __syncwarp(...) (LRC_EMU_SITE, __syncwarp(__VA_ARGS__))
 #define __shfl_xor_sync(...) (LRC_EMU_SITE, __shfl_xor_sync(__VA_ARGS__))
+#define __shfl_up_sync(...) (LRC_EMU_SITE, __shfl_up_sync(__VA_ARGS__))
 #define lrc_mma_bf16(...) (LRC_EMU_SITE, lrc_mma_bf16(__VA_ARGS__))
 #define lrc_mma_tf32(...) (LRC_EMU_SITE, lrc_mma_tf32(__VA_ARGS__))
 #define lrc_ldsm4(...) (LRC_EMU_SITE, lrc_ldsm4(__VA_ARGS__))
