@@ -382,7 +382,9 @@ typedef enum {
                     other dims alike, other rows untouched */
   KS_CUMSUM,     /* tile: running sum along dim (inclusive, or exclusive;
                     reverse: from the last row back); tile2 (-1: none), over
-                    the tile's other dims, receives the whole sum */
+                    the tile's other dims, receives the whole sum, equal to
+                    the sum's value at row rows - 1 (rows: the rows before
+                    the zeros of a partial chunk; -1: all) */
   KS_TRISOLVE,   /* tile (X, dims {dim} ∪ rest) = (I + tile2)⁻¹ X, where
                     tile2 (N, dims {dim, dim2}) is strictly lower triangular:
                     forward substitution along dim */

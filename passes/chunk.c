@@ -853,6 +853,7 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
        * weight exp(GL - G) is 1 */
       s = kir_stmt(k, body, KS_CUMSUM);
       s->tile = cs->G, s->dim = cs->cj, s->tile2 = cs->GL;
+      s->rows = cs->nstep > 1 ? kir_ibin(k, KI_MUL, iL, kir_ic(k, cs->nstep)) : iL;
       if (cs->Gx >= 0)   /* exclusive: the decays before each token */
         nest(c, body, cC | cs->ddims, cs->Gx, KACC_SET,
              kir_ebinary(k, OP_SUB, kir_eread(k, cs->G), kir_eread(k, cs->Gx)));

@@ -732,8 +732,15 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
     int worst = 0, ndelta = 0;
     TransClass cls = TC_IDENTITY;
     StepForm *form = arena_alloc(a, sizeof *form);
-    form->alpha.sign = 1;
-    bool form_ok = true;
+    bool form_ok = true, took_beside = false;
+    /* (a second pass, without the read-before form of Comba's spelling,
+     * where taking it left the later assignments no step form) */
+    for (int pass = 0; pass < 2; pass++) {
+    if (pass && (form_ok || !took_beside || fail)) break;
+    buf_free(&text);
+    worst = ndelta = 0, cls = TC_IDENTITY;
+    *form = (StepForm){.alpha.sign = 1};
+    form_ok = true;
     for (int s = nsteps - 1; s >= 0 && !fail; s--) {
       int w = steps[s];
       int prev = -1;
@@ -751,7 +758,7 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
        * before it, taken whole where the step form can (the first step),
        * else through β's reciprocal as classified. */
       StepForm before = *form;
-      if (beside && form_ok && form_step(&c, sl, &l, form)) beside = true;
+      if (beside && !pass && form_ok && form_step(&c, sl, &l, form)) beside = took_beside = true;
       else if (beside) *form = before, beside = false;
       for (int p = 0; p < np; p++) {
         form_ok = form_ok && prev >= 0 && (beside || form_step(&c, sl, &parts[p], form));
@@ -773,6 +780,7 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
         buf_free(&part);
         if (rank_of(k) > worst) worst = rank_of(k), cls = k;
       }
+    }
     }
     if (fail) {
       cls = TC_DENSE;

@@ -2174,12 +2174,26 @@ static void emit_warp_cumsum(Emit *e, const KStmt *s, int depth) {
   if (s->exclusive) put_line(e, depth + 3, "lrc_acc += lrc_v[lrc_j];\n");
   put_line(e, depth + 2, "}\n");
   put_line(e, depth + 1, "}\n");
-  if (s->tile2 >= 0) {   /* the whole sum: the last lane's (lanes past the rows add 0) */
-    put_line(e, depth + 1, "if (lrc_l == 31) ");
-    em_put_elem(e, s->tile2);
-    buf_puts(o, " = lrc_acc;\n");
-  }
   put_line(e, depth + 1, "__syncwarp();\n");
+  if (s->tile2 >= 0) {
+    /* The whole sum: the value of the last row present, bit for bit
+     * (the lanes' sums are added in another order than a row's: the
+     * last lane's total may differ from it by rounding, and the chunk
+     * form needs exp(GL - G) to be 1 there), read after the warp's
+     * writes by thread 0, whose statement this stands for. */
+    put_line(e, depth + 1, "if (lrc_l == 0) {\n");
+    put_line(e, depth + 2, "const int i_%s = (int)(", c);
+    if (s->rows >= 0) em_put_idx(e, s->rows);
+    else buf_printf(o, "%ld", n);
+    buf_puts(o, ") - 1;\n");
+    em_ind(e, depth + 2);
+    em_put_elem(e, s->tile2);
+    buf_puts(o, " = i_");
+    buf_printf(o, "%s >= 0 ? ", c);
+    em_put_elem(e, s->tile);
+    buf_puts(o, " : 0.0f;\n");
+    put_line(e, depth + 1, "}\n");
+  }
   put_line(e, depth, "}\n");
 }
 
@@ -2188,7 +2202,8 @@ static void emit_cumsum(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   DimSet td = k->tiles.data[s->tile].dims;
   const char *c = k->dims.data[s->dim].name;
-  if (td == (1u << s->dim) && !env_is("LRC_CUDA_WARP_CUMSUM", "off")) {
+  if (td == (1u << s->dim) && !env_is("LRC_CUDA_WARP_CUMSUM", "off") &&
+      !(s->tile2 >= 0 && (s->reverse || s->exclusive))) {   /* (a total: forward, inclusive) */
     emit_warp_cumsum(e, s, depth);
     return;
   }

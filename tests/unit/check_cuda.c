@@ -468,7 +468,7 @@ START_TEST(solo_barriers) {
   }
   char *f = part_text(on, "gated_deltanet_free(");
   /* (the running sum, GL its total, and GL's record store) */
-  const char *cum = strstr(f, "x19_GL_S[0] = lrc_acc;"), *rec = strstr(f, "lrc_t = &x19_GL_S[0];");
+  const char *cum = strstr(f, "x19_GL_S[0] = i_C >= 0"), *rec = strstr(f, "lrc_t = &x19_GL_S[0];");
   ck_assert_msg(cum && rec && rec > cum, "the decay's running sum and its total's record not found");
   char *between = strndup(cum, (size_t)(rec - cum));
   ck_assert_msg(count_of_text(between, "__syncthreads") <= 1,
@@ -519,9 +519,9 @@ END_TEST
 
 /* A chunk's running sum of its scalar log decays by the first warp (a
  * shuffle scan between __syncwarp()s), its total the chunk's whole decay
- * GL from the last lane (no fill and pass of GL's own): Gated DeltaNet's
- * free part; with LRC_CUDA_WARP_CUMSUM=off thread 0's loop, GL after it,
- * and no shuffle up nor __syncwarp. */
+ * GL read by thread 0 from the last row present (no fill and pass of
+ * GL's own): Gated DeltaNet's free part; with LRC_CUDA_WARP_CUMSUM=off
+ * thread 0's loop, GL after it, and no shuffle up nor __syncwarp. */
 START_TEST(warp_cumsum) {
   char *src = t_read("examples/gated_deltanet.lr", NULL);
   unsetenv("LRC_PHASE_CHECK");
@@ -530,9 +530,10 @@ START_TEST(warp_cumsum) {
   char *on = cuda_text(k, 1), *off = cuda_text_with(k, 1, "LRC_CUDA_WARP_CUMSUM", "off");
   char *a = part_text(on, "gated_deltanet_free("), *b = part_text(off, "gated_deltanet_free(");
   const char *scan = strstr(a, "__shfl_up_sync(0xffffffffu, lrc_x, lrc_o)");
-  const char *gl = strstr(a, "if (lrc_l == 31) x19_GL_S[0] = lrc_acc;");
-  ck_assert_msg(scan && gl && gl > scan && count_of_text(a, "__syncwarp();") == 2,
-                "the free part's running sum not a warp's scan with GL from its last lane");
+  const char *gl = strstr(a, "const int i_C = (int)(v_L) - 1;");
+  ck_assert_msg(scan && gl && gl > scan && count_of_text(a, "__syncwarp();") == 2 &&
+                    strstr(gl, "x19_GL_S[0] = i_C >= 0 ? x18_G_S[i_C] : 0.0f;"),
+                "the free part's running sum not a warp's scan with GL from its last row present");
   ck_assert_msg(!strstr(a, "x19_GL_S[lrc_p] = 0.0f"), "GL filled for a sum of its own");
   ck_assert_msg(!strstr(b, "__shfl_up_sync") && !strstr(b, "__syncwarp"), "a warp's scan with =off");
   const char *loop = strstr(b, "x18_G_S[i_C] = lrc_acc;"), *tot = strstr(b, "x19_GL_S[0] = lrc_acc;");

@@ -160,6 +160,13 @@ const char *const t_chunk_variants[] = {
     " S = d * S - beta * outer(kn, kn @ S) + beta * outer(kn, v) + outer(k2, v2)\n"
     " R = exp(-softplus(f)) * R - beta * outer(exp(-softplus(f)) * kn, kn @ R) + outer(kn, v2)\n"
     " o = q @ S + q @ R\n}\n",
+    /* scalar decays of e^-300 a token and less (S with a delta rule, P
+     * without): the chunk's whole decay must equal its running sum's last
+     * row present bit for bit, partial chunks too */
+    "rnn strong_scalar {\n dim K, V\n input q[K], k[K], v[V], g, b\n state S[K, V], P[K, V]\n"
+    " output o[V]\n kn = l2norm(k)\n a = exp(-1000 * softplus(g))\n"
+    " S = a * S + sigmoid(b) * outer(kn, v - kn @ (a * S))\n P = a * P + outer(k, v)\n"
+    " o = q @ S + q @ P\n}\n",
 };
 
 const int t_nvariants = (int)(sizeof t_variants / sizeof t_variants[0]);

@@ -328,6 +328,24 @@ START_TEST(nonlinear_updates) {
     ck_assert_int_eq(si->form->read_before, dplr[i].before);
     ck_assert_msg(pass_lower_chunk(&arena, dg, 16, &mwhy), "case %zu: %s", i, mwhy);
   }
+  /* Comba's spelling followed by a second erase, or by a decay: the step
+   * form takes the erase with β's reciprocal there (the read-before form
+   * would leave the later assignment none). */
+  static const char *const comba_then[] = {
+      "rnn c1 {\n dim K = 4, V = 3\n input q[K], k1[K], k2[K], v1[V], v2[V], a, b1, b2\n"
+      " state S[K, V]\n output o[V]\n"
+      " S = sigmoid(a) * S - sigmoid(b1) * outer(k1, k1 @ S) + sigmoid(b1) * outer(k1, v1)\n"
+      " S = S + sigmoid(b2) * outer(k2, v2 - k2 @ S)\n o = q @ S\n}\n",
+      "rnn c2 {\n dim K = 4, V = 3\n input q[K], k[K], v[V], a, b, c\n state S[K, V]\n output o[V]\n"
+      " S = sigmoid(a) * S - sigmoid(b) * outer(k, k @ S) + sigmoid(b) * outer(k, v)\n"
+      " S = sigmoid(c) * S\n o = q @ S\n}\n",
+  };
+  for (size_t i = 0; i < 2; i++) {
+    Graph *cg = pass_canonicalize(&arena, graph(comba_then[i]));
+    const StateInfo *si = &pass_classify(&arena, cg)->st[0];
+    ck_assert_msg(si->form && !si->form->read_before, "case %zu: %s", i, si->transition);
+    ck_assert_msg(pass_lower_chunk(&arena, cg, 16, &mwhy), "case %zu: %s", i, mwhy);
+  }
   /* Refused with a reason: a second erase after one with two sides, and
    * a decay after an erase that read the state before the decay beside
    * it (which would scale its strength too). */
