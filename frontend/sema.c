@@ -780,7 +780,7 @@ static Graph *build_rnn(Sema *s, const Rnn *r) {
   s->budget_reported = false;
   s->depth_reported = false;
   s->used_poisoned = false;
-  int errors0 = s->d->nerrors;
+  int errors0 = s->d->nseen;   /* (a repeat of an earlier rnn's error is one here too) */
   /* fns first, so a body may call one defined further down. */
   for (int i = 0; i < r->stmts.len; i++)
     if (r->stmts.data[i]->kind == ST_FN) declare_fn(s, &s->names, r->stmts.data[i]);
@@ -802,10 +802,10 @@ static Graph *build_rnn(Sema *s, const Rnn *r) {
     if (o->value == -1)
       diag_error(s->d, o->span, "output '%s' is never written", o->name);
   }
-  if (g->outputs.len == 0 && s->d->nerrors == errors0)
+  if (g->outputs.len == 0 && s->d->nseen == errors0)
     diag_error(s->d, r->span, "rnn '%s' has no output", r->name);
   /* Past the error limit errors are dropped: the graph may be incomplete. */
-  if (s->d->nerrors != errors0 || s->d->too_many || s->used_poisoned) return NULL;
+  if (s->d->nseen != errors0 || s->d->too_many || s->used_poisoned) return NULL;
   for (int i = 0; i < g->states.len; i++) {
     const Slot *st = &g->states.data[i];
     if (st->value < 0)

@@ -35,6 +35,7 @@ bool diag_error(Diags *d, Span sp, const char *fmt, ...) {
     VEC_PUSH(d->arena, d->v, g);
     return false;
   }
+  d->nseen++;
   va_list ap;
   va_start(ap, fmt);
   Buf b = {0};

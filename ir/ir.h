@@ -127,6 +127,8 @@ typedef struct Diags {
   Arena *arena;
   struct { Diag *data; int len, cap; } v;
   int nerrors;
+  int nseen;               /* errors met, repeats too (a repeat is one error
+                              to the count, but still an error where it is) */
   bool too_many;           /* LRC_MAX_ERRORS reached; further errors dropped */
   bool skip_notes;         /* the last error was a repeat: drop its notes */
 } Diags;
