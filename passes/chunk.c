@@ -320,15 +320,12 @@ static void erase_inputs(Ch *c, KBlock *body, int i, int e, int valid, int kt, i
   const StepForm *fm = cs->form;
   DimSet dC = 1u << c->dc, kd = 1u << cs->kdim;
   int f[32];
-  int nf = flat_factors(g, &fm->key[e], f, 32);
-  nest(c, body, dC | kd, kt, KACC_SET,
-       kir_ebinary(k, OP_MUL, prod_expr(c, f, nf, 1, kd, true), kir_eread(k, valid)));
-  if (yt >= 0) {
-    nf = flat_factors(g, &fm->read, f, 32);
-    nest(c, body, dC | kd, yt, KACC_SET,
+  for (int side = 0; side < (yt >= 0 ? 2 : 1); side++) {   /* (k, then y) */
+    int nf = flat_factors(g, side ? &fm->read : &fm->key[e], f, 32);
+    nest(c, body, dC | kd, side ? yt : kt, KACC_SET,
          kir_ebinary(k, OP_MUL, prod_expr(c, f, nf, 1, kd, true), kir_eread(k, valid)));
   }
-  nf = flat_factors(g, &fm->beta[e], f, 32);
+  int nf = flat_factors(g, &fm->beta[e], f, 32);
   int be = prod_expr(c, f, nf, fm->beta[e].sign, 0, true);
   nest(c, body, dC, bt, KACC_SET, be < 0 ? kir_eread(k, valid) : kir_ebinary(k, OP_MUL, be, kir_eread(k, valid)));
   /* W_in: Σ_s sign_s (scalars and value-side factors of input s). */

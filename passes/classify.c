@@ -735,52 +735,51 @@ Analysis *pass_classify(Arena *a, const Graph *g) {
     bool form_ok = true, took_beside = false;
     /* (a second pass, without the read-before form of Comba's spelling,
      * where taking it left the later assignments no step form) */
-    for (int pass = 0; pass < 2; pass++) {
-    if (pass && (form_ok || !took_beside || fail)) break;
-    buf_free(&text);
-    worst = ndelta = 0, cls = TC_IDENTITY;
-    *form = (StepForm){.alpha.sign = 1};
-    form_ok = true;
-    for (int s = nsteps - 1; s >= 0 && !fail; s--) {
-      int w = steps[s];
-      int prev = -1;
-      for (int id = w - 1; id >= 0 && prev < 0; id--) {
-        const Node *m = &g->nodes.data[id];
-        if ((m->op == OP_STATE && m->index == i) || (m->op == OP_WRITE && m->index == i)) prev = id;
-      }
-      Lin l = prev < 0 ? (Lin){.ok = true, .has_input = true}
-                       : expand(&c, g->nodes.data[w].args[0], prev, me, &fail);
-      if (fail) break;
-      Lin parts[2];
-      bool beside = false;
-      int np = prev < 0 ? (parts[0] = l, 1) : split_decay(&c, &l, parts, &beside);
-      /* A decay missing from the erase's sides: the erase reads the state
-       * before it, taken whole where the step form can (the first step),
-       * else through β's reciprocal as classified. */
-      StepForm before = *form;
-      if (beside && !pass && form_ok && form_step(&c, sl, &l, form)) beside = took_beside = true;
-      else if (beside) *form = before, beside = false;
-      for (int p = 0; p < np; p++) {
-        form_ok = form_ok && prev >= 0 && (beside || form_step(&c, sl, &parts[p], form));
-        Buf part = {0};
-        TransClass k = prev < 0 ? TC_SCALAR : classify_step(&c, sl, &parts[p], &part);
-        if (prev < 0) buf_puts(&part, "0");
-        if (k == TC_DELTA) ndelta++;
-        if (k != TC_IDENTITY) {
-          /* Matrix order: the last update multiplies from the left. */
-          Buf nt = {0};
-          buf_puts(&nt, part.s);
-          if (text.len) {
-            buf_puts(&nt, " * ");
-            buf_puts(&nt, text.s);
-          }
-          buf_free(&text);
-          text = nt;
+    for (int pass = 0; pass < 2 && (!pass || (!form_ok && took_beside && !fail)); pass++) {
+      buf_free(&text);
+      worst = ndelta = 0, cls = TC_IDENTITY;
+      *form = (StepForm){.alpha.sign = 1};
+      form_ok = true;
+      for (int s = nsteps - 1; s >= 0 && !fail; s--) {
+        int w = steps[s];
+        int prev = -1;
+        for (int id = w - 1; id >= 0 && prev < 0; id--) {
+          const Node *m = &g->nodes.data[id];
+          if ((m->op == OP_STATE && m->index == i) || (m->op == OP_WRITE && m->index == i)) prev = id;
         }
-        buf_free(&part);
-        if (rank_of(k) > worst) worst = rank_of(k), cls = k;
+        Lin l = prev < 0 ? (Lin){.ok = true, .has_input = true}
+                         : expand(&c, g->nodes.data[w].args[0], prev, me, &fail);
+        if (fail) break;
+        Lin parts[2];
+        bool beside = false;
+        int np = prev < 0 ? (parts[0] = l, 1) : split_decay(&c, &l, parts, &beside);
+        /* A decay missing from the erase's sides: the erase reads the state
+         * before it, taken whole where the step form can (the first step),
+         * else through β's reciprocal as classified. */
+        StepForm before = *form;
+        if (beside && !pass && form_ok && form_step(&c, sl, &l, form)) beside = took_beside = true;
+        else if (beside) *form = before, beside = false;
+        for (int p = 0; p < np; p++) {
+          form_ok = form_ok && prev >= 0 && (beside || form_step(&c, sl, &parts[p], form));
+          Buf part = {0};
+          TransClass k = prev < 0 ? TC_SCALAR : classify_step(&c, sl, &parts[p], &part);
+          if (prev < 0) buf_puts(&part, "0");
+          if (k == TC_DELTA) ndelta++;
+          if (k != TC_IDENTITY) {
+            /* Matrix order: the last update multiplies from the left. */
+            Buf nt = {0};
+            buf_puts(&nt, part.s);
+            if (text.len) {
+              buf_puts(&nt, " * ");
+              buf_puts(&nt, text.s);
+            }
+            buf_free(&text);
+            text = nt;
+          }
+          buf_free(&part);
+          if (rank_of(k) > worst) worst = rank_of(k), cls = k;
+        }
       }
-    }
     }
     if (fail) {
       cls = TC_DENSE;

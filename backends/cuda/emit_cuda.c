@@ -2115,15 +2115,6 @@ static void put_ahead(Emit *e, bool next, int depth) {
   buf_free(&cur);
 }
 
-/* A running sum along a tile's only dim (a chunk's scalar log decays)
- * by the first warp: each lane sums m = ceil(n / 32) neighbouring rows
- * (from the last row back, where reverse), a warp scan of the lanes'
- * sums by shuffles (five steps), and each lane's rows from its offset;
- * 5 + 2m dependent steps where one thread took n. Between __syncwarp()s,
- * so that the warp stands for thread 0 (solo_stmt: the statements on
- * scalars around it run on thread 0 with no barrier between). In float,
- * summed in another order than the serial loop (within rounding of it).
- * LRC_CUDA_WARP_CUMSUM=off: thread 0 alone, row after row. */
 /* A line at the depth's indent (the caller's newline). */
 static void put_line(Emit *e, int depth, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void put_line(Emit *e, int depth, const char *fmt, ...) {
@@ -2134,6 +2125,15 @@ static void put_line(Emit *e, int depth, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* A running sum along a tile's only dim (a chunk's scalar log decays)
+ * by the first warp: each lane sums m = ceil(n / 32) neighbouring rows
+ * (from the last row back, where reverse), a warp scan of the lanes'
+ * sums by shuffles (five steps), and each lane's rows from its offset;
+ * 5 + 2m dependent steps where one thread took n. Between __syncwarp()s,
+ * so that the warp stands for thread 0 (solo_stmt: the statements on
+ * scalars around it run on thread 0 with no barrier between). In float,
+ * summed in another order than the serial loop (within rounding of it).
+ * LRC_CUDA_WARP_CUMSUM=off: thread 0 alone, row after row. */
 static void emit_warp_cumsum(Emit *e, const KStmt *s, int depth) {
   const Kernel *k = e->k;
   Buf *o = e->out;
@@ -2188,8 +2188,7 @@ static void emit_warp_cumsum(Emit *e, const KStmt *s, int depth) {
     buf_puts(o, ") - 1;\n");
     em_ind(e, depth + 2);
     em_put_elem(e, s->tile2);
-    buf_puts(o, " = i_");
-    buf_printf(o, "%s >= 0 ? ", c);
+    buf_printf(o, " = i_%s >= 0 ? ", c);
     em_put_elem(e, s->tile);
     buf_puts(o, " : 0.0f;\n");
     put_line(e, depth + 1, "}\n");

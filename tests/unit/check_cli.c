@@ -19,6 +19,16 @@ static void expect(const char *args, int rc, const char *want) {
   free(out);
 }
 
+/* `lrc emit PATH --emit=plan` prints `plan`, and --algo=chunk runs PATH
+ * (checked against the reference). */
+static void plan_then_chunk(const char *path, const char *plan) {
+  char args[1200];
+  snprintf(args, sizeof args, "emit %s --emit=plan", path);
+  expect(args, 0, plan);
+  snprintf(args, sizeof args, "run %s --algo=chunk --chunk=3 --shape B=2,T=10,H=1", path);
+  expect(args, 0, ": ok\n");
+}
+
 /* Run `lrc ARGS` with stdout and stderr apart: *out and *err (malloc'd).
  * Returns the exit status (128+N for a signal). */
 static int run2(char **out, char **err, const char *fmt, ...) {
@@ -458,19 +468,13 @@ START_TEST(run_and_bench) {
   const char *dplr = put("dplr.lr", "rnn dplr {\n dim K = 4, V = 4\n input r[K], k[K], v[V], w[K], a[K], b[K]\n"
                                     " state S[K, V]\n output o[V]\n"
                                     " S = exp(-exp(w)) * S + outer(-a, b @ S) + outer(k, v)\n o = r @ S\n}\n");
-  snprintf(args, sizeof args, "emit %s --emit=plan", dplr);
-  expect(args, 0, "class = diagonal plus rank 1; parallel form: chunk, WY/UT form with the erase's two "
-                  "sides; algo = recurrent");
-  snprintf(args, sizeof args, "run %s --algo=chunk --chunk=3 --shape B=2,T=10,H=1", dplr);
-  expect(args, 0, ": ok\n");
+  plan_then_chunk(dplr, "class = diagonal plus rank 1; parallel form: chunk, WY/UT form with the "
+                        "erase's two sides; algo = recurrent");
   /* A state declared [V, K] and erased along K: the plan names its key */
   const char *vk = put("vk.lr", "rnn vk {\n dim K = 4, V = 3\n input q[K], k[K], v[V], b\n"
                                 " state S[V, K]\n output o[V]\n"
                                 " S = S + sigmoid(b) * outer(v - S @ k, k)\n o = S @ q\n}\n");
-  snprintf(args, sizeof args, "emit %s --emit=plan", vk);
-  expect(args, 0, "class = delta rule; parallel form: chunk, WY/UT form; algo = recurrent; key dim K");
-  snprintf(args, sizeof args, "run %s --algo=chunk --chunk=3 --shape B=2,T=10,H=1", vk);
-  expect(args, 0, ": ok");
+  plan_then_chunk(vk, "class = delta rule; parallel form: chunk, WY/UT form; algo = recurrent; key dim K");
   /* Why a chunk form is refused names the state */
   const char *cnt = put("count.lr", "rnn count {\n dim K = 4, V = 4\n input q[K], k[K], v[V]\n"
                                     " state S[K, V], n\n output o[V]\n S = S + outer(k, v)\n n = n + 1\n"

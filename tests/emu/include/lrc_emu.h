@@ -548,20 +548,12 @@ static double tf32_of(uint32_t u) { return __uint_as_float(u & 0xffffe000u); }
 static void compute(Warp *w) {
   switch (w->op) {
   case OP_SHFL:
+  case OP_SHFL_UP:   /* (a source outside the lane's segment: its own value) */
     for (int l = 0; l < 32; l++) {
       ShflIn *s = (ShflIn *)w->in[l];
       if (s->mask != 0xffffffffu) fail("a shuffle with mask %#x (only full warps are emulated)", s->mask);
-      int src = l ^ s->lanes;
-      if ((src & ~(s->width - 1)) != (l & ~(s->width - 1))) src = l;
-      memcpy(w->out[l], &((ShflIn *)w->in[src])->v, 4);
-    }
-    break;
-  case OP_SHFL_UP:   /* (lanes below the delta in their segment keep their own) */
-    for (int l = 0; l < 32; l++) {
-      ShflIn *s = (ShflIn *)w->in[l];
-      if (s->mask != 0xffffffffu) fail("a shuffle with mask %#x (only full warps are emulated)", s->mask);
-      int src = l - s->lanes;
-      if (src < (l & ~(s->width - 1))) src = l;
+      int src = w->op == OP_SHFL_UP ? l - s->lanes : l ^ s->lanes;
+      if (src < 0 || (src & ~(s->width - 1)) != (l & ~(s->width - 1))) src = l;
       memcpy(w->out[l], &((ShflIn *)w->in[src])->v, 4);
     }
     break;
