@@ -22,7 +22,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { MAXIN = 8, MAXRD = 32, LONG_CHUNK = 64 };
+enum { MAXIN = 8, MAXRD = 32, MAXFAC = 32, LONG_CHUNK = 64 };
 
 typedef struct CState {
   int write;               /* the WRITE node (the new value) */
@@ -77,6 +77,12 @@ typedef struct Ch {
   int dc, dc2, dc3;        /* the chunk dims the core works on now (C3: a
                               third index, for T) */
   int rc, rc2, rc3;        /* the token dims C, C2, C3 */
+  struct {                 /* factors x ⊙ exp(±G) made so far (decayed) */
+    const KBlock *b;
+    int x, g, dc, tile;
+    bool neg;
+  } fac[MAXFAC];
+  int nfac;
 } Ch;
 
 static bool fail(Ch *c, const char *why) {
@@ -344,6 +350,29 @@ static void erase_inputs(Ch *c, KBlock *body, int i, int e, int valid, int kt, i
   }
 }
 
+/* x ⊙ exp(±g) over the current chunk dims and key dim kd, tile `name`,
+ * made once in block b: the erase's pairs and Y share the factor y e^Gq
+ * (N's, each M's, Y's), two readouts of one state their k e^-G. Made
+ * before the branch that reads them (`if Gabs < 20`), not in it: where
+ * the chunk's decays leave that range they are made and left unread
+ * (exp(-G) may be inf there), a few exps a chunk. */
+static int decayed(Ch *c, KBlock *b, int x, int g, bool neg, DimSet kd, const char *name) {
+  Kernel *k = c->k;
+  for (int i = 0; i < c->nfac; i++)
+    if (c->fac[i].b == b && c->fac[i].x == x && c->fac[i].g == g && c->fac[i].neg == neg &&
+        c->fac[i].dc == c->dc)
+      return c->fac[i].tile;
+  int t = kir_tile(k, name, (1u << c->dc) | kd);
+  int ge = kir_eread(k, g);
+  if (neg) ge = kir_eunary(k, OP_NEG, ge);
+  nest(c, b, (1u << c->dc) | kd, t, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, x), kir_eunary(k, OP_EXP, ge)));
+  if (c->nfac < MAXFAC) {
+    c->fac[c->nfac].b = b, c->fac[c->nfac].x = x, c->fac[c->nfac].g = g;
+    c->fac[c->nfac].dc = c->dc, c->fac[c->nfac].neg = neg, c->fac[c->nfac++].tile = t;
+  }
+  return t;
+}
+
 /* P = StrictLower(Diag(β) ((Y Xᵀ) ⊙ Γ)) over the current chunk dims, Γ_ij
  * = γ_i/γ_j with the row side's decays from Gq (G, or the exclusive Gx):
  * y_i (tile yt) against x_j (tile xt). A per-key decay goes inside the
@@ -359,14 +388,10 @@ static void erase_pairs(Ch *c, KBlock *body, const CState *cs, int P, int yt, in
   fl->tile = P, fl->num = 0;
   int kk = kir_ebinary(k, OP_MUL, kir_eread(k, yt), kir_eread_as(k, xt, c->dc, c->dc2));
   if (cs->G >= 0 && cs->ddims == kd) {
+    int kp = decayed(c, body, yt, Gq, false, kd, pn);
+    int km = decayed(c, body, xt, cs->G, true, kd, mn);
     KStmt *br = kir_stmt(k, body, KS_IF_LESS);
     br->tile = cs->Gabs, br->num = 20;
-    int kp = kir_tile(k, pn, dC | kd);
-    int km = kir_tile(k, mn, dC | kd);
-    int eg = kir_eunary(k, OP_EXP, kir_eread(k, Gq));
-    int emg = kir_eunary(k, OP_EXP, kir_eunary(k, OP_NEG, kir_eread(k, cs->G)));
-    nest(c, &br->body, dC | kd, kp, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, yt), eg));
-    nest(c, &br->body, dC | kd, km, KACC_SET, kir_ebinary(k, OP_MUL, kir_eread(k, xt), emg));
     nest(c, &br->body, dC | dC2 | kd, P, KACC_ADD,
          kir_ebinary(k, OP_MUL, kir_eread(k, kp), kir_eread_as(k, km, c->dc, c->dc2)));
     nest(c, &br->body, dC | dC2, P, KACC_SET,
@@ -412,8 +437,12 @@ static void wy_solve(Ch *c, KBlock *body, int i, int kt, int yt, int bt, int ut,
   /* Y = −Diag(β γ) Y. */
   int Y = kir_tile(k, arena_printf(k->arena, "Y_%s", nm), dC | kd);
   int ye = kir_ebinary(k, OP_MUL, kir_econst(k, -1), kir_eread(k, bt));
-  if (cs->G >= 0) ye = kir_ebinary(k, OP_MUL, ye, kir_eunary(k, OP_EXP, kir_eread(k, Gq)));
-  nest(c, body, dC | kd, Y, KACC_SET, kir_ebinary(k, OP_MUL, ye, kir_eread(k, yt)));
+  int yg = kir_eread(k, yt);
+  if (cs->G >= 0 && cs->ddims == kd)   /* N's y e^Gq */
+    yg = kir_eread(k, decayed(c, body, yt, Gq, false, kd, arena_printf(k->arena, "kp_%s", nm)));
+  else if (cs->G >= 0)
+    ye = kir_ebinary(k, OP_MUL, ye, kir_eunary(k, OP_EXP, kir_eread(k, Gq)));
+  nest(c, body, dC | kd, Y, KACC_SET, kir_ebinary(k, OP_MUL, ye, yg));
   /* T = (I + N)⁻¹ by forward substitution on the identity (C³/6 work),
    * then T W_in and T Y as matrix products (the blocked kind), rather than
    * substituting through the [C, V] and [C, K] right-hand sides. */
@@ -873,6 +902,10 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
   /* Readouts: R = exp(G) (x S) + Σ_s ((x k_sᵀ) ⊙ decay ⊙ mask) v_s, the
    * decay inside the products where it depends on the key (ALGORITHMS.md
    * §3.2: exact per-key exponents, every one masked before exp). */
+  /* The readouts' factors k e^-G of their own: sharing the erase's
+   * would keep that tile live across the solve (RWKV-7's free part at K =
+   * V = 128: 75808 -> 82208 bytes, three blocks an SM -> two). */
+  c->nfac = 0;
   for (int r = 0; r < c->nrd; r++) {
     Readout *rd = &c->rd[r];
     CState *cs = &c->st[rd->state];
@@ -928,12 +961,9 @@ Kernel *pass_lower_chunk(Arena *a, const Graph *g, int chunk, const char **why) 
          * e^±20, factorise, P = (x e^G)(k e^-G)ᵀ ⊙ M (a plain product;
          * every factor and every unmasked product is in range, masked
          * ones at most e^40 |x||k|); else the exact elementwise form. */
+        int ke = decayed(c, body, cs->ktile[t], cs->G, true, kd, arena_printf(a, "ke%d_%d", r, t));
         KStmt *br = kir_stmt(k, body, KS_IF_LESS);
         br->tile = cs->Gabs, br->num = 20;
-        int ke = kir_tile(k, arena_printf(a, "ke%d_%d", r, t), cC | kd);
-        nest(c, &br->body, cC | kd, ke, KACC_SET,
-             kir_ebinary(k, OP_MUL, kir_eread(k, cs->ktile[t]),
-                         kir_eunary(k, OP_EXP, kir_eunary(k, OP_NEG, kir_eread(k, cs->G)))));
         nest(c, &br->body, cC | cC2 | kd, At, KACC_ADD,
              kir_ebinary(k, OP_MUL, xe, kir_eread_as(k, ke, c->dc, c->dc2)));
         nest(c, &br->body, cC | cC2, At, KACC_SET,

@@ -3861,24 +3861,33 @@ static void use_of(const Kernel *k, const KStmt *s, int j, unsigned char *use) {
 static int nparts(const KStmt *s) { return s->kind == KS_NEST ? s->assigns.len : 1; }
 
 /* Mark in `exp` the tiles that block b reads before writing them whole
- * (`killed`: written whole so far; only `top` statements kill). */
+ * (`killed`: written whole so far). A nested block (a branch, a loop's
+ * body) may not run: its writes kill only for the reads after them in
+ * it, so it starts from a copy of `killed` (a branch's temporaries, as
+ * the per-key decays' factors under `if Gabs < 20`, then live only
+ * within it, not across the whole loop). */
 static void exposed(const Kernel *k, const KBlock *b, unsigned char *killed, unsigned char *exp,
-                    unsigned char *use, bool top) {
+                    unsigned char *use) {
+  int nt = k->tiles.len;
   for (int i = 0; i < b->len; i++) {
     const KStmt *s = b->data[i];
     if (s->kind == KS_LET) continue;
     if (s->kind == KS_FOR || s->kind == KS_IF_NULL || s->kind == KS_IF_LESS) {
       if (s->kind == KS_IF_LESS && !killed[s->tile]) exp[s->tile] = 1;
-      exposed(k, &s->body, killed, exp, use, false);
-      exposed(k, &s->orelse, killed, exp, use, false);
+      unsigned char *mine = arena_alloc(k->arena, (size_t)nt + 1);
+      const KBlock *sub[2] = {&s->body, &s->orelse};
+      for (int j = 0; j < 2; j++) {
+        memcpy(mine, killed, (size_t)nt + 1);
+        exposed(k, sub[j], mine, exp, use);
+      }
       continue;
     }
     for (int j = 0; j < nparts(s); j++) {
       use_of(k, s, j, use);
-      for (int t = 0; t < k->tiles.len; t++)
+      for (int t = 0; t < nt; t++)
         if ((use[t] & 1) && !killed[t]) exp[t] = 1;
       int w = kir_whole_write(k, s, j);
-      if (top && w >= 0) killed[w] = 1;
+      if (w >= 0) killed[w] = 1;
     }
   }
 }
@@ -3906,7 +3915,7 @@ static void lifetimes(Emit *e, const KBlock *b, Life *l, bool outer) {
       if (s->parallel && outer) break;   /* the grid's rows: no loop here */
       unsigned char *killed = arena_alloc(k->arena, (size_t)nt + 1);
       unsigned char *exp = arena_alloc(k->arena, (size_t)nt + 1);
-      exposed(k, &s->body, killed, exp, use, true);
+      exposed(k, &s->body, killed, exp, use);
       for (int t = 0; t < nt; t++) {
         if (!exp[t]) continue;
         if (l->first[t] < 0 || l->first[t] > lo) l->first[t] = lo;

@@ -470,6 +470,19 @@ START_TEST(run_and_bench) {
                                     " S = exp(-exp(w)) * S + outer(-a, b @ S) + outer(k, v)\n o = r @ S\n}\n");
   plan_then_chunk(dplr, "class = diagonal plus rank 1; parallel form: chunk, WY/UT form with the "
                         "erase's two sides; algo = recurrent");
+  /* Its per-key decays' factors made once a chunk, before the branch on
+   * the chunk's decay range: y e^Gx for N, for M (the input along another
+   * key) and for Y; the readouts' k e^-G of their own */
+  ck_assert_int_eq(run2(&out, &err, "emit examples/rwkv7.lr --emit=kir --algo=chunk"), 0);
+  int nkp = 0;
+  for (const char *p = out; (p = strstr(p, "kp_S = (")); p++) nkp++;
+  ck_assert_msg(nkp == 1 && !strstr(out, "kp1_S") && strstr(out, "Y_S = ((-1 * beta_S) * kp_S)") &&
+                    strstr(out, "M1_S += (kp_S * km1_S{C:=C2})") && strstr(out, "ke0_0 = "),
+                "RWKV-7's factors not shared (%d made y e^Gx)", nkp);
+  const char *brk = strstr(out, "if Gabs_S < 20"), *kp = strstr(out, "kp_S = ");
+  ck_assert_msg(brk && kp && kp < brk, "RWKV-7's factor y e^Gx made in the branch");
+  free(out);
+  free(err);
   /* A state declared [V, K] and erased along K: the plan names its key */
   const char *vk = put("vk.lr", "rnn vk {\n dim K = 4, V = 3\n input q[K], k[K], v[V], b\n"
                                 " state S[V, K]\n output o[V]\n"

@@ -1174,6 +1174,61 @@ START_TEST(smem_layout) {
 }
 END_TEST
 
+/* The block holding the first KS_IF_LESS under b, and its index there. */
+static KBlock *block_of_branch(KBlock *b, int *at) {
+  for (int i = 0; i < b->len; i++) {
+    KStmt *s = b->data[i];
+    if (s->kind == KS_IF_LESS) return *at = i, b;
+    KBlock *in = s->kind == KS_FOR || s->kind == KS_IF_NULL ? block_of_branch(&s->body, at) : NULL;
+    if (!in && s->kind == KS_IF_NULL) in = block_of_branch(&s->orelse, at);
+    if (in) return in;
+  }
+  return NULL;
+}
+
+/* A tile written whole in a branch and read only there lives only there
+ * (emit_cuda.c exposed: a branch's writes kill for its own later reads).
+ * RWKV-7's chunk kernel (bf16, K = V = 128, C = 16) with the factor k
+ * e^-G that N's pairs read moved into their `if Gabs < 20` branch, as a
+ * branch's temporary: the fused kernel in no more shared memory than
+ * with the factor before the branch (159520 bytes; were the tile live
+ * across the whole chunk loop, 161568). And the free part as the chunk
+ * pass makes it, the factors before the branches and shared, in three
+ * blocks an SM (75808 bytes; 118048 with each branch making its own,
+ * live across the loop: one block). */
+START_TEST(branch_temporaries) {
+  char *src;
+  unsetenv("LRC_PHASE_CHECK");
+  Kernel *k = chunk_at_128_c("examples/rwkv7.lr", 16, &src);
+  CgCudaLaunch l0 = {0}, l1 = {0};
+  Buf cu0 = {0}, cu1 = {0};
+  cg_emit_cuda_jit(k, 1, &cu0, &l0);
+  int at = -1;
+  KBlock *b = block_of_branch(&k->body, &at);
+  ck_assert_ptr_nonnull(b);
+  int from = -1;
+  for (int i = 0; i < at; i++)
+    if (b->data[i]->kind == KS_NEST && !strcmp(k->tiles.data[b->data[i]->assigns.data[0].tile].name, "km_S"))
+      from = i;
+  ck_assert_msg(from >= 0, "no km_S before the first branch");
+  KStmt *fac = b->data[from], *br = b->data[at];
+  memmove(&b->data[from], &b->data[from + 1], sizeof *b->data * (size_t)(b->len - from - 1));
+  b->len--;
+  VEC_PUSH(&arena, br->body, fac);
+  memmove(&br->body.data[1], &br->body.data[0], sizeof *br->body.data * (size_t)(br->body.len - 1));
+  br->body.data[0] = fac;
+  cg_emit_cuda_jit(k, 1, &cu1, &l1);
+  setenv("LRC_PHASE_CHECK", "1", 1);
+  ck_assert_msg(l1.part[0].smem_bytes <= l0.part[0].smem_bytes,
+                "the fused kernel in %ld bytes with the factor in the branch, %ld before it",
+                l1.part[0].smem_bytes, l0.part[0].smem_bytes);
+  ck_assert_msg(l0.part[1].smem_bytes <= 75808 && strstr(cu0.s, "__launch_bounds__(128, 3) rwkv7_free("),
+                "the free part in %ld bytes, not three blocks an SM", l0.part[1].smem_bytes);
+  for (int p = 0; p < 4; p++) buf_free(&l0.part[p].entry), buf_free(&l1.part[p].entry);
+  buf_free(&cu0), buf_free(&cu1), free(src);
+}
+END_TEST
+
 /* The launchers take the phased form only for a kernel whose free part
  * holds serial work (a WY solve, a per-column gate's cumulative sum); a
  * scalar gate's kernel runs fused at any size. */
@@ -2137,6 +2192,7 @@ Suite *cuda_suite(void) {
   tcase_add_test(tc, warp_sync);
   tcase_add_test(tc, warp_cumsum);
   tcase_add_test(tc, smem_layout);
+  tcase_add_test(tc, branch_temporaries);
   tcase_add_test(tc, solve_blocked);
   tcase_add_test(tc, fold_place);
   tcase_add_test(tc, phase_sched_beam);
