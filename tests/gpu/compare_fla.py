@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""compare_fla.py DIR[,DIR...] [B,T,H,K,V...] — lrc's emitted CUDA beside
-flash-linear-attention (FLA) on the same GPU, in one run: bfloat16 inputs
-and outputs, forward. With several DIRs (versions of lrc's kernels, say
+"""compare_fla.py DIR[,DIR...] [only] [B,T,H,K,V...] — lrc's emitted CUDA
+beside flash-linear-attention (FLA) on the same GPU, in one run: bfloat16
+inputs and outputs, forward, at the issue's shape B,T,H,K,V = 8,4096,16,
+128,128 and each one given (only the ones given after `only`); the ops
+those of $LRC_FLA_OPS where it is set (FLA autotunes each op for tens of
+seconds on a fresh machine, so a call of limited time picks). With several DIRs (versions of lrc's kernels, say
 the defaults and a candidate), each is timed in turn on the same inputs'
 shapes and printed on a row of its own against the same FLA time.
 
@@ -140,8 +143,11 @@ def fla_decode(op, B, H, K, V):
 
 def main():
     dirs = sys.argv[1].split(",")
-    shapes = [(8, 4096, 16, 128, 128)] + [tuple(int(x) for x in s.split(","))
-                                          for s in sys.argv[2:]]
+    args = sys.argv[2:]
+    only = bool(args) and args[0] == "only"
+    shapes = ([] if only else [(8, 4096, 16, 128, 128)]) + [
+        tuple(int(x) for x in s.split(",")) for s in args[only:]]
+    ops_only = os.environ.get("LRC_FLA_OPS", "").split()
     fla_path = os.environ.get("FLA_PATH")
     have_fla = False
     if fla_path:
@@ -160,6 +166,8 @@ def main():
     for B, T, H, K, V in shapes:
         suffix = "" if (K, V) == (128, 128) else f"_k{K}"
         for op, delta in ops:
+            if ops_only and op not in ops_only:
+                continue
             stems = [os.path.join(d, f"{op}{suffix}_chunk_bf16") for d in dirs]
             if not any(os.path.exists(st + ".cu") for st in stems):
                 continue
