@@ -1190,12 +1190,13 @@ static KBlock *block_of_branch(KBlock *b, int *at) {
  * (emit_cuda.c exposed: a branch's writes kill for its own later reads).
  * RWKV-7's chunk kernel (bf16, K = V = 128, C = 16) with the factor k
  * e^-G that N's pairs read moved into their `if Gabs < 20` branch, as a
- * branch's temporary: the fused kernel in no more shared memory than
- * with the factor before the branch (159520 bytes; were the tile live
- * across the whole chunk loop, 161568). And the free part as the chunk
- * pass makes it, the factors before the branches and shared, in three
- * blocks an SM (75808 bytes; 118048 with each branch making its own,
- * live across the loop: one block). */
+ * branch's temporary: the fused kernel and the free part in no more
+ * shared memory than with the factor before the branch (159520 and
+ * 75808 bytes; were the tile live across the whole chunk loop, 161568
+ * and 83744). And the free part as the chunk pass makes it, the factors
+ * before the branches and shared, in three blocks an SM (75808 bytes;
+ * 118048 with each branch making its own, live across the loop: one
+ * block). */
 START_TEST(branch_temporaries) {
   char *src;
   unsetenv("LRC_PHASE_CHECK");
@@ -1214,14 +1215,17 @@ START_TEST(branch_temporaries) {
   KStmt *fac = b->data[from], *br = b->data[at];
   memmove(&b->data[from], &b->data[from + 1], sizeof *b->data * (size_t)(b->len - from - 1));
   b->len--;
+  /* the phased form counts the chunk loop's free statements */
+  if (b == &k->phase_loop->body && from < k->phase_nfree) k->phase_nfree--;
   VEC_PUSH(&arena, br->body, fac);
   memmove(&br->body.data[1], &br->body.data[0], sizeof *br->body.data * (size_t)(br->body.len - 1));
   br->body.data[0] = fac;
   cg_emit_cuda_jit(k, 1, &cu1, &l1);
   setenv("LRC_PHASE_CHECK", "1", 1);
-  ck_assert_msg(l1.part[0].smem_bytes <= l0.part[0].smem_bytes,
-                "the fused kernel in %ld bytes with the factor in the branch, %ld before it",
-                l1.part[0].smem_bytes, l0.part[0].smem_bytes);
+  for (int p = 0; p < 2; p++)
+    ck_assert_msg(l1.part[p].smem_bytes <= l0.part[p].smem_bytes,
+                  "%s in %ld bytes with the factor in the branch, %ld before it",
+                  p ? "the free part" : "the fused kernel", l1.part[p].smem_bytes, l0.part[p].smem_bytes);
   ck_assert_msg(l0.part[1].smem_bytes <= 75808 && strstr(cu0.s, "__launch_bounds__(128, 3) rwkv7_free("),
                 "the free part in %ld bytes, not three blocks an SM", l0.part[1].smem_bytes);
   for (int p = 0; p < 4; p++) buf_free(&l0.part[p].entry), buf_free(&l1.part[p].entry);
