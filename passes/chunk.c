@@ -423,8 +423,8 @@ static void wy_solve(Ch *c, KBlock *body, int i, int kt, int yt, int bt, int ut,
   int Gq = cs->form->read_before ? cs->Gx : cs->G;
   /* N = StrictLower(Diag(β) (Y Kᵀ ⊙ Γ)); the solve reads only j < i. */
   int N = kir_tile(k, arena_printf(k->arena, "N_%s", nm), dC | (1u << c->dc2));
-  erase_pairs(c, body, cs, N, yt, kt, Gq, bt, false, arena_printf(k->arena, "kp_%s", nm),
-              arena_printf(k->arena, "km_%s", nm));
+  const char *kpn = arena_printf(k->arena, "kp_%s", nm);   /* y e^Gq, Y's too */
+  erase_pairs(c, body, cs, N, yt, kt, Gq, bt, false, kpn, arena_printf(k->arena, "km_%s", nm));
   /* W_in −= M_s V_s for the inputs along other keys. */
   for (int t = 1; t < cs->nin; t++) {
     int M = kir_tile(k, arena_printf(k->arena, "M%d_%s", t, nm), dC | (1u << c->dc2));
@@ -439,7 +439,7 @@ static void wy_solve(Ch *c, KBlock *body, int i, int kt, int yt, int bt, int ut,
   int ye = kir_ebinary(k, OP_MUL, kir_econst(k, -1), kir_eread(k, bt));
   int yg = kir_eread(k, yt);
   if (cs->G >= 0 && cs->ddims == kd)   /* N's y e^Gq */
-    yg = kir_eread(k, decayed(c, body, yt, Gq, false, kd, arena_printf(k->arena, "kp_%s", nm)));
+    yg = kir_eread(k, decayed(c, body, yt, Gq, false, kd, kpn));
   else if (cs->G >= 0)
     ye = kir_ebinary(k, OP_MUL, ye, kir_eunary(k, OP_EXP, kir_eread(k, Gq)));
   nest(c, body, dC | kd, Y, KACC_SET, kir_ebinary(k, OP_MUL, ye, yg));

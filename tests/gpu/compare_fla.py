@@ -4,9 +4,10 @@ beside flash-linear-attention (FLA) on the same GPU, in one run: bfloat16
 inputs and outputs, forward, at the issue's shape B,T,H,K,V = 8,4096,16,
 128,128 and each one given (only the ones given after `only`); the ops
 those of $LRC_FLA_OPS where it is set (FLA autotunes each op for tens of
-seconds on a fresh machine, so a call of limited time picks). With several DIRs (versions of lrc's kernels, say
-the defaults and a candidate), each is timed in turn on the same inputs'
-shapes and printed on a row of its own against the same FLA time.
+seconds on a fresh machine, so a call of limited time picks). With
+several DIRs (versions of lrc's kernels, say the defaults and a
+candidate), each is timed in turn on the same inputs' shapes and printed
+on a row of its own against the same FLA time.
 
 DIR holds NAME_chunk_bf16.cu/.h and NAME_recurrent_bf16.cu/.h emitted by
 tests/gpu/prepare_bench.sh (`lrc emit --emit=cuda --dtype=bf16` for
